@@ -1,0 +1,3 @@
+from .conv_adapter import ConvAdapter, build_level_adapters
+
+__all__ = ['ConvAdapter', 'build_level_adapters']

@@ -1,0 +1,12 @@
+from .dense_targets import normalize_dense_targets
+from .detector_capture import (check_parts, student_loss_with_record,
+                               teacher_forward_into)
+from .method_tap import MethodTap, RecordedCall
+from .record import (RECORD_PARTS, DenseHeadOutputs, DenseTargets,
+                     DistillRecord, RoIRecord)
+
+__all__ = [
+    'MethodTap', 'RecordedCall', 'RECORD_PARTS', 'DenseHeadOutputs',
+    'DenseTargets', 'DistillRecord', 'RoIRecord', 'normalize_dense_targets',
+    'check_parts', 'student_loss_with_record', 'teacher_forward_into'
+]

@@ -1,0 +1,60 @@
+"""Bring the targets of mmdet's dense heads into one layout."""
+from __future__ import annotations
+
+from typing import List, Sequence
+
+import torch
+from mmdet.models.dense_heads import AnchorFreeHead, AnchorHead, ATSSHead
+from torch import Tensor, nn
+
+from .record import DenseTargets
+
+
+def _per_image(level_tensors: Sequence[Tensor], batch_size: int) -> List[Tensor]:
+    """(B*N_l, ...) per level, images concatenated -> (B, N_l, ...)."""
+    return [t.reshape(batch_size, -1, *t.shape[1:]) for t in level_tensors]
+
+
+def normalize_dense_targets(head: nn.Module, output: tuple,
+                            batch_size: int) -> DenseTargets:
+    """Convert the output of ``head.get_targets`` to :class:`DenseTargets`.
+
+    Supported: ``AnchorHead`` and its subclasses (RetinaNet, ...), including
+    ``ATSSHead`` whose output starts with the anchors, and ``FCOSHead``-style
+    ``AnchorFreeHead`` subclasses, which return labels and box targets with
+    the images concatenated per level and have no label weights.
+
+    Args:
+        head: The dense head that produced the targets.
+        output: What ``head.get_targets`` returned during the loss.
+        batch_size: Number of images in the batch.
+
+    Returns:
+        DenseTargets: per-level tensors of shape (B, N_l, ...).
+    """
+    if isinstance(head, AnchorHead):
+        if isinstance(head, ATSSHead):
+            output = output[1:]
+        labels, label_weights, bbox_targets, bbox_weights, avg_factor = \
+            output[:5]
+        return DenseTargets(list(labels), list(label_weights),
+                            list(bbox_targets), list(bbox_weights),
+                            float(avg_factor))
+    if isinstance(head, AnchorFreeHead) and len(output) == 2:
+        labels = _per_image(output[0], batch_size)
+        bbox_targets = _per_image(output[1], batch_size)
+        num_classes = head.num_classes
+        label_weights = [torch.ones_like(lab, dtype=torch.float)
+                         for lab in labels]
+        bbox_weights = [((lab >= 0) & (lab < num_classes)).float()
+                        .unsqueeze(-1).expand_as(box)
+                        for lab, box in zip(labels, bbox_targets)]
+        num_pos = sum(int(((lab >= 0) & (lab < num_classes)).sum())
+                      for lab in labels)
+        return DenseTargets(labels, label_weights, bbox_targets, bbox_weights,
+                            float(max(num_pos, 1)))
+    raise NotImplementedError(
+        f'Dense-head targets of {type(head).__name__} are not supported yet; '
+        'supported are AnchorHead subclasses (RetinaNet, ATSS, ...) and '
+        'FCOS-style AnchorFreeHead subclasses. Add a case to '
+        'sea_kd/models/capture/dense_targets.py.')

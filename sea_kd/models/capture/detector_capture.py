@@ -1,0 +1,122 @@
+"""Run the student's own loss once and the teacher once, recording parts.
+
+The student runs its unmodified ``loss()``; :class:`MethodTap` records the
+neck features (``extract_feat``), the dense head's raw outputs
+(``bbox_head.forward``) and assigner targets (``bbox_head.get_targets``), or
+the R-CNN's sampled regions and outputs (``roi_head.bbox_loss``) and targets
+(``roi_head.bbox_head.loss_and_target``). The teacher then runs only the
+parts asked for, under ``torch.no_grad()``, on the same images and, for R-CNN
+parts, on the student's sampled RoIs.
+"""
+from __future__ import annotations
+
+from contextlib import ExitStack
+from typing import Dict, Sequence, Tuple
+
+import torch
+from mmdet.models.detectors import SingleStageDetector, TwoStageDetector
+from mmdet.structures import SampleList
+from mmdet.structures.bbox import bbox2roi
+from torch import Tensor, nn
+
+from .dense_targets import normalize_dense_targets
+from .method_tap import MethodTap
+from .record import RECORD_PARTS, DenseHeadOutputs, DistillRecord, RoIRecord
+
+
+def _dense_outputs(raw: tuple) -> DenseHeadOutputs:
+    return DenseHeadOutputs(list(raw[0]), list(raw[1]),
+                            tuple(list(x) for x in raw[2:]))
+
+
+def check_parts(detector: nn.Module, parts: Sequence[str], role: str) -> None:
+    """Raise if ``detector`` cannot provide the requested record parts."""
+    unknown = set(parts) - set(RECORD_PARTS)
+    if unknown:
+        raise ValueError(f'Unknown record parts {sorted(unknown)}; choose '
+                         f'from {RECORD_PARTS}.')
+    if 'dense_head' in parts and not isinstance(detector,
+                                                SingleStageDetector):
+        raise TypeError(
+            f'This distiller needs dense-head outputs, but the {role} is a '
+            f'{type(detector).__name__}, not a one-stage detector '
+            '(SingleStageDetector: RetinaNet, FCOS, ATSS, ...).')
+    if 'roi' in parts and not isinstance(detector, TwoStageDetector):
+        raise TypeError(
+            f'This distiller needs R-CNN region outputs, but the {role} is a '
+            f'{type(detector).__name__}, not a two-stage detector '
+            '(TwoStageDetector: Faster R-CNN, Mask R-CNN, ...).')
+
+
+def student_loss_with_record(
+        student: nn.Module, inputs: Tensor, data_samples: SampleList,
+        parts: Sequence[str]) -> Tuple[Dict[str, Tensor], DistillRecord]:
+    """Run ``student.loss`` once and record the requested parts.
+
+    Args:
+        student: An mmdet detector.
+        inputs: The preprocessed batch (B, 3, H, W).
+        data_samples: The batch's data samples with ground truth.
+        parts: Record parts to fill, a subset of :data:`RECORD_PARTS`.
+
+    Returns:
+        tuple: The student's own losses and a :class:`DistillRecord` holding
+        the student's side of the requested parts.
+    """
+    record = DistillRecord(data_samples=data_samples, parts=tuple(parts))
+    with ExitStack() as stack:
+        feat_tap = stack.enter_context(MethodTap(student, 'extract_feat'))
+        if 'dense_head' in parts:
+            head = student.bbox_head
+            out_tap = stack.enter_context(MethodTap(head, 'forward'))
+            target_tap = stack.enter_context(MethodTap(head, 'get_targets'))
+        if 'roi' in parts:
+            roi_head = student.roi_head
+            bbox_tap = stack.enter_context(MethodTap(roi_head, 'bbox_loss'))
+            roi_target_tap = stack.enter_context(
+                MethodTap(roi_head.bbox_head, 'loss_and_target'))
+        losses = student.loss(inputs, data_samples)
+
+    record.student_neck = tuple(feat_tap.first.output)
+    if 'dense_head' in parts:
+        record.student_dense = _dense_outputs(out_tap.first.output)
+        record.dense_targets = normalize_dense_targets(
+            head, target_tap.first.output, inputs.shape[0])
+    if 'roi' in parts:
+        sampling_results = bbox_tap.first.args[1]
+        bbox_results = bbox_tap.first.output
+        labels, label_weights, bbox_targets, bbox_weights = \
+            roi_target_tap.first.output['bbox_targets']
+        record.roi = RoIRecord(
+            rois=bbox2roi([res.priors for res in sampling_results]),
+            sampling_results=sampling_results,
+            student_feats=bbox_results['bbox_feats'],
+            student_cls=bbox_results['cls_score'],
+            student_reg=bbox_results['bbox_pred'],
+            labels=labels,
+            label_weights=label_weights,
+            bbox_targets=bbox_targets,
+            bbox_weights=bbox_weights)
+    return losses, record
+
+
+@torch.no_grad()
+def teacher_forward_into(teacher: nn.Module, inputs: Tensor,
+                         record: DistillRecord) -> None:
+    """Run the frozen teacher once and fill its side of ``record``.
+
+    Runs the backbone and neck always; the dense head when the record holds
+    dense-head parts; the R-CNN bbox branch on the student's sampled RoIs when
+    it holds R-CNN parts. Everything runs under ``torch.no_grad()``.
+    """
+    if teacher.training:
+        raise RuntimeError('The teacher must stay in eval mode.')
+    feats = teacher.extract_feat(inputs)
+    record.teacher_neck = tuple(feats)
+    if record.student_dense is not None:
+        record.teacher_dense = _dense_outputs(teacher.bbox_head(feats))
+    if record.roi is not None:
+        results = teacher.roi_head._bbox_forward(feats, record.roi.rois)
+        record.roi.teacher_feats = results['bbox_feats']
+        record.roi.teacher_cls = results['cls_score']
+        record.roi.teacher_reg = results['bbox_pred']

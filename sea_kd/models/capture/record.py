@@ -1,0 +1,103 @@
+"""The record a distillation step hands to its losses."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import List, Optional, Tuple
+
+from mmdet.structures import SampleList
+from torch import Tensor
+
+#: Parts of the record a distiller may ask for.
+RECORD_PARTS = ('neck', 'dense_head', 'roi')
+
+
+@dataclass
+class DenseHeadOutputs:
+    """Raw outputs of a dense head, one tensor per level.
+
+    Attributes:
+        cls_scores: (B, A*C, H, W) class logits.
+        bbox_preds: (B, A*box_dim, H, W) box regressions, in the head's own
+            encoding (deltas for anchor heads, distances for FCOS).
+        extras: Further outputs in head order, e.g. FCOS/ATSS centerness.
+    """
+    cls_scores: List[Tensor]
+    bbox_preds: List[Tensor]
+    extras: Tuple[List[Tensor], ...] = ()
+
+
+@dataclass
+class DenseTargets:
+    """Targets the student head's assigner produced, one tensor per level.
+
+    Positions are ordered as the head flattens its outputs: level, then
+    (H, W, anchor). Background label is ``num_classes``.
+
+    Attributes:
+        labels: (B, N_l) long.
+        label_weights: (B, N_l) float; 0 where the assigner ignores a
+            position (e.g. RetinaNet's 0.4-0.5 IoU band).
+        bbox_targets: (B, N_l, box_dim) in the head's box encoding.
+        bbox_weights: (B, N_l, box_dim) float.
+        avg_factor: The head's normaliser (number of positives or samples).
+    """
+    labels: List[Tensor]
+    label_weights: List[Tensor]
+    bbox_targets: List[Tensor]
+    bbox_weights: List[Tensor]
+    avg_factor: float
+
+
+@dataclass
+class RoIRecord:
+    """Sampled R-CNN regions with both detectors' region outputs.
+
+    Attributes:
+        rois: (K, 5) ``[batch_idx, x1, y1, x2, y2]``, the student's sampled
+            RoIs in input-image coordinates.
+        sampling_results: The student's ``SamplingResult`` per image.
+        student_feats / teacher_feats: (K, C, h, w) RoI features.
+        student_cls / teacher_cls: (K, num_classes + 1) R-CNN logits.
+        student_reg / teacher_reg: (K, 4 or 4*num_classes) box deltas.
+        labels, label_weights, bbox_targets, bbox_weights: The R-CNN targets
+            of the sampled RoIs, as the student's bbox head built them.
+    """
+    rois: Tensor
+    sampling_results: list
+    student_feats: Tensor
+    student_cls: Tensor
+    student_reg: Tensor
+    labels: Tensor
+    label_weights: Tensor
+    bbox_targets: Tensor
+    bbox_weights: Tensor
+    teacher_feats: Optional[Tensor] = None
+    teacher_cls: Optional[Tensor] = None
+    teacher_reg: Optional[Tensor] = None
+
+
+@dataclass
+class DistillRecord:
+    """Everything one step's distillation losses may read.
+
+    Only the parts the distiller asked for (see :data:`RECORD_PARTS`) are
+    filled; the others stay ``None``.
+    """
+    data_samples: SampleList
+    student_neck: Optional[Tuple[Tensor, ...]] = None
+    teacher_neck: Optional[Tuple[Tensor, ...]] = None
+    student_dense: Optional[DenseHeadOutputs] = None
+    teacher_dense: Optional[DenseHeadOutputs] = None
+    dense_targets: Optional[DenseTargets] = None
+    roi: Optional[RoIRecord] = None
+    parts: Tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def batch_gt_instances(self) -> list:
+        """Ground-truth ``InstanceData`` per image."""
+        return [s.gt_instances for s in self.data_samples]
+
+    @property
+    def batch_img_metas(self) -> List[dict]:
+        """Meta information per image (``img_shape``, ``pad_shape``...)."""
+        return [s.metainfo for s in self.data_samples]

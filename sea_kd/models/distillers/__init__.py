@@ -1,0 +1,4 @@
+from .base_distiller import BaseDistiller
+from .feature_imitation_distiller import FeatureImitationDistiller
+
+__all__ = ['BaseDistiller', 'FeatureImitationDistiller']

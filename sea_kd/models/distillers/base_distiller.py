@@ -1,0 +1,169 @@
+"""The distiller base: a frozen teacher and a student behind one detector."""
+from __future__ import annotations
+
+from typing import Dict, Optional, Sequence, Tuple, Union
+
+import torch
+from mmdet.models.detectors.base import BaseDetector
+from mmdet.registry import MODELS
+from mmdet.structures import SampleList
+from mmdet.utils import ConfigType, OptConfigType, OptMultiConfig
+from torch import Tensor, nn
+
+from ...utils import load_model_cfg, load_state_dict_strict
+from ..capture import (DistillRecord, check_parts, student_loss_with_record,
+                       teacher_forward_into)
+from .pair_checks import check_same_classes, check_same_dense_layout
+
+ModelSpec = Union[str, ConfigType]
+
+
+class BaseDistiller(BaseDetector):
+    """Base class of sea_kd's distillers.
+
+    A distiller is an mmdet detector: the Runner trains it, validates it and
+    saves it like any other. Per training step it runs the student's own
+    ``loss()`` once, the frozen teacher once, and adds the distillation
+    losses that a subclass computes from a :class:`DistillRecord`::
+
+        L = L_student + sum_k L_<method>_<k>
+
+    ``predict`` and ``tensor`` modes run the student alone.
+
+    The teacher is kept outside the module tree: it is not in ``state_dict``
+    (checkpoints hold the student and the distillation modules; the teacher
+    is reloaded from ``teacher_ckpt``), not wrapped by DDP, not touched by
+    ``init_weights``, and stays in eval mode with ``requires_grad=False``.
+    Device and dtype moves (``.to``, ``.cuda``) apply to it too.
+
+    Subclasses set :attr:`method_name` and :attr:`record_parts` and implement
+    :meth:`distill_losses_from`.
+
+    Args:
+        student: Student model config, or a config file path (local or
+            ``mmdet::``) whose ``model`` is used.
+        teacher: Teacher model config or config file path.
+        teacher_ckpt: Checkpoint of the teacher, loaded strictly at build.
+        student_ckpt: Optional checkpoint to start the student from, loaded
+            strictly after weight initialisation.
+        data_preprocessor: Defaults to the student's data preprocessor.
+        init_cfg: Initialisation of the distillation modules.
+    """
+
+    #: Prefix of the distillation loss names: ``loss_<method_name>_<term>``.
+    method_name: str = 'kd'
+    #: Record parts the method reads (see ``RECORD_PARTS``).
+    record_parts: Tuple[str, ...] = ('neck', )
+    #: Whether teacher and student must share the dense prior layout.
+    requires_same_dense_layout: bool = False
+
+    def __init__(self,
+                 student: ModelSpec,
+                 teacher: ModelSpec,
+                 teacher_ckpt: Optional[str],
+                 student_ckpt: Optional[str] = None,
+                 data_preprocessor: OptConfigType = None,
+                 init_cfg: OptMultiConfig = None) -> None:
+        student_cfg = load_model_cfg(student, 'student')
+        teacher_cfg = load_model_cfg(teacher, 'teacher')
+        if data_preprocessor is None:
+            data_preprocessor = student_cfg.get('data_preprocessor')
+        super().__init__(
+            data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+        self.student = MODELS.build(student_cfg)
+
+        if not teacher_ckpt:
+            raise ValueError(
+                f'{type(self).__name__} needs `teacher_ckpt`: distilling from '
+                'a randomly initialised teacher would silently teach noise. '
+                'Train the teacher first and set `teacher_ckpt` to its '
+                'checkpoint.')
+        teacher_model = MODELS.build(teacher_cfg)
+        load_state_dict_strict(teacher_model, teacher_ckpt, 'teacher_ckpt')
+        teacher_model.eval()
+        teacher_model.requires_grad_(False)
+        # bypass nn.Module.__setattr__ so the teacher is not a submodule
+        object.__setattr__(self, '_teacher', teacher_model)
+        self.teacher_ckpt = teacher_ckpt
+        self.student_ckpt = student_ckpt
+
+        check_parts(self.student, self.record_parts, 'student')
+        check_parts(self.teacher, self.record_parts, 'teacher')
+        check_same_classes(self.student, self.teacher)
+        if self.requires_same_dense_layout:
+            check_same_dense_layout(self.student, self.teacher)
+
+    # ------------------------------------------------------------------ teacher
+    @property
+    def teacher(self) -> nn.Module:
+        """The frozen teacher detector (not a registered submodule)."""
+        return self._teacher
+
+    def _apply(self, fn, *args, **kwargs):
+        """Apply device/dtype moves to the teacher as well."""
+        super()._apply(fn, *args, **kwargs)
+        self._teacher._apply(fn, *args, **kwargs)
+        return self
+
+    def train(self, mode: bool = True) -> 'BaseDistiller':
+        """Set the student's mode; the teacher always stays in eval mode."""
+        super().train(mode)
+        self._teacher.eval()
+        return self
+
+    def init_weights(self) -> None:
+        """Initialise student and distillation modules, then load
+        ``student_ckpt`` if given."""
+        super().init_weights()
+        if self.student_ckpt:
+            load_state_dict_strict(self.student, self.student_ckpt,
+                                   'student_ckpt')
+
+    # ------------------------------------------------------------------ modes
+    def loss(self, batch_inputs: Tensor,
+             batch_data_samples: SampleList) -> Dict[str, Tensor]:
+        """Student losses plus distillation losses, one forward each."""
+        losses, record = student_loss_with_record(
+            self.student, batch_inputs, batch_data_samples, self.record_parts)
+        teacher_forward_into(self.teacher, self.teacher_inputs(batch_inputs),
+                             record)
+        device_type = batch_inputs.device.type
+        # distillation losses are computed in fp32 even under AMP
+        with torch.autocast(device_type=device_type, enabled=False):
+            distill = self.distill_losses_from(record)
+        for term, value in distill.items():
+            name = f'loss_{self.method_name}_{term}'
+            if name in losses:
+                raise KeyError(f'Distillation loss `{name}` clashes with a '
+                               'student loss name.')
+            losses[name] = value
+        return losses
+
+    def teacher_inputs(self, batch_inputs: Tensor) -> Tensor:
+        """The batch as the teacher sees it (same images as the student)."""
+        return batch_inputs
+
+    def distill_losses_from(self, record: DistillRecord) -> Dict[str, Tensor]:
+        """Compute the method's loss terms, ``{term: scalar}``.
+
+        Names are prefixed by :meth:`loss` to ``loss_<method_name>_<term>``.
+        """
+        raise NotImplementedError
+
+    def predict(self,
+                batch_inputs: Tensor,
+                batch_data_samples: SampleList,
+                rescale: bool = True) -> SampleList:
+        """Predict with the student alone."""
+        return self.student.predict(batch_inputs, batch_data_samples,
+                                    rescale=rescale)
+
+    def _forward(self,
+                 batch_inputs: Tensor,
+                 batch_data_samples: Optional[SampleList] = None):
+        """Raw outputs of the student alone (``mode='tensor'``)."""
+        return self.student._forward(batch_inputs, batch_data_samples)
+
+    def extract_feat(self, batch_inputs: Tensor) -> Sequence[Tensor]:
+        """Neck features of the student."""
+        return self.student.extract_feat(batch_inputs)

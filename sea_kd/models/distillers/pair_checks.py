@@ -1,0 +1,97 @@
+"""Build-time compatibility checks between a teacher and a student."""
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional
+
+from torch import nn
+
+
+def num_classes_of(detector: nn.Module) -> int:
+    """Number of object classes a detector predicts."""
+    for path in ('bbox_head', 'roi_head.bbox_head'):
+        module: Any = detector
+        for name in path.split('.'):
+            module = getattr(module, name, None)
+        if module is not None and hasattr(module, 'num_classes'):
+            return int(module.num_classes)
+    raise TypeError(f'Cannot find `num_classes` on a {type(detector).__name__}'
+                    ' (looked at bbox_head and roi_head.bbox_head).')
+
+
+def neck_channels_of(detector: nn.Module) -> List[int]:
+    """Output channels of each neck level (FPN-style necks)."""
+    neck = getattr(detector, 'neck', None)
+    if neck is None or not hasattr(neck, 'out_channels'):
+        raise TypeError(
+            f'The {type(detector).__name__} has no neck with `out_channels`; '
+            'feature distillation needs an FPN-style neck.')
+    channels = neck.out_channels
+    num_outs = getattr(neck, 'num_outs', None)
+    if isinstance(channels, int):
+        return [channels] * (num_outs or 1)
+    return list(channels)
+
+
+def dense_layout_of(detector: nn.Module) -> Optional[Dict[str, Any]]:
+    """Prior layout of a one-stage head: strides, priors per location...
+
+    Returns ``None`` for detectors without a dense ``bbox_head``.
+    """
+    head = getattr(detector, 'bbox_head', None)
+    generator = getattr(head, 'prior_generator', None)
+    if generator is None:
+        return None
+    layout: Dict[str, Any] = dict(
+        head=type(head).__name__,
+        strides=[tuple(s) if isinstance(s, (tuple, list)) else (s, s)
+                 for s in generator.strides],
+        priors_per_location=list(generator.num_base_priors),
+        num_classes=head.num_classes)
+    for attr in ('ratios', 'scales', 'octave_base_scale',
+                 'scales_per_octave', 'center_offset', 'offset'):
+        value = getattr(generator, attr, None)
+        if value is not None:
+            layout[attr] = value.tolist() if hasattr(value, 'tolist') \
+                else value
+    return layout
+
+
+def check_same_classes(student: nn.Module, teacher: nn.Module) -> None:
+    """Raise if teacher and student predict different numbers of classes."""
+    s, t = num_classes_of(student), num_classes_of(teacher)
+    if s != t:
+        raise ValueError(
+            f'Teacher and student disagree on the number of classes: student '
+            f'has num_classes={s}, teacher num_classes={t}. Both must be '
+            'trained on the same label set; set num_classes in both configs '
+            '(and retrain the teacher if its checkpoint has another count).')
+
+
+def check_same_levels(student: nn.Module, teacher: nn.Module) -> None:
+    """Raise if the two necks give a different number of levels."""
+    s, t = neck_channels_of(student), neck_channels_of(teacher)
+    if len(s) != len(t):
+        raise ValueError(
+            f'Teacher and student necks give different numbers of levels '
+            f'(student {len(s)}, teacher {len(t)}); set the same `num_outs` '
+            'and start level in both necks.')
+
+
+def check_same_dense_layout(student: nn.Module, teacher: nn.Module) -> None:
+    """Raise if anchor-level matching is impossible; name what differs."""
+    s, t = dense_layout_of(student), dense_layout_of(teacher)
+    if s is None or t is None:
+        who = 'student' if s is None else 'teacher'
+        raise TypeError(
+            f'This distiller matches teacher and student predictions anchor '
+            f'by anchor, but the {who} has no dense head with a prior '
+            'generator (use a one-stage detector: RetinaNet, FCOS, ATSS).')
+    diffs = [f'{k}: student {s.get(k)} vs teacher {t.get(k)}'
+             for k in sorted(set(s) | set(t))
+             if k != 'head' and s.get(k) != t.get(k)]
+    if diffs:
+        raise ValueError(
+            'Teacher and student dense heads have different anchor layouts, '
+            'so their predictions cannot be matched anchor by anchor:\n  ' +
+            '\n  '.join(diffs) + '\nGive both the same prior generator '
+            '(strides, anchors per location, scales, ratios).')

@@ -1,0 +1,3 @@
+from .feature_mse_loss import FeatureMSELoss
+
+__all__ = ['FeatureMSELoss']

@@ -1,0 +1,79 @@
+"""Strict checkpoint loading with errors that name the file and bad keys."""
+from __future__ import annotations
+
+import os.path as osp
+from collections import OrderedDict
+from typing import Dict
+
+import torch
+from mmengine.runner.checkpoint import CheckpointLoader
+from torch import nn
+
+_SHOWN_KEYS = 5
+
+
+def read_state_dict(path: str, role: str) -> Dict[str, torch.Tensor]:
+    """Read the ``state_dict`` of an mmengine (or plain torch) checkpoint.
+
+    Args:
+        path: Local path or any URI mmengine's ``CheckpointLoader`` accepts.
+        role: What the checkpoint is for (``'teacher_ckpt'``...), used in
+            error messages.
+
+    Returns:
+        dict: Parameter name to tensor, with a DDP ``module.`` prefix removed.
+    """
+    if '://' not in path and not osp.isfile(path):
+        raise FileNotFoundError(
+            f'`{role}` points to `{path}`, which does not exist. Train that '
+            'model first or fix the path in the config (e.g. '
+            f'`--cfg-options model.{role}=PATH`).')
+    checkpoint = CheckpointLoader.load_checkpoint(path, map_location='cpu')
+    state_dict = checkpoint.get('state_dict', checkpoint) if isinstance(
+        checkpoint, dict) else checkpoint
+    if not isinstance(state_dict, dict):
+        raise TypeError(f'`{role}` file `{path}` holds no state dict.')
+    return OrderedDict((k[7:] if k.startswith('module.') else k, v)
+                       for k, v in state_dict.items())
+
+
+def load_state_dict_strict(module: nn.Module, path: str, role: str) -> None:
+    """Load a checkpoint into ``module``, failing on any mismatch.
+
+    Missing keys, unexpected keys and shape mismatches all raise a
+    ``RuntimeError`` naming the file and the first offending keys, so that a
+    checkpoint from another model never loads silently.
+
+    Args:
+        module: The model to load into.
+        path: The checkpoint file.
+        role: What the checkpoint is for (``'teacher_ckpt'``...).
+    """
+    state_dict = read_state_dict(path, role)
+    own = module.state_dict()
+    missing = [k for k in own if k not in state_dict]
+    unexpected = [k for k in state_dict if k not in own]
+    mismatched = [
+        f'{k}: checkpoint {tuple(state_dict[k].shape)} vs model '
+        f'{tuple(v.shape)}' for k, v in own.items()
+        if k in state_dict and tuple(state_dict[k].shape) != tuple(v.shape)
+    ]
+    if missing or unexpected or mismatched:
+        lines = [f'`{role}` file `{path}` does not match the model config:']
+        for title, keys in (('missing keys', missing),
+                            ('unexpected keys', unexpected),
+                            ('shape mismatches', mismatched)):
+            if keys:
+                more = len(keys) - _SHOWN_KEYS
+                lines.append(f'  {len(keys)} {title}, first: '
+                             f'{keys[:_SHOWN_KEYS]}' +
+                             (f' (+{more} more)' if more > 0 else ''))
+        if any(k.startswith('student.') for k in unexpected):
+            lines.append('  It looks like a distiller checkpoint; export the '
+                         'student with `python tools/export_student.py` '
+                         'first.')
+        else:
+            lines.append('  Check that the checkpoint was trained with this '
+                         'very model config.')
+        raise RuntimeError('\n'.join(lines))
+    module.load_state_dict(state_dict, strict=True)

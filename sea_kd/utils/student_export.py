@@ -1,0 +1,73 @@
+"""Turn a distiller checkpoint into a plain mmdet checkpoint of the student."""
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Optional
+
+import torch
+from mmengine.config import Config
+
+from .checkpoint_loading import load_state_dict_strict, read_state_dict
+
+STUDENT_PREFIX = 'student.'
+
+
+def export_student(checkpoint: str,
+                   out_file: str,
+                   config: Optional[str] = None) -> dict:
+    """Write the student's weights of a distiller checkpoint to ``out_file``.
+
+    The result holds ``state_dict`` (the student's keys without the
+    ``student.`` prefix) and ``meta``; nothing but tensors and plain types, so
+    it loads under ``torch.load(weights_only=True)`` with any torch.
+
+    Args:
+        checkpoint: A checkpoint saved while training a distiller.
+        out_file: Where to write the student checkpoint.
+        config: The distiller config. When given, the student is built from
+            it and the exported weights are loaded strictly (no missing or
+            unexpected keys) before anything is written.
+
+    Returns:
+        dict: ``num_tensors``, ``dropped`` (distillation-module keys left
+        out) and ``verified``.
+    """
+    state_dict = read_state_dict(checkpoint, 'checkpoint')
+    student = OrderedDict((k[len(STUDENT_PREFIX):], v)
+                          for k, v in state_dict.items()
+                          if k.startswith(STUDENT_PREFIX))
+    if not student:
+        raise ValueError(
+            f'`{checkpoint}` holds no `student.*` weights: it is not a '
+            'distiller checkpoint (a plain detector checkpoint needs no '
+            'export).')
+    dropped = sorted({k.split('.')[0] for k in state_dict
+                      if not k.startswith(STUDENT_PREFIX)})
+    verified = False
+    if config is not None:
+        verified = _verify(student, config, out_file)
+    torch.save(
+        dict(
+            state_dict=student,
+            meta=dict(exported_from=str(checkpoint), exporter='sea_kd')),
+        out_file)
+    return dict(num_tensors=len(student), dropped=dropped, verified=verified)
+
+
+def _verify(student_state: dict, config: str, out_file: str) -> bool:
+    import tempfile
+
+    from mmdet.registry import MODELS
+    from mmdet.utils import register_all_modules
+
+    from .config_loading import load_model_cfg
+    register_all_modules(init_default_scope=True)
+    cfg = Config.fromfile(config)
+    if 'student' not in cfg.model:
+        raise ValueError(f'`{config}` is not a distiller config (its model '
+                         'has no `student`).')
+    model = MODELS.build(load_model_cfg(cfg.model.student, 'student'))
+    with tempfile.NamedTemporaryFile(suffix='.pth') as tmp:
+        torch.save(dict(state_dict=student_state), tmp.name)
+        load_state_dict_strict(model, tmp.name, f'export of {out_file}')
+    return True

@@ -1,0 +1,88 @@
+"""Shared fixtures: tiny detectors built from mmdet's packaged configs."""
+import copy
+import os.path as osp
+
+import pytest
+import torch
+from mmdet.registry import MODELS
+from mmdet.testing import demo_mm_inputs
+from mmengine.hub import get_config
+from mmdet.utils import register_all_modules
+from mmengine.config import ConfigDict
+
+import sea_kd  # noqa: F401
+
+register_all_modules(init_default_scope=True)
+
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+
+#: mmdet packaged configs of the four detector families the capture serves.
+DETECTOR_CONFIGS = {
+    'retinanet': 'retinanet/retinanet_r50_fpn_1x_coco.py',
+    'fcos': 'fcos/fcos_r50-caffe_fpn_gn-head_1x_coco.py',
+    'faster_rcnn': 'faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py',
+    'mask_rcnn': 'mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py',
+}
+
+
+def tiny_detector_cfg(kind: str,
+                      num_classes: int = 3,
+                      base_channels: int = 8,
+                      neck_channels: int = 32) -> ConfigDict:
+    """A few-thousand-parameter version of an mmdet detector config."""
+    cfg = copy.deepcopy(get_config(f"mmdet::{DETECTOR_CONFIGS[kind]}").model)
+    cfg.backbone.update(
+        depth=18, base_channels=base_channels, init_cfg=None,
+        frozen_stages=-1, norm_eval=False)
+    cfg.backbone.pop('stem_channels', None)
+    cfg.neck.in_channels = [base_channels * 2**i for i in range(4)]
+    cfg.neck.out_channels = neck_channels
+    if 'bbox_head' in cfg:
+        cfg.bbox_head.update(
+            num_classes=num_classes, in_channels=neck_channels,
+            feat_channels=neck_channels, stacked_convs=1)
+    if 'rpn_head' in cfg:
+        cfg.rpn_head.update(in_channels=neck_channels,
+                            feat_channels=neck_channels)
+        cfg.roi_head.bbox_roi_extractor.out_channels = neck_channels
+        cfg.roi_head.bbox_head.update(
+            in_channels=neck_channels, fc_out_channels=32,
+            num_classes=num_classes)
+        cfg.train_cfg.rcnn.sampler.num = 32
+        cfg.train_cfg.rpn_proposal.update(nms_pre=200, max_per_img=50)
+        if 'mask_head' in cfg.roi_head:
+            cfg.roi_head.mask_roi_extractor.out_channels = neck_channels
+            cfg.roi_head.mask_head.update(
+                in_channels=neck_channels, conv_out_channels=8,
+                num_convs=1, num_classes=num_classes)
+    return cfg
+
+
+def build(cfg) -> torch.nn.Module:
+    model = MODELS.build(copy.deepcopy(cfg))
+    model.init_weights()
+    return model
+
+
+def make_batch(model, batch_size=2, shapes=None, num_items=None,
+               num_classes=3, with_mask=False):
+    """A preprocessed batch of random images with random boxes."""
+    shapes = shapes or [(3, 64, 64)] * batch_size
+    packed = demo_mm_inputs(
+        batch_size=batch_size, image_shapes=shapes,
+        num_items=num_items or [3] * batch_size, num_classes=num_classes,
+        with_mask=with_mask)
+    data = model.data_preprocessor(packed, True)
+    return data['inputs'], data['data_samples']
+
+
+@pytest.fixture
+def save_state(tmp_path):
+    """Save a model's state dict as an mmengine-style checkpoint file."""
+
+    def _save(model, name='model.pth'):
+        path = tmp_path / name
+        torch.save(dict(state_dict=model.state_dict(), meta=dict()), path)
+        return str(path)
+
+    return _save
