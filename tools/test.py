@@ -1,12 +1,14 @@
 """Evaluate a checkpoint on the config's test set (mmdet 3.x flags).
 
     python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--out FILE.pkl]
-        [--cfg-options k=v ...] [--launcher none|pytorch|slurm|mpi]
+        [--metrics-out FILE.json] [--cfg-options k=v ...]
+        [--launcher none|pytorch|slurm|mpi]
 
 CONFIG may be a plain detector config (with an exported student checkpoint)
 or a distiller config (with a distiller checkpoint; the student predicts).
 """
 import argparse
+import json
 import os
 import os.path as osp
 
@@ -25,6 +27,10 @@ def parse_args():
     parser.add_argument('--work-dir', help='the dir to save logs and metrics')
     parser.add_argument(
         '--out', type=str, help='dump predictions to a pickle file')
+    parser.add_argument(
+        '--metrics-out',
+        type=str,
+        help='also write the evaluation metrics to this JSON file')
     parser.add_argument(
         '--cfg-options',
         nargs='+',
@@ -65,7 +71,11 @@ def main():
     try:
         runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg \
             else RUNNERS.build(cfg)
-        runner.test()
+        metrics = runner.test()
+        if args.metrics_out and runner.rank == 0:
+            with open(args.metrics_out, 'w') as f:
+                json.dump({k: float(v) for k, v in metrics.items()
+                           if isinstance(v, (int, float))}, f, indent=2)
     finally:
         cleanup_distributed()
 

@@ -74,7 +74,7 @@ def _module_on_cpu(module: nn.Module) -> bool:
 
 @MODEL_WRAPPERS.register_module()
 class CPUCompatibleDistributedDataParallel(MMDistributedDataParallel):
-    """:class:`~mmengine.model.MMDistributedDataParallel` that accepts CPU modules.
+    """An ``MMDistributedDataParallel`` that also accepts CPU modules.
 
     ``Runner.wrap_model`` always passes ``device_ids=[LOCAL_RANK]`` to
     subclasses of :class:`~torch.nn.parallel.DistributedDataParallel`, but

@@ -101,7 +101,8 @@ def _build_runner(work_dir: Path, max_iters: int, **kwargs) -> Runner:
 
 
 @pytest.fixture(scope='module')
-def checkpoint_path(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+def checkpoint_path(
+        tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """Train the toy model for 2 iterations and return its checkpoint."""
     work_dir = tmp_path_factory.mktemp('ckpt_work')
     runner = _build_runner(work_dir, max_iters=2)

@@ -165,7 +165,7 @@ def test_setup_without_torchrun_environment(
 
 
 TRAIN_SCRIPT = textwrap.dedent('''
-    """Two-rank toy training and validation on CPU via setup_cpu_distributed."""
+    """Two-rank toy training and validation on CPU, set up by sea_kd."""
     import json
     import os
     import sys
@@ -194,8 +194,10 @@ TRAIN_SCRIPT = textwrap.dedent('''
             self.linear = nn.Linear(2, 1)
 
         def forward(self, inputs, labels=None, mode='tensor'):
-            inputs = torch.stack(inputs) if isinstance(inputs, list) else inputs
-            labels = torch.stack(labels) if isinstance(labels, list) else labels
+            if isinstance(inputs, list):
+                inputs = torch.stack(inputs)
+            if isinstance(labels, list):
+                labels = torch.stack(labels)
             outputs = self.linear(inputs)
             if mode == 'loss':
                 return dict(loss=((outputs - labels) ** 2).mean())

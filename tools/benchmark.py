@@ -1,0 +1,176 @@
+"""Cost of distillation: time and peak memory of one training step.
+
+    python tools/benchmark.py CONFIG [--iters 10] [--warmup 3]
+        [--device cpu|cuda] [--cfg-options k=v ...]
+
+On the same preloaded batches, in one process, it measures
+  (a) the student's plain training step (forward, loss, backward, SGD step),
+  (b) the teacher's inference forward (``mode='tensor'``, no grad),
+  (c) the distiller's training step,
+and prints the ratio c / (a + b) for time and for peak memory. Times are
+medians over ``--iters`` repetitions after ``--warmup`` ones (CUDA is
+synchronised around each). Peak memory is ``torch.cuda.max_memory_allocated``
+on CUDA; on CPU it is the peak resident-set growth during the phase, sampled
+every millisecond (an approximation: the allocator may keep freed memory).
+"""
+import argparse
+import copy
+import ctypes
+import gc
+import statistics
+import threading
+import time
+
+import torch
+from mmengine.config import Config, DictAction
+from mmengine.registry import init_default_scope
+from mmengine.runner import Runner
+
+import sea_kd  # noqa: F401
+from sea_kd.models.distillers import BaseDistiller
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('config', help='a distiller config')
+    parser.add_argument('--iters', type=int, default=10)
+    parser.add_argument('--warmup', type=int, default=3)
+    parser.add_argument('--batches', type=int, default=4,
+                        help='distinct batches cycled through')
+    parser.add_argument(
+        '--device', default='cuda' if torch.cuda.is_available() else 'cpu')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction)
+    return parser.parse_args()
+
+
+class PeakRSS:
+    """Peak resident-set growth of this process while the block runs."""
+
+    def __init__(self):
+        self.page = 4096
+        self.peak = 0
+
+    def _rss(self):
+        with open('/proc/self/statm') as f:
+            return int(f.read().split()[1]) * self.page
+
+    def _sample(self):
+        while not self._stop.is_set():
+            self.peak = max(self.peak, self._rss())
+            time.sleep(0.001)
+
+    def __enter__(self):
+        gc.collect()
+        try:
+            ctypes.CDLL('libc.so.6').malloc_trim(0)
+        except OSError:
+            pass
+        self.start = self._rss()
+        self.peak = self.start
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, self._rss())
+
+    @property
+    def growth(self):
+        return self.peak - self.start
+
+
+def measure(step, batches, args):
+    """Median seconds per call and peak memory in bytes."""
+    device = torch.device(args.device)
+    sync = torch.cuda.synchronize if device.type == 'cuda' else (lambda: None)
+    for i in range(args.warmup):
+        step(batches[i % len(batches)])
+    times = []
+    if device.type == 'cuda':
+        torch.cuda.empty_cache()
+        base = torch.cuda.memory_allocated()
+        torch.cuda.reset_peak_memory_stats()
+        for i in range(args.iters):
+            sync()
+            t0 = time.perf_counter()
+            step(batches[i % len(batches)])
+            sync()
+            times.append(time.perf_counter() - t0)
+        peak = torch.cuda.max_memory_allocated() - base
+    else:
+        with PeakRSS() as rss:
+            for i in range(args.iters):
+                t0 = time.perf_counter()
+                step(batches[i % len(batches)])
+                times.append(time.perf_counter() - t0)
+        peak = rss.growth
+    return statistics.median(times), peak
+
+
+def main():
+    args = parse_args()
+    cfg = Config.fromfile(args.config)
+    if args.cfg_options:
+        cfg.merge_from_dict(args.cfg_options)
+    init_default_scope(cfg.get('default_scope', 'mmdet'))
+    from mmdet.registry import MODELS
+    model = MODELS.build(cfg.model)
+    if not isinstance(model, BaseDistiller):
+        raise TypeError(f'{args.config} is not a distiller config (its model '
+                        f'is a {type(model).__name__}).')
+    model.init_weights()
+    device = torch.device(args.device)
+    model.to(device).train()
+    student = copy.deepcopy(model.student).train()
+    teacher = model.teacher
+
+    loader = Runner.build_dataloader(cfg.train_dataloader)
+    batches = []
+    for data in loader:
+        batches.append(model.data_preprocessor(data, True))
+        if len(batches) == args.batches:
+            break
+
+    def train_step(net):
+        optim = torch.optim.SGD(
+            [p for p in net.parameters() if p.requires_grad], lr=1e-5)
+
+        def step(batch):
+            losses = net.loss(batch['inputs'], batch['data_samples'])
+            loss, _ = net.parse_losses(losses)
+            optim.zero_grad()
+            loss.backward()
+            optim.step()
+
+        return step
+
+    @torch.no_grad()
+    def teacher_forward(batch):
+        teacher(batch['inputs'], batch['data_samples'], mode='tensor')
+
+    results = {}
+    for name, step in (('teacher forward (b)', teacher_forward),
+                       ('student step (a)', train_step(student)),
+                       ('distiller step (c)', train_step(model))):
+        results[name] = measure(step, batches, args)
+
+    (ta, ma), (tb, mb), (tc, mc) = (results['student step (a)'],
+                                    results['teacher forward (b)'],
+                                    results['distiller step (c)'])
+    print(f'\n{args.config} on {device} ({torch.get_num_threads()} threads), '
+          f'batch {batches[0]["inputs"].shape[0]} x '
+          f'{tuple(batches[0]["inputs"].shape[2:])}, median of {args.iters}')
+    print(f'{"phase":<22}{"time (ms)":>12}{"peak mem (MiB)":>16}')
+    for name in ('student step (a)', 'teacher forward (b)',
+                 'distiller step (c)'):
+        t, m = results[name]
+        print(f'{name:<22}{1e3 * t:>12.1f}{m / 2**20:>16.1f}')
+    print(f'{"ratio c / (a + b)":<22}{tc / (ta + tb):>12.3f}'
+          f'{(mc / (ma + mb) if ma + mb > 0 else float("nan")):>16.3f}')
+
+
+if __name__ == '__main__':
+    main()

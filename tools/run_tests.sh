@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Set everything up, then run the test suite (see README). Extra arguments go
+# to pytest, e.g. `bash tools/run_tests.sh -m "not slow"`.
+set -euo pipefail
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+bash "$repo/tools/setup_env.sh"
+cd "$repo"
+exec "${SEA_KD_VENV:-$repo/.venv}/bin/python" -m pytest tests "$@"
