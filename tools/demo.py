@@ -18,6 +18,8 @@ import time
 
 from mmengine.config import Config
 
+from sea_kd.datasets import generate_synthetic_coco
+
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 DEMO = osp.join('configs', 'demo')
 PAIRS = {
@@ -79,8 +81,7 @@ def main():
     log_dir = osp.join(REPO, args.work_dir, 'logs')
     os.makedirs(log_dir, exist_ok=True)
 
-    run([sys.executable, 'tools/make_synthetic_coco.py', '--out',
-         'data/synthetic_coco'])
+    print(generate_synthetic_coco(osp.join(REPO, 'data', 'synthetic_coco')))
     rows = []
     for pair in args.pairs:
         spec = PAIRS[pair]
@@ -93,6 +94,8 @@ def main():
         teacher_dir = osp.join(args.work_dir, name_of(teacher_cfg))
         if not osp.exists(osp.join(REPO, teacher_ckpt)):
             final = train(teacher_cfg, teacher_dir, log_dir)
+            os.makedirs(osp.dirname(osp.join(REPO, teacher_ckpt)),
+                        exist_ok=True)
             shutil.copyfile(osp.join(REPO, final),
                             osp.join(REPO, teacher_ckpt))
         else:

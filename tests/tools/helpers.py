@@ -1,0 +1,55 @@
+"""Run the repository's tools in subprocesses on a small generated data set."""
+import os
+import os.path as osp
+import socket
+import subprocess
+import sys
+
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+DEMO = osp.join(REPO, 'configs', 'demo')
+
+
+def data_options(root: str) -> list:
+    """--cfg-options that point every split and evaluator at ``root``."""
+    root = root.rstrip('/') + '/'
+    ann = root + 'annotations/instances_val.json'
+    return [
+        f'train_dataloader.dataset.data_root={root}',
+        f'val_dataloader.dataset.data_root={root}',
+        f'test_dataloader.dataset.data_root={root}',
+        f'val_evaluator.ann_file={ann}', f'test_evaluator.ann_file={ann}'
+    ]
+
+
+def short_run(iters: int, ckpt_interval: int = None) -> list:
+    """--cfg-options for an ``iters``-long run with per-iteration logs."""
+    interval = ckpt_interval or iters
+    return [
+        f'train_cfg.max_iters={iters}', f'train_cfg.val_interval={iters}',
+        'default_hooks.logger.interval=1',
+        f'default_hooks.checkpoint.interval={interval}',
+        'param_scheduler.0.end=1'
+    ]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+def run_tool(args, cwd=REPO, env=None, timeout=600, check=True):
+    """Run ``args`` (a list) and return the completed process (text out)."""
+    full_env = dict(os.environ, PYTHONUNBUFFERED='1', OMP_NUM_THREADS='2')
+    full_env.update(env or {})
+    proc = subprocess.run(args, cwd=cwd, env=full_env, timeout=timeout,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          text=True)
+    if check and proc.returncode != 0:
+        raise AssertionError(f'{" ".join(map(str, args))} exited '
+                             f'{proc.returncode}:\n{proc.stdout[-6000:]}')
+    return proc
+
+
+def python(*args):
+    return [sys.executable, *map(str, args)]
