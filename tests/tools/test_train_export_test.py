@@ -98,14 +98,17 @@ class CrashAfterIter(Hook):
 def test_resume_after_interruption_continues_at_the_right_iteration(
         tmp_path, synthetic_root, retina_teacher_ckpt):
     (tmp_path / 'crash_hook.py').write_text(INTERRUPT_HOOK)
+    crashing = tmp_path / 'fi_crashing.py'
+    crashing.write_text(
+        f"_base_ = '{FI_CONFIG}'\n"
+        "custom_imports = dict(imports=['sea_kd', 'crash_hook'])\n"
+        "custom_hooks = [dict(type='CrashAfterIter', at=3)]\n")
     work = tmp_path / 'fi'
     opts = [*data_options(synthetic_root),
             f'model.teacher_ckpt={retina_teacher_ckpt}', *short_run(6, 3)]
     crashed = run_tool(
-        python('tools/train.py', FI_CONFIG, '--work-dir', work,
-               '--cfg-options', *opts,
-               'custom_imports.imports=[sea_kd,crash_hook]',
-               'custom_hooks=[dict(type=CrashAfterIter,at=3)]'),
+        python('tools/train.py', crashing, '--work-dir', work,
+               '--cfg-options', *opts),
         env=dict(PYTHONPATH=str(tmp_path)), check=False)
     assert crashed.returncode == 3, crashed.stdout[-3000:]
     assert (work / 'iter_3.pth').exists()
