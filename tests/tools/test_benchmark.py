@@ -1,0 +1,32 @@
+"""tools/benchmark.py prints the three phases and the overhead ratio."""
+import os.path as osp
+import re
+
+import pytest
+
+from .helpers import DEMO, data_options, python, run_tool
+
+pytestmark = pytest.mark.slow
+
+
+def test_benchmark_prints_phases_and_ratios(synthetic_root,
+                                            retina_teacher_ckpt):
+    out = run_tool(python(
+        'tools/benchmark.py',
+        osp.join(DEMO, 'fi_retinanet_r18_to_r18-w16_synthetic.py'),
+        '--iters', '2', '--warmup', '1', '--batches', '2', '--cfg-options',
+        *data_options(synthetic_root),
+        f'model.teacher_ckpt={retina_teacher_ckpt}')).stdout
+    for phase in ('student step (a)', 'teacher forward (b)',
+                  'distiller step (c)'):
+        assert re.search(re.escape(phase) + r'\s+\d+\.\d\s+-?\d+\.\d', out)
+    ratio = re.search(r'ratio c / \(a \+ b\)\s+(\d+\.\d+)', out)
+    assert ratio and 0.3 < float(ratio.group(1)) < 5
+
+
+def test_benchmark_refuses_a_plain_detector_config(synthetic_root):
+    out = run_tool(python(
+        'tools/benchmark.py', osp.join(DEMO, 'retinanet_r18_synthetic.py'),
+        '--cfg-options', *data_options(synthetic_root)), check=False)
+    assert out.returncode != 0
+    assert 'is not a distiller config' in out.stdout
