@@ -61,7 +61,7 @@ def train(config, work_dir, log_dir):
 
 def evaluate(config, checkpoint, work_dir, log_dir):
     out = osp.join(work_dir, 'metrics.json')
-    log = osp.join(log_dir, name_of(config) + '.test.log')
+    log = osp.join(log_dir, osp.basename(work_dir) + '.test.log')
     with open(log, 'w') as f:
         subprocess.run([sys.executable, 'tools/test.py', config, checkpoint,
                         '--work-dir', work_dir, '--metrics-out', out],

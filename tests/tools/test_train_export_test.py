@@ -124,7 +124,7 @@ def test_resume_after_interruption_continues_at_the_right_iteration(
     assert final['meta']['iter'] == 6
 
 
-def test_two_process_cpu_training_with_dist_train_sh(
+def test_two_process_cpu_training_and_testing_with_dist_scripts(
         tmp_path, synthetic_root, retina_teacher_ckpt):
     import sys
     work = tmp_path / 'dist'
@@ -138,6 +138,17 @@ def test_two_process_cpu_training_with_dist_train_sh(
     assert 'terminate called' not in out.stdout
     assert (work / 'iter_2.pth').exists()
     assert 'Distributed training: True' in out.stdout
+
+    metrics = tmp_path / 'metrics.json'
+    out = run_tool(['bash', 'tools/dist_test.sh', FI_CONFIG,
+                    str(work / 'iter_2.pth'), '2', '--work-dir',
+                    str(tmp_path / 'dist_test'), '--metrics-out',
+                    str(metrics), '--cfg-options',
+                    *data_options(synthetic_root),
+                    f'model.teacher_ckpt={retina_teacher_ckpt}'],
+                   env=dict(PYTHON=sys.executable, PORT=str(free_port()),
+                            OMP_NUM_THREADS='1'))
+    assert 'coco/bbox_mAP' in metrics.read_text()
 
 
 def test_mmdet_packaged_train_py_trains_the_distiller(
