@@ -9,6 +9,7 @@ from mmdet.testing import demo_mm_inputs
 from mmengine.hub import get_config
 from mmdet.utils import register_all_modules
 from mmengine.config import ConfigDict
+from mmengine.registry import init_default_scope
 
 import sea_kd  # noqa: F401
 
@@ -74,6 +75,12 @@ def make_batch(model, batch_size=2, shapes=None, num_items=None,
         with_mask=with_mask)
     data = model.data_preprocessor(packed, True)
     return data['inputs'], data['data_samples']
+
+
+@pytest.fixture(autouse=True)
+def mmdet_default_scope():
+    """Every test starts in mmdet's scope, whatever an earlier Runner set."""
+    init_default_scope('mmdet')
 
 
 @pytest.fixture

@@ -48,6 +48,17 @@ def parse_args():
     return args
 
 
+def numeric_metrics(metrics: dict) -> dict:
+    """The metrics that are numbers (numpy and torch scalars included)."""
+    out = {}
+    for key, value in metrics.items():
+        try:
+            out[key] = float(value)
+        except (TypeError, ValueError):
+            pass
+    return out
+
+
 def main():
     args = parse_args()
     cfg = Config.fromfile(args.config)
@@ -74,8 +85,7 @@ def main():
         metrics = runner.test()
         if args.metrics_out and runner.rank == 0:
             with open(args.metrics_out, 'w') as f:
-                json.dump({k: float(v) for k, v in metrics.items()
-                           if isinstance(v, (int, float))}, f, indent=2)
+                json.dump(numeric_metrics(metrics), f, indent=2)
     finally:
         cleanup_distributed()
 
