@@ -1,0 +1,121 @@
+"""ADL: the adaptive distillation loss of Tang et al. (arXiv 1901.00366)."""
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+import torch.nn.functional as F
+from mmdet.registry import MODELS
+from torch import Tensor, nn
+
+
+@MODELS.register_module()
+class ADLoss(nn.Module):
+    r"""Adaptive distillation loss on sigmoid class logits.
+
+    For every kept row ``i`` (an anchor or location) and class ``c``, with
+    ``q = σ(z_t / T)`` (teacher) and ``p = σ(z_s / T)`` (student)::
+
+        KL   = q·log(q/p) + (1−q)·log((1−q)/(1−p))
+        H(q) = −q·log q − (1−q)·log(1−q)
+        w    = (1 − exp(−(KL + β·H(q))))^γ
+        ℓ    = w · KL                                  (base='kl', paper)
+        ℓ    = w · [α·(−q·log p) + (1−α)·(−(1−q)·log(1−p))]
+                                                        (base='bce', code)
+        N    = max(Σ_{i,c} q^θ, 1)
+        L    = λ · Σ_{i,c} ℓ / N
+
+    Gradients flow into the student through both ``w`` and the base term;
+    the teacher is detached. Rows outside ``valid_mask`` (anchors the
+    assigner ignores) count neither in the sum nor in ``N``.
+
+    Numerics: everything is computed in fp32 (fp64 inputs stay fp64). The
+    student's ``log p`` and ``log(1−p)`` are log-sigmoids, exact and finite
+    for any logit; the teacher's ``q`` is clamped to ``[eps, 1−eps]`` before
+    its logs, so ``q = 0`` or ``1`` gives finite values.
+
+    Args:
+        beta: β, weight of the teacher entropy in the adaptive weight.
+        gamma: γ, focusing exponent of the adaptive weight.
+        theta: θ, exponent of the normaliser.
+        base: ``'kl'`` (the paper) or ``'bce'`` (the authors' code).
+        alpha: α of the ``'bce'`` base (0.5 in the code: 0.5·w·(KL + H)).
+        temperature: T.
+        eps: Clamp of the teacher probability.
+        loss_weight: λ.
+    """
+
+    def __init__(self,
+                 beta: float = 1.0,
+                 gamma: float = 2.0,
+                 theta: float = 1.8,
+                 base: str = 'kl',
+                 alpha: float = 0.5,
+                 temperature: float = 1.0,
+                 eps: float = 1e-6,
+                 loss_weight: float = 1.0) -> None:
+        super().__init__()
+        if base not in ('kl', 'bce'):
+            raise ValueError(f"base must be 'kl' or 'bce', got {base!r}")
+        if temperature <= 0:
+            raise ValueError(f'temperature must be > 0, got {temperature}')
+        self.beta = beta
+        self.gamma = gamma
+        self.theta = theta
+        self.base = base
+        self.alpha = alpha
+        self.temperature = temperature
+        self.eps = eps
+        self.loss_weight = loss_weight
+
+    def forward(self,
+                student_logits: Tensor,
+                teacher_logits: Tensor,
+                valid_mask: Optional[Tensor] = None) -> Tensor:
+        """Compute ``L_ADL``.
+
+        Args:
+            student_logits: (N, C) class logits of the student.
+            teacher_logits: (N, C) class logits of the teacher, same rows.
+            valid_mask: (N,) bool, rows to keep; ``None`` keeps all.
+
+        Returns:
+            Tensor: The scalar loss (0 with a zero gradient when no row is
+            kept).
+        """
+        if student_logits.shape != teacher_logits.shape \
+                or student_logits.dim() != 2:
+            raise ValueError(
+                'ADLoss needs student and teacher logits of the same (N, C) '
+                f'shape, got {tuple(student_logits.shape)} and '
+                f'{tuple(teacher_logits.shape)}.')
+        with torch.autocast(student_logits.device.type, enabled=False):
+            return self._loss(student_logits, teacher_logits, valid_mask)
+
+    def _loss(self, student_logits: Tensor, teacher_logits: Tensor,
+              valid_mask: Optional[Tensor]) -> Tensor:
+        dtype = torch.promote_types(student_logits.dtype, torch.float32)
+        z_s = student_logits.to(dtype) / self.temperature
+        z_t = teacher_logits.detach().to(dtype) / self.temperature
+        if valid_mask is not None:
+            if valid_mask.shape != student_logits.shape[:1]:
+                raise ValueError(
+                    f'valid_mask must have shape ({student_logits.shape[0]},)'
+                    f', got {tuple(valid_mask.shape)}.')
+            z_s, z_t = z_s[valid_mask], z_t[valid_mask]
+
+        q = torch.sigmoid(z_t).clamp(self.eps, 1 - self.eps)
+        log_q, log_1mq = q.log(), (-q).log1p()
+        log_p, log_1mp = F.logsigmoid(z_s), F.logsigmoid(-z_s)
+        kl = q * (log_q - log_p) + (1 - q) * (log_1mq - log_1mp)
+        entropy = -(q * log_q + (1 - q) * log_1mq)
+        # KL >= 0 in exact arithmetic; clamp rounding so the power is real
+        energy = (kl + self.beta * entropy).clamp(min=0)
+        weight = (-torch.expm1(-energy)).pow(self.gamma)
+        if self.base == 'kl':
+            base = kl
+        else:
+            base = self.alpha * (-q * log_p) + (1 - self.alpha) * (
+                -(1 - q) * log_1mp)
+        normaliser = q.pow(self.theta).sum().clamp(min=1)
+        return self.loss_weight * (weight * base).sum() / normaliser
