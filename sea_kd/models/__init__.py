@@ -1,4 +1,5 @@
 from . import adapters, capture, distillers, losses  # noqa: F401
-from .distillers import BaseDistiller, FeatureImitationDistiller
+from .distillers import (ADLDistiller, BaseDistiller,
+                         FeatureImitationDistiller)
 
-__all__ = ['BaseDistiller', 'FeatureImitationDistiller']
+__all__ = ['ADLDistiller', 'BaseDistiller', 'FeatureImitationDistiller']

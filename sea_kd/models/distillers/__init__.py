@@ -1,4 +1,5 @@
+from .adl_distiller import ADLDistiller
 from .base_distiller import BaseDistiller
 from .feature_imitation_distiller import FeatureImitationDistiller
 
-__all__ = ['BaseDistiller', 'FeatureImitationDistiller']
+__all__ = ['ADLDistiller', 'BaseDistiller', 'FeatureImitationDistiller']

@@ -1,0 +1,77 @@
+"""ADL: adaptive distillation of dense sigmoid class logits."""
+from __future__ import annotations
+
+from typing import Dict, List
+
+import torch
+from mmdet.registry import MODELS
+from mmdet.utils import ConfigType
+from torch import Tensor
+
+from ..capture import DistillRecord
+from .base_distiller import BaseDistiller
+
+
+def flatten_level_logits(cls_scores: List[Tensor],
+                         num_classes: int) -> Tensor:
+    """Per-level (B, A*C, H, W) logits -> (B*N, C) rows.
+
+    Rows are ordered image → level → H → W → anchor, the order of the
+    flattened ``DenseTargets`` of the same batch.
+    """
+    batch = cls_scores[0].shape[0]
+    per_level = [
+        s.permute(0, 2, 3, 1).reshape(batch, -1, num_classes)
+        for s in cls_scores
+    ]
+    return torch.cat(per_level, dim=1).reshape(-1, num_classes)
+
+
+@MODELS.register_module()
+class ADLDistiller(BaseDistiller):
+    """Adaptive distillation loss (Tang et al., BMVC 2019) on a dense head.
+
+    ``L = L_student + loss_adl_cls`` where ``loss_adl_cls`` is
+    :class:`ADLoss` over every anchor (location) and class of all levels and
+    images, with the anchors the student head's assigner ignores
+    (``label_weights == 0``, RetinaNet's 0.4-0.5 IoU band) left out and
+    background anchors kept.
+
+    Teacher and student must share the dense prior layout (strides, anchors
+    per location, scales, ratios) and the number of classes, and both heads
+    must use sigmoid classifiers: RetinaNet (the paper), FCOS and ATSS.
+
+    Args:
+        loss_adl: Config of the loss (default :class:`ADLoss` with the
+            authors' defaults γ=2, β=1, θ=1.8, T=1, base='kl').
+        **kwargs: See :class:`BaseDistiller`.
+    """
+
+    method_name = 'adl'
+    record_parts = ('dense_head', )
+    requires_same_dense_layout = True
+
+    def __init__(self,
+                 *args,
+                 loss_adl: ConfigType = dict(type='ADLoss'),
+                 **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        for role, det in (('student', self.student),
+                          ('teacher', self.teacher)):
+            head = det.bbox_head
+            if not getattr(head, 'use_sigmoid_cls', False):
+                raise ValueError(
+                    f'ADL distils sigmoid class logits, but the {role} head '
+                    f'{type(head).__name__} uses a softmax classifier; set '
+                    "loss_cls=dict(..., use_sigmoid=True) in both heads.")
+        self.num_classes = self.student.bbox_head.num_classes
+        self.loss_adl = MODELS.build(loss_adl)
+
+    def distill_losses_from(self, record: DistillRecord) -> Dict[str, Tensor]:
+        student = flatten_level_logits(record.student_dense.cls_scores,
+                                       self.num_classes)
+        teacher = flatten_level_logits(record.teacher_dense.cls_scores,
+                                       self.num_classes)
+        weights = torch.cat(record.dense_targets.label_weights, dim=1)
+        return dict(cls=self.loss_adl(student, teacher,
+                                      weights.reshape(-1) > 0))
