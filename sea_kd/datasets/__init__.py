@@ -1,5 +1,11 @@
-"""Data sets shipped with sea_kd (a synthetic COCO-format shapes generator)."""
+"""Data sets and transforms shipped with sea_kd."""
 
+from .pseudo_labels import detections_to_coco
+from .semi_supervised_split import split_labeled_unlabeled
 from .synthetic_coco import SYNTHETIC_CLASSES, generate_synthetic_coco
+from .transforms import MarkUnlabeled
 
-__all__ = ['SYNTHETIC_CLASSES', 'generate_synthetic_coco']
+__all__ = [
+    'SYNTHETIC_CLASSES', 'generate_synthetic_coco', 'split_labeled_unlabeled',
+    'detections_to_coco', 'MarkUnlabeled'
+]

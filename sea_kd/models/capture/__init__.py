@@ -1,6 +1,7 @@
 from .dense_targets import normalize_dense_targets
 from .detector_capture import (check_parts, student_loss_with_record,
-                               teacher_forward_into)
+                               teacher_dense_forward, teacher_forward_into,
+                               teacher_roi_forward)
 from .method_tap import MethodTap, RecordedCall
 from .record import (RECORD_PARTS, DenseHeadOutputs, DenseTargets,
                      DistillRecord, RoIRecord)
@@ -8,5 +9,6 @@ from .record import (RECORD_PARTS, DenseHeadOutputs, DenseTargets,
 __all__ = [
     'MethodTap', 'RecordedCall', 'RECORD_PARTS', 'DenseHeadOutputs',
     'DenseTargets', 'DistillRecord', 'RoIRecord', 'normalize_dense_targets',
-    'check_parts', 'student_loss_with_record', 'teacher_forward_into'
+    'check_parts', 'student_loss_with_record', 'teacher_dense_forward',
+    'teacher_forward_into', 'teacher_roi_forward'
 ]

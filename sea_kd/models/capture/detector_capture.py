@@ -4,14 +4,15 @@ The student runs its unmodified ``loss()``; :class:`MethodTap` records the
 neck features (``extract_feat``), the dense head's raw outputs
 (``bbox_head.forward``) and assigner targets (``bbox_head.get_targets``), or
 the R-CNN's sampled regions and outputs (``roi_head.bbox_loss``) and targets
-(``roi_head.bbox_head.loss_and_target``). The teacher then runs only the
-parts asked for, under ``torch.no_grad()``, on the same images and, for R-CNN
-parts, on the student's sampled RoIs.
+(``roi_head.bbox_head.loss_and_target``). The teacher runs only the
+parts asked for, under ``torch.no_grad()``, on the same images: backbone, neck
+and dense head before the student (so that its predictions can serve as
+pseudo labels), the R-CNN branch after it, on the student's sampled RoIs.
 """
 from __future__ import annotations
 
 from contextlib import ExitStack
-from typing import Dict, Sequence, Tuple
+from typing import Dict, Optional, Sequence, Tuple
 
 import torch
 from mmdet.models.detectors import SingleStageDetector, TwoStageDetector
@@ -101,22 +102,38 @@ def student_loss_with_record(
 
 
 @torch.no_grad()
-def teacher_forward_into(teacher: nn.Module, inputs: Tensor,
-                         record: DistillRecord) -> None:
-    """Run the frozen teacher once and fill its side of ``record``.
+def teacher_dense_forward(
+        teacher: nn.Module, inputs: Tensor, parts: Sequence[str]
+) -> Tuple[Tuple[Tensor, ...], Optional[DenseHeadOutputs]]:
+    """Run the frozen teacher's backbone and neck, and its dense head when
+    ``parts`` holds ``'dense_head'``, under ``torch.no_grad()``.
 
-    Runs the backbone and neck always; the dense head when the record holds
-    dense-head parts; the R-CNN bbox branch on the student's sampled RoIs when
-    it holds R-CNN parts. Everything runs under ``torch.no_grad()``.
+    Returns:
+        tuple: The neck features and the dense-head outputs (or ``None``).
     """
     if teacher.training:
         raise RuntimeError('The teacher must stay in eval mode.')
-    feats = teacher.extract_feat(inputs)
-    record.teacher_neck = tuple(feats)
-    if record.student_dense is not None:
-        record.teacher_dense = _dense_outputs(teacher.bbox_head(feats))
+    feats = tuple(teacher.extract_feat(inputs))
+    dense = _dense_outputs(teacher.bbox_head(feats)) \
+        if 'dense_head' in parts else None
+    return feats, dense
+
+
+@torch.no_grad()
+def teacher_roi_forward(teacher: nn.Module, feats: Sequence[Tensor],
+                        roi: RoIRecord) -> None:
+    """Run the teacher's R-CNN bbox branch on the student's sampled RoIs and
+    fill the teacher's side of ``roi``."""
+    results = teacher.roi_head._bbox_forward(feats, roi.rois)
+    roi.teacher_feats = results['bbox_feats']
+    roi.teacher_cls = results['cls_score']
+    roi.teacher_reg = results['bbox_pred']
+
+
+def teacher_forward_into(teacher: nn.Module, inputs: Tensor,
+                         record: DistillRecord) -> None:
+    """Fill the teacher's side of a student ``record`` (one forward)."""
+    feats, dense = teacher_dense_forward(teacher, inputs, record.parts)
+    record.teacher_neck, record.teacher_dense = feats, dense
     if record.roi is not None:
-        results = teacher.roi_head._bbox_forward(feats, record.roi.rois)
-        record.roi.teacher_feats = results['bbox_feats']
-        record.roi.teacher_cls = results['cls_score']
-        record.roi.teacher_reg = results['bbox_pred']
+        teacher_roi_forward(teacher, feats, record.roi)

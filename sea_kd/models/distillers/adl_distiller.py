@@ -1,14 +1,16 @@
 """ADL: adaptive distillation of dense sigmoid class logits."""
 from __future__ import annotations
 
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 import torch
 from mmdet.registry import MODELS
-from mmdet.utils import ConfigType
+from mmdet.structures import SampleList
+from mmdet.utils import ConfigType, OptConfigType
+from mmengine.structures import InstanceData
 from torch import Tensor
 
-from ..capture import DistillRecord
+from ..capture import DenseHeadOutputs, DistillRecord
 from .base_distiller import BaseDistiller
 
 
@@ -41,9 +43,19 @@ class ADLDistiller(BaseDistiller):
     per location, scales, ratios) and the number of classes, and both heads
     must use sigmoid classifiers: RetinaNet (the paper), FCOS and ATSS.
 
+    SAD (semi-supervised adaptive distillation): images flagged
+    ``metainfo['unlabeled']`` (see the ``MarkUnlabeled`` transform) get the
+    teacher's detections scoring at least ``pseudo_label.score_thr`` as their
+    ground truth for the student's own losses, taken from the teacher forward
+    the step runs anyway (online pseudo labels); ADL applies to them as to
+    labeled images. Offline pseudo labels (``tools/pseudo_label.py``) need no
+    option: they arrive as ordinary annotations.
+
     Args:
         loss_adl: Config of the loss (default :class:`ADLoss` with the
             authors' defaults γ=2, β=1, θ=1.8, T=1, base='kl').
+        pseudo_label: ``dict(score_thr=0.5)`` to enable online pseudo labels
+            for unlabeled images; ``None`` refuses unlabeled images.
         **kwargs: See :class:`BaseDistiller`.
     """
 
@@ -54,6 +66,7 @@ class ADLDistiller(BaseDistiller):
     def __init__(self,
                  *args,
                  loss_adl: ConfigType = dict(type='ADLoss'),
+                 pseudo_label: OptConfigType = None,
                  **kwargs) -> None:
         super().__init__(*args, **kwargs)
         for role, det in (('student', self.student),
@@ -66,6 +79,33 @@ class ADLDistiller(BaseDistiller):
                     "loss_cls=dict(..., use_sigmoid=True) in both heads.")
         self.num_classes = self.student.bbox_head.num_classes
         self.loss_adl = MODELS.build(loss_adl)
+        if pseudo_label is not None and set(pseudo_label) - {'score_thr'}:
+            raise ValueError('pseudo_label takes only `score_thr`, got '
+                             f'{sorted(pseudo_label)}.')
+        self.pseudo_label = pseudo_label
+
+    def prepare_student_samples(
+            self, batch_data_samples: SampleList,
+            teacher_dense: Optional[DenseHeadOutputs]) -> SampleList:
+        """Give unlabeled images the teacher's confident detections."""
+        unlabeled = [i for i, s in enumerate(batch_data_samples)
+                     if s.metainfo.get('unlabeled', False)]
+        if not unlabeled or self.pseudo_label is None:
+            return super().prepare_student_samples(batch_data_samples,
+                                                   teacher_dense)
+        with torch.no_grad():
+            predictions = self.teacher.bbox_head.predict_by_feat(
+                teacher_dense.cls_scores, teacher_dense.bbox_preds,
+                *teacher_dense.extras,
+                batch_img_metas=[s.metainfo for s in batch_data_samples],
+                rescale=False)
+        threshold = self.pseudo_label.get('score_thr', 0.5)
+        for i in unlabeled:
+            pred = predictions[i]
+            keep = pred.scores >= threshold
+            batch_data_samples[i].gt_instances = InstanceData(
+                bboxes=pred.bboxes[keep], labels=pred.labels[keep])
+        return batch_data_samples
 
     def distill_losses_from(self, record: DistillRecord) -> Dict[str, Tensor]:
         student = flatten_level_logits(record.student_dense.cls_scores,

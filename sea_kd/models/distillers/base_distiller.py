@@ -11,8 +11,9 @@ from mmdet.utils import ConfigType, OptConfigType, OptMultiConfig
 from torch import Tensor, nn
 
 from ...utils import load_model_cfg, load_state_dict_strict
-from ..capture import (DistillRecord, check_parts, student_loss_with_record,
-                       teacher_forward_into)
+from ..capture import (DenseHeadOutputs, DistillRecord, check_parts,
+                       student_loss_with_record, teacher_dense_forward,
+                       teacher_roi_forward)
 from .pair_checks import check_same_classes, check_same_dense_layout
 
 ModelSpec = Union[str, ConfigType]
@@ -123,10 +124,17 @@ class BaseDistiller(BaseDetector):
     def loss(self, batch_inputs: Tensor,
              batch_data_samples: SampleList) -> Dict[str, Tensor]:
         """Student losses plus distillation losses, one forward each."""
+        teacher_feats, teacher_dense = teacher_dense_forward(
+            self.teacher, self.teacher_inputs(batch_inputs),
+            self.record_parts)
+        batch_data_samples = self.prepare_student_samples(
+            batch_data_samples, teacher_dense)
         losses, record = student_loss_with_record(
             self.student, batch_inputs, batch_data_samples, self.record_parts)
-        teacher_forward_into(self.teacher, self.teacher_inputs(batch_inputs),
-                             record)
+        record.teacher_neck, record.teacher_dense = teacher_feats, \
+            teacher_dense
+        if record.roi is not None:
+            teacher_roi_forward(self.teacher, teacher_feats, record.roi)
         device_type = batch_inputs.device.type
         # distillation losses are computed in fp32 even under AMP
         with torch.autocast(device_type=device_type, enabled=False):
@@ -138,6 +146,27 @@ class BaseDistiller(BaseDetector):
                                'student loss name.')
             losses[name] = value
         return losses
+
+    def prepare_student_samples(
+            self, batch_data_samples: SampleList,
+            teacher_dense: Optional[DenseHeadOutputs]) -> SampleList:
+        """Targets the student trains on; by default the batch's own.
+
+        Runs after the teacher's backbone, neck and dense head and before the
+        student, so a subclass can, for example, give unlabeled images the
+        teacher's detections as ground truth. Images flagged
+        ``metainfo['unlabeled']`` are refused here: without such a subclass
+        they would silently train the student on empty ground truth.
+        """
+        if any(s.metainfo.get('unlabeled', False)
+               for s in batch_data_samples):
+            raise ValueError(
+                f'The batch holds unlabeled images, but {type(self).__name__}'
+                ' does not make pseudo labels. Use a distiller with online '
+                'pseudo labels (e.g. ADLDistiller with pseudo_label=dict('
+                'score_thr=0.5)) or label them offline with '
+                'tools/pseudo_label.py.')
+        return batch_data_samples
 
     def teacher_inputs(self, batch_inputs: Tensor) -> Tensor:
         """The batch as the teacher sees it (same images as the student)."""

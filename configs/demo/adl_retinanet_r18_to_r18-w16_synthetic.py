@@ -1,0 +1,24 @@
+# ADL (adaptive distillation loss on the dense class logits), RetinaNet R-18
+# teacher -> narrow R-18 student, on the generated data set. Teacher and
+# student share the anchor layout, as ADL matches them anchor by anchor.
+_base_ = [
+    '../_base_/datasets/synthetic_coco_detection.py',
+    '../_base_/schedules/synthetic_iters.py',
+    '../_base_/synthetic_runtime.py',
+]
+custom_imports = dict(imports=['sea_kd'], allow_failed_imports=False)
+
+model = dict(
+    type='ADLDistiller',
+    student='{{fileDirname}}/retinanet_r18-w16_synthetic.py',
+    teacher='{{fileDirname}}/retinanet_r18_synthetic.py',
+    teacher_ckpt='work_dirs/demo/retinanet_r18_synthetic/teacher.pth',
+    # the authors' defaults: gamma=2, beta=1, theta=1.8, T=1
+    loss_adl=dict(
+        type='ADLoss',
+        beta=1.0,
+        gamma=2.0,
+        theta=1.8,
+        base='kl',
+        temperature=1.0,
+        loss_weight=1.0))
