@@ -1,7 +1,8 @@
 """The demo: teacher, baseline student and distilled student on generated
 data, for RetinaNet and Faster R-CNN, with a table of their COCO APs.
 
-    python tools/demo.py [--pairs retinanet faster-rcnn] [--work-dir DIR]
+    python tools/demo.py [--pairs retinanet faster-rcnn]
+        [--methods fi adl sad-online sad-offline] [--work-dir DIR]
 
 Each run is a subprocess of tools/train.py, tools/export_student.py and
 tools/test.py, exactly the commands a user types. A teacher is trained only
@@ -18,7 +19,7 @@ import time
 
 from mmengine.config import Config
 
-from sea_kd.datasets import generate_synthetic_coco
+from sea_kd.datasets import generate_synthetic_coco, split_labeled_unlabeled
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 DEMO = osp.join('configs', 'demo')
@@ -26,7 +27,13 @@ PAIRS = {
     'retinanet': dict(
         teacher='retinanet_r18_synthetic.py',
         student='retinanet_r18-w16_synthetic.py',
-        distillers=dict(fi='fi_retinanet_r18_to_r18-w16_synthetic.py')),
+        distillers={
+            'fi': 'fi_retinanet_r18_to_r18-w16_synthetic.py',
+            'adl': 'adl_retinanet_r18_to_r18-w16_synthetic.py',
+            'sad-online': 'sad-online_retinanet_r18_to_r18-w16_synthetic.py',
+            'sad-offline':
+            'sad-offline_retinanet_r18_to_r18-w16_synthetic.py',
+        }),
     'faster-rcnn': dict(
         teacher='faster-rcnn_r18_synthetic.py',
         student='faster-rcnn_r18-w16_synthetic.py',
@@ -71,10 +78,26 @@ def evaluate(config, checkpoint, work_dir, log_dir):
         return json.load(f)
 
 
+def prepare_semi_supervised(method, teacher_cfg, teacher_ckpt):
+    """Hold out half of the training labels; label them offline for SAD."""
+    ann = osp.join(REPO, 'data', 'synthetic_coco', 'annotations')
+    split_labeled_unlabeled(osp.join(ann, 'instances_train.json'), 0.5)
+    if method == 'sad-offline':
+        run([sys.executable, 'tools/pseudo_label.py', teacher_cfg,
+             teacher_ckpt, osp.join(ann, 'instances_train_pseudo.json'),
+             '--ann-file', osp.join(ann, 'instances_train_unlabeled.json'),
+             '--img-dir', osp.join(REPO, 'data', 'synthetic_coco', 'train'),
+             '--score-thr', '0.5'])
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--pairs', nargs='+', default=list(PAIRS),
                         choices=list(PAIRS))
+    parser.add_argument('--methods', nargs='+', default=['fi'],
+                        choices=['fi', 'adl', 'sad-online', 'sad-offline'],
+                        help='distillers to run where a pair has them '
+                        '(default: fi)')
     parser.add_argument('--work-dir', default='work_dirs/demo')
     args = parser.parse_args()
     os.makedirs(osp.join(REPO, args.work_dir), exist_ok=True)
@@ -107,7 +130,11 @@ def main():
             student_cfg, train(student_cfg, student_dir, log_dir),
             student_dir, log_dir)
         for method, config in spec['distillers'].items():
+            if method not in args.methods:
+                continue
             config = osp.join(DEMO, config)
+            if method.startswith('sad'):
+                prepare_semi_supervised(method, teacher_cfg, teacher_ckpt)
             work_dir = osp.join(args.work_dir, name_of(config))
             ckpt = train(config, work_dir, log_dir)
             exported = osp.join(work_dir, 'student_exported.pth')
@@ -122,9 +149,9 @@ def main():
         print(f'{pair}: done in {time.time() - start:.0f} s', flush=True)
 
     print('\nCOCO bbox AP on the generated validation split')
-    print(f'{"pair":<12} {"model":<10} {"AP":>6} {"AP50":>6}')
+    print(f'{"pair":<12} {"model":<12} {"AP":>6} {"AP50":>6}')
     for pair, model, ap, ap50 in rows:
-        print(f'{pair:<12} {model:<10} {100 * ap:6.1f} {100 * ap50:6.1f}')
+        print(f'{pair:<12} {model:<12} {100 * ap:6.1f} {100 * ap50:6.1f}')
     with open(osp.join(REPO, args.work_dir, 'results.json'), 'w') as f:
         json.dump([dict(pair=p, model=m, AP=a, AP50=b)
                    for p, m, a, b in rows], f, indent=2)

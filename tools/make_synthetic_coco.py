@@ -2,15 +2,17 @@
 
     python tools/make_synthetic_coco.py [--out data/synthetic_coco]
         [--num-train 200] [--num-val 50] [--img-size 128] [--seed 0]
-        [--overwrite]
+        [--overwrite] [--unlabeled-fraction 0.5]
 
 Deterministic for a given seed; an existing data set generated with the same
-arguments is kept unless --overwrite is given.
+arguments is kept unless --overwrite is given. --unlabeled-fraction also
+writes annotations/instances_train_{labeled,unlabeled}.json, holding out the
+labels of that share of the training images (for semi-supervised configs).
 """
 import argparse
 import json
 
-from sea_kd.datasets import generate_synthetic_coco
+from sea_kd.datasets import generate_synthetic_coco, split_labeled_unlabeled
 
 
 def main():
@@ -21,10 +23,14 @@ def main():
     parser.add_argument('--img-size', type=int, default=128)
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--overwrite', action='store_true')
+    parser.add_argument('--unlabeled-fraction', type=float, default=None)
     args = parser.parse_args()
     summary = generate_synthetic_coco(
         args.out, num_train=args.num_train, num_val=args.num_val,
         img_size=args.img_size, seed=args.seed, overwrite=args.overwrite)
+    if args.unlabeled_fraction is not None:
+        summary['train_ann_files_semi'] = split_labeled_unlabeled(
+            summary['train_ann_file'], args.unlabeled_fraction, args.seed)
     print(json.dumps(summary, indent=2))
 
 
