@@ -4,8 +4,11 @@ its confident detections as a COCO annotation file.
     python tools/pseudo_label.py TEACHER_CONFIG TEACHER_CKPT OUT.json
         (--ann-file UNLABELED.json --img-dir DIR | --image-folder DIR)
         [--score-thr 0.5] [--batch-size 8] [--device cpu]
+        [--cfg-options k=v ...]
 
-Images with no detection at or above the threshold are left out.
+Images with no detection at or above the threshold are left out. The
+teacher's own ``test_cfg.score_thr`` filters first, so --score-thr below it
+has no effect.
 """
 import argparse
 import json
@@ -13,7 +16,7 @@ import os
 import os.path as osp
 
 import cv2
-from mmengine.config import Config
+from mmengine.config import Config, DictAction
 
 import sea_kd  # noqa: F401
 from sea_kd.datasets import detections_to_coco
@@ -33,6 +36,8 @@ def parse_args():
     parser.add_argument('--score-thr', type=float, default=0.5)
     parser.add_argument('--batch-size', type=int, default=8)
     parser.add_argument('--device', default='cpu')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override settings of the teacher config')
     return parser.parse_args()
 
 
@@ -56,6 +61,8 @@ def main():
     args = parse_args()
     from mmdet.apis import inference_detector, init_detector
     cfg = Config.fromfile(args.config)
+    if args.cfg_options:
+        cfg.merge_from_dict(args.cfg_options)
     model = init_detector(cfg, args.checkpoint, device=args.device)
     classes = model.dataset_meta.get('classes') or cfg.get(
         'metainfo', {}).get('classes')

@@ -9,12 +9,19 @@ REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DEMO = osp.join(REPO, 'configs', 'demo')
 
 
-def data_options(root: str) -> list:
-    """--cfg-options that point every split and evaluator at ``root``."""
+def data_options(root: str, train_sources: int = 0) -> list:
+    """--cfg-options that point every split and evaluator at ``root``.
+
+    ``train_sources`` > 0: the training set is a ConcatDataset of that many
+    sources (semi-supervised configs), each pointed at ``root``.
+    """
     root = root.rstrip('/') + '/'
     ann = root + 'annotations/instances_val.json'
-    return [
-        f'train_dataloader.dataset.data_root={root}',
+    train = [f'train_dataloader.dataset.data_root={root}'] \
+        if not train_sources else [
+            f'train_dataloader.dataset.datasets.{i}.data_root={root}'
+            for i in range(train_sources)]
+    return train + [
         f'val_dataloader.dataset.data_root={root}',
         f'test_dataloader.dataset.data_root={root}',
         f'val_evaluator.ann_file={ann}', f'test_evaluator.ann_file={ann}'
