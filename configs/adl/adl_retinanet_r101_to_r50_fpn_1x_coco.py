@@ -1,0 +1,29 @@
+# ADL on COCO: RetinaNet R-101 teacher -> RetinaNet R-50 student, 1x schedule
+# (the paper's setting at mmdet's default scale). Download the teacher from
+# mmdet's model zoo first (retinanet_r101_fpn_1x_coco) and point
+# teacher_ckpt at it; the student starts from ImageNet weights.
+_base_ = [
+    'mmdet::_base_/datasets/coco_detection.py',
+    'mmdet::_base_/schedules/schedule_1x.py',
+    'mmdet::_base_/default_runtime.py',
+]
+custom_imports = dict(imports=['sea_kd'], allow_failed_imports=False)
+
+model = dict(
+    type='ADLDistiller',
+    student='mmdet::retinanet/retinanet_r50_fpn_1x_coco.py',
+    teacher='mmdet::retinanet/retinanet_r101_fpn_1x_coco.py',
+    teacher_ckpt='checkpoints/retinanet_r101_fpn_1x_coco.pth',
+    loss_adl=dict(
+        type='ADLoss',
+        beta=1.0,
+        gamma=2.0,
+        theta=1.8,
+        base='kl',
+        temperature=1.0,
+        loss_weight=1.0))
+
+# RetinaNet's own optimiser settings (8 GPUs x 2 images)
+optim_wrapper = dict(
+    optimizer=dict(type='SGD', lr=0.01, momentum=0.9, weight_decay=0.0001))
+auto_scale_lr = dict(enable=False, base_batch_size=16)
