@@ -23,9 +23,11 @@ class BaseDistiller(BaseDetector):
     """Base class of sea_kd's distillers.
 
     A distiller is an mmdet detector: the Runner trains it, validates it and
-    saves it like any other. Per training step it runs the student's own
-    ``loss()`` once, the frozen teacher once, and adds the distillation
-    losses that a subclass computes from a :class:`DistillRecord`::
+    saves it like any other. Per training step it runs the frozen teacher
+    once (backbone, neck and, if asked for, dense head before the student;
+    the R-CNN branch after it, on the student's sampled RoIs), the student's
+    own ``loss()`` once, and adds the distillation losses that a subclass
+    computes from a :class:`DistillRecord`::
 
         L = L_student + sum_k L_<method>_<k>
 
