@@ -1,7 +1,6 @@
 from .dense_targets import normalize_dense_targets
 from .detector_capture import (check_parts, student_loss_with_record,
-                               teacher_dense_forward, teacher_forward_into,
-                               teacher_roi_forward)
+                               teacher_dense_forward, teacher_roi_forward)
 from .method_tap import MethodTap, RecordedCall
 from .record import (RECORD_PARTS, DenseHeadOutputs, DenseTargets,
                      DistillRecord, RoIRecord)
@@ -10,5 +9,5 @@ __all__ = [
     'MethodTap', 'RecordedCall', 'RECORD_PARTS', 'DenseHeadOutputs',
     'DenseTargets', 'DistillRecord', 'RoIRecord', 'normalize_dense_targets',
     'check_parts', 'student_loss_with_record', 'teacher_dense_forward',
-    'teacher_forward_into', 'teacher_roi_forward'
+    'teacher_roi_forward'
 ]

@@ -128,12 +128,3 @@ def teacher_roi_forward(teacher: nn.Module, feats: Sequence[Tensor],
     roi.teacher_feats = results['bbox_feats']
     roi.teacher_cls = results['cls_score']
     roi.teacher_reg = results['bbox_pred']
-
-
-def teacher_forward_into(teacher: nn.Module, inputs: Tensor,
-                         record: DistillRecord) -> None:
-    """Fill the teacher's side of a student ``record`` (one forward)."""
-    feats, dense = teacher_dense_forward(teacher, inputs, record.parts)
-    record.teacher_neck, record.teacher_dense = feats, dense
-    if record.roi is not None:
-        teacher_roi_forward(teacher, feats, record.roi)

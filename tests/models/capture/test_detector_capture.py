@@ -3,11 +3,19 @@ import torch
 
 from sea_kd.models.capture import (MethodTap, check_parts,
                                    student_loss_with_record,
-                                   teacher_forward_into)
+                                   teacher_dense_forward, teacher_roi_forward)
 
 from ...conftest import build, make_batch, tiny_detector_cfg
 
 DENSE = ['retinanet', 'fcos']
+
+
+def teacher_forward_into(teacher, inputs, record):
+    """The teacher's side of a record, as BaseDistiller.loss fills it."""
+    feats, dense = teacher_dense_forward(teacher, inputs, record.parts)
+    record.teacher_neck, record.teacher_dense = feats, dense
+    if record.roi is not None:
+        teacher_roi_forward(teacher, feats, record.roi)
 TWO_STAGE = ['faster_rcnn', 'mask_rcnn']
 
 
