@@ -37,19 +37,20 @@ def read_state_dict(path: str, role: str) -> Dict[str, torch.Tensor]:
                        for k, v in state_dict.items())
 
 
-def load_state_dict_strict(module: nn.Module, path: str, role: str) -> None:
-    """Load a checkpoint into ``module``, failing on any mismatch.
+def check_state_dict_matches(module: nn.Module,
+                             state_dict: Dict[str, torch.Tensor], path: str,
+                             role: str) -> None:
+    """Raise if ``state_dict`` does not fit ``module`` key for key.
 
     Missing keys, unexpected keys and shape mismatches all raise a
-    ``RuntimeError`` naming the file and the first offending keys, so that a
-    checkpoint from another model never loads silently.
+    ``RuntimeError`` naming the file and the first offending keys.
 
     Args:
-        module: The model to load into.
-        path: The checkpoint file.
-        role: What the checkpoint is for (``'teacher_ckpt'``...).
+        module: The model the weights are for.
+        state_dict: The weights.
+        path: Where they come from (for the message).
+        role: What they are for (``'teacher_ckpt'``...).
     """
-    state_dict = read_state_dict(path, role)
     own = module.state_dict()
     missing = [k for k in own if k not in state_dict]
     unexpected = [k for k in state_dict if k not in own]
@@ -58,22 +59,36 @@ def load_state_dict_strict(module: nn.Module, path: str, role: str) -> None:
         f'{tuple(v.shape)}' for k, v in own.items()
         if k in state_dict and tuple(state_dict[k].shape) != tuple(v.shape)
     ]
-    if missing or unexpected or mismatched:
-        lines = [f'`{role}` file `{path}` does not match the model config:']
-        for title, keys in (('missing keys', missing),
-                            ('unexpected keys', unexpected),
-                            ('shape mismatches', mismatched)):
-            if keys:
-                more = len(keys) - _SHOWN_KEYS
-                lines.append(f'  {len(keys)} {title}, first: '
-                             f'{keys[:_SHOWN_KEYS]}' +
-                             (f' (+{more} more)' if more > 0 else ''))
-        if any(k.startswith('student.') for k in unexpected):
-            lines.append('  It looks like a distiller checkpoint; export the '
-                         'student with `python tools/export_student.py` '
-                         'first.')
-        else:
-            lines.append('  Check that the checkpoint was trained with this '
-                         'very model config.')
-        raise RuntimeError('\n'.join(lines))
+    if not (missing or unexpected or mismatched):
+        return
+    lines = [f'`{role}` file `{path}` does not match the model config:']
+    for title, keys in (('missing keys', missing),
+                        ('unexpected keys', unexpected),
+                        ('shape mismatches', mismatched)):
+        if keys:
+            more = len(keys) - _SHOWN_KEYS
+            lines.append(f'  {len(keys)} {title}, first: '
+                         f'{keys[:_SHOWN_KEYS]}' +
+                         (f' (+{more} more)' if more > 0 else ''))
+    if any(k.startswith('student.') for k in unexpected):
+        lines.append('  It looks like a distiller checkpoint; export the '
+                     'student with `python tools/export_student.py` first.')
+    else:
+        lines.append('  Check that the checkpoint was trained with this '
+                     'very model config.')
+    raise RuntimeError('\n'.join(lines))
+
+
+def load_state_dict_strict(module: nn.Module, path: str, role: str) -> None:
+    """Load a checkpoint into ``module``, failing on any mismatch, so that a
+    checkpoint from another model never loads silently (see
+    :func:`check_state_dict_matches`).
+
+    Args:
+        module: The model to load into.
+        path: The checkpoint file.
+        role: What the checkpoint is for (``'teacher_ckpt'``...).
+    """
+    state_dict = read_state_dict(path, role)
+    check_state_dict_matches(module, state_dict, path, role)
     module.load_state_dict(state_dict, strict=True)

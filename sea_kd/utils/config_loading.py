@@ -1,6 +1,7 @@
 """Turn a teacher/student specification into an mmdet model config."""
 from __future__ import annotations
 
+import copy
 import os.path as osp
 from typing import Union
 
@@ -50,8 +51,7 @@ def load_model_cfg(spec: ModelSpec, role: str) -> ConfigDict:
         if 'model' not in cfg:
             raise ValueError(f'The {role} config file `{spec}` has no '
                              '`model` entry.')
-        return ConfigDict(cfg.model.to_dict() if hasattr(cfg.model, 'to_dict')
-                          else cfg.model)
+        return copy.deepcopy(cfg.model)
     if isinstance(spec, Config):
         spec = spec._cfg_dict
     if isinstance(spec, dict):
@@ -62,6 +62,6 @@ def load_model_cfg(spec: ModelSpec, role: str) -> ConfigDict:
                 f'The {role} must be a model config with a `type`, a config '
                 f'with a `model` entry, or a config file path; got keys '
                 f'{sorted(spec)}.')
-        return ConfigDict(Config(dict(model=spec))._cfg_dict['model'])
+        return ConfigDict(copy.deepcopy(dict(spec)))
     raise TypeError(f'The {role} must be a config dict or a config file '
                     f'path, got {type(spec).__name__}.')

@@ -7,7 +7,7 @@ from typing import Optional
 import torch
 from mmengine.config import Config
 
-from .checkpoint_loading import load_state_dict_strict, read_state_dict
+from .checkpoint_loading import check_state_dict_matches, read_state_dict
 
 STUDENT_PREFIX = 'student.'
 
@@ -55,8 +55,6 @@ def export_student(checkpoint: str,
 
 
 def _verify(student_state: dict, config: str, out_file: str) -> bool:
-    import tempfile
-
     from mmdet.registry import MODELS
     from mmdet.utils import register_all_modules
 
@@ -67,7 +65,6 @@ def _verify(student_state: dict, config: str, out_file: str) -> bool:
         raise ValueError(f'`{config}` is not a distiller config (its model '
                          'has no `student`).')
     model = MODELS.build(load_model_cfg(cfg.model.student, 'student'))
-    with tempfile.NamedTemporaryFile(suffix='.pth') as tmp:
-        torch.save(dict(state_dict=student_state), tmp.name)
-        load_state_dict_strict(model, tmp.name, f'export of {out_file}')
+    check_state_dict_matches(model, student_state, out_file,
+                             'exported student')
     return True

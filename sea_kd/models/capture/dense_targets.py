@@ -43,16 +43,14 @@ def normalize_dense_targets(head: nn.Module, output: tuple,
     if isinstance(head, AnchorFreeHead) and len(output) == 2:
         labels = _per_image(output[0], batch_size)
         bbox_targets = _per_image(output[1], batch_size)
-        num_classes = head.num_classes
+        positive = [(lab >= 0) & (lab < head.num_classes) for lab in labels]
         label_weights = [torch.ones_like(lab, dtype=torch.float)
                          for lab in labels]
-        bbox_weights = [((lab >= 0) & (lab < num_classes)).float()
-                        .unsqueeze(-1).expand_as(box)
-                        for lab, box in zip(labels, bbox_targets)]
-        num_pos = sum(int(((lab >= 0) & (lab < num_classes)).sum())
-                      for lab in labels)
+        bbox_weights = [pos.float().unsqueeze(-1).expand_as(box)
+                        for pos, box in zip(positive, bbox_targets)]
+        num_pos = float(torch.cat([pos.flatten() for pos in positive]).sum())
         return DenseTargets(labels, label_weights, bbox_targets, bbox_weights,
-                            float(max(num_pos, 1)))
+                            max(num_pos, 1.0))
     raise NotImplementedError(
         f'Dense-head targets of {type(head).__name__} are not supported yet; '
         'supported are AnchorHead subclasses (RetinaNet, ATSS, ...) and '
