@@ -17,10 +17,11 @@ register_all_modules(init_default_scope=True)
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
-#: mmdet packaged configs of the four detector families the capture serves.
+#: mmdet packaged configs of the detector families the capture serves.
 DETECTOR_CONFIGS = {
     'retinanet': 'retinanet/retinanet_r50_fpn_1x_coco.py',
     'fcos': 'fcos/fcos_r50-caffe_fpn_gn-head_1x_coco.py',
+    'atss': 'atss/atss_r50_fpn_1x_coco.py',
     'faster_rcnn': 'faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py',
     'mask_rcnn': 'mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py',
 }

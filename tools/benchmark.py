@@ -8,8 +8,10 @@ On the same preloaded batches, in one process, it measures
   (b) the teacher's inference forward (``mode='tensor'``, no grad),
   (c) the distiller's training step,
 and prints the ratio c / (a + b) for time and for peak memory. Times are
-medians over ``--iters`` repetitions after ``--warmup`` ones (CUDA is
-synchronised around each). Peak memory is ``torch.cuda.max_memory_allocated``
+medians over ``--iters`` rounds after ``--warmup`` ones; each round runs
+(a), (b) and (c) once in turn, so that a change of machine load affects all
+three alike (CUDA is synchronised around each call). Peak memory is measured
+afterwards, phase by phase. Peak memory is ``torch.cuda.max_memory_allocated``
 on CUDA; on CPU it is the peak resident-set growth during the phase, sampled
 every millisecond (an approximation: the allocator may keep freed memory).
 """
@@ -82,32 +84,45 @@ class PeakRSS:
         return self.peak - self.start
 
 
-def measure(step, batches, args):
-    """Median seconds per call and peak memory in bytes."""
+def measure_times(steps, batches, args):
+    """Median seconds per call of each step, the steps run in turn.
+
+    One call of each step per round, rounds repeated ``--iters`` times, so
+    that a change of machine load during the run affects all steps alike.
+    """
     device = torch.device(args.device)
     sync = torch.cuda.synchronize if device.type == 'cuda' else (lambda: None)
     for i in range(args.warmup):
-        step(batches[i % len(batches)])
-    times = []
-    if device.type == 'cuda':
-        torch.cuda.empty_cache()
-        base = torch.cuda.memory_allocated()
-        torch.cuda.reset_peak_memory_stats()
-        for i in range(args.iters):
+        for step in steps.values():
+            step(batches[i % len(batches)])
+    times = {name: [] for name in steps}
+    for i in range(args.iters):
+        for name, step in steps.items():
             sync()
             t0 = time.perf_counter()
             step(batches[i % len(batches)])
             sync()
-            times.append(time.perf_counter() - t0)
-        peak = torch.cuda.max_memory_allocated() - base
-    else:
-        with PeakRSS() as rss:
-            for i in range(args.iters):
-                t0 = time.perf_counter()
-                step(batches[i % len(batches)])
-                times.append(time.perf_counter() - t0)
-        peak = rss.growth
-    return statistics.median(times), peak
+            times[name].append(time.perf_counter() - t0)
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
+def measure_memory(step, batches, args):
+    """Peak memory in bytes of a few calls of ``step``."""
+    device = torch.device(args.device)
+    calls = max(2, min(args.iters, len(batches)))
+    if device.type == 'cuda':
+        torch.cuda.synchronize()
+        torch.cuda.empty_cache()
+        base = torch.cuda.memory_allocated()
+        torch.cuda.reset_peak_memory_stats()
+        for i in range(calls):
+            step(batches[i % len(batches)])
+        torch.cuda.synchronize()
+        return torch.cuda.max_memory_allocated() - base
+    with PeakRSS() as rss:
+        for i in range(calls):
+            step(batches[i % len(batches)])
+    return rss.growth
 
 
 def main():
@@ -151,22 +166,24 @@ def main():
     def teacher_forward(batch):
         teacher(batch['inputs'], batch['data_samples'], mode='tensor')
 
-    results = {}
-    for name, step in (('teacher forward (b)', teacher_forward),
-                       ('student step (a)', train_step(student)),
-                       ('distiller step (c)', train_step(model))):
-        results[name] = measure(step, batches, args)
+    steps = {
+        'student step (a)': train_step(student),
+        'teacher forward (b)': teacher_forward,
+        'distiller step (c)': train_step(model),
+    }
+    times = measure_times(steps, batches, args)
+    memory = {name: measure_memory(step, batches, args)
+              for name, step in steps.items()}
+    (ta, tb, tc) = (times[n] for n in steps)
+    (ma, mb, mc) = (memory[n] for n in steps)
 
-    (ta, ma), (tb, mb), (tc, mc) = (results['student step (a)'],
-                                    results['teacher forward (b)'],
-                                    results['distiller step (c)'])
     print(f'\n{args.config} on {device} ({torch.get_num_threads()} threads), '
           f'batch {batches[0]["inputs"].shape[0]} x '
           f'{tuple(batches[0]["inputs"].shape[2:])}, median of {args.iters}')
     print(f'{"phase":<22}{"time (ms)":>12}{"peak mem (MiB)":>16}')
     for name in ('student step (a)', 'teacher forward (b)',
                  'distiller step (c)'):
-        t, m = results[name]
+        t, m = times[name], memory[name]
         print(f'{name:<22}{1e3 * t:>12.1f}{m / 2**20:>16.1f}')
     print(f'{"ratio c / (a + b)":<22}{tc / (ta + tb):>12.3f}'
           f'{(mc / (ma + mb) if ma + mb > 0 else float("nan")):>16.3f}')

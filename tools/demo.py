@@ -2,7 +2,8 @@
 data, for RetinaNet and Faster R-CNN, with a table of their COCO APs.
 
     python tools/demo.py [--pairs retinanet faster-rcnn]
-        [--methods fi adl sad-online sad-offline] [--work-dir DIR]
+        [--methods fi adl sad-online sad-offline sea tbd tbd-hd tbd-tfd |
+         all] [--work-dir DIR]
 
 Each run is a subprocess of tools/train.py, tools/export_student.py and
 tools/test.py, exactly the commands a user types. A teacher is trained only
@@ -33,12 +34,22 @@ PAIRS = {
             'sad-online': 'sad-online_retinanet_r18_to_r18-w16_synthetic.py',
             'sad-offline':
             'sad-offline_retinanet_r18_to_r18-w16_synthetic.py',
+            'sea': 'sea_retinanet_r18_to_r18-w16_synthetic.py',
+            'tbd': 'tbd_retinanet_r18_to_r18-w16_synthetic.py',
+            'tbd-hd': 'hd_retinanet_r18_to_r18-w16_synthetic.py',
+            'tbd-tfd': 'tfd_retinanet_r18_to_r18-w16_synthetic.py',
         }),
     'faster-rcnn': dict(
         teacher='faster-rcnn_r18_synthetic.py',
         student='faster-rcnn_r18-w16_synthetic.py',
-        distillers=dict(fi='fi_faster-rcnn_r18_to_r18-w16_synthetic.py')),
+        distillers={
+            'fi': 'fi_faster-rcnn_r18_to_r18-w16_synthetic.py',
+            'sea': 'sea_faster-rcnn_r18_to_r18-w16_synthetic.py',
+        }),
 }
+
+METHODS = ['fi', 'adl', 'sad-online', 'sad-offline', 'sea', 'tbd', 'tbd-hd',
+           'tbd-tfd']
 
 
 def run(cmd):
@@ -95,11 +106,13 @@ def main():
     parser.add_argument('--pairs', nargs='+', default=list(PAIRS),
                         choices=list(PAIRS))
     parser.add_argument('--methods', nargs='+', default=['fi'],
-                        choices=['fi', 'adl', 'sad-online', 'sad-offline'],
+                        choices=METHODS + ['all'],
                         help='distillers to run where a pair has them '
-                        '(default: fi)')
+                        '(default: fi; all: every one)')
     parser.add_argument('--work-dir', default='work_dirs/demo')
     args = parser.parse_args()
+    if 'all' in args.methods:
+        args.methods = METHODS
     os.makedirs(osp.join(REPO, args.work_dir), exist_ok=True)
     log_dir = osp.join(REPO, args.work_dir, 'logs')
     os.makedirs(log_dir, exist_ok=True)

@@ -551,8 +551,8 @@ def _existing_summary(paths: Dict[str, str],
 
 
 def generate_synthetic_coco(out_dir: str,
-                            num_train: int = 200,
-                            num_val: int = 50,
+                            num_train: int = 2000,
+                            num_val: int = 200,
                             img_size: int = 128,
                             seed: int = 0,
                             min_objects: int = 1,

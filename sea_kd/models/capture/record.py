@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 from mmdet.structures import SampleList
 from torch import Tensor
@@ -82,6 +82,11 @@ class DistillRecord:
 
     Only the parts the distiller asked for (see :data:`RECORD_PARTS`) are
     filled; the others stay ``None``.
+
+    ``student_losses`` holds the student's own loss values of the step,
+    detached, one scalar per name (mmdet's per-level lists summed), set by
+    ``BaseDistiller.loss`` before the distillation losses are computed, for
+    methods that balance their terms by them (TBD's dynamic task weights).
     """
     data_samples: SampleList
     student_neck: Optional[Tuple[Tensor, ...]] = None
@@ -91,6 +96,7 @@ class DistillRecord:
     dense_targets: Optional[DenseTargets] = None
     roi: Optional[RoIRecord] = None
     parts: Tuple[str, ...] = field(default_factory=tuple)
+    student_losses: Optional[Dict[str, Tensor]] = None
 
     @property
     def batch_gt_instances(self) -> list:

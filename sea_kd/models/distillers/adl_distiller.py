@@ -1,7 +1,7 @@
 """ADL: adaptive distillation of dense sigmoid class logits."""
 from __future__ import annotations
 
-from typing import Dict, List, Optional
+from typing import Dict, Optional
 
 import torch
 from mmdet.registry import MODELS
@@ -11,22 +11,8 @@ from mmengine.structures import InstanceData
 from torch import Tensor
 
 from ..capture import DenseHeadOutputs, DistillRecord
+from ..utils.dense_layout import flatten_level_logits
 from .base_distiller import BaseDistiller
-
-
-def flatten_level_logits(cls_scores: List[Tensor],
-                         num_classes: int) -> Tensor:
-    """Per-level (B, A*C, H, W) logits -> (B*N, C) rows.
-
-    Rows are ordered image → level → H → W → anchor, the order of the
-    flattened ``DenseTargets`` of the same batch.
-    """
-    batch = cls_scores[0].shape[0]
-    per_level = [
-        s.permute(0, 2, 3, 1).reshape(batch, -1, num_classes)
-        for s in cls_scores
-    ]
-    return torch.cat(per_level, dim=1).reshape(-1, num_classes)
 
 
 @MODELS.register_module()

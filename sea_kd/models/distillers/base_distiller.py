@@ -137,6 +137,11 @@ class BaseDistiller(BaseDetector):
             teacher_dense
         if record.roi is not None:
             teacher_roi_forward(self.teacher, teacher_feats, record.roi)
+        record.student_losses = {
+            name: (sum(value) if isinstance(value, (list, tuple)) else
+                   value).detach()
+            for name, value in losses.items()
+        }
         device_type = batch_inputs.device.type
         # distillation losses are computed in fp32 even under AMP
         with torch.autocast(device_type=device_type, enabled=False):

@@ -1,4 +1,7 @@
 from .adaptive_distillation_loss import ADLoss
 from .feature_mse_loss import FeatureMSELoss
+from .harmonious_distillation_loss import HDLoss  # noqa: F401
+from .task_decoupled_feature_loss import TFDLoss  # noqa: F401
+from .sea_loss import SEALoss  # noqa: F401
 
 __all__ = ['ADLoss', 'FeatureMSELoss']

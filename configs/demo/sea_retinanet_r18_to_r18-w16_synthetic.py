@@ -1,0 +1,33 @@
+# SEA (semantic-aware alignment of pixel-to-category-anchor relations),
+# RetinaNet R-18 teacher -> narrow R-18 student, on the generated data set.
+# The relations are computed in each model's own feature space, so the
+# 128-channel teacher FPN and the 64-channel student FPN need no adapter.
+_base_ = [
+    '../_base_/datasets/synthetic_coco_detection.py',
+    '../_base_/schedules/synthetic_iters.py',
+    '../_base_/synthetic_runtime.py',
+]
+custom_imports = dict(imports=['sea_kd'], allow_failed_imports=False)
+
+model = dict(
+    type='SEADistiller',
+    student='{{fileDirname}}/retinanet_r18-w16_synthetic.py',
+    teacher='{{fileDirname}}/retinanet_r18_synthetic.py',
+    teacher_ckpt='work_dirs/demo/retinanet_r18_synthetic/teacher.pth',
+    loss_sea=dict(
+        type='SEALoss',
+        temperature=0.1,
+        distance='cosine',
+        anchor_scope='image',
+        background_anchor=True,
+        balance=True,
+        fg_weight=1.0,
+        bg_weight=1.0,
+        levels=None,  # all five FPN levels, P3-P7
+        use_masks=True,  # the detection data has no masks: boxes are used
+        # with temperature 0.1 the tau^2-scaled term is small (about
+        # 0.01 at the start); loss_weight=10 gives SEA a neck gradient
+        # 0.1 to 0.3 times that of the detection losses at the start
+        # (measured on this pair; not from the paper)
+        loss_weight=10.0,
+        anchor_weight=0.0))

@@ -1,0 +1,32 @@
+# SEA on COCO: Faster R-CNN R-101 (multi-scale 3x) teacher -> Faster R-CNN
+# R-50 student, 1x schedule. Download the teacher from mmdet's model zoo
+# (faster-rcnn_r101_fpn_ms-3x_coco) and point teacher_ckpt at it. SEA reads
+# only the FPN features (P2-P6) and the ground truth, as for RetinaNet.
+_base_ = [
+    'mmdet::_base_/datasets/coco_detection.py',
+    'mmdet::_base_/schedules/schedule_1x.py',
+    'mmdet::_base_/default_runtime.py',
+]
+custom_imports = dict(imports=['sea_kd'], allow_failed_imports=False)
+
+model = dict(
+    type='SEADistiller',
+    student='mmdet::faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py',
+    teacher='mmdet::faster_rcnn/faster-rcnn_r101_fpn_ms-3x_coco.py',
+    teacher_ckpt='checkpoints/faster-rcnn_r101_fpn_ms-3x_coco.pth',
+    loss_sea=dict(
+        type='SEALoss',
+        temperature=0.1,
+        distance='cosine',
+        anchor_scope='image',
+        background_anchor=True,
+        balance=True,
+        fg_weight=1.0,
+        bg_weight=1.0,
+        levels=None,  # all five FPN levels, P2-P6
+        use_masks=True,  # COCO detection pipeline loads no masks: boxes
+        loss_weight=10.0,  # not from the paper; see docs/methods/sea.md
+        anchor_weight=0.0))
+
+# Faster R-CNN's own optimiser settings (8 GPUs x 2 images, lr 0.02)
+auto_scale_lr = dict(enable=False, base_batch_size=16)

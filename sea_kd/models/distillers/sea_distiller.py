@@ -1,0 +1,131 @@
+"""SEA: semantic-aware alignment distillation on neck features."""
+from __future__ import annotations
+
+from typing import Dict, List, Optional, Sequence, Tuple
+
+from mmdet.registry import MODELS
+from mmdet.utils import ConfigType, OptConfigType
+from torch import Tensor, nn
+
+from ..capture import DistillRecord
+from ..utils.category_masks import StrideLike, normalize_strides
+from .base_distiller import BaseDistiller
+from .pair_checks import check_same_levels, neck_channels_of
+
+
+def prior_strides_of(detector: nn.Module) -> Optional[List[Tuple[float,
+                                                                 float]]]:
+    """Strides of the detector's dense prior generator, ``(s_x, s_y)``.
+
+    Looks at ``bbox_head`` (RetinaNet, FCOS, ATSS...) then ``rpn_head``
+    (Faster/Mask R-CNN); ``None`` when neither has a prior generator.
+    """
+    for name in ('bbox_head', 'rpn_head'):
+        generator = getattr(getattr(detector, name, None), 'prior_generator',
+                            None)
+        if generator is not None:
+            return normalize_strides(generator.strides)
+    return None
+
+
+@MODELS.register_module()
+class SEADistiller(BaseDistiller):
+    """Semantic-aware alignment (Chen et al., arXiv 2203.00862).
+
+    ``L = L_student + loss_sea_rel (+ loss_sea_anc)``: :class:`SEALoss` on
+    the neck features of teacher and student and the batch's ground truth.
+    SEA reads only FPN features, boxes and (when the data has them)
+    instance masks, so one code path serves one-stage (RetinaNet, FCOS) and
+    two-stage (Faster R-CNN, Mask R-CNN) detectors.
+
+    The relations are computed in each model's own feature space, so
+    teacher and student may have different neck channels. Only the optional
+    anchor-alignment term (``loss_sea.anchor_weight > 0``) compares features
+    across the two models; then an adapter maps the student's anchors to the
+    teacher's channels.
+
+    Args:
+        loss_sea: Config of :class:`SEALoss`.
+        adapter: Config of the adapter of the student's anchors (default a
+            1×1 :class:`ConvAdapter`), built with the student's and teacher's
+            channels and only when the anchor term is enabled. It must be
+            1×1 (it is applied to anchor vectors, which equals pooling the
+            adapted features). ``None``: no adapter, which then requires
+            equal channels.
+        strides: Stride of every neck level (number or ``(s_x, s_y)``).
+            ``None`` (default): the student's prior generator's strides
+            (``bbox_head`` or ``rpn_head``) when it has one per level,
+            otherwise inferred per batch from the feature sizes and
+            ``batch_input_shape``.
+        **kwargs: See :class:`BaseDistiller`.
+    """
+
+    method_name = 'sea'
+    record_parts = ('neck', )
+
+    def __init__(self,
+                 *args,
+                 loss_sea: ConfigType = dict(type='SEALoss'),
+                 adapter: OptConfigType = dict(type='ConvAdapter'),
+                 strides: Optional[Sequence[StrideLike]] = None,
+                 **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        check_same_levels(self.student, self.teacher)
+        self.loss_sea = MODELS.build(loss_sea)
+        s_ch = neck_channels_of(self.student)
+        t_ch = neck_channels_of(self.teacher)
+        levels = self.loss_sea.resolve_levels(len(s_ch))
+
+        if strides is not None:
+            self.strides = normalize_strides(strides)
+            if len(self.strides) != len(s_ch):
+                raise ValueError(f'{len(self.strides)} strides given for '
+                                 f'{len(s_ch)} neck levels.')
+        else:
+            found = prior_strides_of(self.student)
+            self.strides = found if found and len(found) == len(s_ch) \
+                else None
+
+        self.adapter = None
+        if getattr(self.loss_sea, 'anchor_weight', 0) > 0:
+            s_set = sorted({s_ch[i] for i in levels})
+            t_set = sorted({t_ch[i] for i in levels})
+            if len(s_set) > 1 or len(t_set) > 1:
+                raise ValueError(
+                    f'Category anchors pool over the levels {levels}, whose '
+                    f'channels differ (student {s_set}, teacher {t_set}); '
+                    'choose levels with one channel number.')
+            if adapter is None:
+                if s_set != t_set:
+                    raise ValueError(
+                        f'Anchor alignment compares student anchors '
+                        f'({s_set[0]} channels) with teacher anchors '
+                        f'({t_set[0]} channels) and no adapter is '
+                        "configured; set `adapter=dict(type='ConvAdapter')` "
+                        'or anchor_weight=0.')
+            else:
+                self.adapter = MODELS.build(
+                    dict(adapter, in_channels=s_set[0],
+                         out_channels=t_set[0]))
+                kernel = getattr(getattr(self.adapter, 'conv', None),
+                                 'kernel_size', (1, 1))
+                if tuple(kernel) != (1, 1):
+                    raise ValueError(
+                        'The SEA anchor adapter is applied to anchor vectors '
+                        f'and must be 1x1, got kernel_size {tuple(kernel)}.')
+
+    def _adapt_anchors(self, anchors: Tensor) -> Tensor:
+        """Student anchors (..., C_s) -> teacher channels (..., C_t)."""
+        shape = anchors.shape
+        out = self.adapter(anchors.reshape(-1, shape[-1], 1, 1))
+        return out.reshape(*shape[:-1], out.shape[1])
+
+    def distill_losses_from(self, record: DistillRecord) -> Dict[str, Tensor]:
+        return self.loss_sea(
+            record.student_neck,
+            record.teacher_neck,
+            record.batch_gt_instances,
+            record.batch_img_metas,
+            strides=self.strides,
+            anchor_adapter=self._adapt_anchors
+            if self.adapter is not None else None)

@@ -1,0 +1,164 @@
+"""TBD: task-balanced distillation (harmonious + task-decoupled feature)."""
+from __future__ import annotations
+
+from typing import Dict, Sequence
+
+import torch
+from mmdet.registry import MODELS
+from mmdet.utils import OptConfigType
+from torch import Tensor
+
+from ..adapters import build_level_adapters
+from ..capture import DistillRecord
+from ..utils.dense_layout import flatten_level_logits
+from ..utils.harmony_score import DenseHarmony, dense_harmony_scores
+from .base_distiller import BaseDistiller
+from .pair_checks import check_same_levels, neck_channels_of
+
+
+@MODELS.register_module()
+class TBDDistiller(BaseDistiller):
+    """Task-balanced distillation (Tang et al., arXiv 2208.03006).
+
+    ``L = L_student + loss_tbd_hd + loss_tbd_tfd``:
+
+    - the teacher's **harmony score** at every position the student head's
+      assigner marks positive, ``HS_i = s_i^κ · u_i^(1−κ)`` with ``s_i`` the
+      teacher's probability of the assigned class and ``u_i`` the IoU of the
+      teacher's decoded box with the assigned box
+      (:func:`~sea_kd.models.utils.dense_harmony_scores`);
+    - ``hd``: :class:`HDLoss` on the dense class logits, the harmony score as
+      the target of the GT class at positives and the teacher probability
+      elsewhere;
+    - ``tfd``: :class:`TFDLoss` on the (adapted) neck features, weighted by
+      the teacher's classification and regression masks, balanced by the
+      sizes of the student's own classification and regression losses.
+
+    A term whose config is ``None`` is skipped (``loss_tfd=None``: HD alone;
+    ``loss_hd=None``: TFD alone). Teacher and student must share the dense
+    prior layout and the number of classes, and use sigmoid classifiers:
+    RetinaNet (the paper), FCOS and ATSS.
+
+    Args:
+        loss_hd: Config of :class:`HDLoss`, or ``None``.
+        loss_tfd: Config of :class:`TFDLoss`, or ``None``.
+        kappa: κ of the harmony score (0.5).
+        adapter: Per-level adapter of the student's neck features for TFD
+            (default a 1x1 :class:`ConvAdapter`); ``None`` requires equal
+            channels.
+        cls_loss_keys: Student losses summed into ``L_cls`` for the dynamic
+            task weights.
+        reg_loss_keys: Student losses summed into ``L_reg``.
+        **kwargs: See :class:`BaseDistiller`.
+    """
+
+    method_name = 'tbd'
+    record_parts = ('neck', 'dense_head')
+    requires_same_dense_layout = True
+
+    def __init__(self,
+                 *args,
+                 loss_hd: OptConfigType = dict(type='HDLoss'),
+                 loss_tfd: OptConfigType = dict(type='TFDLoss'),
+                 kappa: float = 0.5,
+                 adapter: OptConfigType = dict(type='ConvAdapter'),
+                 cls_loss_keys: Sequence[str] = ('loss_cls', ),
+                 reg_loss_keys: Sequence[str] = ('loss_bbox', ),
+                 **kwargs) -> None:
+        if loss_hd is None and loss_tfd is None:
+            raise ValueError(
+                'TBDDistiller needs at least one of loss_hd and loss_tfd; '
+                'both are None, which would distil nothing.')
+        if not 0.0 <= kappa <= 1.0:
+            raise ValueError(f'kappa must lie in [0, 1], got {kappa}.')
+        super().__init__(*args, **kwargs)
+        for role, det in (('student', self.student),
+                          ('teacher', self.teacher)):
+            head = det.bbox_head
+            if not getattr(head, 'use_sigmoid_cls', False):
+                raise ValueError(
+                    f'TBD distils sigmoid class scores, but the {role} head '
+                    f'{type(head).__name__} uses a softmax classifier; set '
+                    "loss_cls=dict(..., use_sigmoid=True) in both heads.")
+        self.num_classes = self.student.bbox_head.num_classes
+        self.kappa = kappa
+        self.cls_loss_keys = tuple(cls_loss_keys)
+        self.reg_loss_keys = tuple(reg_loss_keys)
+        self.loss_hd = MODELS.build(loss_hd) if loss_hd is not None else None
+        self.loss_tfd = None
+        self.adapters = None
+        if loss_tfd is not None:
+            self.loss_tfd = MODELS.build(loss_tfd)
+            check_same_levels(self.student, self.teacher)
+            s_ch = neck_channels_of(self.student)
+            t_ch = neck_channels_of(self.teacher)
+            if adapter is not None:
+                self.adapters = build_level_adapters(adapter, s_ch, t_ch)
+            elif s_ch != t_ch:
+                raise ValueError(
+                    f'Student neck channels {s_ch} differ from the '
+                    f"teacher's {t_ch} and no adapter is configured; set "
+                    "`adapter=dict(type='ConvAdapter')` or give both necks "
+                    'the same `out_channels`.')
+
+    def distill_losses_from(self, record: DistillRecord) -> Dict[str, Tensor]:
+        student_dense = record.student_dense
+        teacher_dense = record.teacher_dense
+        targets = record.dense_targets
+        harmony = dense_harmony_scores(
+            self.student.bbox_head, self.teacher.bbox_head,
+            teacher_dense.cls_scores, teacher_dense.bbox_preds,
+            targets.labels, targets.bbox_targets, kappa=self.kappa)
+        losses = {}
+        if self.loss_hd is not None:
+            weights = torch.cat(targets.label_weights, dim=1).reshape(-1)
+            losses['hd'] = self.loss_hd(
+                flatten_level_logits(student_dense.cls_scores,
+                                     self.num_classes),
+                flatten_level_logits(teacher_dense.cls_scores,
+                                     self.num_classes),
+                harmony.labels.reshape(-1),
+                harmony=harmony.scores.reshape(-1),
+                weights=weights)
+        if self.loss_tfd is not None:
+            losses['tfd'] = self._tfd(record, harmony)
+        return losses
+
+    def _tfd(self, record: DistillRecord, harmony: DenseHarmony) -> Tensor:
+        student = list(record.student_neck)
+        teacher = list(record.teacher_neck)
+        if self.adapters is not None:
+            student = [adapt(f) for adapt, f in zip(self.adapters, student)]
+        cls_scores = record.teacher_dense.cls_scores
+        if len(cls_scores) != len(teacher):
+            raise ValueError(
+                f'TFD pairs neck levels with dense-head levels, but the '
+                f'neck gives {len(teacher)} levels and the head '
+                f'{len(cls_scores)}.')
+        sizes = [tuple(s.shape[-2:]) for s in cls_scores]
+        reg_values = harmony.scores if self.loss_tfd.reg_mask == 'harmony' \
+            else harmony.ious
+        cls_masks = self.loss_tfd.classification_masks(cls_scores)
+        reg_masks = self.loss_tfd.regression_masks(
+            harmony.split(reg_values), sizes)
+        task_losses = None
+        if self.loss_tfd.task_weights == 'dynamic':
+            task_losses = (self._student_loss(record, self.cls_loss_keys),
+                           self._student_loss(record, self.reg_loss_keys))
+        return self.loss_tfd(student, teacher, cls_masks, reg_masks,
+                             task_losses=task_losses)
+
+    @staticmethod
+    def _student_loss(record: DistillRecord, keys: Sequence[str]) -> Tensor:
+        losses = record.student_losses
+        if losses is None:
+            raise ValueError('The record carries no student losses; TFD with '
+                             "task_weights='dynamic' needs them.")
+        missing = [k for k in keys if k not in losses]
+        if missing:
+            raise ValueError(
+                f'Student losses {missing} not found for the dynamic task '
+                f'weights; the student returned {sorted(losses)}. Set '
+                'cls_loss_keys / reg_loss_keys of TBDDistiller to its loss '
+                "names, or use TFDLoss(task_weights='fixed').")
+        return sum(losses[k] for k in keys)

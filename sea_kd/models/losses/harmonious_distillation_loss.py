@@ -1,0 +1,135 @@
+"""HD: TBD's harmonious distillation of dense sigmoid class scores."""
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+import torch.nn.functional as F
+from mmdet.registry import MODELS
+from torch import Tensor, nn
+
+POSITIVE_TARGETS = ('harmony', 'teacher')
+
+
+@MODELS.register_module()
+class HDLoss(nn.Module):
+    r"""Harmonious distillation: soft-target focal BCE on class logits.
+
+    For every row ``i`` (an anchor or location) and class ``c``, with the
+    student's and the teacher's logits ``z_s``, ``z_t``, the assigned label
+    ``y_i`` (``y_i ∈ [0, C)`` for positives) and the teacher's harmony score
+    ``HS_i``::
+
+        p    = σ(z_s / T)          q = σ(z_t / T)
+        t    = HS_i   if i is positive and c = y_i  (positive_target=
+                                                     'harmony')
+        t    = q      otherwise
+        ℓ    = |t − p|^β · BCE(p, t)
+             = |t − p|^β · (−t·log p − (1−t)·log(1−p))
+        L    = λ · Σ_{i,c} w_i · ℓ / max(#{i positive, w_i > 0}, 1)
+
+    ``w_i`` is the row weight, the head's label weight (0 for positions the
+    assigner ignores, e.g. RetinaNet's 0.4-0.5 IoU band). The focusing
+    factor ``|t − p|^β`` is the quality-focal form: it carries gradient, as
+    the BCE does; targets (teacher, harmony score) are detached. With
+    ``positive_target='teacher'`` the target is ``q`` everywhere (plain
+    focal distillation of the teacher's probabilities).
+
+    Numerics: computed in fp32 (fp64 stays fp64), autocast off; the
+    student's ``log p`` and ``log(1−p)`` are log-sigmoids, finite for any
+    logit.
+
+    Args:
+        beta: β, focusing exponent (0, or at least 1: for 0 < β < 1 the
+            factor has an infinite slope where ``t = p``).
+        temperature: T, applied to both logits (the harmony score is not
+            tempered).
+        positive_target: ``'harmony'`` (default) or ``'teacher'``.
+        loss_weight: λ.
+    """
+
+    def __init__(self,
+                 beta: float = 2.0,
+                 temperature: float = 1.0,
+                 positive_target: str = 'harmony',
+                 loss_weight: float = 1.0) -> None:
+        super().__init__()
+        if positive_target not in POSITIVE_TARGETS:
+            raise ValueError(f'positive_target must be one of '
+                             f'{POSITIVE_TARGETS}, got {positive_target!r}.')
+        if temperature <= 0:
+            raise ValueError(f'temperature must be > 0, got {temperature}.')
+        if beta != 0 and beta < 1:
+            # |t − p|^β has an infinite slope at t = p for 0 < β < 1
+            raise ValueError(f'beta must be 0 or >= 1, got {beta}.')
+        self.beta = beta
+        self.temperature = temperature
+        self.positive_target = positive_target
+        self.loss_weight = loss_weight
+
+    def forward(self,
+                student_logits: Tensor,
+                teacher_logits: Tensor,
+                labels: Tensor,
+                harmony: Optional[Tensor] = None,
+                weights: Optional[Tensor] = None) -> Tensor:
+        """Compute ``L_HD``.
+
+        Args:
+            student_logits: (N, C) class logits of the student.
+            teacher_logits: (N, C) class logits of the teacher, same rows.
+            labels: (N,) assigned labels; ``[0, C)`` positive, anything else
+                (the background label ``C``) negative.
+            harmony: (N,) teacher harmony scores (read at positives only);
+                required when ``positive_target='harmony'``.
+            weights: (N,) row weights (label weights); ``None`` for ones.
+
+        Returns:
+            Tensor: The scalar loss.
+        """
+        if student_logits.shape != teacher_logits.shape \
+                or student_logits.dim() != 2:
+            raise ValueError(
+                'HDLoss needs student and teacher logits of the same (N, C) '
+                f'shape, got {tuple(student_logits.shape)} and '
+                f'{tuple(teacher_logits.shape)}.')
+        rows = student_logits.shape[:1]
+        for name, value in (('labels', labels), ('harmony', harmony),
+                            ('weights', weights)):
+            if value is not None and value.shape != rows:
+                raise ValueError(f'{name} must have shape ({rows[0]},), got '
+                                 f'{tuple(value.shape)}.')
+        if self.positive_target == 'harmony' and harmony is None:
+            raise ValueError(
+                "HDLoss(positive_target='harmony') needs the teacher's "
+                'harmony scores; pass `harmony` or set '
+                "positive_target='teacher'.")
+        with torch.autocast(student_logits.device.type, enabled=False):
+            return self._loss(student_logits, teacher_logits, labels,
+                              harmony, weights)
+
+    def _loss(self, student_logits: Tensor, teacher_logits: Tensor,
+              labels: Tensor, harmony: Optional[Tensor],
+              weights: Optional[Tensor]) -> Tensor:
+        dtype = torch.promote_types(student_logits.dtype, torch.float32)
+        num_classes = student_logits.shape[1]
+        z_s = student_logits.to(dtype) / self.temperature
+        target = torch.sigmoid(
+            teacher_logits.detach().to(dtype) / self.temperature)
+        positive = (labels >= 0) & (labels < num_classes)
+        if self.positive_target == 'harmony':
+            rows = positive.nonzero(as_tuple=True)[0]
+            target = target.index_put(
+                (rows, labels[rows].long()),
+                harmony.detach().to(dtype)[rows].clamp(0, 1))
+
+        p = torch.sigmoid(z_s)
+        bce = -(target * F.logsigmoid(z_s) +
+                (1 - target) * F.logsigmoid(-z_s))
+        loss = (target - p).abs().pow(self.beta) * bce
+        if weights is not None:
+            weights = weights.detach().to(dtype)
+            loss = loss * weights.unsqueeze(1)
+            positive = positive & (weights > 0)
+        normaliser = positive.sum().to(dtype).clamp(min=1)
+        return self.loss_weight * loss.sum() / normaliser
