@@ -1,6 +1,8 @@
 from .dense_targets import normalize_dense_targets
-from .detector_capture import (check_parts, student_loss_with_record,
-                               teacher_dense_forward, teacher_roi_forward)
+from .detector_capture import (check_parts, shared_fc_tap,
+                               student_loss_with_record,
+                               teacher_dense_forward, teacher_region_forward,
+                               teacher_roi_forward)
 from .method_tap import MethodTap, RecordedCall
 from .record import (RECORD_PARTS, DenseHeadOutputs, DenseTargets,
                      DistillRecord, RoIRecord)
@@ -9,5 +11,5 @@ __all__ = [
     'MethodTap', 'RecordedCall', 'RECORD_PARTS', 'DenseHeadOutputs',
     'DenseTargets', 'DistillRecord', 'RoIRecord', 'normalize_dense_targets',
     'check_parts', 'student_loss_with_record', 'teacher_dense_forward',
-    'teacher_roi_forward'
+    'teacher_roi_forward', 'teacher_region_forward', 'shared_fc_tap'
 ]

@@ -3,11 +3,13 @@
 The student runs its unmodified ``loss()``; :class:`MethodTap` records the
 neck features (``extract_feat``), the dense head's raw outputs
 (``bbox_head.forward``) and assigner targets (``bbox_head.get_targets``), or
-the R-CNN's sampled regions and outputs (``roi_head.bbox_loss``) and targets
-(``roi_head.bbox_head.loss_and_target``). The teacher runs only the
-parts asked for, under ``torch.no_grad()``, on the same images: backbone, neck
-and dense head before the student (so that its predictions can serve as
-pseudo labels), the R-CNN branch after it, on the student's sampled RoIs.
+the R-CNN's sampled regions and outputs (``roi_head.bbox_loss``), targets
+(``roi_head.bbox_head.loss_and_target``) and region representations (the
+last shared FC layer of the bbox head, when it has one). The teacher runs
+only the parts asked for, under ``torch.no_grad()``, on the same images:
+backbone, neck and dense head before the student (so that its predictions
+can serve as pseudo labels), the R-CNN branch after it, on the student's
+sampled RoIs.
 """
 from __future__ import annotations
 
@@ -28,6 +30,28 @@ from .record import RECORD_PARTS, DenseHeadOutputs, DistillRecord, RoIRecord
 def _dense_outputs(raw: tuple) -> DenseHeadOutputs:
     return DenseHeadOutputs(list(raw[0]), list(raw[1]),
                             tuple(list(x) for x in raw[2:]))
+
+
+def shared_fc_tap(bbox_head: nn.Module) -> Optional[MethodTap]:
+    """A tap on the last shared FC layer of an R-CNN bbox head, or ``None``.
+
+    ``ConvFCBBoxHead`` (``Shared2FCBBoxHead``, ``Shared4Conv1FCBBoxHead``)
+    computes ``x = relu(fc(x))`` for each of its ``shared_fcs``; the last
+    one's output after the ReLU is the region representation its class and
+    box predictors read.
+    """
+    fcs = getattr(bbox_head, 'shared_fcs', None)
+    if fcs is None or len(fcs) == 0:
+        return None
+    return MethodTap(fcs[-1], 'forward')
+
+
+def _representation(tap: Optional[MethodTap]) -> Optional[Tensor]:
+    """The tapped shared-FC output after the head's ReLU (applying it again
+    is a no-op when the head's ReLU ran in place)."""
+    if tap is None:
+        return None
+    return torch.relu(tap.first.output)
 
 
 def check_parts(detector: nn.Module, parts: Sequence[str], role: str) -> None:
@@ -76,6 +100,9 @@ def student_loss_with_record(
             bbox_tap = stack.enter_context(MethodTap(roi_head, 'bbox_loss'))
             roi_target_tap = stack.enter_context(
                 MethodTap(roi_head.bbox_head, 'loss_and_target'))
+            repr_tap = shared_fc_tap(roi_head.bbox_head)
+            if repr_tap is not None:
+                stack.enter_context(repr_tap)
         losses = student.loss(inputs, data_samples)
 
     record.student_neck = tuple(feat_tap.first.output)
@@ -97,7 +124,8 @@ def student_loss_with_record(
             labels=labels,
             label_weights=label_weights,
             bbox_targets=bbox_targets,
-            bbox_weights=bbox_weights)
+            bbox_weights=bbox_weights,
+            student_repr=_representation(repr_tap))
     return losses, record
 
 
@@ -120,11 +148,42 @@ def teacher_dense_forward(
 
 
 @torch.no_grad()
+def teacher_region_forward(teacher: nn.Module, feats: Sequence[Tensor],
+                           rois: Tensor) -> Dict[str, Optional[Tensor]]:
+    """Run the frozen teacher's R-CNN bbox branch on given regions.
+
+    Args:
+        teacher: A two-stage detector in eval mode.
+        feats: The teacher's neck features.
+        rois: (K, 5) ``[batch_idx, x1, y1, x2, y2]``.
+
+    Returns:
+        dict: ``bbox_feats`` (K, C, h, w), the RoI features of the level the
+        teacher's RoI extractor maps each region to; ``cls_score`` (K, C+1);
+        ``bbox_pred`` (K, 4 or 4*C); ``repr`` (K, D), the last shared FC
+        output (``None`` when the head has none). All without gradient.
+    """
+    if teacher.training:
+        raise RuntimeError('The teacher must stay in eval mode.')
+    roi_head = teacher.roi_head
+    tap = shared_fc_tap(roi_head.bbox_head)
+    with ExitStack() as stack:
+        if tap is not None:
+            stack.enter_context(tap)
+        results = roi_head._bbox_forward(feats, rois)
+    return dict(bbox_feats=results['bbox_feats'],
+                cls_score=results['cls_score'],
+                bbox_pred=results['bbox_pred'],
+                repr=_representation(tap))
+
+
+@torch.no_grad()
 def teacher_roi_forward(teacher: nn.Module, feats: Sequence[Tensor],
                         roi: RoIRecord) -> None:
     """Run the teacher's R-CNN bbox branch on the student's sampled RoIs and
     fill the teacher's side of ``roi``."""
-    results = teacher.roi_head._bbox_forward(feats, roi.rois)
+    results = teacher_region_forward(teacher, feats, roi.rois)
     roi.teacher_feats = results['bbox_feats']
     roi.teacher_cls = results['cls_score']
     roi.teacher_reg = results['bbox_pred']
+    roi.teacher_repr = results['repr']

@@ -61,6 +61,10 @@ class RoIRecord:
         student_reg / teacher_reg: (K, 4 or 4*num_classes) box deltas.
         labels, label_weights, bbox_targets, bbox_weights: The R-CNN targets
             of the sampled RoIs, as the student's bbox head built them.
+        student_repr / teacher_repr: (K, D) region representations, the
+            output of the bbox head's last shared FC layer after its ReLU
+            (what the class and box predictors of a ``Shared2FCBBoxHead``
+            read); ``None`` when the head has no shared FC layers.
     """
     rois: Tensor
     sampling_results: list
@@ -74,6 +78,8 @@ class RoIRecord:
     teacher_feats: Optional[Tensor] = None
     teacher_cls: Optional[Tensor] = None
     teacher_reg: Optional[Tensor] = None
+    student_repr: Optional[Tensor] = None
+    teacher_repr: Optional[Tensor] = None
 
 
 @dataclass

@@ -3,5 +3,6 @@ from .base_distiller import BaseDistiller
 from .feature_imitation_distiller import FeatureImitationDistiller
 from .tbd_distiller import TBDDistiller  # noqa: F401
 from .sea_distiller import SEADistiller  # noqa: F401
+from .gdetkd_distiller import GDetKDDistiller  # noqa: F401
 
 __all__ = ['ADLDistiller', 'BaseDistiller', 'FeatureImitationDistiller']

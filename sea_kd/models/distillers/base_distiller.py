@@ -57,6 +57,10 @@ class BaseDistiller(BaseDetector):
     method_name: str = 'kd'
     #: Record parts the method reads (see ``RECORD_PARTS``).
     record_parts: Tuple[str, ...] = ('neck', )
+    #: Parts the teacher computes before the student, when they differ from
+    #: :attr:`record_parts` (e.g. a dense student of a two-stage teacher);
+    #: ``None``: the same parts.
+    teacher_record_parts: Optional[Tuple[str, ...]] = None
     #: Whether teacher and student must share the dense prior layout.
     requires_same_dense_layout: bool = False
 
@@ -91,12 +95,19 @@ class BaseDistiller(BaseDetector):
         self.student_ckpt = student_ckpt
 
         check_parts(self.student, self.record_parts, 'student')
-        check_parts(self.teacher, self.record_parts, 'teacher')
+        check_parts(self.teacher, self.teacher_parts, 'teacher')
         check_same_classes(self.student, self.teacher)
         if self.requires_same_dense_layout:
             check_same_dense_layout(self.student, self.teacher)
 
     # ------------------------------------------------------------------ teacher
+    @property
+    def teacher_parts(self) -> Tuple[str, ...]:
+        """Record parts the teacher computes."""
+        if self.teacher_record_parts is None:
+            return tuple(self.record_parts)
+        return tuple(self.teacher_record_parts)
+
     @property
     def teacher(self) -> nn.Module:
         """The frozen teacher detector (not a registered submodule)."""
@@ -128,7 +139,7 @@ class BaseDistiller(BaseDetector):
         """Student losses plus distillation losses, one forward each."""
         teacher_feats, teacher_dense = teacher_dense_forward(
             self.teacher, self.teacher_inputs(batch_inputs),
-            self.record_parts)
+            self.teacher_parts)
         batch_data_samples = self.prepare_student_samples(
             batch_data_samples, teacher_dense)
         losses, record = student_loss_with_record(

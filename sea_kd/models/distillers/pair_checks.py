@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Optional
 
+import torch
 from torch import nn
 
 
@@ -95,3 +96,66 @@ def check_same_dense_layout(student: nn.Module, teacher: nn.Module) -> None:
             'so their predictions cannot be matched anchor by anchor:\n  ' +
             '\n  '.join(diffs) + '\nGive both the same prior generator '
             '(strides, anchors per location, scales, ratios).')
+
+
+def _values(x: Optional[torch.Tensor]) -> Optional[List[float]]:
+    return None if x is None else [
+        round(v, 3) for v in x.float().flatten().tolist()]
+
+
+def check_same_preprocessing(student_preprocessor: nn.Module,
+                             teacher_preprocessor: nn.Module) -> None:
+    """Raise if the teacher would see a batch normalised for another model.
+
+    For distillers whose teacher runs on the student's preprocessed batch:
+    mean, std and the channel-order swap must agree.
+    """
+    diffs = []
+    for name in ('mean', 'std'):
+        a = getattr(student_preprocessor, name, None)
+        b = getattr(teacher_preprocessor, name, None)
+        if (a is None) != (b is None) or (
+                a is not None and not torch.allclose(
+                    a.float().flatten().cpu(), b.float().flatten().cpu())):
+            diffs.append(f'{name}: student {_values(a)} vs teacher '
+                         f'{_values(b)}')
+    # DetDataPreprocessor keeps bgr_to_rgb / rgb_to_bgr as this flag
+    a = getattr(student_preprocessor, '_channel_conversion', None)
+    b = getattr(teacher_preprocessor, '_channel_conversion', None)
+    if a != b:
+        diffs.append(f'channel order swapped: student {a} vs teacher {b}')
+    if diffs:
+        raise ValueError(
+            'Teacher and student normalise images differently, and the '
+            "teacher sees the student's batch:\n  " + '\n  '.join(diffs) +
+            '\nGive both the same data_preprocessor (e.g. a pytorch-style '
+            'student for a pytorch-style teacher).')
+
+
+def _box_coding(coder) -> tuple:
+    """What makes two box coders' deltas comparable."""
+    return (type(coder).__name__,
+            [float(v) for v in getattr(coder, 'means', ())],
+            [float(v) for v in getattr(coder, 'stds', ())])
+
+
+def check_same_box_coding(student_head: nn.Module,
+                          teacher_head: nn.Module) -> None:
+    """Raise if two R-CNN bbox heads' deltas cannot be compared directly
+    (different box coders or class-specific vs class-agnostic)."""
+    diffs = []
+    if student_head.reg_class_agnostic != teacher_head.reg_class_agnostic:
+        diffs.append(f'reg_class_agnostic: student '
+                     f'{student_head.reg_class_agnostic}, teacher '
+                     f'{teacher_head.reg_class_agnostic}')
+    s, t = _box_coding(student_head.bbox_coder), \
+        _box_coding(teacher_head.bbox_coder)
+    if s != t:
+        diffs.append(f'bbox_coder (type, means, stds): student {s}, '
+                     f'teacher {t}')
+    if diffs:
+        raise ValueError(
+            'The R-CNN box deltas of teacher and student are not '
+            'comparable:\n  ' + '\n  '.join(diffs) + '\nGive both bbox '
+            'heads the same bbox_coder and reg_class_agnostic, or set '
+            'loss_reg=None.')

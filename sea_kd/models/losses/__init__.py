@@ -3,5 +3,9 @@ from .feature_mse_loss import FeatureMSELoss
 from .harmonious_distillation_loss import HDLoss  # noqa: F401
 from .task_decoupled_feature_loss import TFDLoss  # noqa: F401
 from .sea_loss import SEALoss  # noqa: F401
+from .sgfi_loss import SGFILoss  # noqa: F401
+from .ckd_loss import CKDLoss  # noqa: F401
+from .rcnn_prediction_kd_loss import ClassAwareRegKDLoss  # noqa: F401
+from .rcnn_prediction_kd_loss import RCNNLogitKDLoss  # noqa: F401
 
 __all__ = ['ADLoss', 'FeatureMSELoss']

@@ -124,9 +124,13 @@ class HDLoss(nn.Module):
                 harmony.detach().to(dtype)[rows].clamp(0, 1))
 
         p = torch.sigmoid(z_s)
-        bce = -(target * F.logsigmoid(z_s) +
-                (1 - target) * F.logsigmoid(-z_s))
-        loss = (target - p).abs().pow(self.beta) * bce
+        # one fused, log-sigmoid-stable op: −t·log p − (1−t)·log(1−p)
+        bce = F.binary_cross_entropy_with_logits(z_s, target,
+                                                 reduction='none')
+        gap = target - p
+        focus = gap.square() if self.beta == 2 else \
+            gap.abs().pow(self.beta)
+        loss = focus * bce
         if weights is not None:
             weights = weights.detach().to(dtype)
             loss = loss * weights.unsqueeze(1)

@@ -1,0 +1,108 @@
+"""The G-DetKD configs: COCO configs pair the paper's teachers and students
+with the right pipeline; the demo distillers build in full."""
+import glob
+import os.path as osp
+
+import pytest
+from mmdet.registry import MODELS
+from mmengine.config import Config
+
+from sea_kd.models.distillers import GDetKDDistiller
+from sea_kd.models.losses import (CKDLoss, ClassAwareRegKDLoss,
+                                  RCNNLogitKDLoss, SGFILoss)
+from sea_kd.models.utils import RegionProjector
+from sea_kd.utils import load_model_cfg
+
+from ..conftest import REPO
+
+COCO = {  # config -> (teacher backbone, student type, student depth)
+    'gdetkd_faster-rcnn-r50_to_faster-rcnn-r18_fpn_1x_coco.py':
+    ('ResNet', 'FasterRCNN', 18),
+    'gdetkd_faster-rcnn-r50_to_retinanet-r18_fpn_1x_coco.py':
+    ('ResNet', 'RetinaNet', 18),
+    'gdetkd_faster-rcnn-r50_to_fcos-r18_fpn_1x_coco.py':
+    ('ResNet', 'FCOS', 18),
+    'gdetkd_faster-rcnn-x101-64x4d_to_faster-rcnn-r50_fpn_1x_coco.py':
+    ('ResNeXt', 'FasterRCNN', 50),
+    'gdetkd_faster-rcnn-x101-64x4d_to_retinanet-r50_fpn_1x_coco.py':
+    ('ResNeXt', 'RetinaNet', 50),
+    'gdetkd_faster-rcnn-x101-64x4d_to_fcos-r50_fpn_1x_coco.py':
+    ('ResNeXt', 'FCOS', 50),
+}
+DEMO = {
+    'gdetkd_faster-rcnn_r18_to_r18-w16_synthetic.py':
+    ('FasterRCNN', 'homogeneous', {'sgfi', 'ckd', 'cls', 'reg'}),
+    'gdetkd_faster-rcnn-r18_to_retinanet-r18-w16_synthetic.py':
+    ('RetinaNet', 'heterogeneous', {'sgfi', 'ckd'}),
+}
+NORMALISATION = ('mean', 'std', 'bgr_to_rgb')
+
+
+def test_all_gdetkd_configs_listed():
+    found = {osp.basename(p) for p in glob.glob(
+        osp.join(REPO, 'configs', 'gdetkd', '*.py'))}
+    assert found == set(COCO)
+
+
+@pytest.mark.parametrize('name', sorted(COCO))
+def test_coco_config(name):
+    cfg = Config.fromfile(osp.join(REPO, 'configs', 'gdetkd', name))
+    backbone, student_type, depth = COCO[name]
+    assert MODELS.get(cfg.model.type) is GDetKDDistiller
+    assert cfg.custom_imports.imports == ['sea_kd']
+    student = load_model_cfg(cfg.model.student, 'student')
+    teacher = load_model_cfg(cfg.model.teacher, 'teacher')
+    assert teacher.type == 'FasterRCNN'
+    assert teacher.backbone.type == backbone
+    assert teacher.train_cfg.rcnn.sampler.num == 512
+    assert teacher.train_cfg.rcnn.sampler.pos_fraction == 0.25
+    assert student.type == student_type and student.backbone.depth == depth
+    assert student.backbone.get('style', 'pytorch') == 'pytorch'
+    for key in NORMALISATION:  # the teacher sees the student's batch
+        assert student.data_preprocessor[key] == \
+            teacher.data_preprocessor[key], key
+    assert cfg.model.teacher_ckpt.startswith('checkpoints/')
+    assert cfg.train_cfg.max_epochs == 12
+    assert MODELS.get(cfg.model.loss_sgfi.type) is SGFILoss
+    assert MODELS.get(cfg.model.loss_ckd.type) is CKDLoss
+    assert cfg.model.loss_sgfi.loss_weight == 1.0
+    assert cfg.model.loss_ckd.loss_weight == 0.5
+    if student_type == 'FasterRCNN':
+        assert MODELS.get(cfg.model.loss_cls.type) is RCNNLogitKDLoss
+        assert MODELS.get(cfg.model.loss_reg.type) is ClassAwareRegKDLoss
+        assert cfg.model.head_transfer is True
+    else:
+        assert cfg.model.loss_cls is None and cfg.model.loss_reg is None
+        assert MODELS.get(cfg.model.region_projector.type) is \
+            RegionProjector
+        assert cfg.model.proposal_cfg.nms_pre == 2000
+        assert cfg.model.proposal_cfg.max_per_img == 1000
+        assert cfg.model.proposal_cfg.nms.iou_threshold == 0.7
+
+
+@pytest.mark.parametrize('name', sorted(DEMO))
+def test_demo_config_builds(name):
+    cfg = Config.fromfile(osp.join(REPO, 'configs', 'demo', name))
+    student_type, pipeline, terms = DEMO[name]
+    assert cfg.model.teacher_ckpt.startswith('work_dirs/demo/')
+    ckpt = osp.join(REPO, cfg.model.teacher_ckpt)
+    if not osp.exists(ckpt):
+        student = MODELS.build(load_model_cfg(cfg.model.student, 'student'))
+        assert type(student).__name__ == student_type
+        pytest.skip(f'teacher checkpoint {ckpt} not trained yet')
+    model = MODELS.build(dict(cfg.model, teacher_ckpt=ckpt))
+    assert isinstance(model, GDetKDDistiller)
+    assert model.pipeline == pipeline
+    assert type(model.student).__name__ == student_type
+    assert type(model.teacher).__name__ == 'FasterRCNN'
+    built = {t for t in ('sgfi', 'ckd', 'cls', 'reg')
+             if getattr(model, f'loss_{t}') is not None}
+    assert built == terms
+    assert model.loss_sgfi.teacher_channels == 128
+    assert model.loss_ckd.teacher_channels == 256  # teacher fc_out
+    if pipeline == 'homogeneous':
+        assert model.loss_ckd.student_channels == 128  # student fc_out
+        assert model.head_transfer
+    else:
+        assert model.region_projector.out_channels == 256
+        assert model.region_sampler.num == 128  # the demo teacher's

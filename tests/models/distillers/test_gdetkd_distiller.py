@@ -1,0 +1,235 @@
+"""GDetKDDistiller end to end with tiny detectors: both pipelines, the
+regions of a student that predicts nothing, head transfer, build errors."""
+import copy
+
+import pytest
+import torch
+from mmdet.registry import MODELS
+
+from sea_kd.models.capture import MethodTap
+from sea_kd.models.distillers import GDetKDDistiller
+
+from ...conftest import build, make_batch, tiny_detector_cfg
+
+PYTORCH_PREPROCESSOR = tiny_detector_cfg('faster_rcnn').data_preprocessor
+
+
+def student_cfg(kind, **bbox_head):
+    if kind == 'faster_rcnn':
+        cfg = tiny_detector_cfg(kind, base_channels=8, neck_channels=16)
+        cfg.roi_head.bbox_head.update(bbox_head)
+    elif kind == 'fcos':
+        # GroupNorm head: multiples of 32 channels; pytorch-style input
+        # normalisation like the Faster R-CNN teacher's
+        cfg = tiny_detector_cfg(kind, base_channels=8, neck_channels=32)
+        cfg.backbone.style = 'pytorch'
+        cfg.data_preprocessor = copy.deepcopy(PYTORCH_PREPROCESSOR)
+    else:
+        cfg = tiny_detector_cfg(kind, base_channels=8, neck_channels=16)
+    return cfg
+
+
+@pytest.fixture(scope='module')
+def teacher_ckpt(tmp_path_factory):
+    torch.manual_seed(0)
+    cfg = tiny_detector_cfg('faster_rcnn', base_channels=16,
+                            neck_channels=32)
+    teacher = build(cfg)
+    path = tmp_path_factory.mktemp('gdetkd') / 'teacher.pth'
+    torch.save(dict(state_dict=teacher.state_dict(), meta=dict()), path)
+    return cfg, str(path)
+
+
+def gdetkd(s_cfg, teacher_ckpt, **kwargs):
+    t_cfg, ckpt = teacher_ckpt
+    model = MODELS.build(dict(type='GDetKDDistiller', student=s_cfg,
+                              teacher=copy.deepcopy(t_cfg),
+                              teacher_ckpt=ckpt, **kwargs))
+    model.init_weights()
+    model.train()
+    return model
+
+
+def distill_terms(losses):
+    return {k: v for k, v in losses.items() if k.startswith('loss_gdetkd')}
+
+
+def grad_sum(params):
+    return sum(p.grad.abs().sum().item() for p in params
+               if p.grad is not None)
+
+
+def test_homogeneous_pipeline(teacher_ckpt):
+    model = gdetkd(student_cfg('faster_rcnn', fc_out_channels=16),
+                   teacher_ckpt)
+    assert model.pipeline == 'homogeneous'
+    assert model.record_parts == ('neck', 'roi')
+    assert model.student_strides == [4., 8., 16., 32.]
+    assert model.loss_ckd.adapter.in_features == 16  # student FC 16 -> 32
+    inputs, samples = make_batch(model, num_items=[3, 2])
+    with MethodTap(model.student.backbone, 'forward') as s_tap, \
+            MethodTap(model.teacher.backbone, 'forward') as t_tap:
+        losses = model.loss(inputs, samples)
+    assert len(s_tap.calls) == 1 and len(t_tap.calls) == 1
+    terms = distill_terms(losses)
+    assert set(terms) == {'loss_gdetkd_sgfi', 'loss_gdetkd_ckd',
+                          'loss_gdetkd_cls', 'loss_gdetkd_reg'}
+    for value in terms.values():
+        assert value.dim() == 0 and value.dtype == torch.float32
+        assert torch.isfinite(value)
+    sum(terms.values()).backward()
+    assert grad_sum(model.student.backbone.parameters()) > 0
+    assert grad_sum(model.student.roi_head.bbox_head.parameters()) > 0
+    assert grad_sum(model.loss_sgfi.parameters()) > 0
+    assert grad_sum(model.loss_ckd.parameters()) > 0
+    assert all(p.grad is None for p in model.teacher.parameters())
+    assert not any(k.startswith('teacher') for k in model.state_dict())
+    assert model.loss_ckd.memory_sizes == [model.loss_ckd.memory.shape[0]]
+
+
+@pytest.mark.parametrize('kind', ['retinanet', 'fcos'])
+def test_heterogeneous_pipeline(kind, teacher_ckpt):
+    model = gdetkd(student_cfg(kind), teacher_ckpt)
+    assert model.pipeline == 'heterogeneous'
+    assert model.record_parts == ('neck', 'dense_head')
+    assert model.teacher_parts == ('neck', )
+    assert model.loss_cls is None and model.loss_reg is None
+    assert model.student_strides == [8., 16., 32., 64., 128.]
+    inputs, samples = make_batch(model, num_items=[3, 2])
+    with MethodTap(model.student.backbone, 'forward') as s_tap:
+        losses = model.loss(inputs, samples)
+    assert len(s_tap.calls) == 1  # no second student forward
+    terms = distill_terms(losses)
+    assert set(terms) == {'loss_gdetkd_sgfi', 'loss_gdetkd_ckd'}
+    assert all(torch.isfinite(v) and v.dtype == torch.float32
+               for v in terms.values())
+    sum(terms.values()).backward()
+    assert grad_sum(model.student.neck.parameters()) > 0
+    assert grad_sum(model.region_projector.parameters()) > 0
+    assert grad_sum(model.loss_sgfi.parameters()) > 0
+    assert all(p.grad is None for p in model.teacher.parameters())
+
+
+def test_student_without_boxes_gets_the_ground_truth_as_regions(
+        teacher_ckpt, monkeypatch):
+    model = gdetkd(student_cfg('retinanet'), teacher_ckpt)
+    with torch.no_grad():  # every class score 0 after the sigmoid
+        model.student.bbox_head.retina_cls.bias.fill_(-1e4)
+    seen = {}
+    original = model.heterogeneous_rois
+
+    def spy(record):
+        seen['rois'] = original(record)
+        return seen['rois']
+
+    monkeypatch.setattr(model, 'heterogeneous_rois', spy)
+    inputs, samples = make_batch(model, num_items=[3, 2])
+    terms = distill_terms(model.loss(inputs, samples))
+    rois = seen['rois']
+    for b, sample in enumerate(samples):
+        boxes = rois[rois[:, 0] == b, 1:]
+        gt = sample.gt_instances.bboxes
+        assert boxes.shape == gt.shape
+        assert torch.equal(boxes.sort(0).values, gt.sort(0).values)
+    assert all(torch.isfinite(v) for v in terms.values())
+
+
+def test_terms_are_skippable(teacher_ckpt):
+    model = gdetkd(student_cfg('faster_rcnn'), teacher_ckpt,
+                   loss_ckd=None, loss_cls=None)
+    inputs, samples = make_batch(model)
+    assert set(distill_terms(model.loss(inputs, samples))) == {
+        'loss_gdetkd_sgfi', 'loss_gdetkd_reg'}
+    assert not any(k.startswith('loss_ckd') for k in model.state_dict())
+    model = gdetkd(student_cfg('faster_rcnn'), teacher_ckpt, loss_sgfi=None)
+    assert set(distill_terms(model.loss(inputs, samples))) == {
+        'loss_gdetkd_ckd', 'loss_gdetkd_cls', 'loss_gdetkd_reg'}
+
+
+def test_memory_not_in_checkpoint(teacher_ckpt):
+    model = gdetkd(student_cfg('retinanet'), teacher_ckpt)
+    model.loss(*make_batch(model))
+    assert len(model.loss_ckd.memory_sizes) == 1
+    keys = [k for k in model.state_dict() if k.startswith('loss_ckd')]
+    assert sorted(keys) == ['loss_ckd.projection.bias',
+                            'loss_ckd.projection.weight']
+
+
+def test_head_transfer_lists_the_copied_parameters(teacher_ckpt, save_state):
+    # narrower FC: only the predictor biases have the teacher's shapes
+    model = gdetkd(student_cfg('faster_rcnn', fc_out_channels=16),
+                   teacher_ckpt)
+    t_head = model.teacher.roi_head.bbox_head
+    s_head = model.student.roi_head.bbox_head
+    assert model.transferred_head_params == ['fc_cls.bias', 'fc_reg.bias']
+    assert torch.equal(s_head.fc_cls.bias, t_head.fc_cls.bias)
+    # the same head shapes (32-channel neck, 32-d FCs): everything
+    s_cfg = student_cfg('faster_rcnn')
+    s_cfg.neck.out_channels = 32
+    s_cfg.rpn_head.update(in_channels=32, feat_channels=32)
+    s_cfg.roi_head.bbox_roi_extractor.out_channels = 32
+    s_cfg.roi_head.bbox_head.in_channels = 32
+    model = gdetkd(s_cfg, teacher_ckpt)
+    t_state = model.teacher.roi_head.bbox_head.state_dict()
+    assert model.transferred_head_params == sorted(t_state)
+    for name, value in model.student.roi_head.bbox_head.state_dict().items():
+        assert torch.equal(value, t_state[name])
+    assert gdetkd(s_cfg, teacher_ckpt,
+                  head_transfer=False).transferred_head_params == []
+    # a student checkpoint, loaded after the transfer, wins
+    torch.manual_seed(5)
+    own = build(s_cfg)
+    model = gdetkd(s_cfg, teacher_ckpt, student_ckpt=save_state(own))
+    assert torch.equal(model.student.roi_head.bbox_head.fc_cls.weight,
+                       own.roi_head.bbox_head.fc_cls.weight)
+    # a dense student has no R-CNN head to transfer into
+    assert gdetkd(student_cfg('retinanet'),
+                  teacher_ckpt).transferred_head_params == []
+
+
+def test_region_sampling_override(teacher_ckpt, monkeypatch):
+    model = gdetkd(
+        student_cfg('retinanet'), teacher_ckpt,
+        region_sampling=dict(
+            assigner=dict(type='MaxIoUAssigner', pos_iou_thr=0.5,
+                          neg_iou_thr=0.5, min_pos_iou=0.5),
+            sampler=dict(type='RandomSampler', num=8, pos_fraction=0.25,
+                         add_gt_as_proposals=True)))
+    inputs, samples = make_batch(model, num_items=[2, 2])
+    rois = []
+    original = model.heterogeneous_rois
+    monkeypatch.setattr(model, 'heterogeneous_rois',
+                        lambda r: rois.append(original(r)) or rois[-1])
+    model.loss(inputs, samples)
+    assert all(int((rois[0][:, 0] == b).sum()) <= 8 for b in range(2))
+
+
+def test_build_errors_name_the_problem(teacher_ckpt, save_state):
+    t_cfg, ckpt = teacher_ckpt
+    retina = student_cfg('retinanet')
+    with pytest.raises(TypeError, match='two-stage teacher'):
+        dense_teacher = build(tiny_detector_cfg('retinanet'))
+        MODELS.build(dict(type='GDetKDDistiller', student=retina,
+                          teacher=tiny_detector_cfg('retinanet'),
+                          teacher_ckpt=save_state(dense_teacher)))
+    caffe = tiny_detector_cfg('fcos', neck_channels=32)
+    with pytest.raises(ValueError, match='normalise images differently'):
+        gdetkd(caffe, teacher_ckpt)
+    with pytest.raises(ValueError, match='no term to compute'):
+        gdetkd(retina, teacher_ckpt, loss_sgfi=None, loss_ckd=None)
+    with pytest.raises(ValueError, match='loss_sgfi is None'):
+        gdetkd(retina, teacher_ckpt, loss_sgfi=None)
+    no_train_cfg = copy.deepcopy(t_cfg)
+    no_train_cfg.train_cfg = None
+    with pytest.raises(ValueError, match='region_sampling'):
+        MODELS.build(dict(type='GDetKDDistiller', student=retina,
+                          teacher=no_train_cfg, teacher_ckpt=ckpt))
+    agnostic = student_cfg('faster_rcnn', reg_class_agnostic=True)
+    with pytest.raises(ValueError, match='reg_class_agnostic'):
+        gdetkd(agnostic, teacher_ckpt)
+    assert isinstance(gdetkd(agnostic, teacher_ckpt, loss_reg=None),
+                      GDetKDDistiller)
+    with pytest.raises(ValueError, match='no shared FC layers'):
+        gdetkd(student_cfg('faster_rcnn', type='ConvFCBBoxHead',
+                           num_shared_fcs=0, num_cls_fcs=1, num_reg_fcs=1),
+               teacher_ckpt)
