@@ -13,6 +13,7 @@ from torch import Tensor
 from ..capture import DenseHeadOutputs, DistillRecord
 from ..utils.dense_layout import flatten_level_logits
 from .base_distiller import BaseDistiller
+from .pair_checks import check_sigmoid_heads
 
 
 @MODELS.register_module()
@@ -55,14 +56,7 @@ class ADLDistiller(BaseDistiller):
                  pseudo_label: OptConfigType = None,
                  **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        for role, det in (('student', self.student),
-                          ('teacher', self.teacher)):
-            head = det.bbox_head
-            if not getattr(head, 'use_sigmoid_cls', False):
-                raise ValueError(
-                    f'ADL distils sigmoid class logits, but the {role} head '
-                    f'{type(head).__name__} uses a softmax classifier; set '
-                    "loss_cls=dict(..., use_sigmoid=True) in both heads.")
+        check_sigmoid_heads(self.student, self.teacher, 'ADL')
         self.num_classes = self.student.bbox_head.num_classes
         self.loss_adl = MODELS.build(loss_adl)
         if pseudo_label is not None and set(pseudo_label) - {'score_thr'}:

@@ -98,6 +98,24 @@ def check_same_dense_layout(student: nn.Module, teacher: nn.Module) -> None:
             '(strides, anchors per location, scales, ratios).')
 
 
+def check_sigmoid_heads(student: nn.Module, teacher: nn.Module,
+                        method: str) -> None:
+    """Raise if either dense head does not use a sigmoid classifier.
+
+    Args:
+        student: The student detector (with a ``bbox_head``).
+        teacher: The teacher detector (with a ``bbox_head``).
+        method: The method's name for the message, e.g. ``'ADL'``.
+    """
+    for role, detector in (('student', student), ('teacher', teacher)):
+        head = detector.bbox_head
+        if not getattr(head, 'use_sigmoid_cls', False):
+            raise ValueError(
+                f'{method} distils sigmoid class logits, but the {role} head '
+                f'{type(head).__name__} uses a softmax classifier; set '
+                "loss_cls=dict(..., use_sigmoid=True) in both heads.")
+
+
 def _values(x: Optional[torch.Tensor]) -> Optional[List[float]]:
     return None if x is None else [
         round(v, 3) for v in x.float().flatten().tolist()]

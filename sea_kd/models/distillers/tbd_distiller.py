@@ -13,7 +13,8 @@ from ..capture import DistillRecord
 from ..utils.dense_layout import flatten_level_logits
 from ..utils.harmony_score import DenseHarmony, dense_harmony_scores
 from .base_distiller import BaseDistiller
-from .pair_checks import check_same_levels, neck_channels_of
+from .pair_checks import (check_same_levels, check_sigmoid_heads,
+                          neck_channels_of)
 
 
 @MODELS.register_module()
@@ -72,14 +73,7 @@ class TBDDistiller(BaseDistiller):
         if not 0.0 <= kappa <= 1.0:
             raise ValueError(f'kappa must lie in [0, 1], got {kappa}.')
         super().__init__(*args, **kwargs)
-        for role, det in (('student', self.student),
-                          ('teacher', self.teacher)):
-            head = det.bbox_head
-            if not getattr(head, 'use_sigmoid_cls', False):
-                raise ValueError(
-                    f'TBD distils sigmoid class scores, but the {role} head '
-                    f'{type(head).__name__} uses a softmax classifier; set '
-                    "loss_cls=dict(..., use_sigmoid=True) in both heads.")
+        check_sigmoid_heads(self.student, self.teacher, 'TBD')
         self.num_classes = self.student.bbox_head.num_classes
         self.kappa = kappa
         self.cls_loss_keys = tuple(cls_loss_keys)
