@@ -8,57 +8,11 @@
 # and CKD. Download the teacher from mmdet's model zoo and point teacher_ckpt
 # at it; the student starts from ImageNet weights. Loss weights are the
 # third-party code's (SGFI 1.0, CKD 0.5); see docs/methods/gdetkd.md.
-_base_ = [
-    'mmdet::_base_/datasets/coco_detection.py',
-    'mmdet::_base_/schedules/schedule_1x.py',
-    'mmdet::_base_/default_runtime.py',
-]
-custom_imports = dict(imports=['sea_kd'], allow_failed_imports=False)
+_base_ = './gdetkd_faster-rcnn-r50_to_fcos-r18_fpn_1x_coco.py'
 
+# the same losses, regions and optimiser settings as the R-50 -> R-18 config;
+# only the pair changes
 model = dict(
-    type='GDetKDDistiller',
     student='{{fileDirname}}/students/fcos_r50_fpn_gn-head_1x_coco.py',
     teacher='mmdet::faster_rcnn/faster-rcnn_x101-64x4d_fpn_ms-3x_coco.py',
-    teacher_ckpt='checkpoints/faster-rcnn_x101-64x4d_fpn_ms-3x_coco.pth',
-    loss_sgfi=dict(
-        type='SGFILoss',
-        embed_padding=0,
-        embed_act_cfg=None,
-        tau=1.0,
-        learn_tau=True,
-        loss_weight=1.0),
-    loss_ckd=dict(
-        type='CKDLoss',
-        embed_channels=128,
-        temperature=0.07,
-        memory_batches=10,
-        iou_threshold=0.5,
-        include_positive=True,
-        loss_weight=0.5),
-    # the student has no R-CNN head: no logit or regression KD
-    loss_cls=None,
-    loss_reg=None,
-    region_projector=dict(type='RegionProjector', pooled_size=2),
-    proposal_cfg=dict(
-        nms_pre=2000,
-        score_thr=0.0,
-        nms=dict(type='nms', iou_threshold=0.7),
-        max_per_img=1000),
-    region_sampling=None)  # the teacher's train_cfg.rcnn: 512 per image
-
-# FCOS's own optimiser settings (8 GPUs x 2 images)
-param_scheduler = [
-    dict(type='ConstantLR', factor=1.0 / 3, by_epoch=False, begin=0, end=500),
-    dict(
-        type='MultiStepLR',
-        begin=0,
-        end=12,
-        by_epoch=True,
-        milestones=[8, 11],
-        gamma=0.1)
-]
-optim_wrapper = dict(
-    optimizer=dict(lr=0.01),
-    paramwise_cfg=dict(bias_lr_mult=2., bias_decay_mult=0.),
-    clip_grad=dict(max_norm=35, norm_type=2))
-auto_scale_lr = dict(enable=False, base_batch_size=16)
+    teacher_ckpt='checkpoints/faster-rcnn_x101-64x4d_fpn_ms-3x_coco.pth')
