@@ -7,43 +7,12 @@
 # regions; SGFI and CKD. Download the teacher from mmdet's model zoo and point
 # teacher_ckpt at it; the student starts from ImageNet weights. Loss weights
 # are the third-party code's (SGFI 1.0, CKD 0.5); see docs/methods/gdetkd.md.
-_base_ = [
-    'mmdet::_base_/datasets/coco_detection.py',
-    'mmdet::_base_/schedules/schedule_1x.py',
-    'mmdet::_base_/default_runtime.py',
-]
-custom_imports = dict(imports=['sea_kd'], allow_failed_imports=False)
+_base_ = './gdetkd_faster-rcnn-r50_to_retinanet-r18_fpn_1x_coco.py'
 
+# the same teacher, losses and regions as the RetinaNet config; only the
+# student and its optimiser settings change
 model = dict(
-    type='GDetKDDistiller',
-    student='{{fileDirname}}/students/fcos_r18_fpn_gn-head_1x_coco.py',
-    teacher='mmdet::faster_rcnn/faster-rcnn_r50_fpn_2x_coco.py',
-    teacher_ckpt='checkpoints/faster-rcnn_r50_fpn_2x_coco.pth',
-    loss_sgfi=dict(
-        type='SGFILoss',
-        embed_padding=0,
-        embed_act_cfg=None,
-        tau=1.0,
-        learn_tau=True,
-        loss_weight=1.0),
-    loss_ckd=dict(
-        type='CKDLoss',
-        embed_channels=128,
-        temperature=0.07,
-        memory_batches=10,
-        iou_threshold=0.5,
-        include_positive=True,
-        loss_weight=0.5),
-    # the student has no R-CNN head: no logit or regression KD
-    loss_cls=None,
-    loss_reg=None,
-    region_projector=dict(type='RegionProjector', pooled_size=2),
-    proposal_cfg=dict(
-        nms_pre=2000,
-        score_thr=0.0,
-        nms=dict(type='nms', iou_threshold=0.7),
-        max_per_img=1000),
-    region_sampling=None)  # the teacher's train_cfg.rcnn: 512 per image
+    student='{{fileDirname}}/students/fcos_r18_fpn_gn-head_1x_coco.py')
 
 # FCOS's own optimiser settings (8 GPUs x 2 images)
 param_scheduler = [

@@ -16,12 +16,7 @@ from torch import Tensor, nn
 from ..utils.category_masks import (CategoryMasks, StrideLike, category_masks,
                                     infer_strides, normalize_strides,
                                     pixel_centres)
-
-
-def flatten_levels(feats: Sequence[Tensor]) -> Tensor:
-    """(B, C, H_l, W_l) per level -> (B, N, C), pixels ordered level → H → W.
-    """
-    return torch.cat([f.flatten(2).transpose(1, 2) for f in feats], dim=1)
+from ..utils.dense_layout import flatten_level_maps
 
 
 def category_anchors(feats: Tensor, masks: Tensor,
@@ -306,9 +301,12 @@ class SEALoss(nn.Module):
 
         dtype = torch.promote_types(student_feats[levels[0]].dtype,
                                     torch.float32)
-        f_s = flatten_levels([student_feats[i] for i in levels]).to(dtype)
-        f_t = flatten_levels([teacher_feats[i]
-                              for i in levels]).detach().to(dtype)
+        # (B, N, C), pixels ordered level → H → W
+        f_s = flatten_level_maps([student_feats[i] for i in levels],
+                                 student_feats[levels[0]].shape[1]).to(dtype)
+        f_t = flatten_level_maps([teacher_feats[i] for i in levels],
+                                 teacher_feats[levels[0]].shape[1]
+                                 ).detach().to(dtype)
 
         centres = pixel_centres([feat_sizes_all[i] for i in levels],
                                 [strides[i] for i in levels], f_s.device)

@@ -200,21 +200,21 @@ class TFDLoss(nn.Module):
         with torch.autocast(student_feats[0].device.type, enabled=False):
             dtype = torch.promote_types(student_feats[0].dtype,
                                         torch.float32)
-            errors = [(s.to(dtype) - t.detach().to(dtype)).pow(2).mean(dim=1)
-                      for s, t in zip(student_feats, teacher_feats)]
-            m_cls = [m.detach().to(dtype) for m in cls_masks]
-            m_reg = [m.detach().to(dtype) for m in reg_masks]
+            # all levels as one (B, N) map, positions ordered level → H → W
+            errors = torch.cat([
+                (s.to(dtype) - t.detach().to(dtype)).pow(2).mean(1).flatten(1)
+                for s, t in zip(student_feats, teacher_feats)], dim=1)
+            m_cls = torch.cat([m.detach().to(dtype).flatten(1)
+                               for m in cls_masks], dim=1)
+            m_reg = torch.cat([m.detach().to(dtype).flatten(1)
+                               for m in reg_masks], dim=1)
             if self.normalizer == 'joint':
-                weights = [lambda_cls * mc + lambda_reg * mr
-                           for mc, mr in zip(m_cls, m_reg)]
-                loss = self._weighted_mean(errors, weights)
+                loss = self._weighted_mean(
+                    errors, lambda_cls * m_cls + lambda_reg * m_reg)
             else:
                 loss = lambda_cls * self._weighted_mean(errors, m_cls) + \
                     lambda_reg * self._weighted_mean(errors, m_reg)
             return self.loss_weight * loss
 
-    def _weighted_mean(self, errors: List[Tensor],
-                       weights: List[Tensor]) -> Tensor:
-        total = sum((w * e).sum() for w, e in zip(weights, errors))
-        mass = sum(w.sum() for w in weights)
-        return total / mass.clamp(min=self.eps)
+    def _weighted_mean(self, errors: Tensor, weights: Tensor) -> Tensor:
+        return (weights * errors).sum() / weights.sum().clamp(min=self.eps)
