@@ -186,3 +186,53 @@ def test_mse_is_zero_when_every_level_equals_the_teacher():
     rois = torch.tensor([[0., 8., 8., 40., 40.]])
     assert loss(student, teacher, rois).item() == pytest.approx(0, abs=1e-10)
     assert F.mse_loss(loss.fuse(student, teacher, rois)[0], teacher) < 1e-10
+
+
+@pytest.mark.parametrize('options', [
+    dict(), dict(embed_padding=1),
+    dict(adapter=dict(type='ConvAdapter', kernel_size=3)),
+    dict(roi_layer=dict(type='RoIAlign', output_size=9, sampling_ratio=2))
+])
+def test_linear_shortcut_equals_direct_route(options):
+    """The affine shortcut gives the direct route's loss, level weights and
+    gradients (double precision, so rounding does not hide a difference)."""
+    torch.manual_seed(0)
+    fast = SGFILoss(student_channels=8, teacher_channels=16,
+                    featmap_strides=STRIDES, **options).double()
+    fast.init_weights()
+    with torch.no_grad():
+        fast.tau.fill_(0.05)  # sharp weights: errors in α would show
+        for m in fast.embed:
+            m.bias.normal_()
+        fast.adapter.conv.bias.normal_()
+    slow = SGFILoss(student_channels=8, teacher_channels=16,
+                    featmap_strides=STRIDES, linear_shortcut=False,
+                    **options).double()
+    slow.load_state_dict(fast.state_dict())
+    assert fast.linear_shortcut and not slow.linear_shortcut
+    student, teacher, rois = random_case(seed=3, num=7)
+    size = fast.output_size
+    teacher = torch.randn(7, 16, *size, dtype=torch.float64)
+    results = []
+    for loss in (fast, slow):
+        feats = [f.double().requires_grad_() for f in student]
+        fused, alpha = loss.fuse(feats, teacher, rois.double())
+        value = loss(feats, teacher, rois.double())
+        value.backward()
+        grads = [f.grad for f in feats] + [p.grad for p in loss.parameters()]
+        results.append((fused.detach(), alpha.detach(), value.detach(),
+                        grads))
+    (f1, a1, v1, g1), (f2, a2, v2, g2) = results
+    assert a1.std() > 0.1  # the weights are far from uniform
+    assert torch.allclose(a1, a2, atol=1e-10)
+    assert torch.allclose(f1, f2, atol=1e-10)
+    assert torch.allclose(v1, v2, rtol=1e-10)
+    for x, y in zip(g1, g2):
+        assert torch.allclose(x, y, rtol=1e-8, atol=1e-10)
+
+
+def test_activation_turns_the_shortcut_off():
+    loss = SGFILoss(student_channels=8, teacher_channels=16,
+                    featmap_strides=STRIDES,
+                    embed_act_cfg=dict(type='ReLU'))
+    assert not loss.linear_shortcut
