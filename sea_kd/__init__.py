@@ -2,7 +2,7 @@
 
 Importing the package checks the OpenMMLab stack, makes mmengine checkpoints
 loadable under ``torch.load(weights_only=True)`` and registers the distillers,
-losses and model wrappers in mmdet's and mmengine's registries, so a config
+losses, hooks and model wrappers in mmdet's and mmengine's registries, so a config
 only needs ``custom_imports = dict(imports=['sea_kd'])``.
 """
 from .utils.env_check import check_environment
@@ -13,7 +13,7 @@ from .compat import register_checkpoint_safe_globals  # noqa: E402
 
 register_checkpoint_safe_globals()
 
-from . import compat, datasets, models  # noqa: E402,F401
+from . import compat, datasets, engine, models  # noqa: E402,F401
 from .version import __version__  # noqa: E402
 
 __all__ = ['__version__']

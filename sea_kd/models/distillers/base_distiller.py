@@ -14,12 +14,13 @@ from ...utils import load_model_cfg, load_state_dict_strict
 from ..capture import (DenseHeadOutputs, DistillRecord, check_parts,
                        student_loss_with_record, teacher_dense_forward,
                        teacher_roi_forward)
+from .distill_loss_controls import DistillLossControlsMixin
 from .pair_checks import check_same_classes, check_same_dense_layout
 
 ModelSpec = Union[str, ConfigType]
 
 
-class BaseDistiller(BaseDetector):
+class BaseDistiller(DistillLossControlsMixin, BaseDetector):
     """Base class of sea_kd's distillers.
 
     A distiller is an mmdet detector: the Runner trains it, validates it and
@@ -51,6 +52,16 @@ class BaseDistiller(BaseDetector):
             strictly after weight initialisation.
         data_preprocessor: Defaults to the student's data preprocessor.
         init_cfg: Initialisation of the distillation modules.
+        nonfinite_loss: What a NaN/inf distillation term does: ``'raise'``
+            a :class:`NonFiniteDistillLossError` naming the terms, the
+            iteration and the step's inputs, or ``'skip'`` the step's
+            distillation terms (the student still trains on its own losses).
+        max_consecutive_skips: With ``'skip'``, raise once more steps than
+            this in a row are not finite.
+
+    The distillation terms are multiplied by :attr:`distill_loss_scale`
+    (see :meth:`set_distill_loss_scale` and ``DistillLossWeightHook``);
+    at 0 the student trains alone (:class:`DistillLossControlsMixin`).
     """
 
     #: Prefix of the distillation loss names: ``loss_<method_name>_<term>``.
@@ -70,13 +81,17 @@ class BaseDistiller(BaseDetector):
                  teacher_ckpt: Optional[str],
                  student_ckpt: Optional[str] = None,
                  data_preprocessor: OptConfigType = None,
-                 init_cfg: OptMultiConfig = None) -> None:
+                 init_cfg: OptMultiConfig = None,
+                 nonfinite_loss: str = 'raise',
+                 max_consecutive_skips: int = 10) -> None:
         student_cfg = load_model_cfg(student, 'student')
         teacher_cfg = load_model_cfg(teacher, 'teacher')
         if data_preprocessor is None:
             data_preprocessor = student_cfg.get('data_preprocessor')
         super().__init__(
             data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+        self._init_distill_loss_controls(nonfinite_loss,
+                                         max_consecutive_skips)
         self.student = MODELS.build(student_cfg)
 
         if not teacher_ckpt:
@@ -137,6 +152,8 @@ class BaseDistiller(BaseDetector):
     def loss(self, batch_inputs: Tensor,
              batch_data_samples: SampleList) -> Dict[str, Tensor]:
         """Student losses plus distillation losses, one forward each."""
+        if self._teacher_can_be_skipped(batch_data_samples):
+            return self._student_only_loss(batch_inputs, batch_data_samples)
         teacher_feats, teacher_dense = teacher_dense_forward(
             self.teacher, self.teacher_inputs(batch_inputs),
             self.teacher_parts)
@@ -157,6 +174,8 @@ class BaseDistiller(BaseDetector):
         # distillation losses are computed in fp32 even under AMP
         with torch.autocast(device_type=device_type, enabled=False):
             distill = self.distill_losses_from(record)
+        distill = self._controlled_distill_terms(distill, record, batch_inputs,
+                                                 batch_data_samples)
         for term, value in distill.items():
             name = f'loss_{self.method_name}_{term}'
             if name in losses:
