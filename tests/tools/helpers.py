@@ -48,6 +48,9 @@ def free_port() -> int:
 def run_tool(args, cwd=REPO, env=None, timeout=600, check=True):
     """Run ``args`` (a list) and return the completed process (text out)."""
     full_env = dict(os.environ, PYTHONUNBUFFERED='1', OMP_NUM_THREADS='2')
+    # the tools import this checkout's sea_kd, not another installed copy
+    full_env['PYTHONPATH'] = os.pathsep.join(
+        p for p in (REPO, os.environ.get('PYTHONPATH')) if p)
     full_env.update(env or {})
     proc = subprocess.run(args, cwd=cwd, env=full_env, timeout=timeout,
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
