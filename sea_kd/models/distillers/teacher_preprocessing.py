@@ -37,7 +37,7 @@ from mmengine.model import ImgDataPreprocessor
 from torch import Tensor, nn
 
 __all__ = ['check_convertible_preprocessing', 'convert_to_teacher_inputs',
-           'same_image_preprocessing']
+           'same_pixel_values']
 
 
 def _describe(preprocessor: nn.Module) -> str:
@@ -57,22 +57,14 @@ def _normalisation(preprocessor: ImgDataPreprocessor):
     return preprocessor.mean, preprocessor.std
 
 
-def same_image_preprocessing(student: nn.Module, teacher: nn.Module) -> bool:
-    """Whether both preprocessors turn raw images into the same batch.
-
-    Compares what acts on the images: channel conversion, mean, std,
-    ``pad_value`` and ``pad_size_divisor``.
-    """
-    if student is teacher:
-        return True
-    if not (isinstance(student, ImgDataPreprocessor)
-            and isinstance(teacher, ImgDataPreprocessor)):
-        return False
+def same_pixel_values(student: ImgDataPreprocessor,
+                      teacher: ImgDataPreprocessor) -> bool:
+    """Whether both preprocessors give an image and its padding the same
+    values: channel conversion, mean, std and ``pad_value`` agree."""
     if bool(student._channel_conversion) != bool(
             teacher._channel_conversion):
         return False
-    if float(student.pad_value) != float(teacher.pad_value) or \
-            int(student.pad_size_divisor) != int(teacher.pad_size_divisor):
+    if float(student.pad_value) != float(teacher.pad_value):
         return False
     (s_mean, s_std), (t_mean, t_std) = _normalisation(student), \
         _normalisation(teacher)
@@ -94,25 +86,24 @@ def check_convertible_preprocessing(student: nn.Module,
         teacher: The teacher's own data preprocessor.
 
     Returns:
-        bool: ``True`` when both make the same batch (the teacher then gets
-        the student's batch as it is), ``False`` when it is converted.
+        bool: ``True`` when the student's batch is already the teacher's
+        (the teacher then gets it as it is), ``False`` when it is converted.
     """
-    if same_image_preprocessing(student, teacher):
+    if student is teacher:
         return True
     for role, preprocessor in (('distiller (student)', student),
                                ('teacher', teacher)):
         if not isinstance(preprocessor, ImgDataPreprocessor):
             raise TypeError(
                 f'The {role} data_preprocessor is a '
-                f'{_describe(preprocessor)}, and the two preprocessors '
-                'differ. sea_kd derives the teacher\'s batch from the '
-                "student's by inverting mmengine's ImgDataPreprocessor "
-                'steps (channel order, mean/std, padding), so it can only '
-                'convert between ImgDataPreprocessor / DetDataPreprocessor '
-                "instances. Give the teacher config a data_preprocessor=dict("
-                "type='DetDataPreprocessor', mean=..., std=..., "
-                'bgr_to_rgb=..., pad_size_divisor=...) describing how it was '
-                'trained, or use the same data_preprocessor for both models.')
+                f'{_describe(preprocessor)}. sea_kd derives the teacher\'s '
+                "batch from the student's by inverting mmengine's "
+                'ImgDataPreprocessor steps (channel order, mean/std, '
+                'padding), so both models need an ImgDataPreprocessor or '
+                "DetDataPreprocessor. Give the teacher config a "
+                "data_preprocessor=dict(type='DetDataPreprocessor', mean=..., "
+                'std=..., bgr_to_rgb=..., pad_size_divisor=...) describing '
+                'how it was trained (and the student config its own).')
     s_div, t_div = int(student.pad_size_divisor), int(teacher.pad_size_divisor)
     if s_div % t_div != 0:
         lcm = s_div * t_div // math.gcd(s_div, t_div)
@@ -124,6 +115,8 @@ def check_convertible_preprocessing(student: nn.Module,
             f'strides do not divide. Set the distiller\'s (student\'s) '
             f'data_preprocessor pad_size_divisor to a multiple of {t_div} '
             f'(e.g. {lcm}).')
+    if same_pixel_values(student, teacher):
+        return True
     for role, preprocessor in (('distiller (student)', student),
                                ('teacher', teacher)):
         mean, std = _normalisation(preprocessor)

@@ -78,6 +78,12 @@ def test_identical_preprocessing_gives_the_same_tensor():
     assert check_convertible_preprocessing(s_pp, t_pp)
     assert not check_convertible_preprocessing(
         s_pp, preprocessor(**dict(PYTORCH_RGB, pad_value=1)))
+    # a coarser student canvas holds the same pixels; a finer one does not
+    # suit the teacher's strides
+    coarse = preprocessor(**dict(PYTORCH_RGB, pad_size_divisor=64))
+    assert check_convertible_preprocessing(coarse, t_pp)
+    with pytest.raises(ValueError, match='pad_size_divisor=64'):
+        check_convertible_preprocessing(t_pp, coarse)
 
 
 @pytest.fixture(scope='module')
@@ -207,6 +213,8 @@ def test_non_convertible_preprocessing_fails_at_build(caffe_teacher,
                        'data_preprocessor is a BaseDataPreprocessor'):
         check_convertible_preprocessing(BaseDataPreprocessor(),
                                         preprocessor(**CAFFE_BGR))
+    plain_pp = BaseDataPreprocessor()
+    assert check_convertible_preprocessing(plain_pp, plain_pp)
     with pytest.raises(ValueError, match='zero std'):
         check_convertible_preprocessing(
             preprocessor(**PYTORCH_RGB),
