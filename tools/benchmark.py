@@ -164,7 +164,9 @@ def main():
 
     @torch.no_grad()
     def teacher_forward(batch):
-        teacher(batch['inputs'], batch['data_samples'], mode='tensor')
+        # in its own normalisation, as the distiller feeds it
+        inputs = model.teacher_inputs(batch['inputs'], batch['data_samples'])
+        teacher(inputs, batch['data_samples'], mode='tensor')
 
     steps = {
         'student step (a)': train_step(student),

@@ -4,7 +4,9 @@
         [--cfg-options k=v ...] [--launcher none|pytorch|slurm|mpi]
 
 On CPU-only machines ``--launcher pytorch`` (through tools/dist_train.sh)
-trains with the gloo backend.
+trains with the gloo backend, and ``--amp`` (or a config's
+``AmpOptimWrapper``) trains in bfloat16 with ``CPUAmpOptimWrapper``; with a
+GPU, ``--amp`` is mmdet's: float16 with a dynamic loss scale.
 """
 import argparse
 import os
@@ -15,7 +17,8 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 import sea_kd  # noqa: F401  registers distillers; checkpoint safe globals
-from sea_kd.compat import cleanup_distributed, setup_cpu_distributed
+from sea_kd.compat import (cleanup_distributed, is_cpu_only,
+                           setup_cpu_distributed, use_cpu_amp)
 
 
 def parse_args():
@@ -63,7 +66,7 @@ def build_cfg(args) -> Config:
                                 osp.splitext(osp.basename(args.config))[0])
     if args.amp:
         optim_wrapper = cfg.optim_wrapper.type
-        if optim_wrapper == 'AmpOptimWrapper':
+        if optim_wrapper in ('AmpOptimWrapper', 'CPUAmpOptimWrapper'):
             print('AMP training is already enabled in your config.')
         else:
             assert optim_wrapper == 'OptimWrapper', (
@@ -71,6 +74,11 @@ def build_cfg(args) -> Config:
                 f'`OptimWrapper` but got {optim_wrapper}.')
             cfg.optim_wrapper.type = 'AmpOptimWrapper'
             cfg.optim_wrapper.loss_scale = 'dynamic'
+    if is_cpu_only() and cfg.get('optim_wrapper'):
+        # mmengine's AmpOptimWrapper needs a GPU
+        note = use_cpu_amp(cfg.optim_wrapper)
+        if note:
+            print(note)
     if args.auto_scale_lr:
         if 'auto_scale_lr' in cfg and 'enable' in cfg.auto_scale_lr:
             cfg.auto_scale_lr.enable = True

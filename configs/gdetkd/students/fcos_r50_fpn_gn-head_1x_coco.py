@@ -1,7 +1,8 @@
 # Student of the G-DetKD COCO configs: FCOS R-50 with a pytorch-style
 # (torchvision) backbone and input normalisation. mmdet's FCOS R-50 is
-# caffe-style (BGR, no std), but a G-DetKD teacher sees the student's
-# normalised batch, and the Faster R-CNN teachers are pytorch-style.
+# caffe-style (BGR, no std); this student is set up like the pytorch-style
+# Faster R-CNN teachers, so that both start from the same kind of ImageNet
+# weights (the distiller would convert the teacher's inputs either way).
 _base_ = 'mmdet::fcos/fcos_r50-caffe_fpn_gn-head_1x_coco.py'
 model = dict(
     data_preprocessor=dict(

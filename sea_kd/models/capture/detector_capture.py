@@ -22,6 +22,7 @@ from mmdet.structures import SampleList
 from mmdet.structures.bbox import bbox2roi
 from torch import Tensor, nn
 
+from ..utils.precision import at_least_fp32, levels_at_least_fp32
 from .dense_targets import normalize_dense_targets
 from .method_tap import MethodTap
 from .record import RECORD_PARTS, DenseHeadOutputs, DistillRecord, RoIRecord
@@ -157,6 +158,10 @@ def teacher_region_forward(teacher: nn.Module, feats: Sequence[Tensor],
         feats: The teacher's neck features.
         rois: (K, 5) ``[batch_idx, x1, y1, x2, y2]``.
 
+    Runs in float32 with autocast off, also under mixed precision: the
+    outputs are distillation targets, and mmcv's CPU RoIAlign has no
+    half-precision kernel.
+
     Returns:
         dict: ``bbox_feats`` (K, C, h, w), the RoI features of the level the
         teacher's RoI extractor maps each region to; ``cls_score`` (K, C+1);
@@ -170,7 +175,9 @@ def teacher_region_forward(teacher: nn.Module, feats: Sequence[Tensor],
     with ExitStack() as stack:
         if tap is not None:
             stack.enter_context(tap)
-        results = roi_head._bbox_forward(feats, rois)
+        stack.enter_context(torch.autocast(rois.device.type, enabled=False))
+        results = roi_head._bbox_forward(levels_at_least_fp32(feats),
+                                         at_least_fp32(rois))
     return dict(bbox_feats=results['bbox_feats'],
                 cls_score=results['cls_score'],
                 bbox_pred=results['bbox_pred'],

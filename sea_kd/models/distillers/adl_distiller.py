@@ -12,6 +12,7 @@ from torch import Tensor
 
 from ..capture import DenseHeadOutputs, DistillRecord
 from ..utils.dense_layout import flatten_level_logits
+from ..utils.precision import levels_at_least_fp32
 from .base_distiller import BaseDistiller
 from .pair_checks import check_sigmoid_heads
 
@@ -73,10 +74,14 @@ class ADLDistiller(BaseDistiller):
         if not unlabeled or self.pseudo_label is None:
             return super().prepare_student_samples(batch_data_samples,
                                                    teacher_dense)
-        with torch.no_grad():
+        # fp32 with autocast off under AMP (mmcv's CPU NMS has no
+        # half-precision kernel)
+        with torch.no_grad(), torch.autocast(
+                teacher_dense.cls_scores[0].device.type, enabled=False):
             predictions = self.teacher.bbox_head.predict_by_feat(
-                teacher_dense.cls_scores, teacher_dense.bbox_preds,
-                *teacher_dense.extras,
+                levels_at_least_fp32(teacher_dense.cls_scores),
+                levels_at_least_fp32(teacher_dense.bbox_preds),
+                *(levels_at_least_fp32(e) for e in teacher_dense.extras),
                 batch_img_metas=[s.metainfo for s in batch_data_samples],
                 rescale=False)
         threshold = self.pseudo_label.get('score_thr', 0.5)

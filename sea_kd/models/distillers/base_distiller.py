@@ -16,6 +16,8 @@ from ..capture import (DenseHeadOutputs, DistillRecord, check_parts,
                        teacher_roi_forward)
 from .distill_loss_controls import DistillLossControlsMixin
 from .pair_checks import check_same_classes, check_same_dense_layout
+from .teacher_preprocessing import (check_convertible_preprocessing,
+                                    convert_to_teacher_inputs)
 
 ModelSpec = Union[str, ConfigType]
 
@@ -114,6 +116,10 @@ class BaseDistiller(DistillLossControlsMixin, BaseDetector):
         check_same_classes(self.student, self.teacher)
         if self.requires_same_dense_layout:
             check_same_dense_layout(self.student, self.teacher)
+        #: Whether the teacher's data preprocessor makes the same batch as
+        #: the distiller's; otherwise :meth:`teacher_inputs` converts it.
+        self.teacher_shares_preprocessing = check_convertible_preprocessing(
+            self.data_preprocessor, self.teacher.data_preprocessor)
 
     # ------------------------------------------------------------------ teacher
     @property
@@ -155,7 +161,8 @@ class BaseDistiller(DistillLossControlsMixin, BaseDetector):
         if self._teacher_can_be_skipped(batch_data_samples):
             return self._student_only_loss(batch_inputs, batch_data_samples)
         teacher_feats, teacher_dense = teacher_dense_forward(
-            self.teacher, self.teacher_inputs(batch_inputs),
+            self.teacher, self.teacher_inputs(batch_inputs,
+                                              batch_data_samples),
             self.teacher_parts)
         batch_data_samples = self.prepare_student_samples(
             batch_data_samples, teacher_dense)
@@ -205,9 +212,20 @@ class BaseDistiller(DistillLossControlsMixin, BaseDetector):
                 'tools/pseudo_label.py.')
         return batch_data_samples
 
-    def teacher_inputs(self, batch_inputs: Tensor) -> Tensor:
-        """The batch as the teacher sees it (same images as the student)."""
-        return batch_inputs
+    def teacher_inputs(self, batch_inputs: Tensor,
+                       batch_data_samples: SampleList) -> Tensor:
+        """The batch as the teacher's own data preprocessor would make it.
+
+        The same images as the student's, normalised and padded the
+        teacher's way (see :mod:`.teacher_preprocessing`); the very same
+        tensor when both preprocessors agree. Every teacher forward of a
+        step (backbone, neck, dense head, R-CNN branch) starts from it.
+        """
+        if self.teacher_shares_preprocessing:
+            return batch_inputs
+        return convert_to_teacher_inputs(batch_inputs, batch_data_samples,
+                                         self.data_preprocessor,
+                                         self.teacher.data_preprocessor)
 
     def distill_losses_from(self, record: DistillRecord) -> Dict[str, Tensor]:
         """Compute the method's loss terms, ``{term: scalar}``.

@@ -9,6 +9,7 @@ from torch import Tensor
 
 from ..adapters import build_level_adapters
 from ..capture import DistillRecord
+from ..utils.precision import at_least_fp32
 from .base_distiller import BaseDistiller
 from .pair_checks import check_same_levels, neck_channels_of
 
@@ -65,7 +66,8 @@ class FeatureImitationDistiller(BaseDistiller):
         self.loss_feat = MODELS.build(loss_feat)
 
     def distill_losses_from(self, record: DistillRecord) -> Dict[str, Tensor]:
-        student = [record.student_neck[i] for i in self.levels]
+        # fp32 also for the adapters: autocast is off here (AMP)
+        student = [at_least_fp32(record.student_neck[i]) for i in self.levels]
         teacher = [record.teacher_neck[i] for i in self.levels]
         if self.adapters is not None:
             student = [adapt(f) for adapt, f in zip(self.adapters, student)]

@@ -16,8 +16,7 @@ from ..utils.region_sampling import (DEFAULT_PROPOSAL_CFG,
                                      dense_head_proposals, regions_as_rois,
                                      sample_regions)
 from .base_distiller import BaseDistiller
-from .pair_checks import (check_same_box_coding, check_same_preprocessing,
-                          neck_channels_of)
+from .pair_checks import check_same_box_coding, neck_channels_of
 
 HOMOGENEOUS = 'homogeneous'
 HETEROGENEOUS = 'heterogeneous'
@@ -115,8 +114,6 @@ class GDetKDDistiller(BaseDistiller):
             self.teacher_record_parts = ('neck', )
         check_parts(self.student, self.record_parts, 'student')
         check_parts(self.teacher, self.teacher_parts, 'teacher')
-        check_same_preprocessing(self.data_preprocessor,
-                                 self.teacher.data_preprocessor)
 
         teacher_roi = self.teacher.roi_head
         if teacher_roi.with_shared_head:

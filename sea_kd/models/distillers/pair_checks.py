@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Optional
 
-import torch
 from torch import nn
 
 
@@ -114,40 +113,6 @@ def check_sigmoid_heads(student: nn.Module, teacher: nn.Module,
                 f'{method} distils sigmoid class logits, but the {role} head '
                 f'{type(head).__name__} uses a softmax classifier; set '
                 "loss_cls=dict(..., use_sigmoid=True) in both heads.")
-
-
-def _values(x: Optional[torch.Tensor]) -> Optional[List[float]]:
-    return None if x is None else [
-        round(v, 3) for v in x.float().flatten().tolist()]
-
-
-def check_same_preprocessing(student_preprocessor: nn.Module,
-                             teacher_preprocessor: nn.Module) -> None:
-    """Raise if the teacher would see a batch normalised for another model.
-
-    For distillers whose teacher runs on the student's preprocessed batch:
-    mean, std and the channel-order swap must agree.
-    """
-    diffs = []
-    for name in ('mean', 'std'):
-        a = getattr(student_preprocessor, name, None)
-        b = getattr(teacher_preprocessor, name, None)
-        if (a is None) != (b is None) or (
-                a is not None and not torch.allclose(
-                    a.float().flatten().cpu(), b.float().flatten().cpu())):
-            diffs.append(f'{name}: student {_values(a)} vs teacher '
-                         f'{_values(b)}')
-    # DetDataPreprocessor keeps bgr_to_rgb / rgb_to_bgr as this flag
-    a = getattr(student_preprocessor, '_channel_conversion', None)
-    b = getattr(teacher_preprocessor, '_channel_conversion', None)
-    if a != b:
-        diffs.append(f'channel order swapped: student {a} vs teacher {b}')
-    if diffs:
-        raise ValueError(
-            'Teacher and student normalise images differently, and the '
-            "teacher sees the student's batch:\n  " + '\n  '.join(diffs) +
-            '\nGive both the same data_preprocessor (e.g. a pytorch-style '
-            'student for a pytorch-style teacher).')
 
 
 def _box_coding(coder) -> tuple:

@@ -12,6 +12,7 @@ from ..adapters import build_level_adapters
 from ..capture import DistillRecord
 from ..utils.dense_layout import flatten_level_logits
 from ..utils.harmony_score import DenseHarmony, dense_harmony_scores
+from ..utils.precision import levels_at_least_fp32
 from .base_distiller import BaseDistiller
 from .pair_checks import (check_same_levels, check_sigmoid_heads,
                           neck_channels_of)
@@ -119,7 +120,8 @@ class TBDDistiller(BaseDistiller):
         return losses
 
     def _tfd(self, record: DistillRecord, harmony: DenseHarmony) -> Tensor:
-        student = list(record.student_neck)
+        # fp32 also for the adapters: autocast is off here (AMP)
+        student = levels_at_least_fp32(record.student_neck)
         teacher = list(record.teacher_neck)
         if self.adapters is not None:
             student = [adapt(f) for adapt, f in zip(self.adapters, student)]

@@ -1,14 +1,11 @@
 """Prediction distillation of R-CNN outputs on shared regions (G-DetKD)."""
 from __future__ import annotations
 
-import torch
 import torch.nn.functional as F
 from mmdet.registry import MODELS
 from torch import Tensor, nn
 
-
-def _fp32(x: Tensor) -> Tensor:
-    return x.to(torch.promote_types(x.dtype, torch.float32))
+from ..utils.precision import at_least_fp32 as _fp32
 
 
 @MODELS.register_module()

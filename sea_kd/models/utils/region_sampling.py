@@ -21,6 +21,8 @@ from mmengine.config import ConfigDict
 from mmengine.structures import InstanceData
 from torch import Tensor, nn
 
+from .precision import at_least_fp32
+
 #: The student's boxes before sampling: top 2000 per level, NMS at IoU 0.7,
 #: at most 1000 per image, no score threshold.
 DEFAULT_PROPOSAL_CFG = dict(
@@ -38,7 +40,7 @@ def _pixel_box_preds(head: nn.Module,
     stride only in eval mode; the recorded training-mode outputs are in
     stride units and are scaled here.
     """
-    preds = [p.detach() for p in bbox_preds]
+    preds = [at_least_fp32(p.detach()) for p in bbox_preds]
     if getattr(head, 'norm_on_bbox', False) and head.training:
         strides = head.prior_generator.strides
         preds = [
@@ -75,10 +77,11 @@ def dense_head_proposals(head: nn.Module,
     cfg = ConfigDict(copy.deepcopy(
         dict(proposal_cfg if proposal_cfg is not None else
              DEFAULT_PROPOSAL_CFG)))
+    # fp32: mmcv's CPU NMS has no half-precision kernel
     factors = None if score_factors is None else \
-        [f.detach() for f in score_factors]
+        [at_least_fp32(f.detach()) for f in score_factors]
     return head.predict_by_feat(
-        [c.detach() for c in cls_scores],
+        [at_least_fp32(c.detach()) for c in cls_scores],
         _pixel_box_preds(head, bbox_preds),
         score_factors=factors,
         batch_img_metas=batch_img_metas,

@@ -9,8 +9,9 @@ from mmengine.structures import InstanceData
 from ...conftest import build, make_batch, tiny_detector_cfg
 
 
-@pytest.fixture
-def pair(save_state):
+def confident_retina_pair(save_state):
+    """Student and teacher configs, the teacher's checkpoint and the teacher,
+    whose random initialisation already gives detections."""
     torch.manual_seed(0)
     s_cfg = tiny_detector_cfg('retinanet')
     t_cfg = tiny_detector_cfg('retinanet', base_channels=16)
@@ -21,6 +22,11 @@ def pair(save_state):
                       bias_prob=0.5))
     teacher = build(t_cfg)
     return s_cfg, t_cfg, save_state(teacher, 'teacher.pth'), teacher
+
+
+@pytest.fixture
+def pair(save_state):
+    return confident_retina_pair(save_state)
 
 
 def _mark_unlabeled(samples, index):
