@@ -15,6 +15,18 @@ DATASET_CFG = osp.join(REPO, 'configs', '_base_', 'datasets',
 _names = itertools.count()
 
 
+def synthetic_train_loader(data_root: str, image_size: int = 64) -> Config:
+    """The generated data set's training loader config, 2 images a batch,
+    resized to ``image_size``."""
+    loader = copy.deepcopy(Config.fromfile(DATASET_CFG).train_dataloader)
+    loader.batch_size = 2
+    loader.dataset.data_root = data_root.rstrip('/') + '/'
+    for step in loader.dataset.pipeline:
+        if step['type'] == 'Resize':
+            step['scale'] = (image_size, image_size)
+    return loader
+
+
 def tiny_fi_pair(num_classes: int = 6):
     """Student and teacher configs of a tiny RetinaNet pair."""
     student = tiny_detector_cfg('retinanet', num_classes=num_classes,
@@ -38,19 +50,13 @@ def distiller_runner(work_dir: str,
     ``max_epochs``: an epoch-based loop of that many epochs (passes over
     the data set) instead; ``max_iters`` is then ignored.
     """
-    data = Config.fromfile(DATASET_CFG)
-    loader = copy.deepcopy(data.train_dataloader)
-    loader.batch_size = 2
+    loader = synthetic_train_loader(data_root)
     train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters,
                      val_interval=max_iters + 1)
     if max_epochs is not None:
         loader.sampler = dict(type='DefaultSampler', shuffle=True)
         train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs,
                          val_interval=max_epochs + 1)
-    loader.dataset.data_root = data_root.rstrip('/') + '/'
-    for step in loader.dataset.pipeline:
-        if step['type'] == 'Resize':
-            step['scale'] = (64, 64)
     cfg = Config(dict(
         default_scope='mmdet',
         model=copy.deepcopy(model),

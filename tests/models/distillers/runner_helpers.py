@@ -5,16 +5,12 @@ import os.path as osp
 from typing import List, Optional
 
 import torch
-from mmengine.config import Config
 from mmengine.hooks import Hook
 from mmengine.runner import Runner
 
 from sea_kd.models.capture import MethodTap
 
-from ...conftest import REPO
-
-DATASET_CFG = osp.join(REPO, 'configs', '_base_', 'datasets',
-                       'synthetic_coco_detection.py')
+from ...runner_helpers import synthetic_train_loader
 
 
 class StepRecorder(Hook):
@@ -51,13 +47,7 @@ class StepRecorder(Hook):
 def dataloader(data_root: str, image_size: int = 96) -> dict:
     """The generated data set's training loader, 2 images a batch,
     resized to ``image_size``."""
-    cfg = copy.deepcopy(Config.fromfile(DATASET_CFG).train_dataloader)
-    cfg.batch_size = 2
-    cfg.dataset.data_root = data_root.rstrip('/') + '/'
-    for step in cfg.dataset.pipeline:
-        if step['type'] == 'Resize':
-            step['scale'] = (image_size, image_size)
-    return cfg.to_dict()
+    return synthetic_train_loader(data_root, image_size).to_dict()
 
 
 def train_distiller(model_cfg: dict, data_root: str, work_dir: str,
