@@ -14,6 +14,7 @@ from .compat import register_checkpoint_safe_globals  # noqa: E402
 register_checkpoint_safe_globals()
 
 from . import compat, datasets, models  # noqa: E402,F401
+from . import engine  # noqa: E402,F401
 from .version import __version__  # noqa: E402
 
 __all__ = ['__version__']

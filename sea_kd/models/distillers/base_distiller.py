@@ -186,9 +186,34 @@ class BaseDistiller(BaseDetector):
                 'tools/pseudo_label.py.')
         return batch_data_samples
 
-    def teacher_inputs(self, batch_inputs: Tensor) -> Tensor:
+    def teacher_inputs(self,
+                       batch_inputs: Tensor,
+                       batch_data_samples: Optional[SampleList] = None
+                       ) -> Tensor:
         """The batch as the teacher sees it (same images as the student)."""
         return batch_inputs
+
+    @torch.no_grad()
+    def predict_teacher(self,
+                        batch_inputs: Tensor,
+                        batch_data_samples: SampleList,
+                        rescale: bool = True) -> SampleList:
+        """Predict with the frozen teacher alone, on the batch as the teacher
+        sees it (:meth:`teacher_inputs`); used to evaluate the teacher.
+
+        Args:
+            batch_inputs: The batch preprocessed by the distiller's
+                ``data_preprocessor``.
+            batch_data_samples: Its data samples; the teacher's predictions
+                are written into them (``pred_instances``).
+            rescale: Whether boxes are rescaled to the original image size.
+
+        Returns:
+            The data samples with the teacher's predictions.
+        """
+        return self.teacher.predict(
+            self.teacher_inputs(batch_inputs, batch_data_samples),
+            batch_data_samples, rescale=rescale)
 
     def distill_losses_from(self, record: DistillRecord) -> Dict[str, Tensor]:
         """Compute the method's loss terms, ``{term: scalar}``.

@@ -1,0 +1,3 @@
+from .teacher_evaluation_hook import TeacherEvaluationHook
+
+__all__ = ['TeacherEvaluationHook']
