@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import copy
 import math
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import torch
 from mmdet.registry import MODELS
@@ -35,7 +35,8 @@ class PairCheckError(RuntimeError):
 
     Args:
         stage: Where it failed: ``'build'`` (the distiller's build-time
-            checks, the checkpoints) or ``'train_step'`` (the training
+            checks, the checkpoints), ``'classes'`` (a head has fewer
+            classes than the data set) or ``'train_step'`` (the training
             batch).
         message: What is wrong and how to fix it.
     """
@@ -82,6 +83,7 @@ def _prior_layouts(detector: nn.Module) -> Dict[str, Any]:
         layout = dense_layout_of(detector, head_name)
         if layout is None:
             continue
+        layout['strides'] = [list(x) for x in layout['strides']]
         generator = getattr(detector, head_name).prior_generator
         base_sizes = getattr(generator, 'base_sizes', None)
         if base_sizes is not None:
@@ -153,6 +155,22 @@ def _distillation_modules(distiller: BaseDistiller) -> List[Dict[str, Any]]:
     return rows
 
 
+def _class_problems(distiller: BaseDistiller,
+                    classes: Sequence[str]) -> List[Tuple[int, str]]:
+    """``(num_classes, message)`` of each head whose class count is not
+    the data set's."""
+    out = []
+    for role in ('teacher', 'student'):
+        num = num_classes_of(getattr(distiller, role))
+        if classes and num != len(classes):
+            out.append((num, (
+                f'The {role} head predicts {num} classes but the training '
+                f'set has {len(classes)} ({", ".join(classes)}); set '
+                f'num_classes={len(classes)} in the {role} config (and '
+                'retrain a teacher trained on another label set).')))
+    return out
+
+
 def _build_distiller(cfg: Config) -> BaseDistiller:
     try:
         model = MODELS.build(copy.deepcopy(cfg.model))
@@ -221,10 +239,13 @@ def build_pair_report(cfg: Config,
         The report, a JSON-serialisable dict. ``problems`` lists what the
         build-time checks cannot see but makes the pair unusable (e.g. the
         data set's classes differ from the heads'); empty when all is well.
+        ``warnings`` lists what looks wrong without being one (e.g. a
+        teacher without any detection).
 
     Raises:
         PairCheckError: When the distiller cannot be built (a pair check,
-            a checkpoint) or the training batch fails.
+            a checkpoint), a head has fewer classes than the data set, or
+            the training batch fails.
     """
     init_default_scope(cfg.get('default_scope', 'mmdet'))
     distiller = _build_distiller(cfg).to(device)
@@ -241,6 +262,11 @@ def build_pair_report(cfg: Config,
         teacher_feats = distiller.teacher.extract_feat(
             distiller.teacher_inputs(inputs, samples))
     distiller.train()
+    classes = list(loader.dataset.metainfo.get('classes') or [])
+    class_problems = _class_problems(distiller, classes)
+    if any(n < len(classes) for n, _ in class_problems):
+        raise PairCheckError('classes', '\n'.join(
+            text for _, text in class_problems))
     try:
         losses = distiller.loss(inputs, samples)
     except Exception as err:
@@ -256,7 +282,6 @@ def build_pair_report(cfg: Config,
     distill_losses = {k: v for k, v in values.items()
                       if k.startswith(distill_prefix)}
 
-    classes = list(loader.dataset.metainfo.get('classes') or [])
     teacher = _detector_summary(distiller.teacher, teacher_feats,
                                 input_shape)
     student = _detector_summary(distiller.student, student_feats,
@@ -283,14 +308,7 @@ def build_pair_report(cfg: Config,
         warnings=[])
 
     problems = report['problems']
-    for role in ('teacher', 'student'):
-        if classes and report[role]['num_classes'] != len(classes):
-            problems.append(
-                f'The {role} head predicts {report[role]["num_classes"]} '
-                f'classes but the training set has {len(classes)} '
-                f'({", ".join(classes)}); set num_classes={len(classes)} in '
-                f'the {role} config (retrain a teacher trained on another '
-                'label set).')
+    problems.extend(text for _, text in class_problems)
     bad = [k for k, v in values.items() if not math.isfinite(v)]
     if bad:
         problems.append(f'Non-finite losses on the training batch: '
