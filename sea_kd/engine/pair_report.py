@@ -202,7 +202,9 @@ def _teacher_metrics(distiller: BaseDistiller, cfg: Config,
     dataset = DATASETS.build(loader_cfg.pop('dataset'))
     num_images = min(num_images, len(dataset))
     num_batches = None
-    if isinstance(dataset, BaseDataset):
+    if num_images == len(dataset):
+        pass
+    elif isinstance(dataset, BaseDataset):
         dataset = dataset.get_subset(num_images)
     else:  # a dataset wrapper: whole batches from the start
         num_batches = math.ceil(num_images / loader_cfg.get('batch_size', 1))

@@ -182,3 +182,13 @@ def test_plain_detector_config_is_refused(tiny_coco, tmp_path):
     cfg = run_cfg(tiny_coco, tiny_teacher_cfg(), str(tmp_path))
     with pytest.raises(PairCheckError, match='not a sea_kd distiller'):
         build_pair_report(cfg, num_val_images=0)
+
+
+def test_more_images_than_the_validation_set_evaluate_all_of_it(
+        tiny_coco, tiny_teacher_ckpt, tmp_path):
+    cfg = run_cfg(tiny_coco, fi_distiller_cfg(tiny_teacher_ckpt),
+                  str(tmp_path / 'report'))
+    report = build_pair_report(cfg, num_val_images=100)
+    plain = plain_test_metrics(tiny_coco, tiny_teacher_cfg(),
+                               tiny_teacher_ckpt, str(tmp_path / 'plain'))
+    assert report['teacher_eval'] == dict(images=16, metrics=plain)
