@@ -78,9 +78,14 @@ class TeacherEvaluationHook(Hook):
                                         or num_batches < 1):
             raise ValueError('TeacherEvaluationHook: num_batches must be a '
                              f'positive int or None, got {num_batches!r}.')
-        if not prefix or '/' in prefix:
-            raise ValueError('TeacherEvaluationHook: prefix must be a '
-                             f"non-empty name without '/', got {prefix!r}.")
+        if not prefix or '/' in prefix or prefix.startswith(
+                ('train', 'val', 'test')):
+            # LogProcessor re-logs every message-hub scalar whose name
+            # starts with the mode ('train', 'val', 'test')
+            raise ValueError(
+                'TeacherEvaluationHook: prefix must be a non-empty name '
+                "without '/' that does not start with 'train', 'val' or "
+                f"'test', got {prefix!r}.")
         self.enable = enable
         self.when = when
         self.num_batches = num_batches

@@ -138,6 +138,7 @@ def test_plain_detector_is_refused_with_the_fix(tiny_coco,
     (dict(when='every_val'), 'not one of'),
     (dict(num_batches=0), 'positive int'),
     (dict(prefix='a/b'), 'prefix'),
+    (dict(prefix='val_teacher'), "does not start with 'train'"),
 ])
 def test_bad_options_are_refused(kwargs, message):
     with pytest.raises(ValueError, match=message):
