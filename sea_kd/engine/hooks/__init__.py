@@ -1,4 +1,8 @@
 from .distill_loss_weight_hook import DistillLossWeightHook
 from .distill_weight_schedule import POLICIES, DistillWeightSchedule
+from .teacher_evaluation_hook import TeacherEvaluationHook
 
-__all__ = ['DistillLossWeightHook', 'DistillWeightSchedule', 'POLICIES']
+__all__ = [
+    'DistillLossWeightHook', 'DistillWeightSchedule', 'POLICIES',
+    'TeacherEvaluationHook'
+]

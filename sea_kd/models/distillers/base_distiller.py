@@ -212,20 +212,50 @@ class BaseDistiller(DistillLossControlsMixin, BaseDetector):
                 'tools/pseudo_label.py.')
         return batch_data_samples
 
-    def teacher_inputs(self, batch_inputs: Tensor,
-                       batch_data_samples: SampleList) -> Tensor:
+    def teacher_inputs(self,
+                       batch_inputs: Tensor,
+                       batch_data_samples: Optional[SampleList] = None
+                       ) -> Tensor:
         """The batch as the teacher's own data preprocessor would make it.
 
         The same images as the student's, normalised and padded the
         teacher's way (see :mod:`.teacher_preprocessing`); the very same
         tensor when both preprocessors agree. Every teacher forward of a
         step (backbone, neck, dense head, R-CNN branch) starts from it.
+        Converting needs ``batch_data_samples`` (for the padding).
         """
         if self.teacher_shares_preprocessing:
             return batch_inputs
+        if batch_data_samples is None:
+            raise ValueError(
+                'Teacher and student normalise images differently, so the '
+                "teacher's inputs need the batch's data samples (to find "
+                'the padding); pass batch_data_samples to teacher_inputs.')
         return convert_to_teacher_inputs(batch_inputs, batch_data_samples,
                                          self.data_preprocessor,
                                          self.teacher.data_preprocessor)
+
+    @torch.no_grad()
+    def predict_teacher(self,
+                        batch_inputs: Tensor,
+                        batch_data_samples: SampleList,
+                        rescale: bool = True) -> SampleList:
+        """Predict with the frozen teacher alone, on the batch as the teacher
+        sees it (:meth:`teacher_inputs`); used to evaluate the teacher.
+
+        Args:
+            batch_inputs: The batch preprocessed by the distiller's
+                ``data_preprocessor``.
+            batch_data_samples: Its data samples; the teacher's predictions
+                are written into them (``pred_instances``).
+            rescale: Whether boxes are rescaled to the original image size.
+
+        Returns:
+            The data samples with the teacher's predictions.
+        """
+        return self.teacher.predict(
+            self.teacher_inputs(batch_inputs, batch_data_samples),
+            batch_data_samples, rescale=rescale)
 
     def distill_losses_from(self, record: DistillRecord) -> Dict[str, Tensor]:
         """Compute the method's loss terms, ``{term: scalar}``.

@@ -11,7 +11,8 @@ from ..adapters import build_level_adapters
 from ..capture import DistillRecord
 from ..utils.precision import at_least_fp32
 from .base_distiller import BaseDistiller
-from .pair_checks import check_same_levels, neck_channels_of
+from .pair_checks import (check_same_levels, check_same_strides,
+                          neck_channels_of)
 
 
 @MODELS.register_module()
@@ -51,6 +52,7 @@ class FeatureImitationDistiller(BaseDistiller):
         if any(not 0 <= i < len(s_ch) for i in self.levels):
             raise ValueError(f'levels {self.levels} out of range for '
                              f'{len(s_ch)} neck levels.')
+        check_same_strides(self.student, self.teacher, self.levels)
         s_ch = [s_ch[i] for i in self.levels]
         t_ch = [t_ch[i] for i in self.levels]
         if adapter is None:

@@ -1,9 +1,11 @@
 """Build-time compatibility checks between a teacher and a student."""
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from torch import nn
+
+from ..utils.category_masks import normalize_strides
 
 
 def num_classes_of(detector: nn.Module) -> int:
@@ -32,12 +34,18 @@ def neck_channels_of(detector: nn.Module) -> List[int]:
     return list(channels)
 
 
-def dense_layout_of(detector: nn.Module) -> Optional[Dict[str, Any]]:
-    """Prior layout of a one-stage head: strides, priors per location...
+def dense_layout_of(detector: nn.Module,
+                    head_name: str = 'bbox_head') -> Optional[Dict[str, Any]]:
+    """Prior layout of a dense head: strides, priors per location...
 
-    Returns ``None`` for detectors without a dense ``bbox_head``.
+    Args:
+        detector: The detector.
+        head_name: ``'bbox_head'`` (one-stage) or ``'rpn_head'``.
+
+    Returns ``None`` for detectors without such a head with a prior
+    generator.
     """
-    head = getattr(detector, 'bbox_head', None)
+    head = getattr(detector, head_name, None)
     generator = getattr(head, 'prior_generator', None)
     if generator is None:
         return None
@@ -54,6 +62,21 @@ def dense_layout_of(detector: nn.Module) -> Optional[Dict[str, Any]]:
             layout[attr] = value.tolist() if hasattr(value, 'tolist') \
                 else value
     return layout
+
+
+def prior_strides_of(detector: nn.Module) -> Optional[List[Tuple[float,
+                                                                 float]]]:
+    """Strides of the detector's dense prior generator, ``(s_x, s_y)``.
+
+    Looks at ``bbox_head`` (RetinaNet, FCOS, ATSS...) then ``rpn_head``
+    (Faster/Mask R-CNN); ``None`` when neither has a prior generator.
+    """
+    for name in ('bbox_head', 'rpn_head'):
+        generator = getattr(getattr(detector, name, None), 'prior_generator',
+                            None)
+        if generator is not None:
+            return normalize_strides(generator.strides)
+    return None
 
 
 def check_same_classes(student: nn.Module, teacher: nn.Module) -> None:
@@ -75,6 +98,37 @@ def check_same_levels(student: nn.Module, teacher: nn.Module) -> None:
             f'Teacher and student necks give different numbers of levels '
             f'(student {len(s)}, teacher {len(t)}); set the same `num_outs` '
             'and start level in both necks.')
+
+
+def check_same_strides(student: nn.Module,
+                       teacher: nn.Module,
+                       levels: Optional[Sequence[int]] = None) -> None:
+    """Raise if neck levels compared one to one have different strides.
+
+    For methods that compare level ``l`` of the student with level ``l`` of
+    the teacher (their feature maps must have the same size). The strides
+    are those of each model's dense prior generator (``bbox_head`` or
+    ``rpn_head``), which follow its neck; nothing is checked when either
+    model has none.
+
+    Args:
+        student: The student detector.
+        teacher: The teacher detector.
+        levels: Indices of the compared levels; ``None`` for all.
+    """
+    s, t = prior_strides_of(student), prior_strides_of(teacher)
+    if s is None or t is None or len(s) != len(t):
+        return
+    levels = range(len(s)) if levels is None else levels
+    diffs = [f'level {i}: student {s[i]}, teacher {t[i]}' for i in levels
+             if s[i] != t[i]]
+    if diffs:
+        raise ValueError(
+            'Teacher and student neck levels have different strides, so '
+            'their feature maps of one level differ in size:\n  ' +
+            '\n  '.join(diffs) + '\nGive both necks the same levels (e.g. '
+            'both P3-P7 like RetinaNet, or both P2-P6 like Faster R-CNN: '
+            '`start_level`, `num_outs` and the heads\' strides).')
 
 
 def check_same_dense_layout(student: nn.Module, teacher: nn.Module) -> None:

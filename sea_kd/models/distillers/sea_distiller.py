@@ -1,31 +1,17 @@
 """SEA: semantic-aware alignment distillation on neck features."""
 from __future__ import annotations
 
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, Optional, Sequence
 
 from mmdet.registry import MODELS
 from mmdet.utils import ConfigType, OptConfigType
-from torch import Tensor, nn
+from torch import Tensor
 
 from ..capture import DistillRecord
 from ..utils.category_masks import StrideLike, normalize_strides
 from .base_distiller import BaseDistiller
-from .pair_checks import check_same_levels, neck_channels_of
-
-
-def prior_strides_of(detector: nn.Module) -> Optional[List[Tuple[float,
-                                                                 float]]]:
-    """Strides of the detector's dense prior generator, ``(s_x, s_y)``.
-
-    Looks at ``bbox_head`` (RetinaNet, FCOS, ATSS...) then ``rpn_head``
-    (Faster/Mask R-CNN); ``None`` when neither has a prior generator.
-    """
-    for name in ('bbox_head', 'rpn_head'):
-        generator = getattr(getattr(detector, name, None), 'prior_generator',
-                            None)
-        if generator is not None:
-            return normalize_strides(generator.strides)
-    return None
+from .pair_checks import (check_same_levels, check_same_strides,
+                          neck_channels_of, prior_strides_of)
 
 
 @MODELS.register_module()
@@ -75,6 +61,7 @@ class SEADistiller(BaseDistiller):
         s_ch = neck_channels_of(self.student)
         t_ch = neck_channels_of(self.teacher)
         levels = self.loss_sea.resolve_levels(len(s_ch))
+        check_same_strides(self.student, self.teacher, levels)
 
         if strides is not None:
             self.strides = normalize_strides(strides)

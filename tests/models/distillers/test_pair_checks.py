@@ -2,8 +2,13 @@
 from types import SimpleNamespace
 
 import pytest
+import torch
+from mmdet.registry import MODELS
 
-from sea_kd.models.distillers.pair_checks import check_sigmoid_heads
+from sea_kd.models.distillers.pair_checks import (check_same_strides,
+                                                  check_sigmoid_heads)
+
+from ...conftest import build, tiny_detector_cfg
 
 
 def detector(use_sigmoid: bool) -> SimpleNamespace:
@@ -25,3 +30,31 @@ def test_softmax_head_is_refused_naming_the_role_and_the_fix(role):
     assert f'the {role} head' in message
     assert message.startswith('TBD distils sigmoid')
     assert 'use_sigmoid=True' in message
+
+
+def test_same_strides_pass_and_differing_strides_name_levels_and_fix():
+    retina = build(tiny_detector_cfg('retinanet'))  # P3-P7: 8 ... 128
+    narrow = build(tiny_detector_cfg('retinanet', base_channels=4))
+    faster = build(tiny_detector_cfg('faster_rcnn'))  # P2-P6: 4 ... 64
+    check_same_strides(narrow, retina)
+    # without a prior generator on one side there is nothing to compare
+    check_same_strides(torch.nn.Linear(1, 1), retina)
+    with pytest.raises(ValueError) as err:
+        check_same_strides(faster, retina, levels=[0, 4])
+    message = str(err.value)
+    assert 'level 0: student (4.0, 4.0), teacher (8.0, 8.0)' in message
+    assert 'level 4: student (64.0, 64.0), teacher (128.0, 128.0)' in message
+    assert 'level 1' not in message
+    assert '`start_level`, `num_outs`' in message
+
+
+@pytest.mark.parametrize('distiller', ['FeatureImitationDistiller',
+                                       'SEADistiller'])
+def test_per_level_distillers_refuse_pairs_with_other_strides_at_build(
+        distiller, save_state):
+    teacher_cfg = tiny_detector_cfg('retinanet')
+    ckpt = save_state(build(teacher_cfg), 'teacher.pth')
+    with pytest.raises(ValueError, match='different strides'):
+        MODELS.build(dict(type=distiller, teacher=teacher_cfg,
+                          teacher_ckpt=ckpt,
+                          student=tiny_detector_cfg('faster_rcnn')))
