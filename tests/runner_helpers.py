@@ -5,10 +5,13 @@ import itertools
 import json
 import os.path as osp
 
+import torch
 from mmengine.config import Config
 from mmengine.runner import Runner
 
-from .conftest import REPO, tiny_detector_cfg
+from sea_kd.datasets import generate_synthetic_coco
+
+from .conftest import REPO, build, tiny_detector_cfg
 
 DATASET_CFG = osp.join(REPO, 'configs', '_base_', 'datasets',
                        'synthetic_coco_detection.py')
@@ -34,6 +37,21 @@ def tiny_fi_pair(num_classes: int = 6):
     teacher = tiny_detector_cfg('retinanet', num_classes=num_classes,
                                 base_channels=8, neck_channels=32)
     return student, teacher
+
+
+def tiny_fi_on_generated_data(root, seed: int, **distiller_options):
+    """Write a small generated data set to ``root`` and a randomly
+    initialised teacher checkpoint; return the data root and the config of a
+    tiny feature-imitation distiller (:func:`tiny_fi_pair`) of it."""
+    generate_synthetic_coco(str(root), num_train=8, num_val=2, img_size=64,
+                            seed=seed)
+    torch.manual_seed(0)
+    student, teacher = tiny_fi_pair()
+    ckpt = osp.join(str(root), 'teacher.pth')
+    torch.save(dict(state_dict=build(teacher).state_dict()), ckpt)
+    model = dict(type='FeatureImitationDistiller', student=student,
+                 teacher=teacher, teacher_ckpt=ckpt, **distiller_options)
+    return str(root), model
 
 
 def distiller_runner(work_dir: str,

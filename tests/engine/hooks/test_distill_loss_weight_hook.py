@@ -1,13 +1,11 @@
 """DistillLossWeightHook under a real mmengine Runner on generated data."""
 import pytest
-import torch
 from mmengine.hooks import Hook
 
-from sea_kd.datasets import generate_synthetic_coco
 from sea_kd.engine import DistillLossWeightHook
 
-from ...conftest import build
-from ...runner_helpers import distiller_runner, logged_scalars, tiny_fi_pair
+from ...runner_helpers import (distiller_runner, logged_scalars,
+                              tiny_fi_on_generated_data)
 
 # warm-up 0.5 -> 1 over 2 iterations, linear decay from iteration 2 to 4
 # (end_factor 0), distillation stops after 3 iterations
@@ -18,17 +16,9 @@ EXPECTED = [0.5, 0.75, 1.0, 0.0]
 
 @pytest.fixture(scope='module')
 def setup(tmp_path_factory):
-    root = tmp_path_factory.mktemp('data')
-    generate_synthetic_coco(str(root), num_train=8, num_val=2, img_size=64,
-                            seed=1)
-    torch.manual_seed(0)
-    student, teacher = tiny_fi_pair()
-    ckpt = root / 'teacher.pth'
-    torch.save(dict(state_dict=build(teacher).state_dict()), ckpt)
-    model = dict(type='FeatureImitationDistiller', student=student,
-                 teacher=teacher, teacher_ckpt=str(ckpt),
-                 loss_feat=dict(type='FeatureMSELoss', loss_weight=1.0))
-    return str(root), model
+    return tiny_fi_on_generated_data(
+        tmp_path_factory.mktemp('data'), seed=1,
+        loss_feat=dict(type='FeatureMSELoss', loss_weight=1.0))
 
 
 class Recorder(Hook):

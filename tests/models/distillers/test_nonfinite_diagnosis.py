@@ -3,25 +3,15 @@ import pytest
 import torch
 from mmengine.hooks import Hook
 
-from sea_kd.datasets import generate_synthetic_coco
 from sea_kd.models.distillers import NonFiniteDistillLossError
 
-from ...conftest import build
-from ...runner_helpers import distiller_runner, logged_scalars, tiny_fi_pair
+from ...runner_helpers import (distiller_runner, logged_scalars,
+                              tiny_fi_on_generated_data)
 
 
 @pytest.fixture(scope='module')
 def setup(tmp_path_factory):
-    root = tmp_path_factory.mktemp('data')
-    generate_synthetic_coco(str(root), num_train=8, num_val=2, img_size=64,
-                            seed=2)
-    torch.manual_seed(0)
-    student, teacher = tiny_fi_pair()
-    ckpt = root / 'teacher.pth'
-    torch.save(dict(state_dict=build(teacher).state_dict()), ckpt)
-    model = dict(type='FeatureImitationDistiller', student=student,
-                 teacher=teacher, teacher_ckpt=str(ckpt))
-    return str(root), model
+    return tiny_fi_on_generated_data(tmp_path_factory.mktemp('data'), seed=2)
 
 
 class PoisonFrom(Hook):
