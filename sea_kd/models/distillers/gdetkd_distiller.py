@@ -12,9 +12,10 @@ from torch import Tensor, nn
 from ...utils import load_state_dict_strict
 from ..capture import DistillRecord, check_parts, teacher_region_forward
 from ..utils.head_transfer import copy_matching_state
+from ..utils.region_budget import regions_within_budget
 from ..utils.region_sampling import (DEFAULT_PROPOSAL_CFG,
-                                     dense_head_proposals, regions_as_rois,
-                                     sample_regions)
+                                     dense_head_proposals, positive_regions,
+                                     regions_as_rois, sample_regions)
 from .base_distiller import BaseDistiller
 from .pair_checks import check_same_box_coding, neck_channels_of
 
@@ -82,6 +83,12 @@ class GDetKDDistiller(BaseDistiller):
         region_sampling: Heterogeneous: ``dict(assigner=..., sampler=...)``
             to sample the regions with; ``None``: the teacher's R-CNN
             assigner and sampler (its ``train_cfg.rcnn``).
+        max_regions_per_img: At most this many regions of each image for
+            the feature terms (``sgfi`` and ``ckd``), the positive ones
+            first, the others at random; ``None`` (the paper): all sampled
+            regions. The prediction terms (``cls``, ``reg``) keep every RoI.
+            In the heterogeneous pipeline the cap applies before the
+            teacher's R-CNN forward, which then runs on fewer regions too.
         **kwargs: See :class:`BaseDistiller`.
     """
 
@@ -104,8 +111,15 @@ class GDetKDDistiller(BaseDistiller):
                      type='RegionProjector', pooled_size=2),
                  proposal_cfg: ConfigType = DEFAULT_PROPOSAL_CFG,
                  region_sampling: OptConfigType = None,
+                 max_regions_per_img: Optional[int] = None,
                  **kwargs) -> None:
         super().__init__(*args, **kwargs)
+        if max_regions_per_img is not None and int(max_regions_per_img) < 1:
+            raise ValueError(
+                f'max_regions_per_img must be a positive number of regions '
+                f'per image or None (all regions), got {max_regions_per_img}.')
+        self.max_regions_per_img = None if max_regions_per_img is None \
+            else int(max_regions_per_img)
         self.pipeline = self._select_pipeline()
         if self.pipeline == HOMOGENEOUS:
             self.record_parts = ('neck', 'roi')
@@ -303,6 +317,13 @@ class GDetKDDistiller(BaseDistiller):
             roi = record.roi
             rois, teacher_feats = roi.rois, roi.teacher_feats
             student_repr, teacher_repr = roi.student_repr, roi.teacher_repr
+            if self.max_regions_per_img is not None:
+                keep = regions_within_budget(
+                    rois[:, 0], positive_regions(roi.sampling_results),
+                    self.max_regions_per_img)
+                rois, teacher_feats = rois[keep], teacher_feats[keep]
+                student_repr = _rows(student_repr, keep)
+                teacher_repr = _rows(teacher_repr, keep)
         else:
             rois = self.heterogeneous_rois(record)
             teacher = teacher_region_forward(self.teacher,
@@ -340,7 +361,16 @@ class GDetKDDistiller(BaseDistiller):
             record.batch_img_metas, self.proposal_cfg)
         results = sample_regions(proposals, record.data_samples,
                                  self.region_assigner, self.region_sampler)
-        return regions_as_rois(results)
+        rois = regions_as_rois(results)
+        if self.max_regions_per_img is None:
+            return rois
+        return rois[regions_within_budget(rois[:, 0],
+                                          positive_regions(results),
+                                          self.max_regions_per_img)]
+
+
+def _rows(tensor: Optional[Tensor], keep: Tensor) -> Optional[Tensor]:
+    return None if tensor is None else tensor[keep]
 
 
 def _pair(size) -> Tuple[int, int]:

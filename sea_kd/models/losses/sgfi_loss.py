@@ -19,6 +19,10 @@ from mmengine.model import BaseModule
 from torch import Tensor, nn
 
 from ..adapters import ConvAdapter
+from ..utils.sparse_roi_align import SparseRoIAlign
+
+#: Ways of computing the student's RoIAlign (see ``SGFILoss``).
+ROI_ALIGN_IMPLS = ('auto', 'sparse', 'mmcv')
 
 #: Floor of the learnable temperature in the level softmax.
 TAU_MIN = 1e-4
@@ -37,6 +41,16 @@ def build_roi_layers(layer_cfg: ConfigType,
     return nn.ModuleList(
         layer_cls(spatial_scale=1.0 / float(s), **cfg)
         for s in featmap_strides)
+
+
+def _sparse_twin(layer: nn.Module) -> Optional[SparseRoIAlign]:
+    """The :class:`SparseRoIAlign` computing what an average-mode
+    ``mmcv.ops.RoIAlign`` computes, or ``None`` for other layers."""
+    if not isinstance(layer, mmcv.ops.RoIAlign) or \
+            layer.pool_mode != 'avg' or layer.use_torchvision:
+        return None
+    return SparseRoIAlign(layer.output_size, layer.spatial_scale,
+                          layer.sampling_ratio, layer.aligned)
 
 
 @MODELS.register_module()
@@ -64,8 +78,10 @@ class SGFILoss(BaseModule):
     M x + m``, and the same loss is computed with far less work
     (``linear_shortcut``): the constant ``<m, e(T_i)>`` is the same on every
     level and cancels in the softmax, so ``α_i^l = softmax_l(<S_i^l, M^T
-    e(T_i)> / τ)`` where ``M^T e(T_i)`` is one transposed-convolution pass
-    per region instead of an embedding per region and level; and since the
+    e(T_i)> / τ)``, where ``E`` (``e(x) = E x + e_0``) and ``M`` are built
+    as explicit (D × C·h·w) matrices from D = C_t/4·h'·w' transposed
+    passes (:meth:`embedding_matrices`), so no region goes through a
+    convolution to get ``α``; and since the
     ``α`` sum to 1, ``S_i^agg = f_adap(Σ_l α_i^l S_i^l)`` adapts one map per
     region instead of ``L``. Values and gradients equal the direct
     computation up to rounding (tested). The teacher
@@ -94,6 +110,12 @@ class SGFILoss(BaseModule):
         learn_tau: Learn τ (default) or keep it fixed.
         linear_shortcut: Use the shortcut above when ``e ∘ f_adap`` is
             affine (default); ``False`` always takes the direct route.
+        roi_align_impl: How the student's RoIAlign (average mode) is
+            computed: ``'sparse'``, as one sparse matrix product per level
+            (:class:`SparseRoIAlign`, same values, several times faster on
+            the CPU); ``'mmcv'``, mmcv's kernel; ``'auto'`` (default):
+            sparse on the CPU, mmcv's kernel on other devices. Other RoI
+            layers always use mmcv.
         loss_weight: λ.
         init_cfg: Initialisation of the embedding (the adapter has its own).
     """
@@ -110,6 +132,7 @@ class SGFILoss(BaseModule):
                  tau: float = 1.0,
                  learn_tau: bool = True,
                  linear_shortcut: bool = True,
+                 roi_align_impl: str = 'auto',
                  loss_weight: float = 1.0,
                  init_cfg: OptMultiConfig = dict(
                      type='Kaiming', layer='Conv2d', distribution='uniform',
@@ -129,6 +152,13 @@ class SGFILoss(BaseModule):
         self.teacher_channels = int(teacher_channels)
         self.featmap_strides = [float(s) for s in featmap_strides]
         self.roi_layers = build_roi_layers(roi_layer, self.featmap_strides)
+        if roi_align_impl not in ROI_ALIGN_IMPLS:
+            raise ValueError(f'roi_align_impl must be one of '
+                             f'{ROI_ALIGN_IMPLS}, got {roi_align_impl!r}.')
+        self.roi_align_impl = roi_align_impl
+        self._sparse_layers = [
+            _sparse_twin(layer) for layer in self.roi_layers
+        ]
         size = self.roi_layers[0].output_size
         self.output_size: Tuple[int, int] = tuple(
             size if isinstance(size, (tuple, list)) else (size, size))
@@ -181,10 +211,16 @@ class SGFILoss(BaseModule):
                 f'{len(student_feats)} feature maps.')
         dtype = torch.promote_types(student_feats[0].dtype, torch.float32)
         rois = rois.detach().to(dtype)
+        sparse = self.roi_align_impl == 'sparse' or (
+            self.roi_align_impl == 'auto' and rois.device.type == 'cpu')
+        layers = [
+            twin if sparse and twin is not None else layer
+            for layer, twin in zip(self.roi_layers, self._sparse_layers)
+        ]
         # one RoIAlign call per level (their sizes differ), stacked at once
         return torch.stack([
             layer(feat.to(dtype), rois)
-            for layer, feat in zip(self.roi_layers, student_feats)
+            for layer, feat in zip(layers, student_feats)
         ])
 
     def embed_regions(self, feats: Tensor) -> Tensor:
@@ -202,29 +238,58 @@ class SGFILoss(BaseModule):
         similarity = (e_s * e_t[None]).sum(-1)  # (L, K)
         return (similarity / self.tau.clamp(min=TAU_MIN)).softmax(dim=0)
 
-    def level_weights_linear(self, pooled: Tensor,
-                             teacher: Tensor) -> Tensor:
-        """``α`` by the affine shortcut: (L, K, C_s, h, w) student RoI
-        features and (K, C_t, h, w) teacher ones -> (L, K)."""
-        sizes = [tuple(teacher.shape[-2:])]
+    def embedding_matrices(self, region_size: Tuple[int, int]
+                           ) -> Tuple[Tensor, Tensor, Tensor]:
+        """The affine maps of the shortcut as explicit matrices.
+
+        ``e(x) = E x + e_0`` for a (C_t, h, w) region feature ``x``
+        flattened, and ``e(f_adap(s)) = M s + m`` for a (C_s, h, w) student
+        one. Row ``d`` of ``E`` is the embedding's transposed convolutions
+        applied to the ``d``-th unit vector of the embedding space (D =
+        C_t/4 · h' · w', 32 with the defaults), so building them costs D
+        transposed passes, not K; gradients reach the convolution weights
+        through them.
+
+        Returns:
+            tuple: ``E`` (D, C_t·h·w), ``e_0`` (D,) and ``M`` (D, C_s·h·w).
+        """
+        sizes = [tuple(region_size)]
         for conv in self.embed:
             h, w = sizes[-1]
             sizes.append(tuple(
                 (n + 2 * p - k) // s + 1 for n, p, k, s in zip(
                     (h, w), conv.padding, conv.kernel_size, conv.stride)))
-        guide = self.embed(teacher)  # e(T): (K, C_t/4, h', w')
-        # M^T e(T): back through the embedding convolutions, then f_adap
+        first = self.embed[0].weight
+        zero = first.new_zeros((1, self.teacher_channels, *sizes[0]))
+        offset = self.embed(zero).flatten()  # e_0 = e(0): the biases
+        dim = offset.numel()
+        rows = torch.eye(dim, dtype=first.dtype, device=first.device)
+        rows = rows.reshape(dim, -1, *sizes[-1])
         for conv, size in zip(reversed(list(self.embed)), sizes[-2::-1]):
             natural = [(m - 1) * s - 2 * p + k for m, s, p, k in zip(
-                guide.shape[-2:], conv.stride, conv.padding,
+                rows.shape[-2:], conv.stride, conv.padding,
                 conv.kernel_size)]
-            guide = F.conv_transpose2d(
-                guide, conv.weight, stride=conv.stride, padding=conv.padding,
+            rows = F.conv_transpose2d(
+                rows, conv.weight, stride=conv.stride, padding=conv.padding,
                 output_padding=tuple(n - a for n, a in zip(size, natural)))
         adapter = self.adapter.conv
-        guide = F.conv_transpose2d(guide, adapter.weight,
-                                   padding=adapter.padding)
-        similarity = torch.einsum('lkchw,kchw->lk', pooled, guide)
+        student_rows = F.conv_transpose2d(rows, adapter.weight,
+                                          padding=adapter.padding)
+        return rows.flatten(1), offset, student_rows.flatten(1)
+
+    def level_weights_linear(self, pooled: Tensor,
+                             teacher: Tensor) -> Tensor:
+        """``α`` by the affine shortcut: (L, K, C_s, h, w) student RoI
+        features and (K, C_t, h, w) teacher ones -> (L, K).
+
+        ``α_i^l = softmax_l(<S_i^l, Mᵀ e(T_i)> / τ)`` with ``e(T_i) = E T_i +
+        e_0`` (see :meth:`embedding_matrices`): two small matrix products
+        for all regions, then one dot product per region and level.
+        """
+        embed_t, offset, embed_s = self.embedding_matrices(
+            tuple(teacher.shape[-2:]))
+        guide = (teacher.flatten(1) @ embed_t.t() + offset) @ embed_s
+        similarity = torch.einsum('lkf,kf->lk', pooled.flatten(2), guide)
         return (similarity / self.tau.clamp(min=TAU_MIN)).softmax(dim=0)
 
     def fuse(self, student_feats: Sequence[Tensor], teacher_feats: Tensor,

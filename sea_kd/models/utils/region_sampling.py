@@ -123,3 +123,15 @@ def sample_regions(proposals: InstanceList, batch_data_samples: SampleList,
 def regions_as_rois(sampling_results: Sequence[SamplingResult]) -> Tensor:
     """(K, 5) ``[batch_idx, x1, y1, x2, y2]`` of the sampled regions."""
     return bbox2roi([res.priors for res in sampling_results])
+
+
+def positive_regions(sampling_results: Sequence[SamplingResult]) -> Tensor:
+    """(K,) bool, row-aligned with :func:`regions_as_rois`: whether each
+    sampled region is a positive (``SamplingResult.priors`` holds the
+    positives of an image first, then its negatives)."""
+    masks = []
+    for res in sampling_results:
+        mask = res.priors.new_zeros(len(res.priors), dtype=torch.bool)
+        mask[:len(res.pos_priors)] = True
+        masks.append(mask)
+    return torch.cat(masks)
