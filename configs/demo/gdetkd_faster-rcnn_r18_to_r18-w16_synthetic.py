@@ -3,7 +3,8 @@
 # sampled R-CNN RoIs; SGFI, CKD, R-CNN logit KD and class-aware regression KD
 # on them, and the student's R-CNN head starts from the teacher's where the
 # shapes match (here only the two predictor biases: the student's FCs are
-# narrower).
+# narrower). SGFI and CKD see at most 32 regions per image (positives first):
+# a cost cap of ours, not the paper's (see docs/methods/gdetkd.md, "Cost").
 _base_ = [
     '../_base_/datasets/synthetic_coco_detection.py',
     '../_base_/schedules/synthetic_iters.py',
@@ -35,4 +36,5 @@ model = dict(
         loss_weight=0.2),
     loss_cls=dict(type='RCNNLogitKDLoss', temperature=1.0, loss_weight=1.0),
     loss_reg=dict(type='ClassAwareRegKDLoss', loss_weight=1.0),
-    head_transfer=True)
+    head_transfer=True,
+    max_regions_per_img=32)
