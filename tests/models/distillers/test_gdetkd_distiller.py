@@ -230,3 +230,58 @@ def test_build_errors_name_the_problem(teacher_ckpt, save_state):
         gdetkd(student_cfg('faster_rcnn', type='ConvFCBBoxHead',
                            num_shared_fcs=0, num_cls_fcs=1, num_reg_fcs=1),
                teacher_ckpt)
+
+
+def test_region_budget_homogeneous_caps_feature_terms_only(teacher_ckpt,
+                                                           monkeypatch):
+    budget = 3
+    model = gdetkd(student_cfg('faster_rcnn', fc_out_channels=16),
+                   teacher_ckpt, max_regions_per_img=budget)
+    seen = {}
+    for name in ('loss_sgfi', 'loss_ckd', 'loss_cls'):
+        module = getattr(model, name)
+
+        def spy(*args, _forward=module.forward, _name=name, **kwargs):
+            seen[_name] = args
+            return _forward(*args, **kwargs)
+
+        monkeypatch.setattr(module, 'forward', spy)
+    records = []
+    original = model.distill_losses_from
+    monkeypatch.setattr(model, 'distill_losses_from',
+                        lambda r: records.append(r) or original(r))
+    inputs, samples = make_batch(model, num_items=[3, 2])
+    terms = distill_terms(model.loss(inputs, samples))
+    assert all(torch.isfinite(v) for v in terms.values())
+
+    roi = records[0].roi
+    sgfi_rois = seen['loss_sgfi'][2]
+    assert seen['loss_ckd'][0].shape[0] == sgfi_rois.shape[0]
+    assert seen['loss_cls'][0].shape[0] == roi.rois.shape[0]  # every RoI
+    for b, result in enumerate(roi.sampling_results):
+        mine = sgfi_rois[sgfi_rois[:, 0] == b, 1:]
+        assert mine.shape[0] == min(budget, len(result.priors))
+        # the positives come first: as many kept as the budget allows
+        kept_pos = sum(bool((mine == p).all(1).any())
+                       for p in result.pos_priors)
+        assert kept_pos == min(budget, len(result.pos_priors))
+
+
+def test_region_budget_heterogeneous_caps_the_teacher_regions(
+        teacher_ckpt, monkeypatch):
+    model = gdetkd(student_cfg('retinanet'), teacher_ckpt,
+                   max_regions_per_img=4)
+    import sea_kd.models.distillers.gdetkd_distiller as module
+    seen = []
+    original = module.teacher_region_forward
+    monkeypatch.setattr(module, 'teacher_region_forward',
+                        lambda t, f, rois: seen.append(rois) or
+                        original(t, f, rois))
+    inputs, samples = make_batch(model, num_items=[3, 2])
+    terms = distill_terms(model.loss(inputs, samples))
+    assert all(torch.isfinite(v) for v in terms.values())
+    rois = seen[0]
+    for b in range(2):
+        assert int((rois[:, 0] == b).sum()) == 4
+    with pytest.raises(ValueError, match='max_regions_per_img'):
+        gdetkd(student_cfg('retinanet'), teacher_ckpt, max_regions_per_img=0)

@@ -236,3 +236,25 @@ def test_activation_turns_the_shortcut_off():
                     featmap_strides=STRIDES,
                     embed_act_cfg=dict(type='ReLU'))
     assert not loss.linear_shortcut
+
+
+def test_sparse_and_mmcv_roi_align_give_the_same_loss_and_gradients():
+    torch.manual_seed(1)
+    losses = {impl: SGFILoss(student_channels=8, teacher_channels=16,
+                             featmap_strides=STRIDES, roi_align_impl=impl)
+              for impl in ('sparse', 'mmcv')}
+    losses['mmcv'].load_state_dict(losses['sparse'].state_dict())
+    student, _, rois = random_case(seed=5, num=9)
+    teacher = torch.randn(9, 16, 7, 7)
+    results = {}
+    for impl, loss in losses.items():
+        feats = [f.clone().requires_grad_() for f in student]
+        value = loss(feats, teacher, rois)
+        value.backward()
+        results[impl] = (value.detach(), [f.grad for f in feats])
+    torch.testing.assert_close(results['sparse'][0], results['mmcv'][0])
+    for a, b in zip(results['sparse'][1], results['mmcv'][1]):
+        torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-4)
+    with pytest.raises(ValueError, match='roi_align_impl'):
+        SGFILoss(student_channels=8, teacher_channels=16,
+                 featmap_strides=STRIDES, roi_align_impl='cuda')
