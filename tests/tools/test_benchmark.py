@@ -31,3 +31,14 @@ def test_benchmark_refuses_a_plain_detector_config(synthetic_root):
         '--cfg-options', *data_options(synthetic_root)), check=False)
     assert out.returncode != 0
     assert 'is not a distiller config' in out.stdout
+
+
+def test_roi_align_benchmark_prints_both_implementations_per_stride():
+    out = run_tool(python(
+        'tools/benchmark_roi_align.py', '--regions', '16', '--channels', '4',
+        '--size', '64', '--batch', '2', '--iters', '1')).stdout
+    rows = re.findall(r'^\s+(\d+)((?:\s+\d+\.\d+){4})\s+\d+\.\d+\s+(\S+)$',
+                      out, flags=re.M)
+    assert [int(r[0]) for r in rows] == [4, 8, 16, 32, 64]
+    # the two implementations agree on every level
+    assert all(float(r[2]) < 1e-4 for r in rows)
