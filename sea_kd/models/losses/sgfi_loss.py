@@ -19,7 +19,7 @@ from mmengine.model import BaseModule
 from torch import Tensor, nn
 
 from ..adapters import ConvAdapter
-from ..utils.sparse_roi_align import SparseRoIAlign
+from ..utils.sparse_roi_align import sparse_twin
 
 #: Ways of computing the student's RoIAlign (see ``SGFILoss``).
 ROI_ALIGN_IMPLS = ('auto', 'sparse', 'mmcv')
@@ -41,16 +41,6 @@ def build_roi_layers(layer_cfg: ConfigType,
     return nn.ModuleList(
         layer_cls(spatial_scale=1.0 / float(s), **cfg)
         for s in featmap_strides)
-
-
-def _sparse_twin(layer: nn.Module) -> Optional[SparseRoIAlign]:
-    """The :class:`SparseRoIAlign` computing what an average-mode
-    ``mmcv.ops.RoIAlign`` computes, or ``None`` for other layers."""
-    if not isinstance(layer, mmcv.ops.RoIAlign) or \
-            layer.pool_mode != 'avg' or layer.use_torchvision:
-        return None
-    return SparseRoIAlign(layer.output_size, layer.spatial_scale,
-                          layer.sampling_ratio, layer.aligned)
 
 
 @MODELS.register_module()
@@ -157,7 +147,7 @@ class SGFILoss(BaseModule):
                              f'{ROI_ALIGN_IMPLS}, got {roi_align_impl!r}.')
         self.roi_align_impl = roi_align_impl
         self._sparse_layers = [
-            _sparse_twin(layer) for layer in self.roi_layers
+            sparse_twin(layer) for layer in self.roi_layers
         ]
         size = self.roi_layers[0].output_size
         self.output_size: Tuple[int, int] = tuple(

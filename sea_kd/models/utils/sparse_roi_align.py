@@ -25,7 +25,10 @@ from __future__ import annotations
 
 import math
 import warnings
-from typing import Tuple, Union
+from contextlib import contextmanager
+from typing import Iterator, Optional, Tuple, Union
+
+import mmcv.ops
 
 import torch
 from torch import Tensor, nn
@@ -206,3 +209,39 @@ class SparseRoIAlign(nn.Module):
         return (f'output_size={self.output_size}, spatial_scale='
                 f'{self.spatial_scale}, sampling_ratio={self.sampling_ratio},'
                 f' aligned={self.aligned}')
+
+
+def sparse_twin(layer: nn.Module) -> Optional[SparseRoIAlign]:
+    """The :class:`SparseRoIAlign` computing what an average-mode
+    ``mmcv.ops.RoIAlign`` computes, or ``None`` for any other layer."""
+    if not isinstance(layer, mmcv.ops.RoIAlign) or \
+            layer.pool_mode != 'avg' or layer.use_torchvision:
+        return None
+    return SparseRoIAlign(layer.output_size, layer.spatial_scale,
+                          layer.sampling_ratio, layer.aligned)
+
+
+@contextmanager
+def sparse_roi_layers(extractor: nn.Module,
+                      enabled: bool = True) -> Iterator[None]:
+    """Within the block, an mmdet RoI extractor (``roi_layers``) computes
+    its average-mode RoIAlign layers by :class:`SparseRoIAlign`.
+
+    Used for the frozen teacher's region forward on the CPU: same values,
+    less time. Other layers stay as they are; the original layers are put
+    back on exit.
+    """
+    layers = getattr(extractor, 'roi_layers', None)
+    if not enabled or layers is None:
+        yield
+        return
+    originals = list(layers)
+    try:
+        for i, layer in enumerate(originals):
+            twin = sparse_twin(layer)
+            if twin is not None:
+                layers[i] = twin
+        yield
+    finally:
+        for i, layer in enumerate(originals):
+            layers[i] = layer

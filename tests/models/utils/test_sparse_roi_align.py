@@ -4,7 +4,8 @@ import torch
 from mmcv.ops import roi_align
 
 from sea_kd.models.utils.sparse_roi_align import (SparseRoIAlign,
-                                                  roi_align_matrix)
+                                                  roi_align_matrix,
+                                                  sparse_roi_layers)
 
 
 def random_rois(num, batch, size, seed=0):
@@ -93,3 +94,25 @@ def test_reversed_region_is_refused_with_the_fix():
     rois = torch.tensor([[0., 10., 10., 5., 20.]])
     with pytest.raises(ValueError, match='x2 >= x1'):
         SparseRoIAlign(7, 0.25)(feat, rois)
+
+
+def test_sparse_roi_layers_swaps_an_extractor_and_restores_it():
+    from mmdet.models.roi_heads.roi_extractors import SingleRoIExtractor
+    torch.manual_seed(0)
+    extractor = SingleRoIExtractor(
+        roi_layer=dict(type='RoIAlign', output_size=7, sampling_ratio=0),
+        out_channels=6, featmap_strides=[4, 8, 16, 32])
+    feats = tuple(torch.randn(2, 6, 128 // s, 128 // s)
+                  for s in (4, 8, 16, 32))
+    rois = random_rois(30, 2, 128)
+    rois[:, 3:] = torch.maximum(rois[:, 3:], rois[:, 1:3])
+    originals = list(extractor.roi_layers)
+    ref = extractor(feats, rois)
+    with sparse_roi_layers(extractor):
+        assert all(isinstance(layer, SparseRoIAlign)
+                   for layer in extractor.roi_layers)
+        ours = extractor(feats, rois)
+    assert list(extractor.roi_layers) == originals
+    torch.testing.assert_close(ours, ref, atol=1e-5, rtol=1e-5)
+    with sparse_roi_layers(extractor, enabled=False):
+        assert list(extractor.roi_layers) == originals
