@@ -19,7 +19,7 @@ from mmengine.model import BaseModule
 from torch import Tensor, nn
 
 from ..adapters import ConvAdapter
-from ..utils.sparse_roi_align import multi_level_roi_align, sparse_twin
+from ..utils.sparse_roi_align import sparse_twin
 
 #: Ways of computing the student's RoIAlign (see ``SGFILoss``).
 ROI_ALIGN_IMPLS = ('auto', 'sparse', 'mmcv')
@@ -203,16 +203,14 @@ class SGFILoss(BaseModule):
         rois = rois.detach().to(dtype)
         sparse = self.roi_align_impl == 'sparse' or (
             self.roi_align_impl == 'auto' and rois.device.type == 'cpu')
-        feats = [feat.to(dtype) for feat in student_feats]
-        if sparse and all(twin is not None for twin in self._sparse_layers):
-            # all levels and regions in one sparse product
-            first = self._sparse_layers[0]
-            return multi_level_roi_align(
-                feats, rois, [t.spatial_scale for t in self._sparse_layers],
-                first.output_size, first.sampling_ratio, first.aligned)
+        layers = [
+            twin if sparse and twin is not None else layer
+            for layer, twin in zip(self.roi_layers, self._sparse_layers)
+        ]
         # one RoIAlign call per level (their sizes differ), stacked at once
         return torch.stack([
-            layer(feat, rois) for layer, feat in zip(self.roi_layers, feats)
+            layer(feat.to(dtype), rois)
+            for layer, feat in zip(layers, student_feats)
         ])
 
     def embed_regions(self, feats: Tensor) -> Tensor:
@@ -281,7 +279,7 @@ class SGFILoss(BaseModule):
         embed_t, offset, embed_s = self.embedding_matrices(
             tuple(teacher.shape[-2:]))
         guide = (teacher.flatten(1) @ embed_t.t() + offset) @ embed_s
-        similarity = (pooled.flatten(2) * guide).sum(-1)  # (L, K)
+        similarity = torch.einsum('lkf,kf->lk', pooled.flatten(2), guide)
         return (similarity / self.tau.clamp(min=TAU_MIN)).softmax(dim=0)
 
     def fuse(self, student_feats: Sequence[Tensor], teacher_feats: Tensor,

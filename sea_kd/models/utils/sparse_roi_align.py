@@ -26,7 +26,7 @@ from __future__ import annotations
 import math
 import warnings
 from contextlib import contextmanager
-from typing import Iterator, Optional, Sequence, Tuple, Union
+from typing import Iterator, Optional, Tuple, Union
 
 import mmcv.ops
 
@@ -35,14 +35,14 @@ from torch import Tensor, nn
 
 
 def _axis_weights(start: Tensor, extent: Tensor, bins: int, grid: Tensor,
-                  size: Tensor) -> Tuple[Tensor, Tensor]:
+                  size: int) -> Tuple[Tensor, Tensor]:
     """1-D RoIAlign weights along one axis.
 
     Args:
         start, extent: (K,) region start and length in feature-map units.
         bins: Output bins along the axis.
         grid: (K,) samples per bin (0: none).
-        size: (K,) length of the region's feature map along the axis.
+        size: Feature-map length along the axis.
 
     Returns:
         tuple: (K, bins, J) weights of the J consecutive feature indices
@@ -55,14 +55,12 @@ def _axis_weights(start: Tensor, extent: Tensor, bins: int, grid: Tensor,
     step = torch.arange(bins, dtype=dtype, device=start.device)
     coord = (start[:, None, None] + step[:, None] * bin_size[:, None, None] +
              (sample + 0.5) * (bin_size / grid.clamp(min=1))[:, None, None])
-    size = size.to(dtype)[:, None, None]
-    last = size - 1
     # mmcv: samples beyond one pixel outside the map contribute nothing
     valid = (sample < grid[:, None, None]) & (coord >= -1.0) & (coord <= size)
     coord = coord.clamp(min=0)
-    low = torch.minimum(coord.floor(), last)
-    frac = torch.where(low >= last, torch.zeros_like(coord), coord - low)
-    high = torch.minimum(low + 1, last)
+    low = coord.floor().clamp(max=size - 1)
+    frac = torch.where(low >= size - 1, torch.zeros_like(coord), coord - low)
+    high = (low + 1).clamp(max=size - 1)
     weight = valid.to(dtype) / grid.clamp(min=1)[:, None, None]
     first = low.min(dim=2, keepdim=True).values
     # the samples of one bin span less than one bin (a reversed region's
@@ -72,47 +70,6 @@ def _axis_weights(start: Tensor, extent: Tensor, bins: int, grid: Tensor,
     weights.scatter_add_(2, (low - first).long(), (1 - frac) * weight)
     weights.scatter_add_(2, (high - first).long(), frac * weight)
     return weights, first[..., 0].long()
-
-
-def _matrix(rois: Tensor, scale: Tensor, height: Tensor, width: Tensor,
-            row_offset: Tensor, output_size: Tuple[int, int],
-            sampling_ratio: int,
-            aligned: bool) -> Tuple[Tensor, Tensor, Tensor]:
-    """CSR pieces of ``W`` for regions on maps of per-region (K,) scale,
-    height, width and first row in the stacked channels-last features."""
-    out_h, out_w = output_size
-    offset = 0.5 if aligned else 0.0
-    x1 = rois[:, 1] * scale - offset
-    y1 = rois[:, 2] * scale - offset
-    roi_w = rois[:, 3] * scale - offset - x1
-    roi_h = rois[:, 4] * scale - offset - y1
-    if not aligned:  # mmcv: legacy regions are at least one pixel
-        roi_w, roi_h = roi_w.clamp(min=1), roi_h.clamp(min=1)
-    if sampling_ratio > 0:
-        grid_y = torch.full_like(roi_h, float(sampling_ratio))
-        grid_x = grid_y
-    else:
-        grid_y = torch.ceil(roi_h / out_h).clamp(min=0)
-        grid_x = torch.ceil(roi_w / out_w).clamp(min=0)
-    weight_y, first_y = _axis_weights(y1, roi_h, out_h, grid_y, height)
-    weight_x, first_x = _axis_weights(x1, roi_w, out_w, grid_x, width)
-    span_y, span_x = weight_y.shape[-1], weight_x.shape[-1]
-    values = (weight_y[:, :, None, :, None] *
-              weight_x[:, None, :, None, :]).reshape(-1, span_y * span_x)
-    image = rois[:, 0].long()
-    first = (row_offset[:, None, None] +
-             (image[:, None, None] * height[:, None, None] +
-              first_y[:, :, None]) * width[:, None, None] +
-             first_x[:, None, :])  # (K, h, w)
-    device = rois.device
-    within = (torch.arange(span_y, device=device)[None, :, None] *
-              width[:, None, None] +
-              torch.arange(span_x, device=device)).flatten(1)  # (K, J·J)
-    columns = first.flatten(1)[:, :, None] + within[:, None, :]
-    nonzero = values != 0
-    crow = values.new_zeros(values.shape[0] + 1, dtype=torch.long)
-    crow[1:] = nonzero.sum(1).cumsum(0)
-    return crow, columns.reshape(values.shape)[nonzero], values[nonzero]
 
 
 def roi_align_matrix(rois: Tensor,
@@ -136,11 +93,36 @@ def roi_align_matrix(rois: Tensor,
         rows are ``(k, p, q)`` in order, columns ``(b, y, x)`` of the
         flattened map.
     """
-    _, height, width = feat_shape
-    full = rois.new_full((rois.shape[0], ), 1.0)
-    return _matrix(rois, full * spatial_scale, (full * height).long(),
-                   (full * width).long(), (full * 0).long(),
-                   tuple(output_size), sampling_ratio, aligned)
+    batch, height, width = feat_shape
+    out_h, out_w = output_size
+    offset = 0.5 if aligned else 0.0
+    x1 = rois[:, 1] * spatial_scale - offset
+    y1 = rois[:, 2] * spatial_scale - offset
+    roi_w = rois[:, 3] * spatial_scale - offset - x1
+    roi_h = rois[:, 4] * spatial_scale - offset - y1
+    if not aligned:  # mmcv: legacy regions are at least one pixel
+        roi_w, roi_h = roi_w.clamp(min=1), roi_h.clamp(min=1)
+    if sampling_ratio > 0:
+        grid_y = torch.full_like(roi_h, float(sampling_ratio))
+        grid_x = grid_y
+    else:
+        grid_y = torch.ceil(roi_h / out_h).clamp(min=0)
+        grid_x = torch.ceil(roi_w / out_w).clamp(min=0)
+    weight_y, first_y = _axis_weights(y1, roi_h, out_h, grid_y, height)
+    weight_x, first_x = _axis_weights(x1, roi_w, out_w, grid_x, width)
+    span_y, span_x = weight_y.shape[-1], weight_x.shape[-1]
+    values = (weight_y[:, :, None, :, None] *
+              weight_x[:, None, :, None, :]).reshape(-1, span_y * span_x)
+    image = rois[:, 0].long()
+    first = ((image[:, None, None] * height + first_y[:, :, None]) * width +
+             first_x[:, None, :]).reshape(-1, 1)
+    device = rois.device
+    within = (torch.arange(span_y, device=device)[:, None] * width +
+              torch.arange(span_x, device=device)).reshape(1, -1)
+    nonzero = values != 0
+    crow = values.new_zeros(values.shape[0] + 1, dtype=torch.long)
+    crow[1:] = nonzero.sum(1).cumsum(0)
+    return crow, (first + within)[nonzero], values[nonzero]
 
 
 def _csr(crow: Tensor, col: Tensor, value: Tensor, shape) -> Tensor:
@@ -210,7 +192,11 @@ class SparseRoIAlign(nn.Module):
             return input.new_zeros((0, channels, out_h, out_w)) + \
                 input.sum() * 0
         rois = rois.detach().to(input.dtype)
-        _check_regions(rois)
+        if bool(((rois[:, 3] < rois[:, 1]) | (rois[:, 4] < rois[:, 2])).any()):
+            raise ValueError(
+                'RoIAlign regions need x2 >= x1 and y2 >= y1 (like mmcv\'s '
+                'kernel); fix the boxes, e.g. clamp them or drop reversed '
+                'ones.')
         with torch.no_grad():
             crow, col, value = roi_align_matrix(
                 rois, (batch, height, width), self.output_size,
@@ -223,69 +209,6 @@ class SparseRoIAlign(nn.Module):
         return (f'output_size={self.output_size}, spatial_scale='
                 f'{self.spatial_scale}, sampling_ratio={self.sampling_ratio},'
                 f' aligned={self.aligned}')
-
-
-def multi_level_roi_align(feats: Sequence[Tensor],
-                          rois: Tensor,
-                          spatial_scales: Sequence[float],
-                          output_size: Union[int, Tuple[int, int]],
-                          sampling_ratio: int = 0,
-                          aligned: bool = True) -> Tensor:
-    """Every region pooled from every level, as one sparse product.
-
-    The same as stacking ``mmcv.ops.RoIAlign`` (average mode) over the
-    levels, but the levels' channels-last maps are stacked row-wise and one
-    matrix covers all (level, region, bin) rows.
-
-    Args:
-        feats: L maps (B, C, H_l, W_l), one channel number.
-        rois: (K, 5) ``[batch_idx, x1, y1, x2, y2]`` in input pixels.
-        spatial_scales: 1 / stride of each level.
-        output_size: ``h`` or ``(h, w)``.
-        sampling_ratio, aligned: As mmcv's ``RoIAlign``.
-
-    Returns:
-        Tensor: (L, K, C, h, w).
-    """
-    if len(feats) != len(spatial_scales):
-        raise ValueError(f'{len(feats)} feature maps but '
-                         f'{len(spatial_scales)} spatial scales.')
-    out_h, out_w = _pair(output_size)
-    num_levels, num = len(feats), rois.shape[0]
-    channels = feats[0].shape[1]
-    if num == 0:
-        return feats[0].new_zeros(
-            (num_levels, 0, channels, out_h, out_w)) + \
-            sum(f.sum() for f in feats) * 0
-    _check_regions(rois)
-    device = rois.device
-    rows = torch.tensor([f.shape[0] * f.shape[2] * f.shape[3] for f in feats],
-                        device=device)
-    per_level = dict(
-        scale=torch.tensor([float(s) for s in spatial_scales],
-                           dtype=feats[0].dtype, device=device),
-        height=torch.tensor([f.shape[2] for f in feats], device=device),
-        width=torch.tensor([f.shape[3] for f in feats], device=device),
-        offset=rows.cumsum(0) - rows)
-    per_region = {k: v.repeat_interleave(num) for k, v in per_level.items()}
-    with torch.no_grad():
-        crow, col, value = _matrix(
-            rois.detach().to(feats[0].dtype).repeat(num_levels, 1),
-            per_region['scale'], per_region['height'], per_region['width'],
-            per_region['offset'], (out_h, out_w), int(sampling_ratio),
-            bool(aligned))
-    stacked = torch.cat(
-        [f.permute(0, 2, 3, 1).reshape(-1, channels) for f in feats])
-    out = _SparseRoIAlignFunction.apply(stacked, crow, col, value)
-    return out.reshape(num_levels, num, out_h, out_w,
-                       channels).permute(0, 1, 4, 2, 3)
-
-
-def _check_regions(rois: Tensor) -> None:
-    if bool(((rois[:, 3] < rois[:, 1]) | (rois[:, 4] < rois[:, 2])).any()):
-        raise ValueError(
-            'RoIAlign regions need x2 >= x1 and y2 >= y1 (like mmcv\'s '
-            'kernel); fix the boxes, e.g. clamp them or drop reversed ones.')
 
 
 def sparse_twin(layer: nn.Module) -> Optional[SparseRoIAlign]:

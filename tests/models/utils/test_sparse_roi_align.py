@@ -4,7 +4,6 @@ import torch
 from mmcv.ops import roi_align
 
 from sea_kd.models.utils.sparse_roi_align import (SparseRoIAlign,
-                                                  multi_level_roi_align,
                                                   roi_align_matrix,
                                                   sparse_roi_layers)
 
@@ -117,31 +116,3 @@ def test_sparse_roi_layers_swaps_an_extractor_and_restores_it():
     torch.testing.assert_close(ours, ref, atol=1e-5, rtol=1e-5)
     with sparse_roi_layers(extractor, enabled=False):
         assert list(extractor.roi_layers) == originals
-
-
-@pytest.mark.parametrize('sampling_ratio', [0, 2])
-def test_multi_level_equals_mmcv_level_by_level(sampling_ratio):
-    torch.manual_seed(sampling_ratio)
-    strides = (4, 8, 16, 32, 64)
-    feats = [torch.randn(3, 5, 96 // s + 1, 96 // s, dtype=torch.float64,
-                         requires_grad=True) for s in strides]
-    rois = random_rois(25, 3, 96).double()
-    ours = multi_level_roi_align(feats, rois, [1 / s for s in strides], 7,
-                                 sampling_ratio)
-    assert ours.shape == (5, 25, 5, 7, 7)
-    grad_out = torch.randn_like(ours)
-    grads = torch.autograd.grad(ours, feats, grad_out)
-    for level, (feat, stride) in enumerate(zip(feats, strides)):
-        f32 = feat.detach().float().requires_grad_()
-        ref = roi_align(f32, rois.float(), 7, 1 / stride, sampling_ratio,
-                        'avg', True)
-        torch.testing.assert_close(ours[level].float(), ref, atol=1e-5,
-                                   rtol=1e-5)
-        ref_grad, = torch.autograd.grad(ref, f32, grad_out[level].float())
-        torch.testing.assert_close(grads[level].float(), ref_grad,
-                                   atol=1e-4, rtol=1e-4)
-    empty = multi_level_roi_align(feats, rois[:0], [1 / s for s in strides],
-                                  7)
-    assert empty.shape == (5, 0, 5, 7, 7)
-    with pytest.raises(ValueError, match='spatial scales'):
-        multi_level_roi_align(feats, rois, [0.25], 7)
