@@ -279,7 +279,7 @@ class SGFILoss(BaseModule):
         embed_t, offset, embed_s = self.embedding_matrices(
             tuple(teacher.shape[-2:]))
         guide = (teacher.flatten(1) @ embed_t.t() + offset) @ embed_s
-        similarity = torch.einsum('lkf,kf->lk', pooled.flatten(2), guide)
+        similarity = (pooled.flatten(2) * guide).sum(-1)  # (L, K)
         return (similarity / self.tau.clamp(min=TAU_MIN)).softmax(dim=0)
 
     def fuse(self, student_feats: Sequence[Tensor], teacher_feats: Tensor,
