@@ -3,7 +3,7 @@
 # sampled R-CNN RoIs; SGFI, CKD, R-CNN logit KD and class-aware regression KD
 # on them, and the student's R-CNN head starts from the teacher's where the
 # shapes match (here only the two predictor biases: the student's FCs are
-# narrower). SGFI and CKD see at most 32 regions per image (positives first):
+# narrower). SGFI and CKD see at most 16 regions per image (positives first):
 # a cost cap of ours, not the paper's (see docs/methods/gdetkd.md, "Cost").
 _base_ = [
     '../_base_/datasets/synthetic_coco_detection.py',
@@ -37,4 +37,4 @@ model = dict(
     loss_cls=dict(type='RCNNLogitKDLoss', temperature=1.0, loss_weight=1.0),
     loss_reg=dict(type='ClassAwareRegKDLoss', loss_weight=1.0),
     head_transfer=True,
-    max_regions_per_img=32)
+    max_regions_per_img=16)
