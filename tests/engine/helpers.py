@@ -122,3 +122,19 @@ def subset_annotations(ann_file: str, img_ids, out: str) -> str:
     with open(out, 'w') as f:
         json.dump(coco, f)
     return out
+
+
+def first_images_test_metrics(root: str, ckpt: str, work_dir: str,
+                              num_images: int) -> dict:
+    """The tiny teacher's test metrics on the first ``num_images``
+    validation images, in the order the validation loader reads them."""
+    runner = Runner.from_cfg(run_cfg(root, tiny_teacher_cfg(),
+                                     osp.join(work_dir, 'ids')))
+    img_ids = [runner.val_dataloader.dataset.get_data_info(i)['img_id']
+               for i in range(num_images)]
+    ann = subset_annotations(
+        osp.join(root, 'annotations', 'instances_train.json'), img_ids,
+        osp.join(work_dir, f'first_{num_images}.json'))
+    return plain_test_metrics(root, tiny_teacher_cfg(), ckpt,
+                              osp.join(work_dir, f'plain_{num_images}'),
+                              val_ann=ann)

@@ -1,19 +1,17 @@
 """The pair report: numbers from the configs, the batch and the teacher."""
 import json
-import os.path as osp
 import re
 
 import pytest
 import torch
-from mmengine.runner import Runner
 
 from sea_kd.datasets import SYNTHETIC_CLASSES
 from sea_kd.engine import PairCheckError, build_pair_report, \
     format_pair_report
 
 from ..conftest import build, tiny_detector_cfg
-from .helpers import (IMG_SIZE, fi_distiller_cfg, plain_test_metrics,
-                      run_cfg, subset_annotations, tiny_student_cfg,
+from .helpers import (IMG_SIZE, fi_distiller_cfg, first_images_test_metrics,
+                      plain_test_metrics, run_cfg, tiny_student_cfg,
                       tiny_teacher_cfg)
 
 
@@ -74,16 +72,8 @@ def test_adapters_and_losses_are_reported(fi_report):
 
 def test_teacher_metrics_are_those_of_the_first_images(
         fi_report, tiny_coco, tiny_teacher_ckpt, tmp_path):
-    runner = Runner.from_cfg(run_cfg(tiny_coco, tiny_teacher_cfg(),
-                                     str(tmp_path / 'ids')))
-    first_six = [runner.val_dataloader.dataset.get_data_info(i)['img_id']
-                 for i in range(6)]
-    ann = subset_annotations(
-        osp.join(tiny_coco, 'annotations', 'instances_train.json'),
-        first_six, str(tmp_path / 'first_six.json'))
-    plain = plain_test_metrics(tiny_coco, tiny_teacher_cfg(),
-                               tiny_teacher_ckpt, str(tmp_path / 'plain'),
-                               val_ann=ann)
+    plain = first_images_test_metrics(tiny_coco, tiny_teacher_ckpt,
+                                      str(tmp_path), 6)
     assert plain['coco/bbox_mAP'] > 0
     assert fi_report['teacher_eval'] == dict(images=6, metrics=plain)
 

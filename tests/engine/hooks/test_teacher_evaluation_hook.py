@@ -7,8 +7,9 @@ from mmengine.runner import Runner
 
 from sea_kd.engine.hooks import TeacherEvaluationHook
 
-from ..helpers import (fi_distiller_cfg, plain_test_metrics, run_cfg,
-                       scalars, subset_annotations, tiny_teacher_cfg)
+from ..helpers import (fi_distiller_cfg, first_images_test_metrics,
+                       plain_test_metrics, run_cfg, scalars,
+                       subset_annotations, tiny_teacher_cfg)
 
 KEY = 'coco/bbox_mAP'
 
@@ -206,16 +207,8 @@ def test_two_processes_give_the_single_process_metrics(
                                tiny_teacher_ckpt, str(tmp_path / 'plain'))
     assert {k[len('teacher/'):]: v for k, v in logged.items()
             if k.startswith('teacher/')} == plain
-    runner = Runner.from_cfg(run_cfg(tiny_coco, tiny_teacher_cfg(),
-                                     str(tmp_path / 'ids')))
-    first_eight = [runner.val_dataloader.dataset.get_data_info(i)['img_id']
-                   for i in range(8)]
-    ann = subset_annotations(
-        osp.join(tiny_coco, 'annotations', 'instances_train.json'),
-        first_eight, str(tmp_path / 'first_eight.json'))
-    quick = plain_test_metrics(tiny_coco, tiny_teacher_cfg(),
-                               tiny_teacher_ckpt,
-                               str(tmp_path / 'plain_quick'), val_ann=ann)
+    quick = first_images_test_metrics(tiny_coco, tiny_teacher_ckpt,
+                                      str(tmp_path), 8)
     assert {k[len('teacher_quick/'):]: v for k, v in logged_quick.items()
             if k != 'step'} == quick
     assert quick != plain
