@@ -3,7 +3,8 @@ import pytest
 
 from sea_kd.utils.training_curves import load_scalars
 
-from .helpers import DEMO, data_options, python, run_tool, short_run
+from .helpers import (data_options, keep_all_detections_configs, python,
+                      run_tool, short_run)
 
 pytestmark = pytest.mark.slow
 
@@ -17,14 +18,7 @@ def fi_work_dir(tmp_path_factory, synthetic_root, retina_teacher_ckpt):
     The student keeps every detection, so that COCO AP is computed at all
     after 4 iterations."""
     root = tmp_path_factory.mktemp('fi_run')
-    student = root / 'student.py'
-    student.write_text(
-        f"_base_ = '{DEMO}/retinanet_r18-w16_synthetic.py'\n"
-        'model = dict(test_cfg=dict(score_thr=0.0, max_per_img=20))\n')
-    distiller = root / 'fi.py'
-    distiller.write_text(
-        f"_base_ = '{DEMO}/fi_retinanet_r18_to_r18-w16_synthetic.py'\n"
-        f"model = dict(student='{student}')\n")
+    _, distiller = keep_all_detections_configs(root)
     work = root / 'work'
     run_tool(python('tools/train.py', distiller,
                     '--work-dir', work, '--cfg-options',

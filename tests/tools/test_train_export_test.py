@@ -5,7 +5,8 @@ import pickle
 import pytest
 import torch
 
-from .helpers import (DEMO, REPO, data_options, free_port, python, run_tool,
+from .helpers import (DEMO, REPO, data_options, free_port,
+                      keep_all_detections_configs, python, run_tool,
                       short_run)
 
 pytestmark = pytest.mark.slow
@@ -17,15 +18,7 @@ FI_CONFIG = osp.join(DEMO, 'fi_retinanet_r18_to_r18-w16_synthetic.py')
 def zero_threshold_configs(tmp_path_factory):
     """Student and distiller configs whose student keeps every detection,
     so that comparing predictions compares something."""
-    root = tmp_path_factory.mktemp('configs')
-    student = root / 'student.py'
-    student.write_text(
-        f"_base_ = '{DEMO}/retinanet_r18-w16_synthetic.py'\n"
-        'model = dict(test_cfg=dict(score_thr=0.0, max_per_img=20))\n')
-    distiller = root / 'fi.py'
-    distiller.write_text(f"_base_ = '{FI_CONFIG}'\n"
-                         f"model = dict(student='{student}')\n")
-    return str(student), str(distiller)
+    return keep_all_detections_configs(tmp_path_factory.mktemp('configs'))
 
 
 def _predictions(pkl):
