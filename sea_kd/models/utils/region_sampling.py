@@ -129,9 +129,13 @@ def positive_regions(sampling_results: Sequence[SamplingResult]) -> Tensor:
     """(K,) bool, row-aligned with :func:`regions_as_rois`: whether each
     sampled region is a positive (``SamplingResult.priors`` holds the
     positives of an image first, then its negatives)."""
-    masks = []
-    for res in sampling_results:
-        mask = res.priors.new_zeros(len(res.priors), dtype=torch.bool)
-        mask[:len(res.pos_priors)] = True
-        masks.append(mask)
-    return torch.cat(masks)
+    device = sampling_results[0].priors.device
+    sizes = torch.tensor([len(res.priors) for res in sampling_results],
+                         device=device)
+    num_pos = torch.tensor([len(res.pos_priors) for res in sampling_results],
+                           device=device)
+    image = torch.repeat_interleave(
+        torch.arange(len(sizes), device=device), sizes)
+    rank = torch.arange(int(sizes.sum()), device=device) - \
+        (sizes.cumsum(0) - sizes)[image]
+    return rank < num_pos[image]

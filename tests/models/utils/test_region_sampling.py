@@ -11,6 +11,7 @@ from mmengine.structures import InstanceData
 
 from sea_kd.models.utils.region_sampling import (DEFAULT_PROPOSAL_CFG,
                                                  dense_head_proposals,
+                                                 positive_regions,
                                                  regions_as_rois,
                                                  sample_regions)
 
@@ -99,3 +100,18 @@ def test_fcos_training_outputs_are_scaled_to_pixels():
     for a, b in zip(train, expected):
         assert torch.allclose(a.bboxes, b.bboxes, atol=1e-4)
         assert torch.allclose(a.scores, b.scores)
+
+
+def test_positive_regions_mark_each_images_leading_positives():
+    model = build(tiny_detector_cfg('retinanet'))
+    inputs, samples = make_batch(model, num_items=[3, 2])
+    proposals = [InstanceData(bboxes=s.gt_instances.bboxes + 1.0)
+                 for s in samples]
+    results = sample_regions(proposals, samples, *rcnn_sampling(num=8))
+    mask = positive_regions(results)
+    expected = torch.cat([
+        torch.arange(len(r.priors)) < len(r.pos_priors) for r in results
+    ])
+    assert mask.dtype == torch.bool and torch.equal(mask, expected)
+    assert mask.shape[0] == regions_as_rois(results).shape[0]
+    assert 0 < int(mask.sum()) < mask.shape[0]
