@@ -2,7 +2,8 @@
 
 The student runs its unmodified ``loss()``; :class:`MethodTap` records the
 neck features (``extract_feat``), the dense head's raw outputs
-(``bbox_head.forward``) and assigner targets (``bbox_head.get_targets``), or
+(``bbox_head.forward``), assigner targets (``bbox_head.get_targets``) and
+the last classification-tower layer's output per level, or
 the R-CNN's sampled regions and outputs (``roi_head.bbox_loss``), targets
 (``roi_head.bbox_head.loss_and_target``) and region representations (the
 last shared FC layer of the bbox head, when it has one). The teacher runs
@@ -68,6 +69,16 @@ def check_parts(detector: nn.Module, parts: Sequence[str], role: str) -> None:
             f'This distiller needs dense-head outputs, but the {role} is a '
             f'{type(detector).__name__}, not a one-stage detector '
             '(SingleStageDetector: RetinaNet, FCOS, ATSS, ...).')
+    if 'dense_tower' in parts:
+        convs = getattr(getattr(detector, 'bbox_head', None), 'cls_convs',
+                        None)
+        if not convs:
+            raise ValueError(
+                f'This distiller reads the {role} dense head\'s '
+                'classification tower (bbox_head.cls_convs), but the '
+                f'{type(detector).__name__} has none (stacked_convs=0 or '
+                'another head type). Use a RetinaNet/FCOS-like head with '
+                'stacked convs.')
     if 'roi' in parts and not isinstance(detector, TwoStageDetector):
         raise TypeError(
             f'This distiller needs R-CNN region outputs, but the {role} is a '
@@ -97,6 +108,9 @@ def student_loss_with_record(
             head = student.bbox_head
             out_tap = stack.enter_context(MethodTap(head, 'forward'))
             target_tap = stack.enter_context(MethodTap(head, 'get_targets'))
+        if 'dense_tower' in parts:
+            tower_tap = stack.enter_context(
+                MethodTap(student.bbox_head.cls_convs[-1], 'forward'))
         if 'roi' in parts:
             roi_head = student.roi_head
             bbox_tap = stack.enter_context(MethodTap(roi_head, 'bbox_loss'))
@@ -112,6 +126,12 @@ def student_loss_with_record(
         record.student_dense = _dense_outputs(out_tap.first.output)
         record.dense_targets = normalize_dense_targets(
             head, target_tap.first.output, inputs.shape[0])
+    if 'dense_tower' in parts:
+        if not tower_tap.calls:
+            raise RuntimeError(
+                'The student\'s bbox_head.cls_convs[-1] did not run during '
+                'its loss; its classification tower cannot be recorded.')
+        record.student_cls_tower = [call.output for call in tower_tap.calls]
     if 'roi' in parts:
         sampling_results = bbox_tap.first.args[1]
         bbox_results = bbox_tap.first.output

@@ -8,7 +8,7 @@ from mmdet.structures import SampleList
 from torch import Tensor
 
 #: Parts of the record a distiller may ask for.
-RECORD_PARTS = ('neck', 'dense_head', 'roi')
+RECORD_PARTS = ('neck', 'dense_head', 'dense_tower', 'roi')
 
 
 @dataclass
@@ -87,7 +87,10 @@ class DistillRecord:
     """Everything one step's distillation losses may read.
 
     Only the parts the distiller asked for (see :data:`RECORD_PARTS`) are
-    filled; the others stay ``None``.
+    filled; the others stay ``None``. ``dense_tower`` (student only) is the
+    output of the dense head's last classification-tower layer
+    (``bbox_head.cls_convs[-1]``), one (B, C, H, W) tensor per level, in
+    ``student_cls_tower``.
 
     ``student_losses`` holds the student's own loss values of the step,
     detached, one scalar per name (mmdet's per-level lists summed), set by
@@ -100,6 +103,7 @@ class DistillRecord:
     student_dense: Optional[DenseHeadOutputs] = None
     teacher_dense: Optional[DenseHeadOutputs] = None
     dense_targets: Optional[DenseTargets] = None
+    student_cls_tower: Optional[List[Tensor]] = None
     roi: Optional[RoIRecord] = None
     parts: Tuple[str, ...] = field(default_factory=tuple)
     student_losses: Optional[Dict[str, Tensor]] = None

@@ -13,6 +13,7 @@ from ...utils import load_state_dict_strict
 from ..capture import DistillRecord, check_parts, teacher_region_forward
 from ..utils.head_transfer import copy_matching_state
 from ..utils.region_budget import regions_within_budget
+from ..utils.region_positions import features_at_regions
 from ..utils.region_sampling import (DEFAULT_PROPOSAL_CFG,
                                      dense_head_proposals, positive_regions,
                                      regions_as_rois, sample_regions)
@@ -21,6 +22,8 @@ from .pair_checks import check_same_box_coding, neck_channels_of
 
 HOMOGENEOUS = 'homogeneous'
 HETEROGENEOUS = 'heterogeneous'
+#: Where a dense student's region representation for CKD comes from.
+DENSE_REGION_REPRS = ('fused_roi', 'head_tower')
 
 
 def _log(message: str) -> None:
@@ -51,8 +54,11 @@ class GDetKDDistiller(BaseDistiller):
       (``proposal_cfg``: pre-NMS 2000 per level, NMS 0.7, at most 1000 per
       image), then assigned and sampled with the teacher's R-CNN assigner
       and sampler (ground truth added as proposals). The student's region
-      representation for CKD comes from a :class:`RegionProjector` on the
-      SGFI fused RoI feature.
+      representation for CKD is a :class:`RegionProjector` on either the
+      SGFI fused RoI feature (``dense_region_repr='fused_roi'``) or the
+      dense head's classification-tower feature at the region's position
+      (``'head_tower'``: the level its size maps to, the cell holding its
+      centre; see :func:`features_at_regions`).
 
     In both, ``sgfi`` is :class:`SGFILoss` (student RoI features of every
     level fused by semantic guidance, against the teacher's RoI feature of
@@ -76,8 +82,17 @@ class GDetKDDistiller(BaseDistiller):
             match into the student's (listed in
             :attr:`transferred_head_params`).
         region_projector: Heterogeneous CKD: config of the head from the
-            fused RoI feature to the student's representation (built with
-            ``in_channels`` and ``out_channels``).
+            student's region feature to its representation (built with
+            ``in_channels`` and ``out_channels``); with ``'head_tower'`` its
+            ``pooled_size`` must be 1 (one feature vector per region).
+        dense_region_repr: Heterogeneous CKD: the student's region feature,
+            ``'fused_roi'`` (the SGFI fused RoI feature; needs ``loss_sgfi``)
+            or ``'head_tower'`` (the last ``bbox_head.cls_convs`` output at
+            the region's position; the third-party reading). Both are our
+            readings: the paper does not say.
+        tower_finest_scale: ``'head_tower'``: regions smaller than twice
+            this size (``sqrt(w·h)``, pixels) read the first level, each
+            doubling one level up; ``None``: 4 × the first stride.
         proposal_cfg: Heterogeneous: the ``predict_by_feat`` test config
             turning the student's outputs into proposals.
         region_sampling: Heterogeneous: ``dict(assigner=..., sampler=...)``
@@ -112,8 +127,19 @@ class GDetKDDistiller(BaseDistiller):
                  proposal_cfg: ConfigType = DEFAULT_PROPOSAL_CFG,
                  region_sampling: OptConfigType = None,
                  max_regions_per_img: Optional[int] = None,
+                 dense_region_repr: str = 'fused_roi',
+                 tower_finest_scale: Optional[float] = None,
                  **kwargs) -> None:
         super().__init__(*args, **kwargs)
+        if dense_region_repr not in DENSE_REGION_REPRS:
+            raise ValueError(
+                f'dense_region_repr must be one of {DENSE_REGION_REPRS}, got '
+                f'{dense_region_repr!r}.')
+        if tower_finest_scale is not None and float(tower_finest_scale) <= 0:
+            raise ValueError(f'tower_finest_scale must be > 0 (pixels) or '
+                             f'None, got {tower_finest_scale}.')
+        self.tower_finest_scale = None if tower_finest_scale is None \
+            else float(tower_finest_scale)
         if max_regions_per_img is not None and int(max_regions_per_img) < 1:
             raise ValueError(
                 f'max_regions_per_img must be a positive number of regions '
@@ -121,10 +147,16 @@ class GDetKDDistiller(BaseDistiller):
         self.max_regions_per_img = None if max_regions_per_img is None \
             else int(max_regions_per_img)
         self.pipeline = self._select_pipeline()
+        # the region feature choice matters only to a dense student's CKD
+        self.dense_region_repr = dense_region_repr \
+            if self.pipeline == HETEROGENEOUS and loss_ckd is not None \
+            else None
         if self.pipeline == HOMOGENEOUS:
             self.record_parts = ('neck', 'roi')
         else:
             self.record_parts = ('neck', 'dense_head')
+            if self.dense_region_repr == 'head_tower':
+                self.record_parts += ('dense_tower', )
             self.teacher_record_parts = ('neck', )
         check_parts(self.student, self.record_parts, 'student')
         check_parts(self.teacher, self.teacher_parts, 'teacher')
@@ -150,13 +182,13 @@ class GDetKDDistiller(BaseDistiller):
                 'GDetKDDistiller has no term to compute: loss_sgfi, loss_ckd'
                 ', loss_cls and loss_reg are all None (or not used by the '
                 f'{self.pipeline} pipeline). Configure at least one.')
-        if self.pipeline == HETEROGENEOUS and loss_ckd is not None and \
-                loss_sgfi is None:
+        if self.dense_region_repr == 'fused_roi' and loss_sgfi is None:
             raise ValueError(
                 'Heterogeneous CKD represents the dense student\'s regions '
                 'by its SGFI fused RoI feature, but loss_sgfi is None. Set '
                 "loss_sgfi (loss_weight=0 keeps the fusion without its "
-                'imitation term) or loss_ckd=None.')
+                "imitation term), dense_region_repr='head_tower' or "
+                'loss_ckd=None.')
 
         self.loss_sgfi = self._build_sgfi(loss_sgfi, extractor,
                                           student_channels)
@@ -231,12 +263,24 @@ class GDetKDDistiller(BaseDistiller):
         if self.pipeline == HOMOGENEOUS:
             student_dim = self._representation_size(self.student, 'student')
         else:
+            in_channels = self.teacher_channels
+            if self.dense_region_repr == 'head_tower':
+                if int(region_projector.get('pooled_size', 2)) != 1:
+                    raise ValueError(
+                        "dense_region_repr='head_tower' gives one feature "
+                        'vector per region; set region_projector.pooled_size'
+                        f"=1 (got {region_projector.get('pooled_size', 2)}).")
+                in_channels = self._tower_channels()
             self.region_projector = MODELS.build(dict(
-                region_projector, in_channels=self.teacher_channels,
+                region_projector, in_channels=in_channels,
                 out_channels=teacher_dim))
             student_dim = teacher_dim
         return MODELS.build(dict(cfg, student_channels=student_dim,
                                  teacher_channels=teacher_dim))
+
+    def _tower_channels(self) -> int:
+        """Channels of the student head's last classification-tower layer."""
+        return int(self.student.bbox_head.cls_convs[-1].out_channels)
 
     def _student_levels(self) -> Tuple[List[float], int]:
         """Strides and channels of the student levels SGFI pools from."""
@@ -339,7 +383,12 @@ class GDetKDDistiller(BaseDistiller):
             losses['sgfi'], fused = self.loss_sgfi(
                 levels, teacher_feats, rois, return_fused=True)
         if self.loss_ckd is not None:
-            if self.region_projector is not None:
+            if self.dense_region_repr == 'head_tower':
+                tower = features_at_regions(
+                    record.student_cls_tower, rois, self.student_strides,
+                    self.tower_finest_scale)
+                student_repr = self.region_projector(tower[:, :, None, None])
+            elif self.dense_region_repr == 'fused_roi':
                 student_repr = self.region_projector(fused)
             losses['ckd'] = self.loss_ckd(student_repr, teacher_repr, rois)
         if self.loss_cls is not None:

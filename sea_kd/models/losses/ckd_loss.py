@@ -16,6 +16,9 @@ from mmengine.dist import all_gather, get_rank, get_world_size
 from mmengine.model import BaseModule
 from torch import Tensor, nn
 
+#: Spaces CKD compares queries and keys in (see ``CKDLoss``).
+KEY_SPACES = ('projected', 'teacher')
+
 
 def gather_rows(rows: Tensor) -> Tuple[Tensor, int]:
     """Concatenate the rows of every process, in rank order.
@@ -58,7 +61,13 @@ class CKDLoss(BaseModule):
 
     ``P`` is a linear projection to ``embed_channels`` (128) shared by
     student and teacher, ``A`` a linear adapter from the student's to the
-    teacher's representation size (identity when equal). The keys ``t_j``
+    teacher's representation size (identity when equal). With
+    ``key_space='teacher'`` there is no ``P``: ``s_i = normalize(A(r_i^s))``
+    and ``t_j = normalize(r_j^t)``, the keys are the teacher's own
+    representations and cannot collapse (a shared ``P`` can map every
+    teacher region to one direction when the student's queries start out
+    alike, leaving the loss at ``log`` of the number of keys; see
+    ``docs/methods/gdetkd.md``). The keys ``t_j``
     are this step's teacher embeddings of all processes (gathered with
     ``mmengine.dist.all_gather``; a no-op in one process) followed by a
     memory of the gathered teacher embeddings of the last
@@ -76,8 +85,8 @@ class CKDLoss(BaseModule):
     refills within ``memory_batches`` steps after a resume (see
     ``docs/methods/gdetkd.md``).
 
-    The teacher embeddings of this process carry gradient into ``P`` (the
-    teacher representations themselves are detached); gathered rows of
+    The teacher embeddings of this process carry gradient into ``P``, if
+    any (the teacher representations themselves are detached); gathered rows of
     other processes and the memory are constants. Computed in fp32. With no
     region (K = 0) the loss is a zero that touches every parameter; the
     gather still runs so that all processes take part.
@@ -85,12 +94,15 @@ class CKDLoss(BaseModule):
     Args:
         student_channels: Size of ``r^s``.
         teacher_channels: Size of ``r^t``.
-        embed_channels: Output size of ``P``.
+        embed_channels: Output size of ``P`` (``key_space='projected'``).
         temperature: γ.
         memory_batches: Number of past steps kept in the memory; 0: none.
         iou_threshold: Same-image regions with IoU above it are not
             negatives.
         include_positive: Keep the positive in the denominator.
+        key_space: ``'projected'`` (the paper: shared projection ``P``) or
+            ``'teacher'`` (queries mapped into the teacher's representation
+            space, keys unprojected).
         loss_weight: λ.
         init_cfg: Initialisation config.
     """
@@ -103,11 +115,15 @@ class CKDLoss(BaseModule):
                  memory_batches: int = 10,
                  iou_threshold: float = 0.5,
                  include_positive: bool = True,
+                 key_space: str = 'projected',
                  loss_weight: float = 1.0,
                  init_cfg: OptMultiConfig = None) -> None:
         super().__init__(init_cfg=init_cfg)
         if temperature <= 0:
             raise ValueError(f'temperature must be > 0, got {temperature}.')
+        if key_space not in KEY_SPACES:
+            raise ValueError(
+                f'key_space must be one of {KEY_SPACES}, got {key_space!r}.')
         if memory_batches < 0:
             raise ValueError(
                 f'memory_batches must be >= 0, got {memory_batches}.')
@@ -116,8 +132,14 @@ class CKDLoss(BaseModule):
         self.adapter = nn.Identity() \
             if self.student_channels == self.teacher_channels \
             else nn.Linear(self.student_channels, self.teacher_channels)
-        self.projection = nn.Linear(self.teacher_channels, embed_channels)
-        self.embed_channels = int(embed_channels)
+        self.key_space = key_space
+        if key_space == 'projected':
+            self.projection = nn.Linear(self.teacher_channels,
+                                        embed_channels)
+            self.embed_channels = int(embed_channels)
+        else:
+            self.projection = nn.Identity()
+            self.embed_channels = self.teacher_channels
         self.temperature = float(temperature)
         self.memory_batches = int(memory_batches)
         self.iou_threshold = float(iou_threshold)
@@ -132,7 +154,7 @@ class CKDLoss(BaseModule):
     def memory(self) -> Tensor:
         """(M, embed_channels) keys of the past steps, newest first."""
         if not self._memory:
-            return self.projection.weight.new_zeros((0, self.embed_channels))
+            return torch.zeros((0, self.embed_channels))
         return torch.cat(list(reversed(self._memory)))
 
     @property

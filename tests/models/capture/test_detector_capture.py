@@ -66,6 +66,29 @@ def test_dense_record_matches_head_outputs_and_targets(kind):
     assert all(not f.requires_grad for f in record.teacher_neck)
 
 
+@pytest.mark.parametrize('kind', DENSE)
+def test_dense_tower_record_is_the_last_cls_conv_output(kind):
+    student, _ = _pair(kind)
+    inputs, samples = make_batch(student)
+    _, record = student_loss_with_record(student, inputs, samples,
+                                         ('neck', 'dense_head', 'dense_tower'))
+    tower = record.student_cls_tower
+    assert len(tower) == len(record.student_neck) == 5
+    head = student.bbox_head
+    with torch.no_grad():
+        for level, feat in enumerate(record.student_neck):
+            x = feat
+            for conv in head.cls_convs:
+                x = conv(x)
+            assert tower[level].shape == x.shape
+            assert x.shape[1] == head.cls_convs[-1].out_channels
+            assert torch.allclose(tower[level], x, atol=1e-5)
+    assert all(t.requires_grad for t in tower)
+    _, record = student_loss_with_record(student, inputs, samples,
+                                         ('neck', 'dense_head'))
+    assert record.student_cls_tower is None
+
+
 def test_retinanet_ignore_band_reaches_label_weights():
     student, _ = _pair('retinanet')
     inputs, samples = make_batch(student, num_items=[5, 5])
@@ -130,5 +153,7 @@ def test_check_parts_names_the_problem():
         check_parts(retina, ('roi', ), 'student')
     with pytest.raises(TypeError, match='not a one-stage detector'):
         check_parts(faster, ('dense_head', ), 'teacher')
+    with pytest.raises(ValueError, match='classification tower'):
+        check_parts(faster, ('dense_tower', ), 'student')
     with pytest.raises(ValueError, match='Unknown record parts'):
         check_parts(faster, ('logits', ), 'teacher')

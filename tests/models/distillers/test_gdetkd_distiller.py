@@ -110,6 +110,57 @@ def test_heterogeneous_pipeline(kind, teacher_ckpt):
     assert all(p.grad is None for p in model.teacher.parameters())
 
 
+@pytest.mark.parametrize('kind', ['retinanet', 'fcos'])
+def test_heterogeneous_ckd_on_the_head_tower(kind, teacher_ckpt):
+    model = gdetkd(student_cfg(kind), teacher_ckpt, loss_sgfi=None,
+                   dense_region_repr='head_tower',
+                   region_projector=dict(type='RegionProjector',
+                                         pooled_size=1))
+    assert model.record_parts == ('neck', 'dense_head', 'dense_tower')
+    tower = model.student.bbox_head.cls_convs[-1]
+    assert model.region_projector.fc1.in_features == tower.out_channels
+    seen = {}
+    original = model.region_projector.forward
+
+    def spy(x):
+        seen['in'] = x
+        return original(x)
+
+    inputs, samples = make_batch(model, num_items=[3, 2])
+    with MethodTap(model.student.bbox_head, 'forward_single') as head_tap:
+        model.region_projector.forward = spy
+        losses = model.loss(inputs, samples)
+    del model.region_projector.forward
+    # the head ran once per level (no second student forward)
+    assert len(head_tap.calls) == len(model.student_strides)
+    assert set(distill_terms(losses)) == {'loss_gdetkd_ckd'}
+    assert seen['in'].shape[1:] == (tower.out_channels, 1, 1)
+    losses['loss_gdetkd_ckd'].backward()
+    assert grad_sum(model.student.bbox_head.cls_convs.parameters()) > 0
+    assert grad_sum(model.region_projector.parameters()) > 0
+    # the classifier itself is not on the CKD path
+    cls_layer = getattr(model.student.bbox_head, 'retina_cls', None) or \
+        model.student.bbox_head.conv_cls
+    assert all(p.grad is None or not p.grad.any()
+               for p in cls_layer.parameters())
+    assert all(p.grad is None for p in model.teacher.parameters())
+
+
+def test_head_tower_errors_name_the_problem(teacher_ckpt):
+    retina = student_cfg('retinanet')
+    with pytest.raises(ValueError, match='pooled_size=1'):
+        gdetkd(retina, teacher_ckpt, dense_region_repr='head_tower')
+    with pytest.raises(ValueError, match="one of \\('fused_roi'"):
+        gdetkd(retina, teacher_ckpt, dense_region_repr='tower')
+    with pytest.raises(ValueError, match='tower_finest_scale'):
+        gdetkd(retina, teacher_ckpt, tower_finest_scale=0)
+    no_tower = copy.deepcopy(retina)
+    no_tower.bbox_head.stacked_convs = 0
+    with pytest.raises(ValueError, match='cls_convs'):
+        gdetkd(no_tower, teacher_ckpt, dense_region_repr='head_tower',
+               region_projector=dict(type='RegionProjector', pooled_size=1))
+
+
 def test_student_without_boxes_gets_the_ground_truth_as_regions(
         teacher_ckpt, monkeypatch):
     model = gdetkd(student_cfg('retinanet'), teacher_ckpt)

@@ -25,10 +25,11 @@ def reference(loss, s_repr, t_repr, rois, memory=(), remote_before=(),
               include_positive=True):
     """Loops: region i against every key of the batch (remote processes'
     keys around the local ones), then the memory."""
+    project = loss.projection if loss.key_space == 'projected' else \
+        (lambda r: r)  # 'teacher': keys are the teacher's own vectors
     with torch.no_grad():
-        s = [F.normalize(loss.projection(loss.adapter(r)), dim=0)
-             for r in s_repr]
-        t = [F.normalize(loss.projection(r), dim=0) for r in t_repr]
+        s = [F.normalize(project(loss.adapter(r)), dim=0) for r in s_repr]
+        t = [F.normalize(project(r), dim=0) for r in t_repr]
     keys = []  # (vector, local index or None)
     keys += [(k, None) for k in remote_before]
     keys += [(k, j) for j, k in enumerate(t)]
@@ -86,6 +87,29 @@ def test_matches_loops_with_memory(include_positive):
         with torch.no_grad():
             memory = [F.normalize(loss.projection(r), dim=0)
                       for r in t] + memory
+
+
+def test_teacher_key_space_matches_loops_without_a_projection():
+    torch.manual_seed(0)
+    loss = CKDLoss(student_channels=8, teacher_channels=12,
+                   key_space='teacher')
+    assert set(dict(loss.named_parameters())) == {'adapter.weight',
+                                                  'adapter.bias'}
+    assert loss.memory.shape == (0, 12)
+    memory = []
+    for step in range(3):
+        s, t, rois = batch(num=4 + step, seed=step)
+        expected = reference(loss, s, t, rois, memory=memory)
+        assert loss(s, t, rois).item() == pytest.approx(expected, rel=1e-5)
+        memory = [F.normalize(r, dim=0) for r in t] + memory
+    assert torch.allclose(loss.memory, torch.stack(memory))
+    # the keys are fixed: a student that reproduces the teacher wins
+    same = CKDLoss(student_channels=12, teacher_channels=12,
+                   key_space='teacher', memory_batches=0)
+    s, t, rois = batch(num=6, d_s=12)
+    assert same(t * 3, t, rois).item() < same(s, t, rois).item()
+    with pytest.raises(ValueError, match='key_space'):
+        CKDLoss(student_channels=8, teacher_channels=12, key_space='raw')
 
 
 def test_same_image_overlaps_are_not_negatives():
