@@ -13,7 +13,8 @@ from ...utils import load_state_dict_strict
 from ..capture import DistillRecord, check_parts, teacher_region_forward
 from ..utils.head_transfer import copy_matching_state
 from ..utils.region_budget import regions_within_budget
-from ..utils.region_positions import features_at_regions
+from ..utils.region_positions import (features_at_regions,
+                                      head_finest_scale)
 from ..utils.region_sampling import (DEFAULT_PROPOSAL_CFG,
                                      dense_head_proposals, positive_regions,
                                      regions_as_rois, sample_regions)
@@ -92,7 +93,9 @@ class GDetKDDistiller(BaseDistiller):
             readings: the paper does not say.
         tower_finest_scale: ``'head_tower'``: regions smaller than twice
             this size (``sqrt(w·h)``, pixels) read the first level, each
-            doubling one level up; ``None``: 4 × the first stride.
+            doubling one level up; ``None``: read off the student's head
+            (:func:`head_finest_scale`: its smallest first-level anchor, or
+            half FCOS's first regress range).
         proposal_cfg: Heterogeneous: the ``predict_by_feat`` test config
             turning the student's outputs into proposals.
         region_sampling: Heterogeneous: ``dict(assigner=..., sampler=...)``
@@ -271,6 +274,9 @@ class GDetKDDistiller(BaseDistiller):
                         'vector per region; set region_projector.pooled_size'
                         f"=1 (got {region_projector.get('pooled_size', 2)}).")
                 in_channels = self._tower_channels()
+                if self.tower_finest_scale is None:
+                    self.tower_finest_scale = head_finest_scale(
+                        self.student.bbox_head)
             self.region_projector = MODELS.build(dict(
                 region_projector, in_channels=in_channels,
                 out_channels=teacher_dim))

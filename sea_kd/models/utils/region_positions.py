@@ -13,9 +13,10 @@ Level rule (that of mmdet's RoI extractors, with the first level's scale)::
     l(box) = clamp(floor(log2(sqrt(w·h) / s_0 + 1e-6)), 0, L - 1)
 
 so level 0 takes boxes smaller than ``2·s_0``, level 1 up to ``4·s_0``, and
-so on. ``s_0 = 4 × first stride`` by default, matching RetinaNet's anchors
-(``octave_base_scale`` 4) and FCOS's regress ranges (level 0: up to 64 px
-at stride 8). Cell: ``(floor(c_y / s_l), floor(c_x / s_l))``, clamped into
+so on. :func:`head_finest_scale` reads ``s_0`` off the head: the smallest
+anchor of the first level for anchor heads (RetinaNet: ``octave_base_scale
+× stride``), half the first regress range for FCOS, else 4 × the first
+stride. Cell: ``(floor(c_y / s_l), floor(c_x / s_l))``, clamped into
 the map, for the centre ``c`` and the level's stride ``s_l``.
 """
 from __future__ import annotations
@@ -23,7 +24,7 @@ from __future__ import annotations
 from typing import Optional, Sequence
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 
 def region_levels(rois: Tensor, num_levels: int,
@@ -41,6 +42,28 @@ def region_levels(rois: Tensor, num_levels: int,
     scale = (wh[:, 0] * wh[:, 1]).sqrt()
     level = torch.floor(torch.log2(scale / finest_scale + 1e-6))
     return level.clamp(0, num_levels - 1).long()
+
+
+def head_finest_scale(head: nn.Module) -> float:
+    """``s_0`` of the level rule for a dense head, in pixels.
+
+    - anchor heads (``AnchorGenerator``): the smallest anchor size of the
+      first level, ``min(scales) × base_sizes[0]``;
+    - FCOS-like heads (``regress_ranges``): half the upper bound of the
+      first level's range;
+    - otherwise 4 × the first stride.
+    """
+    generator = head.prior_generator
+    stride = generator.strides[0]
+    stride = float(stride[0] if isinstance(stride, (tuple, list)) else stride)
+    scales = getattr(generator, 'scales', None)
+    base_sizes = getattr(generator, 'base_sizes', None)
+    if scales is not None and base_sizes:
+        return float(min(float(x) for x in scales)) * float(base_sizes[0])
+    ranges = getattr(head, 'regress_ranges', None)
+    if ranges:
+        return float(ranges[0][1]) / 2
+    return 4.0 * stride
 
 
 def features_at_regions(feats: Sequence[Tensor],

@@ -117,6 +117,7 @@ def test_heterogeneous_ckd_on_the_head_tower(kind, teacher_ckpt):
                    region_projector=dict(type='RegionProjector',
                                          pooled_size=1))
     assert model.record_parts == ('neck', 'dense_head', 'dense_tower')
+    assert model.tower_finest_scale == 32.  # read off the student's head
     tower = model.student.bbox_head.cls_convs[-1]
     assert model.region_projector.fc1.in_features == tower.out_channels
     seen = {}

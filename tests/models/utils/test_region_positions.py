@@ -4,9 +4,13 @@ import math
 
 import pytest
 import torch
+from mmdet.registry import MODELS
 
 from sea_kd.models.utils.region_positions import (features_at_regions,
+                                                  head_finest_scale,
                                                   region_levels)
+
+from ...conftest import tiny_detector_cfg
 
 STRIDES = [8., 16., 32.]
 
@@ -104,3 +108,16 @@ def test_errors_name_the_problem():
     with pytest.raises(ValueError, match='outside the batch'):
         features_at_regions(feats, torch.tensor([[2., 0., 0., 8., 8.]]),
                             STRIDES)
+
+
+def test_finest_scale_read_off_the_head():
+    retina = tiny_detector_cfg('retinanet')
+    # RetinaNet: octave_base_scale 4 at stride 8, the smallest anchor 32 px
+    assert head_finest_scale(MODELS.build(retina).bbox_head) == 32.
+    retina.bbox_head.anchor_generator.octave_base_scale = 2
+    assert head_finest_scale(MODELS.build(retina).bbox_head) == 16.
+    # FCOS: the first level regresses boxes up to 64 px
+    fcos = MODELS.build(tiny_detector_cfg('fcos')).bbox_head
+    assert head_finest_scale(fcos) == 32.
+    fcos.regress_ranges = ((-1, 48), (48, 1e8))
+    assert head_finest_scale(fcos) == 24.
