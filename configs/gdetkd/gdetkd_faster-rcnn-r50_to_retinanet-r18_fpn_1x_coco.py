@@ -6,7 +6,11 @@
 # sampler (512 per image, 25 % positive), are the regions; SGFI and CKD.
 # Download the teacher from mmdet's model zoo and point teacher_ckpt at it;
 # the student starts from ImageNet weights. Loss weights are the third-party
-# code's (SGFI 1.0, CKD 0.5); see docs/methods/gdetkd.md.
+# code's (SGFI 1.0, CKD 0.5); see docs/methods/gdetkd.md. CKD reads the
+# student's region representation off its head's classification tower and
+# compares it with the teacher's representations unprojected, as the
+# third-party code does (the paper does not say; on the generated data the
+# fused-RoI representation with a shared projection stayed at chance).
 _base_ = [
     'mmdet::_base_/datasets/coco_detection.py',
     'mmdet::_base_/schedules/schedule_1x.py',
@@ -33,11 +37,13 @@ model = dict(
         memory_batches=10,
         iou_threshold=0.5,
         include_positive=True,
+        key_space='teacher',
         loss_weight=0.5),
     # the student has no R-CNN head: no logit or regression KD
     loss_cls=None,
     loss_reg=None,
-    region_projector=dict(type='RegionProjector', pooled_size=2),
+    dense_region_repr='head_tower',
+    region_projector=dict(type='RegionProjector', pooled_size=1),
     proposal_cfg=dict(
         nms_pre=2000,
         score_thr=0.0,

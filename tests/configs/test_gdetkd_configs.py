@@ -75,6 +75,12 @@ def test_coco_config(name):
         assert cfg.model.loss_cls is None and cfg.model.loss_reg is None
         assert MODELS.get(cfg.model.region_projector.type) is \
             RegionProjector
+        # the dense student's representation: its head tower, unprojected
+        # keys (the third-party reading; docs/methods/gdetkd.md)
+        assert cfg.model.dense_region_repr == 'head_tower'
+        assert cfg.model.region_projector.pooled_size == 1
+        assert cfg.model.loss_ckd.key_space == 'teacher'
+        assert cfg.model.get('max_regions_per_img') is None
         assert cfg.model.proposal_cfg.nms_pre == 2000
         assert cfg.model.proposal_cfg.max_per_img == 1000
         assert cfg.model.proposal_cfg.nms.iou_threshold == 0.7
@@ -103,4 +109,11 @@ def test_demo_config_builds(name, save_state):
         assert model.head_transfer
     else:
         assert model.region_projector.out_channels == 256
-        assert model.region_sampler.num == 128  # the demo teacher's
+        assert model.region_projector.fc1.in_features == 64  # tower
+        assert model.dense_region_repr == 'head_tower'
+        assert model.tower_finest_scale == 16.  # the student's anchors
+        assert model.loss_ckd.key_space == 'teacher'
+        # 16 regions per image at the teacher sampler's 25 % positives
+        assert model.region_sampler.num == 16
+        assert model.region_sampler.pos_fraction == 0.25
+        assert model.max_regions_per_img is None
