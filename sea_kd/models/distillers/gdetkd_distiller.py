@@ -12,6 +12,7 @@ from torch import Tensor, nn
 from ...utils import load_state_dict_strict
 from ..capture import DistillRecord, check_parts, teacher_region_forward
 from ..utils.head_transfer import copy_matching_state
+from ..utils.precision import at_least_fp32
 from ..utils.region_budget import regions_within_budget
 from ..utils.region_positions import (features_at_regions,
                                       head_finest_scale)
@@ -390,9 +391,10 @@ class GDetKDDistiller(BaseDistiller):
                 levels, teacher_feats, rois, return_fused=True)
         if self.loss_ckd is not None:
             if self.dense_region_repr == 'head_tower':
-                tower = features_at_regions(
+                # upcast after the gather: only K vectors, not the maps
+                tower = at_least_fp32(features_at_regions(
                     record.student_cls_tower, rois, self.student_strides,
-                    self.tower_finest_scale)
+                    self.tower_finest_scale))
                 student_repr = self.region_projector(tower[:, :, None, None])
             elif self.dense_region_repr == 'fused_roi':
                 student_repr = self.region_projector(fused)

@@ -65,6 +65,14 @@ def build_gdetkd_heterogeneous(_, teacher):
     return gdetkd(student_cfg('retinanet'), teacher)
 
 
+def build_gdetkd_head_tower(_, teacher):
+    return gdetkd(student_cfg('retinanet'), teacher,
+                  dense_region_repr='head_tower',
+                  region_projector=dict(type='RegionProjector',
+                                        pooled_size=1),
+                  loss_ckd=dict(type='CKDLoss', key_space='teacher'))
+
+
 BUILDERS = {
     'fi': build_fi,
     'adl': build_adl,
@@ -74,6 +82,7 @@ BUILDERS = {
     'tbd': build_tbd,
     'gdetkd_homogeneous': build_gdetkd_homogeneous,
     'gdetkd_heterogeneous': build_gdetkd_heterogeneous,
+    'gdetkd_head_tower': build_gdetkd_head_tower,
 }
 
 
