@@ -26,6 +26,8 @@ HOMOGENEOUS = 'homogeneous'
 HETEROGENEOUS = 'heterogeneous'
 #: Where a dense student's region representation for CKD comes from.
 DENSE_REGION_REPRS = ('fused_roi', 'head_tower')
+#: Which regions SGFI imitates.
+SGFI_REGIONS = ('all', 'positive')
 
 
 def _log(message: str) -> None:
@@ -97,6 +99,10 @@ class GDetKDDistiller(BaseDistiller):
             doubling one level up; ``None``: read off the student's head
             (:func:`head_finest_scale`: its smallest first-level anchor, or
             half FCOS's first regress range).
+        sgfi_regions: ``'all'`` (the paper: every region SGFI and CKD see)
+            or ``'positive'`` (only the regions matched to a ground-truth
+            box, ours; CKD keeps all). Not with ``'fused_roi'`` CKD, which
+            needs the fused feature of every region.
         proposal_cfg: Heterogeneous: the ``predict_by_feat`` test config
             turning the student's outputs into proposals.
         region_sampling: Heterogeneous: ``dict(assigner=..., sampler=...)``
@@ -133,8 +139,13 @@ class GDetKDDistiller(BaseDistiller):
                  max_regions_per_img: Optional[int] = None,
                  dense_region_repr: str = 'fused_roi',
                  tower_finest_scale: Optional[float] = None,
+                 sgfi_regions: str = 'all',
                  **kwargs) -> None:
         super().__init__(*args, **kwargs)
+        if sgfi_regions not in SGFI_REGIONS:
+            raise ValueError(f'sgfi_regions must be one of {SGFI_REGIONS}, '
+                             f'got {sgfi_regions!r}.')
+        self.sgfi_regions = sgfi_regions
         if dense_region_repr not in DENSE_REGION_REPRS:
             raise ValueError(
                 f'dense_region_repr must be one of {DENSE_REGION_REPRS}, got '
@@ -193,6 +204,13 @@ class GDetKDDistiller(BaseDistiller):
                 "loss_sgfi (loss_weight=0 keeps the fusion without its "
                 "imitation term), dense_region_repr='head_tower' or "
                 'loss_ckd=None.')
+        if self.dense_region_repr == 'fused_roi' and \
+                sgfi_regions != 'all':
+            raise ValueError(
+                "sgfi_regions='positive' leaves the other regions without "
+                "the SGFI fused feature that dense_region_repr='fused_roi' "
+                "gives CKD; use dense_region_repr='head_tower' or "
+                "sgfi_regions='all'.")
 
         self.loss_sgfi = self._build_sgfi(loss_sgfi, extractor,
                                           student_channels)
@@ -368,15 +386,16 @@ class GDetKDDistiller(BaseDistiller):
             roi = record.roi
             rois, teacher_feats = roi.rois, roi.teacher_feats
             student_repr, teacher_repr = roi.student_repr, roi.teacher_repr
+            positive = positive_regions(roi.sampling_results)
             if self.max_regions_per_img is not None:
-                keep = regions_within_budget(
-                    rois[:, 0], positive_regions(roi.sampling_results),
-                    self.max_regions_per_img)
+                keep = regions_within_budget(rois[:, 0], positive,
+                                             self.max_regions_per_img)
                 rois, teacher_feats = rois[keep], teacher_feats[keep]
+                positive = positive[keep]
                 student_repr = _rows(student_repr, keep)
                 teacher_repr = _rows(teacher_repr, keep)
         else:
-            rois = self.heterogeneous_rois(record)
+            rois, positive = self.heterogeneous_rois(record)
             teacher = teacher_region_forward(self.teacher,
                                              record.teacher_neck, rois)
             teacher_feats, teacher_repr = teacher['bbox_feats'], \
@@ -387,8 +406,13 @@ class GDetKDDistiller(BaseDistiller):
         losses: Dict[str, Tensor] = {}
         fused = None
         if self.loss_sgfi is not None:
-            losses['sgfi'], fused = self.loss_sgfi(
-                levels, teacher_feats, rois, return_fused=True)
+            if self.sgfi_regions == 'positive':
+                losses['sgfi'] = self.loss_sgfi(levels,
+                                                teacher_feats[positive],
+                                                rois[positive])
+            else:
+                losses['sgfi'], fused = self.loss_sgfi(
+                    levels, teacher_feats, rois, return_fused=True)
         if self.loss_ckd is not None:
             if self.dense_region_repr == 'head_tower':
                 # upcast after the gather: only K vectors, not the maps
@@ -408,9 +432,14 @@ class GDetKDDistiller(BaseDistiller):
                                           record.roi.teacher_cls)
         return losses
 
-    def heterogeneous_rois(self, record: DistillRecord) -> Tensor:
+    def heterogeneous_rois(self,
+                           record: DistillRecord) -> Tuple[Tensor, Tensor]:
         """Regions of a dense student: its decoded boxes of the step,
-        sampled by the teacher's R-CNN assigner and sampler."""
+        sampled by the teacher's R-CNN assigner and sampler.
+
+        Returns:
+            tuple: (K, 5) rois and (K,) bool, whether each is a positive.
+        """
         dense = record.student_dense
         proposals = dense_head_proposals(
             self.student.bbox_head, dense.cls_scores, dense.bbox_preds,
@@ -418,12 +447,12 @@ class GDetKDDistiller(BaseDistiller):
             record.batch_img_metas, self.proposal_cfg)
         results = sample_regions(proposals, record.data_samples,
                                  self.region_assigner, self.region_sampler)
-        rois = regions_as_rois(results)
+        rois, positive = regions_as_rois(results), positive_regions(results)
         if self.max_regions_per_img is None:
-            return rois
-        return rois[regions_within_budget(rois[:, 0],
-                                          positive_regions(results),
-                                          self.max_regions_per_img)]
+            return rois, positive
+        keep = regions_within_budget(rois[:, 0], positive,
+                                     self.max_regions_per_img)
+        return rois[keep], positive[keep]
 
 
 def _rows(tensor: Optional[Tensor], keep: Tensor) -> Optional[Tensor]:

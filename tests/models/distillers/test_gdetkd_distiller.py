@@ -5,6 +5,7 @@ import copy
 import pytest
 import torch
 from mmdet.registry import MODELS
+from mmdet.structures.bbox import bbox_overlaps
 
 from sea_kd.models.capture import MethodTap
 from sea_kd.models.distillers import GDetKDDistiller
@@ -162,6 +163,46 @@ def test_head_tower_errors_name_the_problem(teacher_ckpt):
                region_projector=dict(type='RegionProjector', pooled_size=1))
 
 
+@pytest.mark.parametrize('kind', ['faster_rcnn', 'retinanet'])
+def test_sgfi_on_positive_regions_only(kind, teacher_ckpt, monkeypatch):
+    extra = dict(fc_out_channels=16) if kind == 'faster_rcnn' else {}
+    tower = {} if kind == 'faster_rcnn' else dict(
+        dense_region_repr='head_tower',
+        region_projector=dict(type='RegionProjector', pooled_size=1))
+    model = gdetkd(student_cfg(kind, **extra), teacher_ckpt,
+                   sgfi_regions='positive', **tower)
+    seen = {}
+    sgfi, ckd = model.loss_sgfi.forward, model.loss_ckd.forward
+    monkeypatch.setattr(model.loss_sgfi, 'forward',
+                        lambda lv, t, r, **k: seen.setdefault('sgfi', r) is
+                        None or sgfi(lv, t, r, **k))
+    monkeypatch.setattr(model.loss_ckd, 'forward',
+                        lambda s, t, r: seen.setdefault('ckd', r) is None or
+                        ckd(s, t, r))
+    inputs, samples = make_batch(model, num_items=[3, 2])
+    terms = distill_terms(model.loss(inputs, samples))
+    assert all(torch.isfinite(v) for v in terms.values())
+    # SGFI sees the positives of the regions CKD sees, and only those
+    ckd_rois, sgfi_rois = seen['ckd'], seen['sgfi']
+    assert 0 < len(sgfi_rois) < len(ckd_rois)
+    gt = torch.cat([torch.cat([torch.full((len(s.gt_instances), 1), float(b)),
+                               s.gt_instances.bboxes], 1)
+                    for b, s in enumerate(samples)])
+    for roi in sgfi_rois:  # each overlaps a ground-truth box of its image
+        same = gt[gt[:, 0] == roi[0], 1:]
+        assert float(bbox_overlaps(roi[None, 1:], same).max()) >= 0.5
+    assert {tuple(r.tolist()) for r in sgfi_rois} <= \
+        {tuple(r.tolist()) for r in ckd_rois}
+
+
+def test_sgfi_regions_errors(teacher_ckpt):
+    retina = student_cfg('retinanet')
+    with pytest.raises(ValueError, match="sgfi_regions must be one of"):
+        gdetkd(retina, teacher_ckpt, sgfi_regions='objects')
+    with pytest.raises(ValueError, match="dense_region_repr='fused_roi'"):
+        gdetkd(retina, teacher_ckpt, sgfi_regions='positive')
+
+
 def test_student_without_boxes_gets_the_ground_truth_as_regions(
         teacher_ckpt, monkeypatch):
     model = gdetkd(student_cfg('retinanet'), teacher_ckpt)
@@ -177,7 +218,8 @@ def test_student_without_boxes_gets_the_ground_truth_as_regions(
     monkeypatch.setattr(model, 'heterogeneous_rois', spy)
     inputs, samples = make_batch(model, num_items=[3, 2])
     terms = distill_terms(model.loss(inputs, samples))
-    rois = seen['rois']
+    rois, positive = seen['rois']
+    assert positive.all()  # ground-truth boxes only
     for b, sample in enumerate(samples):
         boxes = rois[rois[:, 0] == b, 1:]
         gt = sample.gt_instances.bboxes
@@ -253,7 +295,7 @@ def test_region_sampling_override(teacher_ckpt, monkeypatch):
     monkeypatch.setattr(model, 'heterogeneous_rois',
                         lambda r: rois.append(original(r)) or rois[-1])
     model.loss(inputs, samples)
-    assert all(int((rois[0][:, 0] == b).sum()) <= 8 for b in range(2))
+    assert all(int((rois[0][0][:, 0] == b).sum()) <= 8 for b in range(2))
 
 
 def test_build_errors_name_the_problem(teacher_ckpt, save_state):
