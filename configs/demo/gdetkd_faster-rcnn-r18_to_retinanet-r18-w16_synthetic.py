@@ -2,7 +2,8 @@
 # RetinaNet student, on the generated data set. Regions are the student's
 # own predicted boxes of the step (and the ground truth), assigned with the
 # teacher's R-CNN assigner and sampled 16 per image, 25 % positive (the
-# paper's fraction; 512 per image there); SGFI and CKD on them. CKD reads the student's region representation off its
+# paper's fraction; 512 per image there); CKD on all of them, SGFI on the
+# positive ones only (sgfi_regions='positive', ours). CKD reads the student's region representation off its
 # head's classification tower (the cell at each region's centre, on the
 # level its size maps to) and compares it with the teacher's R-CNN
 # representations unprojected (key_space='teacher'): with the fused RoI
@@ -76,4 +77,6 @@ model = dict(
             pos_fraction=0.25,
             neg_pos_ub=-1,
             add_gt_as_proposals=True)),
-    max_regions_per_img=None)
+    max_regions_per_img=None,
+    # SGFI on every region cost this student AP (docs/methods/gdetkd.md)
+    sgfi_regions='positive')

@@ -117,3 +117,4 @@ def test_demo_config_builds(name, save_state):
         assert model.region_sampler.num == 16
         assert model.region_sampler.pos_fraction == 0.25
         assert model.max_regions_per_img is None
+        assert model.sgfi_regions == 'positive'
