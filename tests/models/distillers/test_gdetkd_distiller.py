@@ -148,8 +148,12 @@ def test_heterogeneous_ckd_on_the_head_tower(kind, teacher_ckpt):
     assert all(p.grad is None for p in model.teacher.parameters())
 
 
-def test_head_tower_errors_name_the_problem(teacher_ckpt):
+def test_dense_student_option_errors_name_the_problem(teacher_ckpt):
     retina = student_cfg('retinanet')
+    with pytest.raises(ValueError, match="sgfi_regions must be one of"):
+        gdetkd(retina, teacher_ckpt, sgfi_regions='objects')
+    with pytest.raises(ValueError, match="dense_region_repr='fused_roi'"):
+        gdetkd(retina, teacher_ckpt, sgfi_regions='positive')
     with pytest.raises(ValueError, match='pooled_size=1'):
         gdetkd(retina, teacher_ckpt, dense_region_repr='head_tower')
     with pytest.raises(ValueError, match="one of \\('fused_roi'"):
@@ -193,14 +197,6 @@ def test_sgfi_on_positive_regions_only(kind, teacher_ckpt, monkeypatch):
         assert float(bbox_overlaps(roi[None, 1:], same).max()) >= 0.5
     assert {tuple(r.tolist()) for r in sgfi_rois} <= \
         {tuple(r.tolist()) for r in ckd_rois}
-
-
-def test_sgfi_regions_errors(teacher_ckpt):
-    retina = student_cfg('retinanet')
-    with pytest.raises(ValueError, match="sgfi_regions must be one of"):
-        gdetkd(retina, teacher_ckpt, sgfi_regions='objects')
-    with pytest.raises(ValueError, match="dense_region_repr='fused_roi'"):
-        gdetkd(retina, teacher_ckpt, sgfi_regions='positive')
 
 
 def test_student_without_boxes_gets_the_ground_truth_as_regions(
