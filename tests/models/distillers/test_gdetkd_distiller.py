@@ -168,26 +168,20 @@ def test_dense_student_option_errors_name_the_problem(teacher_ckpt):
 
 
 @pytest.mark.parametrize('kind', ['faster_rcnn', 'retinanet'])
-def test_sgfi_on_positive_regions_only(kind, teacher_ckpt, monkeypatch):
+def test_sgfi_on_positive_regions_only(kind, teacher_ckpt):
     extra = dict(fc_out_channels=16) if kind == 'faster_rcnn' else {}
     tower = {} if kind == 'faster_rcnn' else dict(
         dense_region_repr='head_tower',
         region_projector=dict(type='RegionProjector', pooled_size=1))
     model = gdetkd(student_cfg(kind, **extra), teacher_ckpt,
                    sgfi_regions='positive', **tower)
-    seen = {}
-    sgfi, ckd = model.loss_sgfi.forward, model.loss_ckd.forward
-    monkeypatch.setattr(model.loss_sgfi, 'forward',
-                        lambda lv, t, r, **k: seen.setdefault('sgfi', r) is
-                        None or sgfi(lv, t, r, **k))
-    monkeypatch.setattr(model.loss_ckd, 'forward',
-                        lambda s, t, r: seen.setdefault('ckd', r) is None or
-                        ckd(s, t, r))
     inputs, samples = make_batch(model, num_items=[3, 2])
-    terms = distill_terms(model.loss(inputs, samples))
+    with MethodTap(model.loss_sgfi, 'forward') as sgfi_tap, \
+            MethodTap(model.loss_ckd, 'forward') as ckd_tap:
+        terms = distill_terms(model.loss(inputs, samples))
     assert all(torch.isfinite(v) for v in terms.values())
     # SGFI sees the positives of the regions CKD sees, and only those
-    ckd_rois, sgfi_rois = seen['ckd'], seen['sgfi']
+    ckd_rois, sgfi_rois = ckd_tap.first.args[2], sgfi_tap.first.args[2]
     assert 0 < len(sgfi_rois) < len(ckd_rois)
     gt = torch.cat([torch.cat([torch.full((len(s.gt_instances), 1), float(b)),
                                s.gt_instances.bboxes], 1)
