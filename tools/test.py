@@ -5,7 +5,11 @@
         [--launcher none|pytorch|slurm|mpi]
 
 CONFIG may be a plain detector config (with an exported student checkpoint)
-or a distiller config (with a distiller checkpoint; the student predicts).
+or a distiller config (with a distiller checkpoint; only the student is built
+and predicts, so the teacher's checkpoint is not needed). The checkpoint is
+loaded strictly: one that does not belong to CONFIG stops the test with a
+message saying which config it belongs to, instead of scoring a randomly
+initialised model.
 """
 import argparse
 import json
@@ -13,11 +17,13 @@ import os
 import os.path as osp
 
 from mmengine.config import Config, DictAction
+from mmengine.model import is_model_wrapper
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 import sea_kd  # noqa: F401
 from sea_kd.compat import cleanup_distributed, setup_cpu_distributed
+from sea_kd.utils.checkpoint_for_test import load_for_test, prepare_test
 
 
 def parse_args():
@@ -70,7 +76,8 @@ def main():
     elif cfg.get('work_dir', None) is None:
         cfg.work_dir = osp.join('./work_dirs',
                                 osp.splitext(osp.basename(args.config))[0])
-    cfg.load_from = args.checkpoint
+    cfg, state, origin = prepare_test(cfg, args.checkpoint)
+    cfg.load_from = None  # loaded strictly below, not by the Runner
     if args.out is not None:
         assert args.out.endswith(('.pkl', '.pickle')), \
             'The dump file must be a pkl file.'
@@ -82,6 +89,9 @@ def main():
     try:
         runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg \
             else RUNNERS.build(cfg)
+        model = runner.model.module if is_model_wrapper(
+            runner.model) else runner.model
+        load_for_test(model, state, args.checkpoint, origin)
         metrics = runner.test()
         if args.metrics_out and runner.rank == 0:
             with open(args.metrics_out, 'w') as f:

@@ -7,10 +7,18 @@ On CPU-only machines ``--launcher pytorch`` (through tools/dist_train.sh)
 trains with the gloo backend, and ``--amp`` (or a config's
 ``AmpOptimWrapper``) trains in bfloat16 with ``CPUAmpOptimWrapper``; with a
 GPU, ``--amp`` is mmdet's: float16 with a dynamic loss scale.
+
+A second run in a work dir that a live run holds is refused
+(``WorkDirBusyError``); ``--resume`` with no path continues from the newest
+intact checkpoint, skipping a damaged newer one with a warning; training
+stops before the first iteration when a head has fewer classes than the data
+set (``DatasetClassesCheckHook``).
 """
 import argparse
+import contextlib
 import os
 import os.path as osp
+import warnings
 
 from mmengine.config import Config, DictAction
 from mmengine.registry import RUNNERS
@@ -19,6 +27,7 @@ from mmengine.runner import Runner
 import sea_kd  # noqa: F401  registers distillers; checkpoint safe globals
 from sea_kd.compat import (cleanup_distributed, is_cpu_only,
                            setup_cpu_distributed, use_cpu_amp)
+from sea_kd.utils import latest_intact_checkpoint, work_dir_lock
 
 
 def parse_args():
@@ -87,23 +96,46 @@ def build_cfg(args) -> Config:
                                '"auto_scale_lr.enable" in your config.')
     if args.resume == 'auto':
         cfg.resume = True
-        cfg.load_from = None
+        cfg.load_from = resume_point(cfg.work_dir)
     elif args.resume is not None:
         cfg.resume = True
         cfg.load_from = args.resume
+    hooks = list(cfg.get('custom_hooks', None) or [])
+    if not any(h.get('type') == 'DatasetClassesCheckHook' for h in hooks):
+        hooks.append(dict(type='DatasetClassesCheckHook'))
+    cfg.custom_hooks = hooks
     return cfg
+
+
+def resume_point(work_dir: str):
+    """The newest intact checkpoint of ``work_dir`` (``None``: none yet);
+    a corrupt newer one is skipped with a warning that names it."""
+    path, skipped = latest_intact_checkpoint(work_dir)
+    for bad, reason in skipped:
+        warnings.warn(f'Not resuming from `{bad}`: {reason}.' +
+                      (f' Resuming from `{path}` instead.' if path else ''))
+    if skipped and path is None:
+        raise RuntimeError(
+            f'No intact checkpoint to resume from in `{work_dir}` (all '
+            f'{len(skipped)} are damaged); start again without `--resume`.')
+    return path
 
 
 def main():
     args = parse_args()
     cfg = build_cfg(args)
     setup_cpu_distributed(cfg)
+    # one live run per work dir; other ranks of this run share rank 0's lock
+    rank = int(os.environ.get('RANK', os.environ.get('SLURM_PROCID', '0')))
+    lock = work_dir_lock(
+        cfg.work_dir) if rank == 0 else contextlib.nullcontext()
     try:
-        if 'runner_type' not in cfg:
-            runner = Runner.from_cfg(cfg)
-        else:
-            runner = RUNNERS.build(cfg)
-        runner.train()
+        with lock:
+            if 'runner_type' not in cfg:
+                runner = Runner.from_cfg(cfg)
+            else:
+                runner = RUNNERS.build(cfg)
+            runner.train()
     finally:
         cleanup_distributed()
 

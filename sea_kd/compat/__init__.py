@@ -1,7 +1,11 @@
 """Compatibility fixes for running sea_kd on newer torch and on CPU-only hosts.
 
 * :func:`register_checkpoint_safe_globals` lets mmengine checkpoints load
-  under ``torch.load(weights_only=True)``, the default since torch 2.6.
+  under ``torch.load(weights_only=True)``, the default since torch 2.6,
+  without letting a checkpoint run code.
+* :func:`register_safe_checkpoint_loaders` makes mmengine read every
+  checkpoint, local or downloaded, weights-only, with errors that name the
+  file.
 * :func:`setup_cpu_distributed` and :func:`cleanup_distributed` make
   ``torchrun`` + ``launcher='pytorch'`` training work without GPUs (gloo
   backend, DDP without ``device_ids``), through
@@ -12,6 +16,8 @@
   NMS and RoIAlign (no bfloat16 CPU kernels) in float32 under CPU autocast.
 """
 
+from .checkpoint_loaders import (CheckpointFileError, UnsafeCheckpointError,
+                                 register_safe_checkpoint_loaders)
 from .checkpoint_safe_globals import (get_checkpoint_safe_globals,
                                       register_checkpoint_safe_globals)
 from .cpu_amp_optim_wrapper import CPUAmpOptimWrapper, use_cpu_amp
@@ -21,6 +27,9 @@ from .cpu_distributed import (CPUCompatibleDistributedDataParallel,
                               setup_cpu_distributed)
 
 __all__ = [
+    'CheckpointFileError',
+    'UnsafeCheckpointError',
+    'register_safe_checkpoint_loaders',
     'CPUAmpOptimWrapper',
     'CPUCompatibleDistributedDataParallel',
     'cleanup_distributed',

@@ -23,15 +23,25 @@ these globals with :func:`torch.serialization.add_safe_globals`, which keeps
 the weights-only safety check on for everything else (unlike the
 ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD`` environment variable).
 
-Note on :func:`getattr`: the weights-only unpickler only *calls* allow-listed
-globals, so objects reached through ``getattr`` can be stored but not called
-unless they are themselves allow-listed.
+Security: torch's weights-only unpickler *calls* every allow-listed callable
+that a pickle names, and calls ``__setstate__`` looked up on the instance.
+Allow-listing the real :func:`getattr` would therefore let a checkpoint reach
+any attribute of an allow-listed object (``getattr.__self__`` is the
+``builtins`` module, whose ``exec`` a ``HistoryBuffer`` instance can be given
+as its own ``__setstate__``) and run arbitrary code. The name
+``builtins.getattr`` is therefore registered for
+:func:`checkpoint_getattr`, a stand-in that resolves only the attributes real
+mmengine checkpoints use (``HistoryBuffer.min``/``max``/``current``/``mean``)
+and refuses everything else with :class:`pickle.UnpicklingError`. The real
+:func:`getattr` is never registered, and is removed when another library
+registered it.
 """
 
 from __future__ import annotations
 
 import builtins
 import importlib
+import pickle
 import re
 import warnings
 from types import ModuleType
@@ -39,7 +49,10 @@ from typing import Any, Callable, List, Optional, Tuple, Union
 
 import torch
 
-__all__ = ['get_checkpoint_safe_globals', 'register_checkpoint_safe_globals']
+__all__ = [
+    'checkpoint_getattr', 'get_checkpoint_safe_globals',
+    'register_checkpoint_safe_globals'
+]
 
 #: An entry accepted by :func:`torch.serialization.add_safe_globals`: either
 #: the object itself (registered as ``{__module__}.{__qualname__}``), or, from
@@ -51,6 +64,55 @@ SafeGlobal = Union[Callable[..., Any], Tuple[Callable[..., Any], str]]
 # that a checkpoint loads whichever numpy wrote it.
 _NUMPY_MULTIARRAY_MODULES = ('numpy._core.multiarray', 'numpy.core.multiarray')
 _NUMPY_MULTIARRAY_FUNCTIONS = ('_reconstruct', 'scalar')
+
+#: The only attributes a checkpoint may look up through ``getattr``: the
+#: statistics methods that ``HistoryBuffer.__getstate__`` pickles by
+#: reference (mmengine's ``_set_default_statistics``).
+HISTORY_BUFFER_ATTRIBUTES = ('min', 'max', 'current', 'mean')
+
+
+def checkpoint_getattr(obj: Any, name: Any) -> Any:
+    """``getattr`` as a checkpoint may call it: HistoryBuffer methods only.
+
+    Registered for torch's weights-only unpickler under the pickle name
+    ``builtins.getattr`` in place of the built-in (see the module docstring).
+
+    Args:
+        obj: The object the pickle looks the attribute up on.
+        name: The attribute name.
+
+    Returns:
+        ``getattr(HistoryBuffer, name)`` for a name in
+        :data:`HISTORY_BUFFER_ATTRIBUTES`.
+
+    Raises:
+        pickle.UnpicklingError: For any other object or name.
+    """
+    history_buffer = _history_buffer_class()
+    if (history_buffer is not None and obj is history_buffer
+            and isinstance(name, str) and name in HISTORY_BUFFER_ATTRIBUTES):
+        return getattr(obj, name)
+    raise pickle.UnpicklingError(
+        f'The checkpoint asks for getattr({_describe(obj)}, {name!r}), which '
+        'no mmengine or sea_kd checkpoint contains and which can be used to '
+        'run code; loading it was refused. Only getattr(HistoryBuffer, '
+        f'{"|".join(HISTORY_BUFFER_ATTRIBUTES)}) is allowed. Do not load a '
+        'checkpoint from a source you do not trust.')
+
+
+def _describe(obj: Any) -> str:
+    """A short, safe description of ``obj`` for an error message."""
+    name = getattr(obj, '__qualname__', None) or getattr(
+        obj, '__name__', None)
+    if isinstance(name, str):
+        return name
+    return f'<{type(obj).__name__} object>'
+
+
+def _history_buffer_class() -> Optional[type]:
+    """mmengine's ``HistoryBuffer``, or ``None`` without mmengine."""
+    module = _import_quietly('mmengine.logging.history_buffer')
+    return getattr(module, 'HistoryBuffer', None)
 
 
 def _import_quietly(name: str) -> Optional[ModuleType]:
@@ -169,8 +231,7 @@ def _mmengine_globals() -> List[SafeGlobal]:
     Returns:
         The entries to register; empty if mmengine is not installed.
     """
-    module = _import_quietly('mmengine.logging.history_buffer')
-    history_buffer = getattr(module, 'HistoryBuffer', None)
+    history_buffer = _history_buffer_class()
     return [] if history_buffer is None else [history_buffer]
 
 
@@ -183,7 +244,9 @@ def get_checkpoint_safe_globals() -> List[SafeGlobal]:
         mmengine are skipped.
     """
     named = _supports_named_safe_globals()
-    entries: List[SafeGlobal] = [builtins.getattr]
+    entries: List[SafeGlobal] = []
+    if named:
+        entries.append((checkpoint_getattr, 'builtins.getattr'))
     entries.extend(_mmengine_globals())
     entries.extend(_numpy_globals(named))
 
@@ -198,8 +261,10 @@ def register_checkpoint_safe_globals() -> None:
     """Register the globals of mmengine checkpoints as weights-only safe.
 
     Safe to call any number of times: only entries not yet registered are
-    added. Does nothing with torch < 2.4, which has no
-    :func:`torch.serialization.add_safe_globals` (and loads with
+    added. An entry that makes the real :func:`getattr` loadable (registered
+    by another library or an older sea_kd) is removed with a warning, since
+    it lets any checkpoint run code. Does nothing with torch < 2.4, which has
+    no :func:`torch.serialization.add_safe_globals` (and loads with
     ``weights_only=False`` by default anyway).
     """
     serialization = getattr(torch, 'serialization', None)
@@ -213,9 +278,40 @@ def register_checkpoint_safe_globals() -> None:
     except Exception:
         registered = []
 
+    unsafe = [entry for entry in registered if _is_unsafe_getattr(entry)]
+    clear_safe_globals = getattr(serialization, 'clear_safe_globals', None)
+    if unsafe and clear_safe_globals is not None:
+        warnings.warn(
+            'The built-in getattr was registered as a weights-only safe '
+            'global, which lets any checkpoint run code; sea_kd removed it '
+            'and registered its restricted stand-in instead.')
+        registered = [entry for entry in registered if entry not in unsafe]
+        clear_safe_globals()
+        if registered:
+            add_safe_globals(registered)
+
     missing = [
         entry for entry in get_checkpoint_safe_globals()
         if entry not in registered
     ]
     if missing:
         add_safe_globals(missing)
+
+
+def _is_unsafe_getattr(entry: Any) -> bool:
+    """Whether a registered safe global makes the real ``getattr`` loadable.
+
+    Args:
+        entry: An entry of ``torch.serialization.get_safe_globals()``.
+
+    Returns:
+        True for the built-in itself, or any pair naming it or registered
+        under ``builtins.getattr`` that is not :func:`checkpoint_getattr`.
+    """
+    if entry is builtins.getattr:
+        return True
+    if isinstance(entry, tuple) and len(entry) == 2:
+        obj, name = entry
+        return obj is not checkpoint_getattr and (
+            obj is builtins.getattr or name == 'builtins.getattr')
+    return False

@@ -24,7 +24,8 @@ from mmengine.runner import Runner
 from torch import Tensor, nn
 
 from ..models.distillers import BaseDistiller
-from ..models.distillers.pair_checks import (dense_layout_of, num_classes_of,
+from ..models.distillers.pair_checks import (dataset_class_problems,
+                                             dense_layout_of, num_classes_of,
                                              prior_strides_of)
 from ..models.utils.category_masks import infer_strides
 from .teacher_evaluation import evaluate_teacher
@@ -155,22 +156,6 @@ def _distillation_modules(distiller: BaseDistiller) -> List[Dict[str, Any]]:
     return rows
 
 
-def _class_problems(distiller: BaseDistiller,
-                    classes: Sequence[str]) -> List[Tuple[int, str]]:
-    """``(num_classes, message)`` of each head whose class count is not
-    the data set's."""
-    out = []
-    for role in ('teacher', 'student'):
-        num = num_classes_of(getattr(distiller, role))
-        if classes and num != len(classes):
-            out.append((num, (
-                f'The {role} head predicts {num} classes but the training '
-                f'set has {len(classes)} ({", ".join(classes)}); set '
-                f'num_classes={len(classes)} in the {role} config (and '
-                'retrain a teacher trained on another label set).')))
-    return out
-
-
 def _build_distiller(cfg: Config) -> BaseDistiller:
     try:
         model = MODELS.build(copy.deepcopy(cfg.model))
@@ -265,7 +250,7 @@ def build_pair_report(cfg: Config,
             distiller.teacher_inputs(inputs, samples))
     distiller.train()
     classes = list(loader.dataset.metainfo.get('classes') or [])
-    class_problems = _class_problems(distiller, classes)
+    class_problems = dataset_class_problems(distiller, classes)
     if any(n < len(classes) for n, _ in class_problems):
         raise PairCheckError('classes', '\n'.join(
             text for _, text in class_problems))

@@ -3,17 +3,25 @@ from __future__ import annotations
 
 import os.path as osp
 from collections import OrderedDict
-from typing import Dict
+from typing import Dict, Tuple
 
 import torch
 from mmengine.runner.checkpoint import CheckpointLoader
 from torch import nn
 
+from ..compat.checkpoint_loaders import (CheckpointFileError,
+                                         UnsafeCheckpointError)
+
 _SHOWN_KEYS = 5
 
 
-def read_state_dict(path: str, role: str) -> Dict[str, torch.Tensor]:
-    """Read the ``state_dict`` of an mmengine (or plain torch) checkpoint.
+def read_checkpoint(path: str,
+                    role: str) -> Tuple[Dict[str, torch.Tensor], dict]:
+    """Read the ``state_dict`` and ``meta`` of an mmengine (or plain torch)
+    checkpoint.
+
+    Loading is weights-only (:mod:`sea_kd.compat.checkpoint_loaders`);
+    every failure names ``role`` and the file.
 
     Args:
         path: Local path or any URI mmengine's ``CheckpointLoader`` accepts.
@@ -21,20 +29,48 @@ def read_state_dict(path: str, role: str) -> Dict[str, torch.Tensor]:
             error messages.
 
     Returns:
-        dict: Parameter name to tensor, with a DDP ``module.`` prefix removed.
+        tuple: Parameter name to tensor, with a DDP ``module.`` prefix
+        removed, and the checkpoint's ``meta`` (empty when it has none).
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+        CheckpointFileError: ``path`` is a directory, empty, truncated or
+            corrupt, or holds no state dict.
+        UnsafeCheckpointError: The file holds objects outside the
+            weights-only allow-list.
     """
-    if '://' not in path and not osp.isfile(path):
+    if '://' not in path and not osp.exists(path):
         raise FileNotFoundError(
             f'`{role}` points to `{path}`, which does not exist. Train that '
             'model first or fix the path in the config (e.g. '
             f'`--cfg-options model.{role}=PATH`).')
-    checkpoint = CheckpointLoader.load_checkpoint(path, map_location='cpu')
+    try:
+        checkpoint = CheckpointLoader.load_checkpoint(path, map_location='cpu')
+    except (CheckpointFileError, UnsafeCheckpointError) as error:
+        raise type(error)(f'`{role}`: {error}') from error
     state_dict = checkpoint.get('state_dict', checkpoint) if isinstance(
         checkpoint, dict) else checkpoint
     if not isinstance(state_dict, dict):
-        raise TypeError(f'`{role}` file `{path}` holds no state dict.')
+        raise CheckpointFileError(
+            f'`{role}` file `{path}` holds no state dict (a dict of tensors, '
+            'alone or under `state_dict`).')
+    meta = checkpoint.get('meta') if isinstance(checkpoint, dict) else None
     return OrderedDict((k[7:] if k.startswith('module.') else k, v)
-                       for k, v in state_dict.items())
+                       for k, v in state_dict.items()), (
+                           meta if isinstance(meta, dict) else {})
+
+
+def read_state_dict(path: str, role: str) -> Dict[str, torch.Tensor]:
+    """The ``state_dict`` of a checkpoint (see :func:`read_checkpoint`).
+
+    Args:
+        path: Local path or any URI mmengine's ``CheckpointLoader`` accepts.
+        role: What the checkpoint is for, used in error messages.
+
+    Returns:
+        dict: Parameter name to tensor, with a DDP ``module.`` prefix removed.
+    """
+    return read_checkpoint(path, role)[0]
 
 
 def check_state_dict_matches(module: nn.Module,

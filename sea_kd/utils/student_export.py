@@ -1,6 +1,9 @@
 """Turn a distiller checkpoint into a plain mmdet checkpoint of the student."""
 from __future__ import annotations
 
+import os
+import os.path as osp
+import tempfile
 from collections import OrderedDict
 from typing import Optional
 
@@ -28,10 +31,26 @@ def export_student(checkpoint: str,
             it and the exported weights are loaded strictly (no missing or
             unexpected keys) before anything is written.
 
+    The file is written to a temporary file next to ``out_file`` and then
+    renamed, so an interrupted export never leaves a partial checkpoint, and
+    ``out_file`` may not be ``checkpoint`` itself (that would throw away the
+    optimizer state, the distillation modules and the training history).
+
     Returns:
         dict: ``num_tensors``, ``dropped`` (distillation-module keys left
         out) and ``verified``.
+
+    Raises:
+        ValueError: ``out_file`` is ``checkpoint``, or ``checkpoint`` holds
+            no ``student.*`` weights.
     """
+    if (osp.exists(checkpoint) and osp.exists(out_file)
+            and osp.samefile(checkpoint, out_file)):
+        raise ValueError(
+            f'The output `{out_file}` is the distiller checkpoint itself; '
+            'writing the student over it would lose the optimizer state, the '
+            'distillation modules and the training history. Give another '
+            'output path.')
     state_dict = read_state_dict(checkpoint, 'checkpoint')
     student = OrderedDict((k[len(STUDENT_PREFIX):], v)
                           for k, v in state_dict.items()
@@ -46,7 +65,7 @@ def export_student(checkpoint: str,
     verified = False
     if config is not None:
         verified = _verify(student, config, out_file)
-    torch.save(
+    _save_atomically(
         dict(
             state_dict=student,
             meta=dict(exported_from=str(checkpoint), exporter='sea_kd')),
@@ -68,3 +87,20 @@ def _verify(student_state: dict, config: str, out_file: str) -> bool:
     check_state_dict_matches(model, student_state, out_file,
                              'exported student')
     return True
+
+
+def _save_atomically(obj: dict, out_file: str) -> None:
+    """``torch.save`` to a temporary file in the same directory, then rename
+    it to ``out_file`` (an atomic replace on POSIX)."""
+    directory = osp.dirname(osp.abspath(out_file))
+    fd, tmp = tempfile.mkstemp(
+        prefix='.' + osp.basename(out_file) + '.', suffix='.tmp',
+        dir=directory)
+    os.close(fd)
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, out_file)
+    except BaseException:
+        if osp.exists(tmp):
+            os.remove(tmp)
+        raise

@@ -266,3 +266,90 @@ def test_checkpoint_written_by_numpy_1_loads(tmp_path: Path) -> None:
     np.testing.assert_array_equal(loaded['array'], payload['array'])
     assert loaded['scalar'] == 1.5
     assert loaded['buffer'].mean() == 1.5
+
+
+# --------------------------------------------------------------- security
+HOSTILE = REPO_ROOT / 'tests' / 'compat' / 'hostile_checkpoints.py'
+
+
+def _run_python(script: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, '-c', textwrap.dedent(script)],
+                          capture_output=True, text=True, timeout=180,
+                          cwd=str(cwd))
+
+
+@needs_weights_only_default
+def test_getattr_gadget_runs_with_the_real_getattr_allowed(
+        tmp_path: Path) -> None:
+    """The gadget is real: with the built-in getattr allow-listed (what
+    sea_kd did before), loading it runs code. Checked in a fresh process so
+    that this process's allow-list is untouched."""
+    marker = tmp_path / 'marker'
+    completed = _run_python(f"""
+        import builtins, importlib.util, torch
+        from mmengine.logging import HistoryBuffer
+        spec = importlib.util.spec_from_file_location('h', {str(HOSTILE)!r})
+        hostile = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(hostile)
+        hostile.save_getattr_gadget_checkpoint(
+            {str(tmp_path / 'gadget.pth')!r}, {str(marker)!r},
+            dict(w=torch.ones(1)))
+        torch.serialization.add_safe_globals([builtins.getattr, HistoryBuffer])
+        torch.load({str(tmp_path / 'gadget.pth')!r}, weights_only=True)
+        """, tmp_path)
+    assert completed.returncode == 0, completed.stderr
+    assert marker.read_text() == 'ran'
+
+
+@needs_weights_only_default
+def test_getattr_gadget_is_refused_once_sea_kd_is_imported(
+        tmp_path: Path) -> None:
+    """With sea_kd's stand-in the gadget fails to load and runs nothing,
+    through plain ``torch.load`` and through mmengine's loader; a real
+    getattr registered by someone else is removed first."""
+    from tests.compat.hostile_checkpoints import \
+        save_getattr_gadget_checkpoint
+    marker = tmp_path / 'marker'
+    path = tmp_path / 'gadget.pth'
+    save_getattr_gadget_checkpoint(path, marker, dict(w=torch.ones(1)))
+    completed = _run_python(f"""
+        import builtins, pickle, torch
+        torch.serialization.add_safe_globals([builtins.getattr])
+        import sea_kd  # noqa: F401
+        from mmengine.runner import CheckpointLoader
+        outcomes = []
+        for load in (lambda: torch.load({str(path)!r}),
+                     lambda: torch.load({str(path)!r}, weights_only=True),
+                     lambda: CheckpointLoader.load_checkpoint({str(path)!r})):
+            try:
+                load()
+                outcomes.append('loaded')
+            except pickle.UnpicklingError as error:
+                outcomes.append('refused' if 'getattr' in str(error)
+                                else str(error))
+        print(outcomes)
+        """, REPO_ROOT)
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.strip().splitlines()[-1] == str(['refused'] * 3)
+    assert 'removed it' in completed.stderr
+    assert not marker.exists()
+
+
+@needs_weights_only_default
+def test_getattr_stand_in_resolves_history_buffer_methods_only() -> None:
+    """The stand-in resolves what mmengine pickles and nothing else."""
+    from sea_kd.compat.checkpoint_safe_globals import checkpoint_getattr
+    import builtins
+    import pickle
+    for name in ('min', 'max', 'current', 'mean'):
+        assert checkpoint_getattr(HistoryBuffer, name) is getattr(
+            HistoryBuffer, name)
+    for obj, name in ((HistoryBuffer, '__init__'), (HistoryBuffer, 'update'),
+                      (builtins.getattr, '__self__'), (builtins, 'exec'),
+                      (HistoryBuffer([1.0], [1]), 'mean'), (HistoryBuffer, 1)):
+        with pytest.raises(pickle.UnpicklingError, match='refused'):
+            checkpoint_getattr(obj, name)
+    registered = torch.serialization.get_safe_globals()
+    assert builtins.getattr not in registered
+    assert not any(
+        isinstance(e, tuple) and e[0] is builtins.getattr for e in registered)

@@ -20,6 +20,40 @@ def num_classes_of(detector: nn.Module) -> int:
                     ' (looked at bbox_head and roi_head.bbox_head).')
 
 
+def dataset_class_problems(model: nn.Module,
+                           classes: Sequence[str]) -> List[Tuple[int, str]]:
+    """Heads whose class count is not the data set's.
+
+    A distiller's teacher and student are both checked; any other model is
+    checked as one detector. A head with fewer classes than the data set
+    trains the extra classes as background; one with more never sees them.
+
+    Args:
+        model: A distiller or a detector (unwrapped).
+        classes: The class names of the training set (empty: no check).
+
+    Returns:
+        ``(num_classes, message)`` per mismatching head; the message names
+        the head, both counts, the classes and the fix.
+    """
+    if not classes:
+        return []
+    if hasattr(model, 'student') and hasattr(model, 'teacher'):
+        roles = [('teacher', model.teacher), ('student', model.student)]
+    else:
+        roles = [('model', model)]
+    problems = []
+    for role, detector in roles:
+        num = num_classes_of(detector)
+        if num != len(classes):
+            problems.append((num, (
+                f'The {role} head predicts {num} classes but the training '
+                f'set has {len(classes)} ({", ".join(classes)}); set '
+                f'num_classes={len(classes)} in the {role} config (and '
+                'retrain a teacher trained on another label set).')))
+    return problems
+
+
 def neck_channels_of(detector: nn.Module) -> List[int]:
     """Output channels of each neck level (FPN-style necks)."""
     neck = getattr(detector, 'neck', None)

@@ -1,0 +1,161 @@
+"""Tests for :mod:`sea_kd.compat.checkpoint_loaders`: every checkpoint that
+mmengine reads, local or downloaded, loads weights-only and names the file
+when it cannot be read."""
+from __future__ import annotations
+
+import functools
+import hashlib
+import http.server
+import threading
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+import torch
+from mmengine.runner import CheckpointLoader, load_checkpoint
+from mmengine.runner import checkpoint as mmengine_checkpoint
+from torch import nn
+
+import sea_kd  # noqa: F401  registers the loaders
+from sea_kd.compat import CheckpointFileError, UnsafeCheckpointError
+from sea_kd.compat.checkpoint_loaders import (load_local_checkpoint,
+                                              load_remote_checkpoint)
+from tests.compat.hostile_checkpoints import (save_getattr_gadget_checkpoint,
+                                              save_system_checkpoint)
+
+
+def _weights() -> dict:
+    return nn.Linear(2, 1).state_dict()
+
+
+def test_loaders_are_registered() -> None:
+    """mmengine's schemes and its module-level ``load_from_http`` (called by
+    the torchvision://, open-mmlab:// and mmcls:// loaders) are ours."""
+    schemes = CheckpointLoader._schemes
+    assert schemes[''] is load_local_checkpoint
+    assert schemes['http://'] is load_remote_checkpoint
+    assert schemes['https://'] is load_remote_checkpoint
+    assert mmengine_checkpoint.load_from_http is load_remote_checkpoint
+
+
+# ------------------------------------------------------------------- local
+def test_local_checkpoint_loads(tmp_path: Path) -> None:
+    weights = _weights()
+    torch.save(dict(state_dict=weights), tmp_path / 'ok.pth')
+    loaded = CheckpointLoader.load_checkpoint(str(tmp_path / 'ok.pth'))
+    torch.testing.assert_close(loaded['state_dict']['weight'],
+                               weights['weight'])
+
+
+@pytest.mark.parametrize('kind', ['directory', 'empty', 'truncated',
+                                  'garbage'])
+def test_broken_local_files_name_the_file(tmp_path: Path, kind: str) -> None:
+    path = tmp_path / f'{kind}.pth'
+    if kind == 'directory':
+        path.mkdir()
+        expected = 'is a directory'
+    elif kind == 'empty':
+        path.write_bytes(b'')
+        expected = r'is empty \(0 bytes\)'
+    else:
+        torch.save(dict(state_dict=_weights()), path)
+        data = path.read_bytes()
+        path.write_bytes(data[:len(data) // 2] if kind == 'truncated' else
+                         b'not a checkpoint' * 10)
+        expected = 'truncated or corrupt'
+    with pytest.raises(CheckpointFileError, match=expected) as error:
+        CheckpointLoader.load_checkpoint(str(path))
+    assert str(path) in str(error.value)
+
+
+def test_missing_local_file_names_the_file(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match='absent.pth'):
+        CheckpointLoader.load_checkpoint(str(tmp_path / 'absent.pth'))
+
+
+@pytest.mark.parametrize('save', [save_getattr_gadget_checkpoint,
+                                  save_system_checkpoint])
+def test_hostile_local_checkpoint_is_refused_without_a_trace(
+        tmp_path: Path, save) -> None:
+    """Through mmengine's ``load_checkpoint`` (``load_from``, ``init_cfg``)."""
+    marker = tmp_path / 'marker'
+    path = tmp_path / 'hostile.pth'
+    save(path, marker, _weights())
+    with pytest.raises(UnsafeCheckpointError, match='hostile.pth'):
+        load_checkpoint(nn.Linear(2, 1), str(path))
+    assert not marker.exists()
+
+
+# ------------------------------------------------------------------ remote
+@pytest.fixture
+def server(tmp_path: Path, monkeypatch) -> Iterator[tuple]:
+    """A local HTTP server over ``tmp_path/served`` and an empty hub cache."""
+    served = tmp_path / 'served'
+    served.mkdir()
+    for var in ('http_proxy', 'HTTP_PROXY', 'https_proxy', 'HTTPS_PROXY',
+                'all_proxy', 'ALL_PROXY'):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv('no_proxy', '*')
+    monkeypatch.setattr(torch.hub, '_hub_dir', str(tmp_path / 'hub'))
+    handler = functools.partial(
+        http.server.SimpleHTTPRequestHandler, directory=str(served))
+    handler.log_message = lambda *args: None
+    httpd = http.server.ThreadingHTTPServer(('127.0.0.1', 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield served, f'http://127.0.0.1:{httpd.server_address[1]}', \
+            tmp_path / 'hub' / 'checkpoints'
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_served_checkpoint_loads_and_its_hash_is_checked(server) -> None:
+    served, url, cache = server
+    weights = _weights()
+    plain = served / 'model.pth'
+    torch.save(dict(state_dict=weights), plain)
+    named = served / f'model-{_sha(plain)[:8]}.pth'
+    named.write_bytes(plain.read_bytes())
+
+    for path in (plain, named):
+        loaded = CheckpointLoader.load_checkpoint(f'{url}/{path.name}')
+        torch.testing.assert_close(loaded['state_dict']['bias'],
+                                   weights['bias'])
+    # the cached copy is checked again on every use, not only on download
+    cached = cache / named.name
+    cached.write_bytes(cached.read_bytes() + b'x')
+    with pytest.raises(CheckpointFileError, match='does not match the hash'):
+        CheckpointLoader.load_checkpoint(f'{url}/{named.name}')
+
+
+def test_served_file_with_a_wrong_hash_is_refused(server) -> None:
+    served, url, cache = server
+    path = served / 'model-0123abcd.pth'
+    torch.save(dict(state_dict=_weights()), path)
+    with pytest.raises(RuntimeError, match='invalid hash value'):
+        CheckpointLoader.load_checkpoint(f'{url}/{path.name}')
+    assert not (cache / path.name).exists()
+
+
+@pytest.mark.parametrize('save', [save_getattr_gadget_checkpoint,
+                                  save_system_checkpoint])
+def test_served_hostile_checkpoint_is_refused_without_a_trace(
+        server, tmp_path: Path, save) -> None:
+    """Refused, nothing runs, and the download does not stay in the cache;
+    also through the torchvision:// path, which calls ``load_from_http``."""
+    served, url, cache = server
+    marker = tmp_path / 'marker'
+    save(served / 'evil.pth', marker, _weights())
+    with pytest.raises(UnsafeCheckpointError, match='evil.pth'):
+        load_checkpoint(nn.Linear(2, 1), f'{url}/evil.pth')
+    assert not marker.exists()
+    assert not (cache / 'evil.pth').exists()
+    with pytest.raises(UnsafeCheckpointError, match='evil.pth'):
+        mmengine_checkpoint.load_from_http(f'{url}/evil.pth')
+    assert not marker.exists()

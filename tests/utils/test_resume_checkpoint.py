@@ -1,0 +1,49 @@
+"""Tests for :mod:`sea_kd.utils.resume_checkpoint`."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from sea_kd.utils import checkpoint_problem, latest_intact_checkpoint
+
+
+def _save(path: Path) -> None:
+    torch.save(dict(state_dict={'w': torch.full((1000, ), 7.0)}), path)
+
+
+def test_intact_and_damaged_files(tmp_path: Path) -> None:
+    good = tmp_path / 'good.pth'
+    _save(good)
+    assert checkpoint_problem(str(good)) is None
+    assert checkpoint_problem(str(tmp_path / 'none.pth')) == \
+        'it does not exist'
+    empty = tmp_path / 'empty.pth'
+    empty.write_bytes(b'')
+    assert 'empty' in checkpoint_problem(str(empty))
+    truncated = tmp_path / 'truncated.pth'
+    truncated.write_bytes(good.read_bytes()[:-100])
+    assert 'truncated' in checkpoint_problem(str(truncated))
+    # a damaged member with an intact directory: caught by the CRC check
+    data = bytearray(good.read_bytes())
+    start = data.index(b'\x00\x00\xe0\x40')  # 7.0 as float32
+    data[start:start + 4] = b'\x01\x02\x03\x04'
+    flipped = tmp_path / 'flipped.pth'
+    flipped.write_bytes(bytes(data))
+    assert 'corrupt' in checkpoint_problem(str(flipped))
+
+
+def test_latest_corrupt_checkpoint_falls_back(tmp_path: Path) -> None:
+    for it in (2, 4, 6):
+        _save(tmp_path / f'iter_{it}.pth')
+    (tmp_path / 'iter_6.pth').write_bytes(
+        (tmp_path / 'iter_6.pth').read_bytes()[:50])
+    (tmp_path / 'last_checkpoint').write_text(str(tmp_path / 'iter_6.pth'))
+    path, skipped = latest_intact_checkpoint(str(tmp_path))
+    assert path == str(tmp_path / 'iter_4.pth')
+    assert [p for p, _ in skipped] == [str(tmp_path / 'iter_6.pth')]
+
+
+def test_no_checkpoint_yet(tmp_path: Path) -> None:
+    assert latest_intact_checkpoint(str(tmp_path)) == (None, [])
+    assert latest_intact_checkpoint(str(tmp_path / 'absent')) == (None, [])
