@@ -12,7 +12,8 @@ from sea_kd.utils import work_dir_lock
 from tests.compat.hostile_checkpoints import (save_getattr_gadget_checkpoint,
                                               save_system_checkpoint)
 
-from .helpers import DEMO, data_options, python, run_tool, short_run
+from .helpers import (DEMO, data_options, keep_all_detections_configs,
+                      python, run_tool, short_run)
 
 pytestmark = pytest.mark.slow
 
@@ -23,16 +24,18 @@ TEACHER_CONFIG = osp.join(DEMO, 'retinanet_r18_synthetic.py')
 
 @pytest.fixture(scope='module')
 def fi_run(tmp_path_factory, synthetic_root, retina_teacher_ckpt):
-    """A 2-iteration feature-imitation run and its exported student."""
+    """A 2-iteration feature-imitation run and its exported student (the
+    student keeps every detection, so that its test reports an AP)."""
     work = tmp_path_factory.mktemp('fi_run')
-    run_tool(python('tools/train.py', FI_CONFIG, '--work-dir', work,
+    _, fi_config = keep_all_detections_configs(work)
+    run_tool(python('tools/train.py', fi_config, '--work-dir', work,
                     '--cfg-options', *data_options(synthetic_root),
                     f'model.teacher_ckpt={retina_teacher_ckpt}',
                     *short_run(2)))
     exported = work / 'student.pth'
     run_tool(python('tools/export_student.py', FI_CONFIG,
                     work / 'iter_2.pth', exported))
-    return work / 'iter_2.pth', exported
+    return work / 'iter_2.pth', exported, fi_config
 
 
 def _test(config, ckpt, root, work, *options, check=False):
@@ -43,8 +46,8 @@ def _test(config, ckpt, root, work, *options, check=False):
 
 def test_distiller_checkpoint_tests_without_the_teacher_on_disk(
         tmp_path, synthetic_root, fi_run):
-    ckpt, _ = fi_run
-    out = _test(FI_CONFIG, ckpt, synthetic_root, tmp_path / 'w',
+    ckpt, _, fi_config = fi_run
+    out = _test(fi_config, ckpt, synthetic_root, tmp_path / 'w',
                 f'model.teacher_ckpt={tmp_path / "gone.pth"}', check=True)
     assert 'coco/bbox_mAP' in out.stdout
 
@@ -55,7 +58,7 @@ def test_distiller_checkpoint_tests_without_the_teacher_on_disk(
 def test_checkpoint_of_another_config_is_refused(tmp_path, synthetic_root,
                                                  fi_run, retina_teacher_ckpt,
                                                  case):
-    distiller_ckpt, exported = fi_run
+    distiller_ckpt, exported, _ = fi_run
     config, ckpt, expected = {
         'student_cfg+distiller_ckpt':
         (STUDENT_CONFIG, distiller_ckpt, 'is a distiller checkpoint'),
@@ -73,7 +76,7 @@ def test_checkpoint_of_another_config_is_refused(tmp_path, synthetic_root,
 
 
 def test_export_refuses_to_overwrite_its_input(tmp_path, fi_run):
-    ckpt, _ = fi_run
+    ckpt = fi_run[0]
     copy = tmp_path / 'ckpt.pth'
     shutil.copy(ckpt, copy)
     before = copy.read_bytes()
@@ -152,3 +155,24 @@ def test_more_data_classes_than_head_classes_stops_training(
     assert 'The model head predicts 5 classes but the training set has 6' \
         in out.stdout
     assert not list(tmp_path.glob('*.pth'))
+
+
+def test_every_kind_of_checkpoint_the_project_writes_loads_weights_only(
+        fi_run, retina_teacher_ckpt):
+    """A detector's and a distiller's Runner checkpoints (message hub with
+    HistoryBuffers, numpy scalars) and an exported student, in a fresh
+    process that only imported sea_kd."""
+    distiller, exported, _ = fi_run
+    script = (
+        'import sys, torch, sea_kd\n'
+        'for path in sys.argv[1:]:\n'
+        '    ckpt = torch.load(path, weights_only=True)\n'
+        '    assert ckpt["state_dict"], path\n'
+        '    hub = ckpt.get("message_hub", {}).get("log_scalars", {})\n'
+        '    print(path, len(hub), sorted(ckpt))\n')
+    out = run_tool(python('-c', script, retina_teacher_ckpt, distiller,
+                          exported))
+    lines = out.stdout.strip().splitlines()[-3:]
+    assert [int(line.split()[1]) > 0 for line in lines] == [True, True,
+                                                             False]
+    assert all("'state_dict'" in line for line in lines)
