@@ -117,6 +117,8 @@ def test_row_and_commands_agree_with_the_config(path):
     data = row_cells[1]
     if 'synthetic' in osp.basename(path):
         assert data.startswith('generated'), (path, data)
+    elif 'my-dataset' in osp.basename(path):
+        assert data.startswith('your own'), (path, data)
     else:
         assert data.startswith('COCO'), (path, data)
 
@@ -130,7 +132,7 @@ def test_row_and_commands_agree_with_the_config(path):
             model.student)
         assert f'`{teacher}`' in row_cells[2], (path, teacher, row_cells[2])
         assert f'`{student}`' in row_cells[3], (path, student, row_cells[3])
-        if 'synthetic' not in osp.basename(path):
+        if data.startswith('COCO'):
             # the page says where the COCO configs want their teacher
             assert model.teacher_ckpt == f'checkpoints/{teacher}.pth', path
     else:
