@@ -41,7 +41,9 @@ class ADLDistiller(BaseDistiller):
 
     Args:
         loss_adl: Config of the loss (default :class:`ADLoss` with the
-            authors' defaults γ=2, β=1, θ=1.8, T=1, base='kl').
+            authors' γ=2, β=1, θ=1.8, T=1 and normaliser over all anchors,
+            and the paper's ``base='kl'``; the COCO configs set the authors'
+            ``base='bce'``).
         pseudo_label: ``dict(score_thr=0.5)`` to enable online pseudo labels
             for unlabeled images; ``None`` refuses unlabeled images.
         **kwargs: See :class:`BaseDistiller`.

@@ -23,11 +23,19 @@ class ADLoss(nn.Module):
         ℓ    = w · [α·(−q·log p) + (1−α)·(−(1−q)·log(1−p))]
                                                         (base='bce', code)
         N    = max(Σ_{i,c} q^θ, 1)
-        L    = λ · Σ_{i,c} ℓ / N
+        L    = λ · T² · Σ_{i,c} ℓ / N
 
     Gradients flow into the student through both ``w`` and the base term;
     the teacher is detached. Rows outside ``valid_mask`` (anchors the
-    assigner ignores) count neither in the sum nor in ``N``.
+    assigner ignores) are left out of the sum. They stay in ``N`` with
+    ``normaliser='all'``, as in the authors' code, and are left out of it too
+    with ``normaliser='kept'``. The ``T²`` factor is also the authors' (it
+    keeps the gradient's scale when ``T ≠ 1``; it is 1 at the default T = 1).
+
+    With ``base='bce'`` and α = 0.5 the base term is ``0.5·(KL + H(q))``: its
+    gradient with respect to the student logit is half that of ``'kl'``
+    (``0.5·(p − q)`` against ``p − q``), so at equal λ the authors' loss is
+    half as strong as the paper's formula.
 
     Numerics: everything is computed in fp32 (fp64 inputs stay fp64). The
     student's ``log p`` and ``log(1−p)`` are log-sigmoids, exact and finite
@@ -40,6 +48,9 @@ class ADLoss(nn.Module):
         theta: θ, exponent of the normaliser.
         base: ``'kl'`` (the paper) or ``'bce'`` (the authors' code).
         alpha: α of the ``'bce'`` base (0.5 in the code: 0.5·w·(KL + H)).
+        normaliser: Rows summed in ``N``: ``'all'`` (the authors' code,
+            ignored anchors included) or ``'kept'`` (only the rows of
+            ``valid_mask``).
         temperature: T.
         eps: Clamp of the teacher probability.
         loss_weight: λ.
@@ -51,12 +62,17 @@ class ADLoss(nn.Module):
                  theta: float = 1.8,
                  base: str = 'kl',
                  alpha: float = 0.5,
+                 normaliser: str = 'all',
                  temperature: float = 1.0,
                  eps: float = 1e-6,
                  loss_weight: float = 1.0) -> None:
         super().__init__()
         if base not in ('kl', 'bce'):
             raise ValueError(f"base must be 'kl' or 'bce', got {base!r}")
+        if normaliser not in ('all', 'kept'):
+            raise ValueError(
+                f"normaliser must be 'all' (the authors' code: every row) or "
+                f"'kept' (the rows of valid_mask), got {normaliser!r}")
         if temperature <= 0:
             raise ValueError(f'temperature must be > 0, got {temperature}')
         self.beta = beta
@@ -64,6 +80,7 @@ class ADLoss(nn.Module):
         self.theta = theta
         self.base = base
         self.alpha = alpha
+        self.normaliser = normaliser
         self.temperature = temperature
         self.eps = eps
         self.loss_weight = loss_weight
@@ -97,14 +114,16 @@ class ADLoss(nn.Module):
         dtype = torch.promote_types(student_logits.dtype, torch.float32)
         z_s = student_logits.to(dtype) / self.temperature
         z_t = teacher_logits.detach().to(dtype) / self.temperature
+        q = torch.sigmoid(z_t).clamp(self.eps, 1 - self.eps)
+        normaliser = q.pow(self.theta).sum()  # 'all': every row
         if valid_mask is not None:
             if valid_mask.shape != student_logits.shape[:1]:
                 raise ValueError(
                     f'valid_mask must have shape ({student_logits.shape[0]},)'
                     f', got {tuple(valid_mask.shape)}.')
-            z_s, z_t = z_s[valid_mask], z_t[valid_mask]
-
-        q = torch.sigmoid(z_t).clamp(self.eps, 1 - self.eps)
+            z_s, q = z_s[valid_mask], q[valid_mask]
+            if self.normaliser == 'kept':
+                normaliser = q.pow(self.theta).sum()
         log_q, log_1mq = q.log(), (-q).log1p()
         log_p, log_1mp = F.logsigmoid(z_s), F.logsigmoid(-z_s)
         kl = q * (log_q - log_p) + (1 - q) * (log_1mq - log_1mp)
@@ -117,5 +136,5 @@ class ADLoss(nn.Module):
         else:
             base = self.alpha * (-q * log_p) + (1 - self.alpha) * (
                 -(1 - q) * log_1mp)
-        normaliser = q.pow(self.theta).sum().clamp(min=1)
-        return self.loss_weight * (weight * base).sum() / normaliser
+        scale = self.loss_weight * self.temperature**2
+        return scale * (weight * base).sum() / normaliser.clamp(min=1)

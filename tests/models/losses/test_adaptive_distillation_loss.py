@@ -1,10 +1,14 @@
 import math
+import os.path as osp
 
 import pytest
 import torch
 from mmdet.registry import MODELS
+from mmengine.config import Config
 
 from sea_kd.models.losses import ADLoss
+
+from ...conftest import REPO
 
 
 def sigmoid(x):
@@ -13,12 +17,14 @@ def sigmoid(x):
 
 def reference_adl(student, teacher, valid=None, beta=1.0, gamma=2.0,
                   theta=1.8, base='kl', alpha=0.5, temperature=1.0,
-                  loss_weight=1.0):
+                  loss_weight=1.0, normaliser='all'):
     """Per-element loops over rows and classes, the paper's formulas."""
     total, norm = 0.0, 0.0
     for i, (s_row, t_row) in enumerate(zip(student.tolist(),
                                            teacher.tolist())):
         if valid is not None and not valid[i]:
+            if normaliser == 'all':
+                norm += sum(sigmoid(zt / temperature)**theta for zt in t_row)
             continue
         for zs, zt in zip(s_row, t_row):
             p, q = sigmoid(zs / temperature), sigmoid(zt / temperature)
@@ -32,7 +38,7 @@ def reference_adl(student, teacher, valid=None, beta=1.0, gamma=2.0,
                     -(1 - q) * math.log(1 - p))
             total += w * term
             norm += q**theta
-    return loss_weight * total / max(norm, 1.0)
+    return loss_weight * temperature**2 * total / max(norm, 1.0)
 
 
 @pytest.fixture
@@ -66,16 +72,74 @@ def test_bce_base_is_half_weighted_kl_plus_entropy(logits):
                                                              rel=1e-9)
 
 
-def test_ignored_rows_leave_sum_and_normaliser(logits):
+def test_ignored_rows_leave_sum_and_kept_normaliser(logits):
     s, t = logits
     valid = torch.tensor([1, 0, 1, 1, 0, 1, 1], dtype=torch.bool)
-    loss = ADLoss()(s, t, valid)
-    assert loss.item() == pytest.approx(reference_adl(s, t, valid), rel=1e-9)
-    assert loss.item() == pytest.approx(ADLoss()(s[valid], t[valid]).item())
+    kept = ADLoss(normaliser='kept')
+    loss = kept(s, t, valid)
+    assert loss.item() == pytest.approx(
+        reference_adl(s, t, valid, normaliser='kept'), rel=1e-9)
+    assert loss.item() == pytest.approx(kept(s[valid], t[valid]).item())
     # changing an ignored row changes nothing
     s2 = s.clone()
     s2[1] += 10
+    assert kept(s2, t, valid).item() == pytest.approx(loss.item())
+
+
+def test_ignored_rows_stay_in_the_default_normaliser(logits):
+    """The authors' code sums q^θ over every anchor, ignored ones included:
+    the ignored rows' teacher logits change the loss, the student's do
+    not."""
+    s, t = logits
+    valid = torch.tensor([1, 0, 1, 1, 0, 1, 1], dtype=torch.bool)
+    loss = ADLoss()(s, t, valid)
+    assert loss.item() == pytest.approx(reference_adl(s, t, valid),
+                                        rel=1e-9)
+    assert loss.item() < ADLoss(normaliser='kept')(s, t, valid).item()
+    s2, t2 = s.clone(), t.clone()
+    s2[1] += 10
     assert ADLoss()(s2, t, valid).item() == pytest.approx(loss.item())
+    t2[1] += 10
+    assert ADLoss()(s, t2, valid).item() < loss.item()
+    with pytest.raises(ValueError, match="normaliser must be 'all'"):
+        ADLoss(normaliser='valid')
+
+
+def test_temperature_scales_by_t_squared(logits):
+    s, t = logits
+    for base in ('kl', 'bce'):
+        hot = ADLoss(base=base, temperature=3.0)(s, t)
+        unscaled = reference_adl(s, t, base=base, temperature=3.0) / 9.0
+        assert hot.item() == pytest.approx(9.0 * unscaled, rel=1e-9)
+
+
+def authors_adl(student, teacher, ignored):
+    """The authors' Detectron loss as released (α = 0.5, γ = 2, β = 1,
+    θ = 1.8, T = 1), written from its description, not from ADLoss:
+    −w·[α·q·log p + (1−α)·(1−q)·log(1−p)], ignored anchors out of the sum,
+    Σ q^θ over every anchor as the normaliser."""
+    q, p = torch.sigmoid(teacher), torch.sigmoid(student)
+    kl = q * torch.log(q / p) + (1 - q) * torch.log((1 - q) / (1 - p))
+    entropy = -q * torch.log(q) - (1 - q) * torch.log(1 - q)
+    w = (1 - torch.exp(-kl - entropy))**2
+    per_element = -w * (0.5 * q * torch.log(p) + 0.5 * (1 - q) *
+                        torch.log(1 - p))
+    per_element[ignored] = 0
+    return per_element.sum() / torch.clamp(torch.sum(q**1.8), min=1.0)
+
+
+@pytest.mark.parametrize('config', [
+    'configs/adl/adl_retinanet_r101_to_r50_fpn_1x_coco.py',
+    'configs/adl/adl_retinanet_r101_to_r50_fpn_2x_coco.py',
+    'configs/adl/sad_retinanet_r101_to_r50_fpn_600px-270k_coco-unlabeled.py',
+])
+def test_coco_configs_reproduce_the_authors_loss(logits, config):
+    cfg = Config.fromfile(osp.join(REPO, config))
+    loss_fn = MODELS.build(cfg.model.loss_adl)
+    s, t = logits
+    ignored = torch.tensor([0, 1, 0, 0, 1, 0, 0], dtype=torch.bool)
+    assert loss_fn(s, t, ~ignored).item() == pytest.approx(
+        authors_adl(s, t, ignored).item(), rel=1e-9)
 
 
 def test_normaliser_is_sum_of_q_power_theta_floored_at_one():
