@@ -11,7 +11,8 @@ from torch import Tensor
 from ..adapters import build_level_adapters
 from ..capture import DistillRecord
 from ..utils.dense_layout import flatten_level_logits
-from ..utils.harmony_score import DenseHarmony, dense_harmony_scores
+from ..utils.harmony_score import (HARMONY_FORMS, DenseHarmony,
+                                   dense_harmony_scores)
 from ..utils.precision import levels_at_least_fp32
 from .base_distiller import BaseDistiller
 from .pair_checks import (check_same_levels, check_sigmoid_heads,
@@ -45,6 +46,9 @@ class TBDDistiller(BaseDistiller):
         loss_hd: Config of :class:`HDLoss`, or ``None``.
         loss_tfd: Config of :class:`TFDLoss`, or ``None``.
         kappa: κ of the harmony score (0.5).
+        harmony_form: ``'product'`` (``s^κ·u^(1−κ)``, default) or
+            ``'agreement'`` (``1 − |s − u|``); both are readings of the
+            abstract (:func:`~sea_kd.models.utils.harmony_score`).
         adapter: Per-level adapter of the student's neck features for TFD
             (default a 1x1 :class:`ConvAdapter`); ``None`` requires equal
             channels.
@@ -63,6 +67,7 @@ class TBDDistiller(BaseDistiller):
                  loss_hd: OptConfigType = dict(type='HDLoss'),
                  loss_tfd: OptConfigType = dict(type='TFDLoss'),
                  kappa: float = 0.5,
+                 harmony_form: str = 'product',
                  adapter: OptConfigType = dict(type='ConvAdapter'),
                  cls_loss_keys: Sequence[str] = ('loss_cls', ),
                  reg_loss_keys: Sequence[str] = ('loss_bbox', ),
@@ -73,10 +78,14 @@ class TBDDistiller(BaseDistiller):
                 'both are None, which would distil nothing.')
         if not 0.0 <= kappa <= 1.0:
             raise ValueError(f'kappa must lie in [0, 1], got {kappa}.')
+        if harmony_form not in HARMONY_FORMS:
+            raise ValueError(f'harmony_form must be one of {HARMONY_FORMS}, '
+                             f'got {harmony_form!r}.')
         super().__init__(*args, **kwargs)
         check_sigmoid_heads(self.student, self.teacher, 'TBD')
         self.num_classes = self.student.bbox_head.num_classes
         self.kappa = kappa
+        self.harmony_form = harmony_form
         self.cls_loss_keys = tuple(cls_loss_keys)
         self.reg_loss_keys = tuple(reg_loss_keys)
         self.loss_hd = MODELS.build(loss_hd) if loss_hd is not None else None
@@ -103,7 +112,8 @@ class TBDDistiller(BaseDistiller):
         harmony = dense_harmony_scores(
             self.student.bbox_head, self.teacher.bbox_head,
             teacher_dense.cls_scores, teacher_dense.bbox_preds,
-            targets.labels, targets.bbox_targets, kappa=self.kappa)
+            targets.labels, targets.bbox_targets, kappa=self.kappa,
+            form=self.harmony_form)
         losses = {}
         if self.loss_hd is not None:
             weights = torch.cat(targets.label_weights, dim=1).reshape(-1)

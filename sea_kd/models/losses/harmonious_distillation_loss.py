@@ -26,7 +26,8 @@ class HDLoss(nn.Module):
         t    = q      otherwise
         ℓ    = |t − p|^β · BCE(p, t)
              = |t − p|^β · (−t·log p − (1−t)·log(1−p))
-        L    = λ · Σ_{i,c} w_i · ℓ / max(#{i positive, w_i > 0}, 1)
+        h_i  = HS_i   if i is positive and harmony_weight, else 1
+        L    = λ · Σ_{i,c} w_i · h_i · ℓ / max(#{i positive, w_i > 0}, 1)
 
     ``w_i`` is the row weight, the head's label weight (0 for positions the
     assigner ignores, e.g. RetinaNet's 0.4-0.5 IoU band). The focusing
@@ -34,6 +35,14 @@ class HDLoss(nn.Module):
     the BCE does; targets (teacher, harmony score) are detached. With
     ``positive_target='teacher'`` the target is ``q`` everywhere (plain
     focal distillation of the teacher's probabilities).
+
+    Two readings of how TBD uses its harmony score (both reconstructions):
+    as the **target** of the ground-truth class (``positive_target=
+    'harmony'``, the default) or as a **per-location weight** of the
+    distillation of the teacher's probabilities (``positive_target=
+    'teacher', harmony_weight=True``: positives where the teacher's score
+    and box agree with the ground truth count more, background rows keep
+    weight 1). Both may be combined.
 
     Numerics: computed in fp32 (fp64 stays fp64), autocast off; the
     student's ``log p`` and ``log(1−p)`` are log-sigmoids, finite for any
@@ -45,6 +54,7 @@ class HDLoss(nn.Module):
         temperature: T, applied to both logits (the harmony score is not
             tempered).
         positive_target: ``'harmony'`` (default) or ``'teacher'``.
+        harmony_weight: Weight each positive row by its harmony score.
         loss_weight: λ.
     """
 
@@ -52,6 +62,7 @@ class HDLoss(nn.Module):
                  beta: float = 2.0,
                  temperature: float = 1.0,
                  positive_target: str = 'harmony',
+                 harmony_weight: bool = False,
                  loss_weight: float = 1.0) -> None:
         super().__init__()
         if positive_target not in POSITIVE_TARGETS:
@@ -65,6 +76,7 @@ class HDLoss(nn.Module):
         self.beta = beta
         self.temperature = temperature
         self.positive_target = positive_target
+        self.harmony_weight = harmony_weight
         self.loss_weight = loss_weight
 
     def forward(self,
@@ -81,7 +93,8 @@ class HDLoss(nn.Module):
             labels: (N,) assigned labels; ``[0, C)`` positive, anything else
                 (the background label ``C``) negative.
             harmony: (N,) teacher harmony scores (read at positives only);
-                required when ``positive_target='harmony'``.
+                required when ``positive_target='harmony'`` or
+                ``harmony_weight``.
             weights: (N,) row weights (label weights); ``None`` for ones.
 
         Returns:
@@ -99,11 +112,13 @@ class HDLoss(nn.Module):
             if value is not None and value.shape != rows:
                 raise ValueError(f'{name} must have shape ({rows[0]},), got '
                                  f'{tuple(value.shape)}.')
-        if self.positive_target == 'harmony' and harmony is None:
+        if (self.positive_target == 'harmony'
+                or self.harmony_weight) and harmony is None:
             raise ValueError(
-                "HDLoss(positive_target='harmony') needs the teacher's "
-                'harmony scores; pass `harmony` or set '
-                "positive_target='teacher'.")
+                "HDLoss(positive_target='harmony') and "
+                "HDLoss(harmony_weight=True) need the teacher's harmony "
+                "scores; pass `harmony`, or set positive_target='teacher' "
+                'and harmony_weight=False.')
         with torch.autocast(student_logits.device.type, enabled=False):
             return self._loss(student_logits, teacher_logits, labels,
                               harmony, weights)
@@ -131,6 +146,11 @@ class HDLoss(nn.Module):
         focus = gap.square() if self.beta == 2 else \
             gap.abs().pow(self.beta)
         loss = focus * bce
+        if self.harmony_weight:
+            row_weight = torch.where(positive,
+                                     harmony.detach().to(dtype).clamp(0, 1),
+                                     torch.ones_like(z_s[:, 0]))
+            loss = loss * row_weight.unsqueeze(1)
         if weights is not None:
             weights = weights.detach().to(dtype)
             loss = loss * weights.unsqueeze(1)

@@ -7,6 +7,9 @@ positive (label ``c_i`` in ``[0, C)``) with assigned ground-truth box
     s_i  = σ(z^t_{i, c_i})                  teacher score of the GT class
     u_i  = IoU(decode(prior_i, δ^t_i), g_i)  teacher box vs. assigned box
     HS_i = s_i^κ · u_i^(1−κ)                 high only when both are high
+                                             (form='product', default)
+    HS_i = 1 − |s_i − u_i|                   high when they agree
+                                             (form='agreement')
 
 The teacher's box is decoded with the teacher head's own box coder, the
 ground-truth box is recovered from the student head's regression targets
@@ -25,25 +28,45 @@ from torch import Tensor, nn
 from .dense_layout import flatten_level_maps
 
 
-def harmony_score(scores: Tensor, ious: Tensor, kappa: float = 0.5) -> Tensor:
-    """``HS = s^κ · u^(1−κ)``, elementwise.
+HARMONY_FORMS = ('product', 'agreement')
+
+
+def harmony_score(scores: Tensor,
+                  ious: Tensor,
+                  kappa: float = 0.5,
+                  form: str = 'product') -> Tensor:
+    """The harmony score of a class score and an IoU, elementwise.
+
+    TBD's abstract defines the harmony score as the harmony of the
+    classification score and the IoU; both readings are reconstructions:
+
+    * ``'product'``: ``HS = s^κ · u^(1−κ)``, high only when both are high;
+    * ``'agreement'``: ``HS = 1 − |s − u|``, high when the two agree, also
+      when both are low (κ is not used).
 
     Args:
         scores: Class probabilities ``s`` in ``[0, 1]`` (clamped).
         ious: IoUs ``u`` in ``[0, 1]`` (clamped), same shape.
-        kappa: κ in ``[0, 1]``; 1 keeps the score alone, 0 the IoU alone.
+        kappa: κ in ``[0, 1]`` of ``'product'``; 1 keeps the score alone,
+            0 the IoU alone.
+        form: ``'product'`` or ``'agreement'``.
 
     Returns:
-        Tensor: The harmony scores, in fp32 (fp64 stays fp64).
+        Tensor: The harmony scores in ``[0, 1]``, in fp32 (fp64 stays fp64).
     """
     if not 0.0 <= kappa <= 1.0:
         raise ValueError(f'kappa must lie in [0, 1], got {kappa}.')
+    if form not in HARMONY_FORMS:
+        raise ValueError(f'form must be one of {HARMONY_FORMS}, got '
+                         f'{form!r}.')
     if scores.shape != ious.shape:
         raise ValueError(f'scores {tuple(scores.shape)} and ious '
                          f'{tuple(ious.shape)} must have the same shape.')
     dtype = torch.promote_types(scores.dtype, torch.float32)
     s = scores.to(dtype).clamp(0, 1)
     u = ious.to(dtype).clamp(0, 1)
+    if form == 'agreement':
+        return 1.0 - (s - u).abs()
     return s.pow(kappa) * u.pow(1.0 - kappa)
 
 
@@ -211,10 +234,12 @@ def dense_harmony_scores(student_head: nn.Module,
                          teacher_bbox_preds: Sequence[Tensor],
                          labels: Sequence[Tensor],
                          bbox_targets: Sequence[Tensor],
-                         kappa: float = 0.5) -> DenseHarmony:
+                         kappa: float = 0.5,
+                         form: str = 'product') -> DenseHarmony:
     """The teacher's harmony score at the student's positive positions.
 
-    ``HS_i = s_i^κ · u_i^(1−κ)`` with ``s_i = σ(z^t_{i, c_i})`` and ``u_i``
+    ``HS_i = s_i^κ · u_i^(1−κ)`` (or ``1 − |s_i − u_i|``, see
+    :func:`harmony_score`) with ``s_i = σ(z^t_{i, c_i})`` and ``u_i``
     the IoU of the teacher's decoded box with the box assigned to ``i`` (see
     the module docstring). Teacher and student heads must share the prior
     layout; the priors are the student head's.
@@ -229,6 +254,7 @@ def dense_harmony_scores(student_head: nn.Module,
         labels: Per level (B, N_l) assigned labels (background = C).
         bbox_targets: Per level (B, N_l, D) regression targets.
         kappa: κ.
+        form: ``'product'`` or ``'agreement'`` (:func:`harmony_score`).
 
     Returns:
         DenseHarmony: (B, N) maps, zero off the positives; no gradient.
@@ -255,7 +281,7 @@ def dense_harmony_scores(student_head: nn.Module,
     gt_boxes = _targets_to_boxes(student_head, priors, strides,
                                  bbox_targets, positive)
     pos_ious = bbox_overlaps(teacher_boxes, gt_boxes, is_aligned=True)
-    pos_harmony = harmony_score(pos_scores, pos_ious, kappa)
+    pos_harmony = harmony_score(pos_scores, pos_ious, kappa, form)
 
     def scatter(values: Tensor) -> Tensor:
         full = logits.new_zeros(labels.shape)

@@ -99,6 +99,44 @@ def test_terms_equal_the_losses_on_an_independent_record(pair):
                                                           rel=1e-4)
 
 
+def test_other_readings_equal_the_losses_on_an_independent_record(pair):
+    """The agreement harmony score and the harmony-weighted HD."""
+    s_cfg, t_cfg, ckpt, teacher = pair
+    model = tbd(s_cfg, t_cfg, ckpt, harmony_form='agreement', loss_tfd=None,
+                loss_hd=dict(type='HDLoss', positive_target='teacher',
+                             harmony_weight=True))
+    inputs, samples = make_batch(model, num_items=[3, 1])
+    with torch.no_grad():
+        losses = model.loss(inputs, copy.deepcopy(samples))
+        _, t_dense = teacher_dense_forward(teacher.eval(), inputs,
+                                           ('neck', 'dense_head'))
+        _, record = student_loss_with_record(model.student, inputs,
+                                             copy.deepcopy(samples),
+                                             ('neck', 'dense_head'))
+    targets = record.dense_targets
+    harmony = dense_harmony_scores(
+        model.student.bbox_head, teacher.bbox_head, t_dense.cls_scores,
+        t_dense.bbox_preds, targets.labels, targets.bbox_targets,
+        form='agreement')
+    product = dense_harmony_scores(
+        model.student.bbox_head, teacher.bbox_head, t_dense.cls_scores,
+        t_dense.bbox_preds, targets.labels, targets.bbox_targets)
+    pos = harmony.positive
+    assert torch.allclose(harmony.scores[pos],
+                          1 - (product.teacher_scores[pos] -
+                               product.ious[pos]).abs())
+    c = model.num_classes
+    hd = HDLoss(positive_target='teacher', harmony_weight=True)(
+        flatten_level_logits(record.student_dense.cls_scores, c),
+        flatten_level_logits(t_dense.cls_scores, c),
+        harmony.labels.reshape(-1), harmony.scores.reshape(-1),
+        torch.cat(targets.label_weights, 1).reshape(-1))
+    assert losses['loss_tbd_hd'].item() == pytest.approx(hd.item(),
+                                                         rel=1e-4)
+    with pytest.raises(ValueError, match='harmony_form'):
+        tbd(s_cfg, t_cfg, ckpt, harmony_form='mean')
+
+
 def test_record_carries_detached_student_losses(pair, monkeypatch):
     s_cfg, t_cfg, ckpt, _ = pair
     model = tbd(s_cfg, t_cfg, ckpt)

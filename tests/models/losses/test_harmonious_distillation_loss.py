@@ -13,7 +13,7 @@ def sigmoid(x):
 
 def reference_hd(student, teacher, labels, harmony=None, weights=None,
                  beta=2.0, temperature=1.0, positive_target='harmony',
-                 loss_weight=1.0):
+                 harmony_weight=False, loss_weight=1.0):
     """Per-element loops over rows and classes."""
     num_classes = len(student[0])
     total, positives = 0.0, 0
@@ -23,6 +23,8 @@ def reference_hd(student, teacher, labels, harmony=None, weights=None,
         is_pos = 0 <= label < num_classes
         if is_pos and w > 0:
             positives += 1
+        if harmony_weight and is_pos:
+            w *= float(harmony[i])
         for c in range(num_classes):
             p = sigmoid(float(student[i][c]) / temperature)
             t = sigmoid(float(teacher[i][c]) / temperature)
@@ -51,6 +53,8 @@ def case():
     dict(beta=1.0, temperature=2.0, loss_weight=3.0),
     dict(positive_target='teacher'),
     dict(beta=0.0),
+    dict(positive_target='teacher', harmony_weight=True),
+    dict(harmony_weight=True, temperature=2.0),
 ])
 def test_matches_plain_reference(case, options):
     s, t, labels, harmony, weights = case
@@ -194,3 +198,24 @@ def test_errors_name_the_problem(case):
         HDLoss(beta=0.5)
     with pytest.raises(ValueError, match='temperature'):
         HDLoss(temperature=0)
+
+
+def test_harmony_weight_scales_positive_rows_only(case):
+    """Weighting by the harmony score with the teacher as target: a
+    positive row's loss is multiplied by HS_i, background rows keep weight
+    1, and the scores are needed."""
+    s, t, labels, harmony, _ = case
+    weighted = HDLoss(positive_target='teacher', harmony_weight=True)
+    plain = HDLoss(positive_target='teacher')
+    background = labels == 4
+    # background rows alone: identical with and without the weight
+    bg_weights = background.to(s.dtype)
+    assert weighted(s, t, labels, harmony, bg_weights).item() == \
+        pytest.approx(plain(s, t, labels, harmony, bg_weights).item())
+    # one positive row alone: exactly HS times the unweighted loss
+    one = torch.zeros_like(bg_weights)
+    one[3] = 1
+    assert weighted(s, t, labels, harmony, one).item() == pytest.approx(
+        harmony[3].item() * plain(s, t, labels, harmony, one).item())
+    with pytest.raises(ValueError, match='harmony_weight=True'):
+        weighted(s, t, labels)

@@ -67,6 +67,23 @@ def test_formula_and_kappa_limits():
     assert harmony_score(s.half(), u.half()).dtype == torch.float32
 
 
+def test_agreement_form_by_hand():
+    s = torch.tensor([0.81, 0.25, 0.0, 1.0, 0.05])
+    u = torch.tensor([0.49, 1.0, 0.7, 0.0, 0.05])
+    agreement = harmony_score(s, u, form='agreement')
+    # 1 − |s − u|: high when the two agree, even when both are low
+    assert torch.allclose(agreement,
+                          torch.tensor([0.68, 0.25, 0.3, 0.0, 1.0]))
+    # symmetric, κ-free, in [0, 1] even for inputs out of range (clamped)
+    assert torch.equal(agreement, harmony_score(u, s, form='agreement'))
+    assert torch.equal(agreement,
+                       harmony_score(s, u, kappa=0.9, form='agreement'))
+    assert harmony_score(torch.tensor([1.5]), torch.tensor([-0.2]),
+                         form='agreement').item() == 0.0
+    with pytest.raises(ValueError, match='form must be one of'):
+        harmony_score(s, u, form='sum')
+
+
 def test_retinanet_deltas_hand_case(heads):
     """GT = the anchor itself (zero target deltas); the teacher shifts it by
     half its width (IoU 1/3) or doubles its width (IoU 1/2). RetinaNet's
