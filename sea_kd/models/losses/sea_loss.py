@@ -87,27 +87,51 @@ def relation_kl(teacher_logits: Tensor, student_logits: Tensor,
                 present: Tensor) -> Tensor:
     """``KL(P_t ‖ P_s)`` per pixel, softmax over the present anchors only.
 
-    ``P_{b,i} = softmax_{k: present[b,k]}(r_{b,i,k})``. Pixels of an image
-    without any present anchor get 0.
+    ``P_{b,i} = softmax_{k: present[b,k]}(r_{b,i,k})``. Pixels without any
+    present anchor get 0.
 
     Args:
         teacher_logits, student_logits: (B, N, K).
-        present: (B, K) bool.
+        present: (B, K) bool, the anchors of each image, or (B, N, K), the
+            anchors each pixel relates to.
 
     Returns:
         (B, N).
     """
-    keep = present[:, None, :]
-    # an image without any anchor would give softmax over nothing (NaN);
-    # treat its row as all-present, its value is 0 either way
-    keep = keep | ~present.any(-1)[:, None, None]
+    keep = present[:, None, :] if present.dim() == 2 else present
+    has_any = keep.any(-1)  # (B, N) or (B, 1)
+    # a row without any anchor would give softmax over nothing (NaN);
+    # treat it as all-present, its value is 0 either way
+    keep = keep | ~has_any[..., None]
     log_pt = teacher_logits.masked_fill(~keep, float('-inf')).log_softmax(-1)
     log_ps = student_logits.masked_fill(~keep, float('-inf')).log_softmax(-1)
     # absent anchors: 0·(−∞ − (−∞)) would be NaN; fill the logs with 0
     log_pt = log_pt.masked_fill(~keep, 0.)
     log_ps = log_ps.masked_fill(~keep, 0.)
     kl = (log_pt.exp() * (log_pt - log_ps)).masked_fill(~keep, 0.).sum(-1)
-    return kl * present.any(-1)[:, None]
+    return kl * has_any
+
+
+def relation_mse(teacher_sim: Tensor, student_sim: Tensor,
+                 keep: Tensor) -> Tensor:
+    """Mean squared difference of the pixel-to-anchor similarities per
+    pixel, over the anchors each pixel relates to.
+
+    ``mean_{k: keep} (sim^t_{b,i,k} − sim^s_{b,i,k})²``; 0 for a pixel
+    without any anchor.
+
+    Args:
+        teacher_sim, student_sim: (B, N, K) similarities (cosines, or
+            negative squared distances).
+        keep: (B, K) or (B, N, K) bool.
+
+    Returns:
+        (B, N).
+    """
+    keep = keep[:, None, :] if keep.dim() == 2 else keep
+    keep = keep.expand_as(teacher_sim)
+    sq = (teacher_sim - student_sim).pow(2).masked_fill(~keep, 0.)
+    return sq.sum(-1) / keep.sum(-1).clamp(min=1).to(sq.dtype)
 
 
 @MODELS.register_module()
@@ -127,6 +151,18 @@ class SEALoss(nn.Module):
 
         L_rel = λ · τ² · (w_fg · mean_{i∈fg} KL_i + w_bg · mean_{i∈bg} KL_i)
                 (balance=True; else λ · τ² · mean_{i valid} KL_i)
+
+    Two further readings (reconstructions too):
+
+    * ``anchor_levels='per_level'``: each level has its own anchors
+      ``a_{l,c}``, pooled over that level's pixels, and a pixel of level
+      ``l`` relates to the anchors of level ``l`` only. The default
+      ``'pooled'`` pools the anchors over all chosen levels; P3 holds most
+      pixels, so those anchors are close to P3 prototypes.
+    * ``relation_loss='mse'``: instead of ``KL_i``, the per-pixel mean of
+      ``(sim^t_{i,c} − sim^s_{i,c})²`` over the present anchors, with
+      ``sim = τ·r`` (the cosine, or ``−‖f − a‖²``); no τ² factor. This
+      aligns the similarity maps themselves, not their softmax.
         L_anc = λ_anc · mean_c ‖φ(a_c^s) − a_c^t‖²        (λ_anc > 0 only)
 
     Means over pixels run over all chosen levels and images of the batch.
@@ -141,6 +177,11 @@ class SEALoss(nn.Module):
         anchor_scope: ``'image'`` (anchors and softmax per image) or
             ``'batch'`` (anchors pooled over the batch; softmax over the
             anchors present in the batch).
+        anchor_levels: ``'pooled'`` (anchors over all chosen levels) or
+            ``'per_level'`` (anchors per level, pixels relate to their own
+            level's anchors).
+        relation_loss: ``'kl'`` (KL of the softmaxed relations) or
+            ``'mse'`` (squared difference of the similarities).
         background_anchor: Add the anchor of the background pixels.
         balance: Average foreground and background pixels separately.
         fg_weight: ``w_fg`` (with ``balance``).
@@ -157,6 +198,8 @@ class SEALoss(nn.Module):
                  temperature: float = 0.1,
                  distance: str = 'cosine',
                  anchor_scope: str = 'image',
+                 anchor_levels: str = 'pooled',
+                 relation_loss: str = 'kl',
                  background_anchor: bool = True,
                  balance: bool = True,
                  fg_weight: float = 1.0,
@@ -175,6 +218,12 @@ class SEALoss(nn.Module):
         if anchor_scope not in ('image', 'batch'):
             raise ValueError("anchor_scope must be 'image' or 'batch', got "
                              f'{anchor_scope!r}.')
+        if anchor_levels not in ('pooled', 'per_level'):
+            raise ValueError("anchor_levels must be 'pooled' or 'per_level', "
+                             f'got {anchor_levels!r}.')
+        if relation_loss not in ('kl', 'mse'):
+            raise ValueError("relation_loss must be 'kl' or 'mse', got "
+                             f'{relation_loss!r}.')
         if anchor_weight < 0:
             raise ValueError(f'anchor_weight must be >= 0, got '
                              f'{anchor_weight}.')
@@ -186,6 +235,8 @@ class SEALoss(nn.Module):
         self.temperature = temperature
         self.distance = distance
         self.anchor_scope = anchor_scope
+        self.anchor_levels = anchor_levels
+        self.relation_loss = relation_loss
         self.background_anchor = background_anchor
         self.balance = balance
         self.fg_weight = fg_weight
@@ -316,24 +367,48 @@ class SEALoss(nn.Module):
         regions = masks.classes
         if self.background_anchor:
             regions = torch.cat([regions, masks.background[:, None]], dim=1)
+        keep_of_pixel = None
+        if self.anchor_levels == 'per_level':
+            # regions (B, K, N) -> (B, L*K, N): region k restricted to level
+            # l; pixel i relates to the K anchors of its own level only
+            level_of_pixel = torch.repeat_interleave(
+                torch.arange(len(levels), device=f_s.device),
+                torch.tensor([feat_sizes_all[i][0] * feat_sizes_all[i][1]
+                              for i in levels], device=f_s.device))
+            on_level = torch.arange(len(levels), device=f_s.device)[
+                :, None] == level_of_pixel[None]  # (L, N)
+            num_regions = regions.shape[1]
+            regions = (regions[:, None] & on_level[None, :, None]).flatten(
+                1, 2)
+            keep_of_pixel = on_level.T.repeat_interleave(
+                num_regions, dim=1)  # (N, L*K)
 
         a_s, present = category_anchors(f_s, regions, self.anchor_scope)
         a_t, _ = category_anchors(f_t, regions, self.anchor_scope)
+        keep = present if keep_of_pixel is None else \
+            present[:, None, :] & keep_of_pixel[None]
         r_s = relation_logits(f_s, a_s, self.temperature, self.distance,
                               self.eps)
         r_t = relation_logits(f_t, a_t, self.temperature, self.distance,
                               self.eps)
-        kl = relation_kl(r_t, r_s, present)  # (B, N)
+        if self.relation_loss == 'kl':
+            per_pixel = relation_kl(r_t, r_s, keep)  # (B, N)
+            scale = self.loss_weight * self.temperature**2
+        else:
+            per_pixel = relation_mse(r_t * self.temperature,
+                                     r_s * self.temperature, keep)
+            scale = self.loss_weight
 
-        usable = masks.valid & present.any(-1)[:, None]
+        usable = masks.valid & (keep.any(-1) if keep.dim() == 3 else
+                                keep.any(-1)[:, None])
         if self.balance:
             fg = usable & masks.foreground
             bg = usable & ~masks.foreground
-            rel = self.fg_weight * self._masked_mean(kl, fg) + \
-                self.bg_weight * self._masked_mean(kl, bg)
+            rel = self.fg_weight * self._masked_mean(per_pixel, fg) + \
+                self.bg_weight * self._masked_mean(per_pixel, bg)
         else:
-            rel = self._masked_mean(kl, usable)
-        losses = dict(rel=self.loss_weight * self.temperature**2 * rel)
+            rel = self._masked_mean(per_pixel, usable)
+        losses = dict(rel=scale * rel)
 
         if self.anchor_weight > 0:
             if anchor_adapter is not None:

@@ -37,13 +37,22 @@ METAS = metas((64, 64), (48, 56))
 
 def reference_loss(s_feats, t_feats, gts, img_metas, tau=0.1, bg=True,
                    balance=True, w_fg=1.0, w_bg=1.0, distance='cosine',
-                   scope='image'):
+                   scope='image', per_level=False, relation='kl'):
     """Plain loops over images, anchors and pixels."""
     centres = pixel_centres([f.shape[-2:] for f in s_feats], STRIDES)
     masks = category_masks(gts, img_metas, centres)
     rows = [masks.classes[:, k] for k in range(masks.classes.shape[1])]
     if bg:
         rows.append(masks.background)
+    level_of = torch.cat([torch.full((f.shape[-2] * f.shape[-1], ), l)
+                          for l, f in enumerate(s_feats)])
+    if per_level:  # one region per (class, level)
+        rows = [m & (level_of == l) for l in range(len(s_feats))
+                for m in rows]
+        region_level = [l for l in range(len(s_feats))
+                        for _ in range(len(rows) // len(s_feats))]
+    else:
+        region_level = [None] * len(rows)
 
     def flat(fs, b):
         return torch.cat([f[b].reshape(f.shape[1], -1).T for f in fs]).double()
@@ -64,14 +73,13 @@ def reference_loss(s_feats, t_feats, gts, img_metas, tau=0.1, bg=True,
     fg_kl, bg_kl = [], []
     for b in range(len(gts)):
         fs_b, ft_b = flat(s_feats, b), flat(t_feats, b)
-        present = [k for k in range(len(rows)) if a_s[k][b] is not None]
-        if not present:
-            continue
         for i in range(fs_b.shape[0]):
-            if not masks.valid[b, i]:
+            present = [k for k in range(len(rows)) if a_s[k][b] is not None
+                       and region_level[k] in (None, int(level_of[i]))]
+            if not present or not masks.valid[b, i]:
                 continue
 
-            def logits(f, anchors):
+            def sims(f, anchors):
                 vals = []
                 for k in present:
                     a = anchors[k][b]
@@ -79,13 +87,17 @@ def reference_loss(s_feats, t_feats, gts, img_metas, tau=0.1, bg=True,
                         v = torch.dot(f, a) / (f.norm() * a.norm())
                     else:
                         v = -(f - a).pow(2).sum()
-                    vals.append(v / tau)
+                    vals.append(v)
                 return torch.stack(vals)
 
-            p_t = logits(ft_b[i], a_t).softmax(0)
-            log_p_s = logits(fs_b[i], a_s).log_softmax(0)
-            kl = (p_t * (p_t.log() - log_p_s)).sum()
-            (fg_kl if masks.foreground[b, i] else bg_kl).append(kl)
+            if relation == 'kl':
+                p_t = (sims(ft_b[i], a_t) / tau).softmax(0)
+                log_p_s = (sims(fs_b[i], a_s) / tau).log_softmax(0)
+                value = (p_t * (p_t.log() - log_p_s)).sum()
+            else:
+                value = (sims(ft_b[i], a_t) -
+                         sims(fs_b[i], a_s)).pow(2).mean()
+            (fg_kl if masks.foreground[b, i] else bg_kl).append(value)
 
     def mean(x):
         return sum(x) / len(x) if x else 0.0
@@ -93,7 +105,7 @@ def reference_loss(s_feats, t_feats, gts, img_metas, tau=0.1, bg=True,
         value = w_fg * mean(fg_kl) + w_bg * mean(bg_kl)
     else:
         value = mean(fg_kl + bg_kl)
-    return tau**2 * float(value)
+    return (tau**2 if relation == 'kl' else 1.0) * float(value)
 
 
 def test_anchors_by_hand():
@@ -145,6 +157,10 @@ def test_relations_by_hand():
     dict(background_anchor=False),
     dict(distance='l2', temperature=50.0),
     dict(anchor_scope='batch'),
+    dict(anchor_levels='per_level'),
+    dict(anchor_levels='per_level', anchor_scope='batch', balance=False),
+    dict(relation_loss='mse'),
+    dict(relation_loss='mse', distance='l2', anchor_levels='per_level'),
 ])
 def test_loss_matches_plain_reference(options):
     s, t = feats(8, seed=1), feats(16, seed=2)  # different channels
@@ -156,7 +172,9 @@ def test_loss_matches_plain_reference(options):
         w_fg=options.get('fg_weight', 1.0),
         w_bg=options.get('bg_weight', 1.0),
         distance=options.get('distance', 'cosine'),
-        scope=options.get('anchor_scope', 'image'))
+        scope=options.get('anchor_scope', 'image'),
+        per_level=options.get('anchor_levels') == 'per_level',
+        relation=options.get('relation_loss', 'kl'))
     assert set(loss) == {'rel'}
     assert loss['rel'].item() == pytest.approx(expected, rel=1e-4)
     assert loss['rel'].item() > 0
@@ -334,3 +352,35 @@ def test_bad_inputs_are_named():
         SEALoss(anchor_scope='level')
     with pytest.raises(ValueError, match='distinct'):
         SEALoss(levels=[1, 1])
+
+
+@pytest.mark.parametrize('options', [dict(anchor_levels='per_level'),
+                                     dict(relation_loss='mse')])
+def test_other_readings_gradients_edge_cases(options):
+    """Gradient reaches the student only; bfloat16 inputs give a float32
+    loss; images without ground truth give a finite loss; equal features
+    give 0; a per-level anchor differs from the pooled one."""
+    s = [f.requires_grad_(True) for f in feats(8, seed=1)]
+    t = [f.requires_grad_(True) for f in feats(8, seed=2)]
+    loss = SEALoss(**options)(s, t, GTS, METAS)['rel']
+    loss.backward()
+    assert all(f.grad is not None and f.grad.abs().sum() > 0 for f in s)
+    assert all(f.grad is None for f in t)
+    bf16 = SEALoss(**options)([f.detach().bfloat16() for f in s],
+                              [f.detach().bfloat16() for f in t], GTS,
+                              METAS)['rel']
+    assert bf16.dtype == torch.float32 and torch.isfinite(bf16)
+    empty = [gt([], []), gt([], [])]
+    assert torch.isfinite(SEALoss(**options)(s, t, empty, METAS)['rel'])
+    same = feats(8, seed=3)
+    assert SEALoss(**options)(same, same, GTS, METAS)['rel'].item() == \
+        pytest.approx(0.0, abs=1e-6)
+    assert loss.item() != pytest.approx(
+        SEALoss()(s, t, GTS, METAS)['rel'].item(), rel=1e-3)
+
+
+def test_other_readings_bad_options_are_named():
+    with pytest.raises(ValueError, match='anchor_levels'):
+        SEALoss(anchor_levels='each')
+    with pytest.raises(ValueError, match='relation_loss'):
+        SEALoss(relation_loss='l1')
