@@ -1,11 +1,13 @@
 """Write the generated COCO-format data set used by the demo and the tests.
 
     python tools/make_synthetic_coco.py [--out data/synthetic_coco]
-        [--num-train 200] [--num-val 50] [--img-size 128] [--seed 0]
+        [--num-train 2000] [--num-val 200] [--num-test 200] [--img-size 128]
+        [--seed 0]
         [--overwrite] [--unlabeled-fraction 0.5]
 
 Deterministic for a given seed; an existing data set generated with the same
-arguments is kept unless --overwrite is given. --unlabeled-fraction also
+arguments is kept unless --overwrite is given. The test split (--num-test,
+0 for none) is for reporting only: choose hyper-parameters on val. --unlabeled-fraction also
 writes annotations/instances_train_{labeled,unlabeled}.json, holding out the
 labels of that share of the training images (for semi-supervised configs).
 """
@@ -20,6 +22,7 @@ def main():
     parser.add_argument('--out', default='data/synthetic_coco')
     parser.add_argument('--num-train', type=int, default=2000)
     parser.add_argument('--num-val', type=int, default=200)
+    parser.add_argument('--num-test', type=int, default=200)
     parser.add_argument('--img-size', type=int, default=128)
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--overwrite', action='store_true')
@@ -27,7 +30,8 @@ def main():
     args = parser.parse_args()
     summary = generate_synthetic_coco(
         args.out, num_train=args.num_train, num_val=args.num_val,
-        img_size=args.img_size, seed=args.seed, overwrite=args.overwrite)
+        img_size=args.img_size, seed=args.seed, num_test=args.num_test,
+        overwrite=args.overwrite)
     if args.unlabeled_fraction is not None:
         summary['train_ann_files_semi'] = split_labeled_unlabeled(
             summary['train_ann_file'], args.unlabeled_fraction, args.seed)

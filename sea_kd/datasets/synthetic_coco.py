@@ -51,7 +51,7 @@ SYNTHETIC_CLASSES: Tuple[str, ...] = ('circle', 'square', 'triangle', 'ring',
 #: an older generator are regenerated instead of silently reused.
 GENERATOR_VERSION = 1
 
-_SPLIT_IDS = {'train': 0, 'val': 1}
+_SPLIT_IDS = {'train': 0, 'val': 1, 'test': 2}
 _IMG_NAME_RE = re.compile(r'^\d{6}\.png$')
 _MIN_SIZE_FRAC = 0.08
 _MAX_SIZE_FRAC = 0.5
@@ -521,8 +521,10 @@ def _paths(out_dir: str) -> Dict[str, str]:
         out_dir=out_dir,
         train_img_dir=osp.join(out_dir, 'train'),
         val_img_dir=osp.join(out_dir, 'val'),
+        test_img_dir=osp.join(out_dir, 'test'),
         train_ann_file=osp.join(ann_dir, 'instances_train.json'),
         val_ann_file=osp.join(ann_dir, 'instances_val.json'),
+        test_ann_file=osp.join(ann_dir, 'instances_test.json'),
         meta_file=osp.join(out_dir, 'meta.json'))
 
 
@@ -540,7 +542,9 @@ def _existing_summary(paths: Dict[str, str],
     summary = meta.get('summary')
     if not isinstance(summary, dict):
         return None
-    for split in ('train', 'val'):
+    splits = ('train', 'val', 'test') if args.get('num_test') else ('train',
+                                                                    'val')
+    for split in splits:
         if not osp.isfile(paths[f'{split}_ann_file']):
             return None
         img_dir = paths[f'{split}_img_dir']
@@ -554,6 +558,7 @@ def generate_synthetic_coco(out_dir: str,
                             num_train: int = 2000,
                             num_val: int = 200,
                             img_size: int = 128,
+                            num_test: int = 0,
                             seed: int = 0,
                             min_objects: int = 1,
                             max_objects: int = 6,
@@ -577,6 +582,11 @@ def generate_synthetic_coco(out_dir: str,
         out_dir: Output directory (created if needed).
         num_train: Number of training images.
         num_val: Number of validation images.
+        num_test: Number of test images (``test/``,
+            ``annotations/instances_test.json``), a split never used for
+            choosing hyper-parameters; 0 writes none. Each split draws from
+            its own random stream, so adding a test split leaves the
+            training and validation images unchanged.
         img_size: Side of the square images in pixels.
         seed: Base random seed; train and val use different derived streams.
         min_objects: Minimum number of objects attempted per image.
@@ -593,8 +603,8 @@ def generate_synthetic_coco(out_dir: str,
     Raises:
         ValueError: On invalid arguments.
     """
-    if num_train < 0 or num_val < 0:
-        raise ValueError('num_train and num_val must be >= 0')
+    if num_train < 0 or num_val < 0 or num_test < 0:
+        raise ValueError('num_train, num_val and num_test must be >= 0')
     if img_size < 32:
         raise ValueError(f'img_size must be >= 32, got {img_size}')
     if not 1 <= min_objects <= max_objects:
@@ -607,6 +617,8 @@ def generate_synthetic_coco(out_dir: str,
         seed=int(seed),
         min_objects=int(min_objects),
         max_objects=int(max_objects))
+    if num_test:  # absent when 0: data sets written before keep matching
+        args['num_test'] = int(num_test)
     paths = _paths(osp.abspath(out_dir))
 
     if not overwrite:
@@ -620,7 +632,10 @@ def generate_synthetic_coco(out_dir: str,
         # Invalidate first so an interrupted run is never taken as complete.
         os.remove(paths['meta_file'])
     summary: Dict[str, Any] = dict(classes=list(SYNTHETIC_CLASSES))
-    for split, num in (('train', num_train), ('val', num_val)):
+    splits = [('train', num_train), ('val', num_val)]
+    if num_test:
+        splits.append(('test', num_test))
+    for split, num in splits:
         n_img, n_ann = _generate_split(split, num, paths[f'{split}_img_dir'],
                                        paths[f'{split}_ann_file'], img_size,
                                        seed, min_objects, max_objects)

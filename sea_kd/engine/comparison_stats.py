@@ -1,0 +1,75 @@
+"""Statistics of a multi-seed comparison: paired differences with a 95 %
+confidence interval, wins, and the share of the teacher-student gap closed."""
+from __future__ import annotations
+
+import math
+from typing import Dict, Optional, Sequence
+
+# two-sided 95 % quantiles of Student's t, degrees of freedom 1..30
+_T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262,
+         2.228, 2.201, 2.179, 2.160, 2.145, 2.131, 2.120, 2.110, 2.101,
+         2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052,
+         2.048, 2.045, 2.042)
+_Z975 = 1.959964
+
+
+def t_quantile_975(df: int) -> float:
+    """The 97.5 % quantile of Student's t with ``df`` degrees of freedom
+    (table up to 30, a Cornish-Fisher expansion beyond, exact to 1e-3)."""
+    if df < 1:
+        raise ValueError(f'degrees of freedom must be >= 1, got {df}')
+    if df <= len(_T975):
+        return _T975[df - 1]
+    z = _Z975
+    return (z + (z**3 + z) / (4 * df) +
+            (5 * z**5 + 16 * z**3 + 3 * z) / (96 * df**2))
+
+
+def mean_std(values: Sequence[float]) -> Dict[str, float]:
+    """Mean and sample standard deviation (``n − 1``; 0 for one value)."""
+    if not values:
+        raise ValueError('no values')
+    n = len(values)
+    mean = sum(values) / n
+    var = sum((v - mean)**2 for v in values) / (n - 1) if n > 1 else 0.0
+    return dict(mean=mean, std=math.sqrt(var), n=n)
+
+
+def paired_difference(method: Dict[int, float],
+                      baseline: Dict[int, float]) -> Optional[dict]:
+    """``method − baseline`` on the seeds both have.
+
+    Args:
+        method: AP by seed.
+        baseline: AP by seed (same seed: same data order and
+            initialisation).
+
+    Returns:
+        ``mean``, ``std`` and ``n`` of the per-seed differences, the 95 %
+        interval ``ci_low``/``ci_high`` of their mean (Student's t; ``None``
+        with one seed), ``wins`` (seeds where the method is higher) and
+        ``seeds``; ``None`` when no seed is shared.
+    """
+    seeds = sorted(set(method) & set(baseline))
+    if not seeds:
+        return None
+    diffs = [method[s] - baseline[s] for s in seeds]
+    stats = mean_std(diffs)
+    if stats['n'] > 1:
+        half = t_quantile_975(stats['n'] - 1) * stats['std'] / math.sqrt(
+            stats['n'])
+        low, high = stats['mean'] - half, stats['mean'] + half
+    else:
+        low = high = None
+    return dict(stats, ci_low=low, ci_high=high,
+                wins=sum(d > 0 for d in diffs), seeds=seeds)
+
+
+def gap_closed(method_ap: float, student_ap: float,
+               teacher_ap: float) -> Optional[float]:
+    """``(AP_m − AP_s) / (AP_t − AP_s)``; ``None`` when the teacher is not
+    better than the student."""
+    gap = teacher_ap - student_ap
+    if gap <= 0:
+        return None
+    return (method_ap - student_ap) / gap

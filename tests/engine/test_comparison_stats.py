@@ -1,0 +1,49 @@
+"""The comparison statistics against values computed by hand."""
+import math
+
+import pytest
+
+from sea_kd.engine.comparison_stats import (gap_closed, mean_std,
+                                            paired_difference,
+                                            t_quantile_975)
+
+
+def test_paired_difference_by_hand():
+    method = {0: 10.0, 1: 12.0, 2: 11.0, 7: 50.0}   # seed 7 is unpaired
+    student = {0: 9.0, 1: 10.0, 2: 11.0}
+    diff = paired_difference(method, student)
+    # differences 1, 2, 0: mean 1, sample std 1, t(2) = 4.303
+    assert diff['seeds'] == [0, 1, 2] and diff['n'] == 3
+    assert diff['mean'] == pytest.approx(1.0)
+    assert diff['std'] == pytest.approx(1.0)
+    half = 4.303 / math.sqrt(3)
+    assert diff['ci_low'] == pytest.approx(1.0 - half)
+    assert diff['ci_high'] == pytest.approx(1.0 + half)
+    assert diff['wins'] == 2   # a tie is not a win
+
+
+def test_one_seed_has_no_interval_and_no_shared_seed_no_difference():
+    diff = paired_difference({3: 5.0}, {3: 4.0})
+    assert diff['mean'] == 1.0 and diff['std'] == 0.0
+    assert diff['ci_low'] is None and diff['ci_high'] is None
+    assert paired_difference({1: 5.0}, {2: 4.0}) is None
+
+
+def test_mean_std_and_gap_closed_by_hand():
+    stats = mean_std([2.0, 4.0, 4.0, 4.0, 5.0, 5.0, 7.0, 9.0])
+    assert stats['mean'] == 5.0
+    assert stats['std'] == pytest.approx(math.sqrt(32 / 7))
+    assert gap_closed(11.0, 10.0, 20.0) == pytest.approx(0.1)
+    assert gap_closed(9.0, 10.0, 20.0) == pytest.approx(-0.1)
+    assert gap_closed(12.0, 10.0, 9.0) is None  # teacher not better
+    with pytest.raises(ValueError):
+        mean_std([])
+
+
+def test_t_quantiles():
+    assert t_quantile_975(1) == 12.706 and t_quantile_975(4) == 2.776
+    # beyond the table: within 1e-3 of the exact values
+    assert t_quantile_975(40) == pytest.approx(2.021, abs=1e-3)
+    assert t_quantile_975(120) == pytest.approx(1.980, abs=1e-3)
+    with pytest.raises(ValueError):
+        t_quantile_975(0)
