@@ -29,7 +29,7 @@ from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
 
 import sea_kd  # noqa: F401
-from sea_kd.models.distillers import BaseDistiller
+from sea_kd.models.distillers import Distiller
 
 
 def parse_args():
@@ -133,7 +133,7 @@ def main():
     init_default_scope(cfg.get('default_scope', 'mmdet'))
     from mmdet.registry import MODELS
     model = MODELS.build(cfg.model)
-    if not isinstance(model, BaseDistiller):
+    if not isinstance(model, Distiller):
         raise TypeError(f'{args.config} is not a distiller config (its model '
                         f'is a {type(model).__name__}).')
     model.init_weights()

@@ -23,7 +23,7 @@ from mmengine.registry import DATASETS, EVALUATOR, init_default_scope
 from mmengine.runner import Runner
 from torch import Tensor, nn
 
-from ..models.distillers import BaseDistiller
+from ..models.distillers import Distiller
 from ..models.distillers.pair_checks import (dataset_class_problems,
                                              dense_layout_of, num_classes_of,
                                              prior_strides_of)
@@ -126,13 +126,14 @@ def _detector_summary(detector: nn.Module, feats: Sequence[Tensor],
         roi_extractors=_roi_extractors(detector))
 
 
-def _distillation_modules(distiller: BaseDistiller) -> List[Dict[str, Any]]:
+def _distillation_modules(distiller: Distiller) -> List[Dict[str, Any]]:
     """The modules the distiller added next to the student, with the
     channels of their convolutions and linear layers."""
     rows = []
-    for name, module in distiller.named_children():
-        if name in ('student', 'data_preprocessor'):
-            continue
+    children = [(method_name, name, module)
+                for method_name, method in distiller.methods.items()
+                for name, module in method.named_children()]
+    for method_name, name, module in children:
         layers = []
         for sub_name, sub in module.named_modules(prefix=name):
             if isinstance(sub, nn.modules.conv._ConvNd):
@@ -147,7 +148,7 @@ def _distillation_modules(distiller: BaseDistiller) -> List[Dict[str, Any]]:
                     name=sub_name, type='Linear',
                     in_channels=sub.in_features,
                     out_channels=sub.out_features, params=_num_params(sub)))
-        row = dict(name=name, type=type(module).__name__,
+        row = dict(method=method_name, name=name, type=type(module).__name__,
                    params=_num_params(module), layers=layers)
         weight = getattr(module, 'loss_weight', None)
         if isinstance(weight, (int, float)):
@@ -156,13 +157,13 @@ def _distillation_modules(distiller: BaseDistiller) -> List[Dict[str, Any]]:
     return rows
 
 
-def _build_distiller(cfg: Config) -> BaseDistiller:
+def _build_distiller(cfg: Config) -> Distiller:
     try:
         model = MODELS.build(copy.deepcopy(cfg.model))
     except Exception as err:  # every build error means: fix the config
         raise PairCheckError('build', f'{type(err).__name__}: {err}') \
             from err
-    if not isinstance(model, BaseDistiller):
+    if not isinstance(model, Distiller):
         raise PairCheckError(
             'build', f'The config\'s model is a {type(model).__name__}, not '
             'a sea_kd distiller: check_pair reads distillation configs '
@@ -176,7 +177,7 @@ def _build_distiller(cfg: Config) -> BaseDistiller:
     return model
 
 
-def _teacher_metrics(distiller: BaseDistiller, cfg: Config,
+def _teacher_metrics(distiller: Distiller, cfg: Config,
                      num_images: int) -> Optional[Dict[str, Any]]:
     """The teacher's metrics on the first ``num_images`` validation
     images (``None`` without a validation set in the config)."""
@@ -261,13 +262,14 @@ def build_pair_report(cfg: Config,
             'train_step', 'The training batch failed in the distiller\'s '
             f'loss: {type(err).__name__}: {err}') from err
 
-    distill_prefix = f'loss_{distiller.method_name}_'
+    distill_prefixes = tuple(f'loss_{name}_'
+                             for name in distiller.method_names)
     values = {name: _loss_value(value) for name, value in losses.items()
               if 'loss' in name}
     student_losses = {k: v for k, v in values.items()
-                      if not k.startswith(distill_prefix)}
+                      if not k.startswith(distill_prefixes)}
     distill_losses = {k: v for k, v in values.items()
-                      if k.startswith(distill_prefix)}
+                      if k.startswith(distill_prefixes)}
 
     teacher = _detector_summary(distiller.teacher, teacher_feats,
                                 input_shape)
@@ -276,7 +278,8 @@ def build_pair_report(cfg: Config,
     report: Dict[str, Any] = dict(
         distiller=dict(
             type=type(distiller).__name__,
-            method_name=distiller.method_name,
+            methods=[dict(name=name, type=type(method).__name__)
+                     for name, method in distiller.methods.items()],
             record_parts=list(distiller.record_parts),
             teacher_parts=list(distiller.teacher_parts),
             teacher_ckpt=distiller.teacher_ckpt,
@@ -326,7 +329,9 @@ def format_pair_report(report: Dict[str, Any]) -> str:
     d, c = report['distiller'], report['classes']
     t, s = report['teacher'], report['student']
     lines = [
-        f'Distiller: {d["type"]} (method {d["method_name"]!r}; student '
+        f'Distiller: {d["type"]} (methods '
+        f'{", ".join(m["name"] + " (" + m["type"] + ")" for m in d["methods"])}'
+        f'; student '
         f'records {", ".join(d["record_parts"])}, teacher computes '
         f'{", ".join(d["teacher_parts"])})',
         f'  teacher: {t["type"]}, {t["params"]:,} parameters, checkpoint '
@@ -375,7 +380,8 @@ def format_pair_report(report: Dict[str, Any]) -> str:
     for row in report['distillation_modules'] or []:
         weight = f', loss_weight {row["loss_weight"]:g}' \
             if 'loss_weight' in row else ''
-        lines.append(f'  {row["name"]}: {row["type"]}, {row["params"]:,} '
+        lines.append(f'  {row["method"]}.{row["name"]}: {row["type"]}, '
+                     f'{row["params"]:,} '
                      f'parameters{weight}')
         for layer in row['layers']:
             lines.append(f'    {layer["name"]}: {layer["type"]} '

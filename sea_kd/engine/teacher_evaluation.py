@@ -16,20 +16,20 @@ from mmengine.model import is_model_wrapper
 from mmengine.runner.amp import autocast
 from torch import nn
 
-from ..models.distillers import BaseDistiller
+from ..models.distillers import Distiller
 
 
-def unwrap_distiller(model: nn.Module) -> BaseDistiller:
+def unwrap_distiller(model: nn.Module) -> Distiller:
     """The sea_kd distiller inside ``model`` (DDP and other wrappers removed).
 
     Raises:
         TypeError: If the model is not a sea_kd distiller.
     """
     inner = model.module if is_model_wrapper(model) else model
-    if not isinstance(inner, BaseDistiller):
+    if not isinstance(inner, Distiller):
         raise TypeError(
             f'The model is a {type(inner).__name__}, not a sea_kd distiller '
-            '(a BaseDistiller subclass such as FeatureImitationDistiller), so '
+            '(a Distiller subclass such as FeatureImitationDistiller), so '
             'it has no teacher to evaluate. Use a distiller config, or remove '
             'TeacherEvaluationHook from custom_hooks.')
     return inner
@@ -58,7 +58,7 @@ def evaluate_teacher(model: nn.Module,
     """Run the distiller's teacher over a dataloader and evaluate it.
 
     Every batch goes through the distiller's ``data_preprocessor`` and
-    :meth:`BaseDistiller.predict_teacher` (so the teacher sees the batch as
+    :meth:`Distiller.predict_teacher` (so the teacher sees the batch as
     it does in training), then into ``evaluator``. Under distributed
     training each process runs its shard of the dataloader (its distributed
     sampler) and the evaluator collects the results of all processes, like

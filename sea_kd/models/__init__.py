@@ -1,5 +1,5 @@
-from . import adapters, capture, distillers, losses  # noqa: F401
-from .distillers import (ADLDistiller, BaseDistiller,
-                         FeatureImitationDistiller)
+from . import adapters, capture, distillers, losses, methods  # noqa: F401
+from .distillers import Distiller
+from .methods import DistillMethod
 
-__all__ = ['ADLDistiller', 'BaseDistiller', 'FeatureImitationDistiller']
+__all__ = ['Distiller', 'DistillMethod']

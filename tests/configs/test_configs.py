@@ -34,5 +34,13 @@ def test_config(path):
     student = MODELS.build(load_model_cfg(cfg.model.student, 'student'))
     teacher = MODELS.build(load_model_cfg(cfg.model.teacher, 'teacher'))
     check_same_classes(student, teacher)
-    if model_cls.requires_same_dense_layout:
-        check_same_dense_layout(student, teacher)
+    if getattr(model_cls, 'method_type', ''):  # a one-method alias
+        kinds = [model_cls.method_type]
+    else:
+        kinds = [m['type'] for m in cfg.model.methods]
+    assert kinds, path
+    for kind in kinds:
+        method_cls = MODELS.get(kind)
+        assert method_cls is not None, kind
+        if method_cls.requires_same_dense_layout:
+            check_same_dense_layout(student, teacher)

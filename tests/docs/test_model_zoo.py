@@ -18,6 +18,7 @@ METHOD_SECTIONS = {
     'SEADistiller': 'SEA',
     'TBDDistiller': 'TBD',
     'FeatureImitationDistiller': 'Feature imitation',
+    'Distiller': 'Distiller',
 }
 PLAIN_SECTION = 'Teachers and students'
 DETECTOR_NAMES = {

@@ -40,7 +40,7 @@ def test_train_export_and_test_give_the_same_predictions(
     ckpt = work / 'iter_3.pth'
     state = torch.load(ckpt, map_location='cpu')['state_dict']
     assert state and not any(k.startswith('teacher') for k in state)
-    assert any(k.startswith('adapters.') for k in state)
+    assert any(k.startswith('methods.fi.adapters.') for k in state)
 
     exported = tmp_path / 'student.pth'
     out = run_tool(python('tools/export_student.py', fi_cfg, ckpt, exported))

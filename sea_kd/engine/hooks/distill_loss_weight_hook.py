@@ -9,7 +9,7 @@ from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
 from mmengine.runner import IterBasedTrainLoop
 
-from ...models.distillers import BaseDistiller
+from ...models.distillers import Distiller
 from .distill_weight_schedule import DistillWeightSchedule
 
 #: Message-hub key (``train/<key>``) of the global factor.
@@ -23,7 +23,7 @@ class DistillLossWeightHook(Hook):
     Before each training iteration the hook computes the factor of the
     current iteration (``by_epoch=False``) or epoch (``by_epoch=True``) with
     a :class:`DistillWeightSchedule` and hands it to
-    :meth:`BaseDistiller.set_distill_loss_scale`, which multiplies each
+    :meth:`Distiller.set_distill_loss_scale`, which multiplies each
     ``loss_<method>_<term>`` by it. Once the factor is 0 (``stop_at``), the
     distiller skips the teacher and the distillation losses. The factor is
     logged as ``distill_weight_factor`` (and ``distill_weight_factor_<term>``
@@ -44,10 +44,13 @@ class DistillLossWeightHook(Hook):
         milestones, gamma, stop_at: The global schedule, see
             :class:`DistillWeightSchedule`; ``end`` of a decay defaults to
             the run's ``max_iters`` / ``max_epochs``.
-        term_schedules: Optional per-term schedules, ``{term: dict(...)}``
-            with the same keys as the global schedule; ``term`` is a term
-            name (``'rel'``) or a loss name (``'loss_sea_rel'``). A term's
-            factor is the global factor times its own.
+        term_schedules: Optional per-method and per-term schedules,
+            ``{key: dict(...)}`` with the same options as the global
+            schedule; ``key`` is a method name (``'fi'``: all its terms), a
+            loss name (``'loss_sea_rel'``), ``'<method>_<term>'``
+            (``'sea_rel'``) or a bare term name (``'rel'``, when one method
+            alone has it). A term's factor is the global factor times every
+            factor whose key matches it.
     """
 
     priority = 'NORMAL'
@@ -88,10 +91,10 @@ class DistillLossWeightHook(Hook):
         self._announced_stop = False
 
     # ---------------------------------------------------------------- helpers
-    def _distiller(self, runner) -> BaseDistiller:
+    def _distiller(self, runner) -> Distiller:
         model = runner.model.module if is_model_wrapper(runner.model) \
             else runner.model
-        if not isinstance(model, BaseDistiller):
+        if not isinstance(model, Distiller):
             raise TypeError(
                 f'{type(self).__name__} scales the distillation losses of a '
                 f'sea_kd distiller, but the model is a '

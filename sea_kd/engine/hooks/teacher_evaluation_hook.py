@@ -39,7 +39,7 @@ class TeacherEvaluationHook(Hook):
     The teacher runs on the run's own validation dataloader (under
     distributed training each process runs its shard and the results of all
     processes are collected) with the distiller's data preprocessing and
-    :meth:`BaseDistiller.predict_teacher`, and is scored by a separate
+    :meth:`Distiller.predict_teacher`, and is scored by a separate
     evaluator built from the run's ``val_evaluator`` config, so the
     student's evaluator and the metrics that ``CheckpointHook(save_best=...)``
     reads are untouched.

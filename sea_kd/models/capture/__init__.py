@@ -4,11 +4,12 @@ from .detector_capture import (check_parts, shared_fc_tap,
                                teacher_dense_forward, teacher_region_forward,
                                teacher_roi_forward)
 from .method_tap import MethodTap, RecordedCall
+from .module_taps import ModuleTaps, module_at
 from .record import (RECORD_PARTS, DenseHeadOutputs, DenseTargets,
                      DistillRecord, RoIRecord)
 
 __all__ = [
-    'MethodTap', 'RecordedCall', 'RECORD_PARTS', 'DenseHeadOutputs',
+    'MethodTap', 'RecordedCall', 'ModuleTaps', 'module_at', 'RECORD_PARTS', 'DenseHeadOutputs',
     'DenseTargets', 'DistillRecord', 'RoIRecord', 'normalize_dense_targets',
     'check_parts', 'student_loss_with_record', 'teacher_dense_forward',
     'teacher_roi_forward', 'teacher_region_forward', 'shared_fc_tap'

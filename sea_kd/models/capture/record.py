@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 from mmdet.structures import SampleList
 from torch import Tensor
@@ -92,9 +92,14 @@ class DistillRecord:
     (``bbox_head.cls_convs[-1]``), one (B, C, H, W) tensor per level, in
     ``student_cls_tower``.
 
+    ``student_taps`` / ``teacher_taps`` hold the outputs of submodules the
+    methods named by path (open capture, :class:`ModuleTaps`), one list
+    entry per call. ``method_outputs[name]`` holds what method ``name``'s
+    ``teacher_after_student`` returned.
+
     ``student_losses`` holds the student's own loss values of the step,
     detached, one scalar per name (mmdet's per-level lists summed), set by
-    ``BaseDistiller.loss`` before the distillation losses are computed, for
+    ``Distiller.loss`` before the distillation losses are computed, for
     methods that balance their terms by them (TBD's dynamic task weights).
     """
     data_samples: SampleList
@@ -107,6 +112,9 @@ class DistillRecord:
     roi: Optional[RoIRecord] = None
     parts: Tuple[str, ...] = field(default_factory=tuple)
     student_losses: Optional[Dict[str, Tensor]] = None
+    student_taps: Dict[str, List[Any]] = field(default_factory=dict)
+    teacher_taps: Dict[str, List[Any]] = field(default_factory=dict)
+    method_outputs: Dict[str, Any] = field(default_factory=dict)
 
     @property
     def batch_gt_instances(self) -> list:

@@ -1,13 +1,13 @@
-from .adl_distiller import ADLDistiller
-from .base_distiller import BaseDistiller
 from .distill_loss_controls import NONFINITE_MODES, DistillLossControlsMixin
-from .feature_imitation_distiller import FeatureImitationDistiller
-from .tbd_distiller import TBDDistiller  # noqa: F401
-from .sea_distiller import SEADistiller  # noqa: F401
-from .gdetkd_distiller import GDetKDDistiller  # noqa: F401
+from .distiller import Distiller
 from .nonfinite_diagnosis import NonFiniteDistillLossError
+from .single_method_distillers import (ADLDistiller,
+                                       FeatureImitationDistiller,
+                                       GDetKDDistiller, SEADistiller,
+                                       SingleMethodDistiller, TBDDistiller)
 
 __all__ = [
-    'ADLDistiller', 'BaseDistiller', 'FeatureImitationDistiller',
+    'Distiller', 'SingleMethodDistiller', 'ADLDistiller', 'SEADistiller',
+    'TBDDistiller', 'GDetKDDistiller', 'FeatureImitationDistiller',
     'DistillLossControlsMixin', 'NONFINITE_MODES', 'NonFiniteDistillLossError'
 ]

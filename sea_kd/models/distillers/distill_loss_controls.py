@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 import math
-from typing import Dict, Mapping, Optional, Tuple
+from typing import Dict, List, Mapping, Optional, Tuple
 
 import torch
 from mmdet.structures import SampleList
@@ -28,13 +28,13 @@ def _check_factor(name: str, value) -> None:
 
 
 class DistillLossControlsMixin:
-    """The distillation-loss controls of :class:`BaseDistiller`.
+    """The distillation-loss controls of :class:`Distiller`.
 
     - **Scale**: :attr:`distill_loss_scale` (1.0) multiplies every
-      distillation term, :attr:`distill_term_scales` (``{term: factor}``)
-      single terms; :class:`DistillLossWeightHook` sets both each iteration
-      through :meth:`set_distill_loss_scale`. A term whose factor is 0 is
-      replaced by a zero.
+      distillation term, :attr:`distill_term_scales` (``{key: factor}``)
+      the terms of one method or single terms; :class:`DistillLossWeightHook`
+      sets both each iteration through :meth:`set_distill_loss_scale`. A
+      term whose factor is 0 is replaced by a zero.
     - **Stop**: when every term's factor is 0, the step runs the student
       alone (no teacher, no distillation losses), once the distiller knows
       its term names from one computed step. The terms are still returned,
@@ -64,7 +64,7 @@ class DistillLossControlsMixin:
         #: Steps of this process whose distillation terms were skipped.
         self.skipped_steps = 0
         self._consecutive_skips = 0
-        self._distill_terms: Optional[Tuple[str, ...]] = None
+        self._distill_terms: Optional[Dict[str, Tuple[str, str]]] = None
 
     # ------------------------------------------------------------- the scale
     def set_distill_loss_scale(
@@ -75,24 +75,74 @@ class DistillLossControlsMixin:
 
         Args:
             scale: Factor of every term; 0 stops distillation.
-            term_scales: Further factors of single terms, keyed by term name
-                (``'rel'``) or loss name (``'loss_sea_rel'``); a term's
-                factor is ``scale * term_scales.get(term, 1)``.
+            term_scales: Further factors keyed by loss name
+                (``'loss_sea_rel'``), by ``'<method>_<term>'``
+                (``'sea_rel'``), by method name (``'sea'``: all its terms)
+                or by bare term name (``'rel'``, when only one method has
+                such a term). A term's factor is ``scale`` times every
+                factor whose key matches it. Keys are checked against the
+                terms at the next step.
         """
         _check_factor('scale', scale)
-        prefix = f'loss_{self.method_name}_'
         scales = {}
         for key, value in (term_scales or {}).items():
             _check_factor(key, value)
-            term = key[len(prefix):] if key.startswith(prefix) else key
-            scales[term] = float(value)
+            key = key[len('loss_'):] if key.startswith('loss_') else key
+            scales[key] = float(value)
         self.distill_loss_scale = float(scale)
         self.distill_term_scales = scales
 
+    def _matching_terms(self, key: str,
+                        terms: Mapping[str, Tuple[str, str]]) -> List[str]:
+        """The terms (``'<method>_<term>'``) a factor key applies to."""
+        if key in terms:
+            return [key]
+        by_method = [q for q, (m, _) in terms.items() if m == key]
+        if by_method:
+            return by_method
+        bare = [q for q, (_, t) in terms.items() if t == key]
+        if len(bare) > 1:
+            raise KeyError(
+                f'The distillation factor key {key!r} is ambiguous: the '
+                f'terms {bare} are all named {key!r}. Use the loss name '
+                f'(e.g. loss_{bare[0]}).')
+        return bare
+
+    def _term_factors(
+            self, terms: Mapping[str, Tuple[str, str]]) -> Dict[str, float]:
+        """The factor of each term, ``{'<method>_<term>': factor}``."""
+        factors = {q: self.distill_loss_scale for q in terms}
+        unknown = []
+        for key, value in self.distill_term_scales.items():
+            hits = self._matching_terms(key, terms)
+            if not hits:
+                unknown.append(key)
+            for q in hits:
+                factors[q] *= value
+        if unknown:
+            shown = sorted({t for _, t in terms.values()}) \
+                if len({m for m, _ in terms.values()}) == 1 else sorted(terms)
+            raise KeyError(
+                f'Distillation factors were given for the terms '
+                f'{sorted(unknown)}, but {type(self).__name__} computes '
+                f'{shown} (loss names {sorted("loss_" + q for q in terms)})'
+                '; fix the keys of term_schedules.')
+        return factors
+
     def distill_term_factor(self, term: str) -> float:
-        """The factor of term ``term`` (without the ``loss_<method>_``)."""
-        return self.distill_loss_scale * self.distill_term_scales.get(
-            term, 1.0)
+        """The factor of one term, by any key :meth:`set_distill_loss_scale`
+        takes (before the first step only exact keys are known)."""
+        key = term[len('loss_'):] if term.startswith('loss_') else term
+        terms = self._distill_terms
+        if terms is None:
+            return self.distill_loss_scale * self.distill_term_scales.get(
+                key, 1.0)
+        factors = self._term_factors(terms)
+        hits = self._matching_terms(key, terms)
+        if not hits:
+            raise KeyError(f'No distillation term matches {term!r}; the '
+                           f'terms are {sorted(terms)}.')
+        return factors[hits[0]]
 
     # ------------------------------------------------------------- stopping
     def _distill_zero(self, reference: Tensor) -> Tensor:
@@ -124,7 +174,7 @@ class DistillLossControlsMixin:
                 s.metainfo.get('unlabeled', False) for s in data_samples):
             return False
         return self.distill_loss_scale == 0 or bool(terms) and all(
-            self.distill_term_factor(t) == 0 for t in terms)
+            f == 0 for f in self._term_factors(terms).values())
 
     def _student_only_loss(self, batch_inputs: Tensor,
                            data_samples: SampleList) -> Dict[str, Tensor]:
@@ -133,7 +183,7 @@ class DistillLossControlsMixin:
         losses = self.student.loss(batch_inputs, data_samples)
         zero = self._distill_zero(batch_inputs)
         for term in self._distill_terms:
-            losses[f'loss_{self.method_name}_{term}'] = zero
+            losses[f'loss_{term}'] = zero
         return losses
 
     # ------------------------------------------------- scale, check, skip
@@ -143,15 +193,9 @@ class DistillLossControlsMixin:
             data_samples: SampleList) -> Dict[str, Tensor]:
         """Scale the terms; zero them where their factor is 0 or, with
         ``nonfinite_loss='skip'``, where the step is not finite."""
-        unknown = set(self.distill_term_scales) - set(distill)
-        if unknown:
-            raise KeyError(
-                f'Distillation factors were given for the terms '
-                f'{sorted(unknown)}, but {type(self).__name__} computes '
-                f'{sorted(distill)} (loss names loss_{self.method_name}_'
-                '<term>); fix the keys of term_schedules.')
-        self._distill_terms = tuple(distill)
-        factors = {term: self.distill_term_factor(term) for term in distill}
+        terms = {q: tuple(q.split('_', 1)) for q in distill}
+        factors = self._term_factors(terms)
+        self._distill_terms = terms
         active = [term for term in distill if factors[term] != 0]
         skip = False
         if active:
@@ -180,7 +224,7 @@ class DistillLossControlsMixin:
                       batch_inputs: Tensor, data_samples: SampleList) -> None:
         """Raise, or count and log a skipped step (``'skip'``)."""
         bad = {
-            f'loss_{self.method_name}_{term}': value
+            f'loss_{term}': value
             for term, value in values.items() if not math.isfinite(value)
         }
         message = describe_nonfinite_step(type(self).__name__, bad,

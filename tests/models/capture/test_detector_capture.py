@@ -11,7 +11,7 @@ DENSE = ['retinanet', 'fcos']
 
 
 def teacher_forward_into(teacher, inputs, record):
-    """The teacher's side of a record, as BaseDistiller.loss fills it."""
+    """The teacher's side of a record, as Distiller.loss fills it."""
     feats, dense = teacher_dense_forward(teacher, inputs, record.parts)
     record.teacher_neck, record.teacher_dense = feats, dense
     if record.roi is not None:

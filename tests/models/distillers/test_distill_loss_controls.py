@@ -1,4 +1,4 @@
-"""Scaling, stopping and the non-finite guard of BaseDistiller.loss."""
+"""Scaling, stopping and the non-finite guard of Distiller.loss."""
 import copy
 
 import pytest

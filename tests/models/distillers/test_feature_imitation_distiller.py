@@ -4,7 +4,7 @@ import pytest
 import torch
 from mmdet.registry import MODELS
 
-from sea_kd.models.distillers import BaseDistiller
+from sea_kd.models.distillers import Distiller
 from sea_kd.models.distillers.pair_checks import check_same_dense_layout
 
 from ...conftest import build, make_batch, tiny_detector_cfg
@@ -192,12 +192,10 @@ def test_config_file_specs_local_and_package(tmp_path, retina_pair):
         load_model_cfg(dict(backbone=dict()), 'student')
 
 
-def test_base_requires_subclass_losses(retina_pair):
+def test_distiller_without_methods_is_refused(retina_pair):
     s_cfg, t_cfg, ckpt, _ = retina_pair
-    model = BaseDistiller(student=s_cfg, teacher=t_cfg, teacher_ckpt=ckpt)
-    inputs, samples = make_batch(model)
-    with pytest.raises(NotImplementedError):
-        model.loss(inputs, samples)
+    with pytest.raises(ValueError, match='has no `methods`'):
+        Distiller(student=s_cfg, teacher=t_cfg, teacher_ckpt=ckpt)
 
 
 @pytest.mark.parametrize('kind', ['fcos', 'faster_rcnn', 'mask_rcnn'])

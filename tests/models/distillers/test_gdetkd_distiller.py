@@ -205,7 +205,7 @@ def test_student_without_boxes_gets_the_ground_truth_as_regions(
         seen['rois'] = original(record)
         return seen['rois']
 
-    monkeypatch.setattr(model, 'heterogeneous_rois', spy)
+    monkeypatch.setattr(model.method, 'heterogeneous_rois', spy)
     inputs, samples = make_batch(model, num_items=[3, 2])
     terms = distill_terms(model.loss(inputs, samples))
     rois, positive = seen['rois']
@@ -224,7 +224,7 @@ def test_terms_are_skippable(teacher_ckpt):
     inputs, samples = make_batch(model)
     assert set(distill_terms(model.loss(inputs, samples))) == {
         'loss_gdetkd_sgfi', 'loss_gdetkd_reg'}
-    assert not any(k.startswith('loss_ckd') for k in model.state_dict())
+    assert not any('loss_ckd' in k for k in model.state_dict())
     model = gdetkd(student_cfg('faster_rcnn'), teacher_ckpt, loss_sgfi=None)
     assert set(distill_terms(model.loss(inputs, samples))) == {
         'loss_gdetkd_ckd', 'loss_gdetkd_cls', 'loss_gdetkd_reg'}
@@ -234,9 +234,11 @@ def test_memory_not_in_checkpoint(teacher_ckpt):
     model = gdetkd(student_cfg('retinanet'), teacher_ckpt)
     model.loss(*make_batch(model))
     assert len(model.loss_ckd.memory_sizes) == 1
-    keys = [k for k in model.state_dict() if k.startswith('loss_ckd')]
-    assert sorted(keys) == ['loss_ckd.projection.bias',
-                            'loss_ckd.projection.weight']
+    # the method's modules are saved under methods.<name>. (sea_kd 0.2)
+    keys = [k for k in model.state_dict()
+            if k.startswith('methods.gdetkd.loss_ckd')]
+    assert sorted(keys) == ['methods.gdetkd.loss_ckd.projection.bias',
+                            'methods.gdetkd.loss_ckd.projection.weight']
 
 
 def test_head_transfer_lists_the_copied_parameters(teacher_ckpt, save_state):
@@ -282,7 +284,7 @@ def test_region_sampling_override(teacher_ckpt, monkeypatch):
     inputs, samples = make_batch(model, num_items=[2, 2])
     rois = []
     original = model.heterogeneous_rois
-    monkeypatch.setattr(model, 'heterogeneous_rois',
+    monkeypatch.setattr(model.method, 'heterogeneous_rois',
                         lambda r: rois.append(original(r)) or rois[-1])
     model.loss(inputs, samples)
     assert all(int((rois[0][0][:, 0] == b).sum()) <= 8 for b in range(2))
@@ -355,7 +357,7 @@ def test_region_budget_heterogeneous_caps_the_teacher_regions(
         teacher_ckpt, monkeypatch):
     model = gdetkd(student_cfg('retinanet'), teacher_ckpt,
                    max_regions_per_img=4)
-    import sea_kd.models.distillers.gdetkd_distiller as module
+    import sea_kd.models.methods.gdetkd_dense as module
     seen = []
     original = module.teacher_region_forward
     monkeypatch.setattr(module, 'teacher_region_forward',

@@ -5,7 +5,7 @@ import pytest
 import torch
 from mmdet.registry import MODELS
 
-from sea_kd.models.distillers.sea_distiller import prior_strides_of
+from sea_kd.models.distillers.pair_checks import prior_strides_of
 from sea_kd.models.losses.sea_loss import SEALoss
 
 from ...conftest import build, make_batch, tiny_detector_cfg
@@ -118,7 +118,8 @@ def test_anchor_alignment_builds_and_trains_an_adapter(save_state):
     losses['loss_sea_anc'].backward()
     assert model.adapter.conv.weight.grad.abs().sum() > 0
     assert model.student.backbone.conv1.weight.grad.abs().sum() > 0
-    assert any(k.startswith('adapter.') for k in model.state_dict())
+    assert any(k.startswith('methods.sea.adapter.')
+               for k in model.state_dict())
 
 
 def test_build_errors_name_the_problem(save_state):

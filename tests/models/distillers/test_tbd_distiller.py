@@ -6,7 +6,7 @@ from mmdet.registry import MODELS
 
 from sea_kd.models.capture import (student_loss_with_record,
                                    teacher_dense_forward)
-from sea_kd.models.distillers import BaseDistiller
+from sea_kd.models.distillers import Distiller
 from sea_kd.models.losses import HDLoss, TFDLoss
 from sea_kd.models.utils.dense_layout import flatten_level_logits
 from sea_kd.models.utils.harmony_score import dense_harmony_scores
@@ -228,4 +228,4 @@ def test_build_errors(save_state):
     faster = tiny_detector_cfg('faster_rcnn')
     with pytest.raises(TypeError, match='not a one-stage detector'):
         tbd(faster, faster, save_state(build(faster), 'f.pth'))
-    assert issubclass(MODELS.get('TBDDistiller'), BaseDistiller)
+    assert issubclass(MODELS.get('TBDDistiller'), Distiller)

@@ -9,19 +9,19 @@ from torch import Tensor
 
 from ..adapters import build_level_adapters
 from ..capture import DistillRecord
+from ..distillers.pair_checks import (check_same_levels, check_same_strides,
+                                      neck_channels_of)
 from ..utils.precision import at_least_fp32
-from .base_distiller import BaseDistiller
-from .pair_checks import (check_same_levels, check_same_strides,
-                          neck_channels_of)
+from .distill_method import DistillMethod
 
 
 @MODELS.register_module()
-class FeatureImitationDistiller(BaseDistiller):
+class FeatureImitation(DistillMethod):
     """FitNets-style imitation of the teacher's neck features.
 
-    ``L = L_student + loss_fi_feat``, where ``loss_fi_feat`` is
-    ``loss_feat`` (default :class:`FeatureMSELoss`) between ``φ_l(F_l^s)``
-    and ``F_l^t`` on the chosen neck levels, ``φ_l`` a per-level adapter.
+    ``loss_fi_feat`` is ``loss_feat`` (default :class:`FeatureMSELoss`)
+    between ``φ_l(F_l^s)`` and ``F_l^t`` on the chosen neck levels, ``φ_l``
+    a per-level adapter.
 
     Args:
         loss_feat: Config of the feature loss.
@@ -30,23 +30,28 @@ class FeatureImitationDistiller(BaseDistiller):
             channels. ``None`` means no adapter, which requires equal
             channels.
         levels: Indices of the neck levels to imitate; ``None`` for all.
-        **kwargs: See :class:`BaseDistiller`.
+        **kwargs: ``name``, ``init_cfg`` (:class:`DistillMethod`).
     """
 
-    method_name = 'fi'
+    default_name = 'fi'
     record_parts = ('neck', )
 
     def __init__(self,
-                 *args,
                  loss_feat: ConfigType = dict(type='FeatureMSELoss',
                                               loss_weight=1.0),
                  adapter: OptConfigType = dict(type='ConvAdapter'),
                  levels: Optional[Sequence[int]] = None,
                  **kwargs) -> None:
-        super().__init__(*args, **kwargs)
+        super().__init__(**kwargs)
+        self._loss_feat_cfg = loss_feat
+        self._adapter_cfg = adapter
+        self._levels_cfg = levels
+
+    def setup(self) -> None:
         check_same_levels(self.student, self.teacher)
         s_ch = neck_channels_of(self.student)
         t_ch = neck_channels_of(self.teacher)
+        levels = self._levels_cfg
         self.levels = list(range(len(s_ch))) if levels is None else \
             list(levels)
         if any(not 0 <= i < len(s_ch) for i in self.levels):
@@ -55,7 +60,7 @@ class FeatureImitationDistiller(BaseDistiller):
         check_same_strides(self.student, self.teacher, self.levels)
         s_ch = [s_ch[i] for i in self.levels]
         t_ch = [t_ch[i] for i in self.levels]
-        if adapter is None:
+        if self._adapter_cfg is None:
             if s_ch != t_ch:
                 raise ValueError(
                     f'Student neck channels {s_ch} differ from the teacher\'s '
@@ -64,10 +69,11 @@ class FeatureImitationDistiller(BaseDistiller):
                     '`out_channels`.')
             self.adapters = None
         else:
-            self.adapters = build_level_adapters(adapter, s_ch, t_ch)
-        self.loss_feat = MODELS.build(loss_feat)
+            self.adapters = build_level_adapters(self._adapter_cfg, s_ch,
+                                                 t_ch)
+        self.loss_feat = MODELS.build(self._loss_feat_cfg)
 
-    def distill_losses_from(self, record: DistillRecord) -> Dict[str, Tensor]:
+    def forward(self, record: DistillRecord) -> Dict[str, Tensor]:
         # fp32 also for the adapters: autocast is off here (AMP)
         student = [at_least_fp32(record.student_neck[i]) for i in self.levels]
         teacher = [record.teacher_neck[i] for i in self.levels]

@@ -1,4 +1,4 @@
-"""ADL: adaptive distillation of dense sigmoid class logits."""
+"""ADL: adaptive distillation of dense sigmoid class logits (and SAD)."""
 from __future__ import annotations
 
 from typing import Dict, Optional
@@ -11,21 +11,20 @@ from mmengine.structures import InstanceData
 from torch import Tensor
 
 from ..capture import DenseHeadOutputs, DistillRecord
+from ..distillers.pair_checks import check_sigmoid_heads
 from ..utils.dense_layout import flatten_level_logits
 from ..utils.precision import levels_at_least_fp32
-from .base_distiller import BaseDistiller
-from .pair_checks import check_sigmoid_heads
+from .distill_method import DistillMethod
 
 
 @MODELS.register_module()
-class ADLDistiller(BaseDistiller):
+class ADL(DistillMethod):
     """Adaptive distillation loss (Tang et al., BMVC 2019) on a dense head.
 
-    ``L = L_student + loss_adl_cls`` where ``loss_adl_cls`` is
-    :class:`ADLoss` over every anchor (location) and class of all levels and
-    images, with the anchors the student head's assigner ignores
-    (``label_weights == 0``, RetinaNet's 0.4-0.5 IoU band) left out and
-    background anchors kept.
+    ``loss_adl_cls`` is :class:`ADLoss` over every anchor (location) and
+    class of all levels and images, with the anchors the student head's
+    assigner ignores (``label_weights == 0``, RetinaNet's 0.4-0.5 IoU band)
+    left out and background anchors kept.
 
     Teacher and student must share the dense prior layout (strides, anchors
     per location, scales, ratios) and the number of classes, and both heads
@@ -46,26 +45,32 @@ class ADLDistiller(BaseDistiller):
             ``base='bce'``).
         pseudo_label: ``dict(score_thr=0.5)`` to enable online pseudo labels
             for unlabeled images; ``None`` refuses unlabeled images.
-        **kwargs: See :class:`BaseDistiller`.
+        **kwargs: ``name``, ``init_cfg`` (:class:`DistillMethod`).
     """
 
-    method_name = 'adl'
+    default_name = 'adl'
     record_parts = ('dense_head', )
     requires_same_dense_layout = True
 
     def __init__(self,
-                 *args,
                  loss_adl: ConfigType = dict(type='ADLoss'),
                  pseudo_label: OptConfigType = None,
                  **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        check_sigmoid_heads(self.student, self.teacher, 'ADL')
-        self.num_classes = self.student.bbox_head.num_classes
-        self.loss_adl = MODELS.build(loss_adl)
+        super().__init__(**kwargs)
         if pseudo_label is not None and set(pseudo_label) - {'score_thr'}:
             raise ValueError('pseudo_label takes only `score_thr`, got '
                              f'{sorted(pseudo_label)}.')
         self.pseudo_label = pseudo_label
+        self._loss_adl_cfg = loss_adl
+
+    @property
+    def makes_pseudo_labels(self) -> bool:
+        return self.pseudo_label is not None
+
+    def setup(self) -> None:
+        check_sigmoid_heads(self.student, self.teacher, 'ADL')
+        self.num_classes = self.student.bbox_head.num_classes
+        self.loss_adl = MODELS.build(self._loss_adl_cfg)
 
     def prepare_student_samples(
             self, batch_data_samples: SampleList,
@@ -74,8 +79,7 @@ class ADLDistiller(BaseDistiller):
         unlabeled = [i for i, s in enumerate(batch_data_samples)
                      if s.metainfo.get('unlabeled', False)]
         if not unlabeled or self.pseudo_label is None:
-            return super().prepare_student_samples(batch_data_samples,
-                                                   teacher_dense)
+            return batch_data_samples
         # fp32 with autocast off under AMP (mmcv's CPU NMS has no
         # half-precision kernel)
         with torch.no_grad(), torch.autocast(
@@ -94,7 +98,7 @@ class ADLDistiller(BaseDistiller):
                 bboxes=pred.bboxes[keep], labels=pred.labels[keep])
         return batch_data_samples
 
-    def distill_losses_from(self, record: DistillRecord) -> Dict[str, Tensor]:
+    def forward(self, record: DistillRecord) -> Dict[str, Tensor]:
         student = flatten_level_logits(record.student_dense.cls_scores,
                                        self.num_classes)
         teacher = flatten_level_logits(record.teacher_dense.cls_scores,

@@ -9,16 +9,16 @@ from torch import Tensor
 
 from ..capture import DistillRecord
 from ..utils.category_masks import StrideLike, normalize_strides
-from .base_distiller import BaseDistiller
-from .pair_checks import (check_same_levels, check_same_strides,
-                          neck_channels_of, prior_strides_of)
+from ..distillers.pair_checks import (check_same_levels, check_same_strides,
+                                      neck_channels_of, prior_strides_of)
+from .distill_method import DistillMethod
 
 
 @MODELS.register_module()
-class SEADistiller(BaseDistiller):
+class SEA(DistillMethod):
     """Semantic-aware alignment (Chen et al., arXiv 2203.00862).
 
-    ``L = L_student + loss_sea_rel (+ loss_sea_anc)``: :class:`SEALoss` on
+    ``loss_sea_rel (+ loss_sea_anc)``: :class:`SEALoss` on
     the neck features of teacher and student and the batch's ground truth.
     SEA reads only FPN features, boxes and (when the data has them)
     instance masks, so one code path serves one-stage (RetinaNet, FCOS) and
@@ -43,19 +43,25 @@ class SEADistiller(BaseDistiller):
             (``bbox_head`` or ``rpn_head``) when it has one per level,
             otherwise inferred per batch from the feature sizes and
             ``batch_input_shape``.
-        **kwargs: See :class:`BaseDistiller`.
+        **kwargs: ``name``, ``init_cfg`` (:class:`DistillMethod`).
     """
 
-    method_name = 'sea'
+    default_name = 'sea'
     record_parts = ('neck', )
 
     def __init__(self,
-                 *args,
                  loss_sea: ConfigType = dict(type='SEALoss'),
                  adapter: OptConfigType = dict(type='ConvAdapter'),
                  strides: Optional[Sequence[StrideLike]] = None,
                  **kwargs) -> None:
-        super().__init__(*args, **kwargs)
+        super().__init__(**kwargs)
+        self._loss_sea_cfg = loss_sea
+        self._adapter_cfg = adapter
+        self._strides_cfg = strides
+
+    def setup(self) -> None:
+        loss_sea, adapter = self._loss_sea_cfg, self._adapter_cfg
+        strides = self._strides_cfg
         check_same_levels(self.student, self.teacher)
         self.loss_sea = MODELS.build(loss_sea)
         s_ch = neck_channels_of(self.student)
@@ -107,7 +113,7 @@ class SEADistiller(BaseDistiller):
         out = self.adapter(anchors.reshape(-1, shape[-1], 1, 1))
         return out.reshape(*shape[:-1], out.shape[1])
 
-    def distill_losses_from(self, record: DistillRecord) -> Dict[str, Tensor]:
+    def forward(self, record: DistillRecord) -> Dict[str, Tensor]:
         return self.loss_sea(
             record.student_neck,
             record.teacher_neck,

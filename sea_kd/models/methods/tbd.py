@@ -14,16 +14,16 @@ from ..utils.dense_layout import flatten_level_logits
 from ..utils.harmony_score import (HARMONY_FORMS, DenseHarmony,
                                    dense_harmony_scores)
 from ..utils.precision import levels_at_least_fp32
-from .base_distiller import BaseDistiller
-from .pair_checks import (check_same_levels, check_sigmoid_heads,
-                          neck_channels_of)
+from ..distillers.pair_checks import (check_same_levels,
+                                      check_sigmoid_heads, neck_channels_of)
+from .distill_method import DistillMethod
 
 
 @MODELS.register_module()
-class TBDDistiller(BaseDistiller):
+class TBD(DistillMethod):
     """Task-balanced distillation (Tang et al., arXiv 2208.03006).
 
-    ``L = L_student + loss_tbd_hd + loss_tbd_tfd``:
+    ``loss_tbd_hd + loss_tbd_tfd``:
 
     - the teacher's **harmony score** at every position the student head's
       assigner marks positive, ``HS_i = s_i^κ · u_i^(1−κ)`` with ``s_i`` the
@@ -55,15 +55,14 @@ class TBDDistiller(BaseDistiller):
         cls_loss_keys: Student losses summed into ``L_cls`` for the dynamic
             task weights.
         reg_loss_keys: Student losses summed into ``L_reg``.
-        **kwargs: See :class:`BaseDistiller`.
+        **kwargs: ``name``, ``init_cfg`` (:class:`DistillMethod`).
     """
 
-    method_name = 'tbd'
+    default_name = 'tbd'
     record_parts = ('neck', 'dense_head')
     requires_same_dense_layout = True
 
     def __init__(self,
-                 *args,
                  loss_hd: OptConfigType = dict(type='HDLoss'),
                  loss_tfd: OptConfigType = dict(type='TFDLoss'),
                  kappa: float = 0.5,
@@ -74,20 +73,26 @@ class TBDDistiller(BaseDistiller):
                  **kwargs) -> None:
         if loss_hd is None and loss_tfd is None:
             raise ValueError(
-                'TBDDistiller needs at least one of loss_hd and loss_tfd; '
+                'TBD needs at least one of loss_hd and loss_tfd; '
                 'both are None, which would distil nothing.')
         if not 0.0 <= kappa <= 1.0:
             raise ValueError(f'kappa must lie in [0, 1], got {kappa}.')
         if harmony_form not in HARMONY_FORMS:
             raise ValueError(f'harmony_form must be one of {HARMONY_FORMS}, '
                              f'got {harmony_form!r}.')
-        super().__init__(*args, **kwargs)
-        check_sigmoid_heads(self.student, self.teacher, 'TBD')
-        self.num_classes = self.student.bbox_head.num_classes
+        super().__init__(**kwargs)
         self.kappa = kappa
         self.harmony_form = harmony_form
         self.cls_loss_keys = tuple(cls_loss_keys)
         self.reg_loss_keys = tuple(reg_loss_keys)
+        self._loss_hd_cfg, self._loss_tfd_cfg = loss_hd, loss_tfd
+        self._adapter_cfg = adapter
+
+    def setup(self) -> None:
+        loss_hd, loss_tfd = self._loss_hd_cfg, self._loss_tfd_cfg
+        adapter = self._adapter_cfg
+        check_sigmoid_heads(self.student, self.teacher, 'TBD')
+        self.num_classes = self.student.bbox_head.num_classes
         self.loss_hd = MODELS.build(loss_hd) if loss_hd is not None else None
         self.loss_tfd = None
         self.adapters = None
@@ -105,7 +110,7 @@ class TBDDistiller(BaseDistiller):
                     "`adapter=dict(type='ConvAdapter')` or give both necks "
                     'the same `out_channels`.')
 
-    def distill_losses_from(self, record: DistillRecord) -> Dict[str, Tensor]:
+    def forward(self, record: DistillRecord) -> Dict[str, Tensor]:
         student_dense = record.student_dense
         teacher_dense = record.teacher_dense
         targets = record.dense_targets
@@ -165,6 +170,6 @@ class TBDDistiller(BaseDistiller):
             raise ValueError(
                 f'Student losses {missing} not found for the dynamic task '
                 f'weights; the student returned {sorted(losses)}. Set '
-                'cls_loss_keys / reg_loss_keys of TBDDistiller to its loss '
+                'cls_loss_keys / reg_loss_keys of TBD to its loss '
                 "names, or use TFDLoss(task_weights='fixed').")
         return sum(losses[k] for k in keys)

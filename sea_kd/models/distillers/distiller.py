@@ -1,0 +1,396 @@
+"""The distiller: a frozen teacher, a student and the methods that join
+them, behind one mmdet detector."""
+from __future__ import annotations
+
+from contextlib import ExitStack
+from typing import Dict, List, Optional, Sequence, Tuple, Union
+
+import torch
+from mmdet.models.detectors.base import BaseDetector
+from mmdet.registry import MODELS
+from mmdet.structures import SampleList
+from mmdet.utils import ConfigType, OptConfigType, OptMultiConfig
+from torch import Tensor, nn
+
+from ...utils import load_model_cfg, load_state_dict_strict
+from ..capture import (RECORD_PARTS, DenseHeadOutputs, DistillRecord,
+                       ModuleTaps, check_parts, module_at,
+                       student_loss_with_record, teacher_dense_forward,
+                       teacher_roi_forward)
+from .distill_loss_controls import DistillLossControlsMixin
+from .pair_checks import check_same_classes, check_same_dense_layout
+from .teacher_preprocessing import (check_convertible_preprocessing,
+                                    convert_to_teacher_inputs)
+
+ModelSpec = Union[str, ConfigType]
+
+
+def _ordered_parts(parts) -> Tuple[str, ...]:
+    """The distinct ``parts`` in :data:`RECORD_PARTS` order."""
+    wanted = set(parts)
+    return tuple(p for p in RECORD_PARTS if p in wanted)
+
+
+@MODELS.register_module()
+class Distiller(DistillLossControlsMixin, BaseDetector):
+    """A frozen teacher, a student and one or more distillation methods.
+
+    A distiller is an mmdet detector: the Runner trains it, validates it and
+    saves it like any other. Per training step it runs the frozen teacher
+    once for all methods (backbone, neck and, if a method asks for it, dense
+    head before the student; the R-CNN branch after it, on the student's
+    sampled RoIs), the student's own ``loss()`` once, recording the union of
+    the parts the methods read, and adds every method's terms::
+
+        L = L_student + sum_m sum_k loss_<m>_<k>
+
+    ``predict`` and ``tensor`` modes run the student alone.
+
+    Example::
+
+        model = dict(
+            type='Distiller', student=..., teacher=..., teacher_ckpt=...,
+            methods=[dict(type='FeatureImitation'),
+                     dict(type='ADL', loss_adl=dict(type='ADLoss'))])
+
+    The teacher is kept outside the module tree: it is not in ``state_dict``
+    (checkpoints hold the student and the methods' modules, under
+    ``methods.<name>.``; the teacher is reloaded from ``teacher_ckpt``), not
+    wrapped by DDP, not touched by ``init_weights``, and stays in eval mode
+    with ``requires_grad=False``. Device and dtype moves (``.to``,
+    ``.cuda``) apply to it too.
+
+    Args:
+        student: Student model config, or a config file path (local or
+            ``mmdet::``) whose ``model`` is used.
+        teacher: Teacher model config or config file path.
+        teacher_ckpt: Checkpoint of the teacher, loaded strictly at build.
+        methods: Configs of the methods (:class:`DistillMethod`), built in
+            order after both detectors. Their loss names are
+            ``loss_<name>_<term>``; a second method of one name becomes
+            ``<name>2``.
+        student_ckpt: Optional checkpoint to start the student from, loaded
+            strictly after weight initialisation.
+        data_preprocessor: Defaults to the student's data preprocessor.
+        init_cfg: Initialisation of the distillation modules.
+        nonfinite_loss: What a NaN/inf distillation term does: ``'raise'``
+            a :class:`NonFiniteDistillLossError` naming the terms, the
+            iteration and the step's inputs, or ``'skip'`` the step's
+            distillation terms (the student still trains on its own losses).
+        max_consecutive_skips: With ``'skip'``, raise once more steps than
+            this in a row are not finite.
+
+    The distillation terms are multiplied by :attr:`distill_loss_scale` and
+    per-method and per-term factors (see :meth:`set_distill_loss_scale` and
+    ``DistillLossWeightHook``); at 0 the student trains alone
+    (:class:`DistillLossControlsMixin`).
+    """
+
+    def __init__(self,
+                 student: ModelSpec,
+                 teacher: ModelSpec,
+                 teacher_ckpt: Optional[str],
+                 methods: Sequence[ConfigType] = (),
+                 student_ckpt: Optional[str] = None,
+                 data_preprocessor: OptConfigType = None,
+                 init_cfg: OptMultiConfig = None,
+                 nonfinite_loss: str = 'raise',
+                 max_consecutive_skips: int = 10) -> None:
+        student_cfg = load_model_cfg(student, 'student')
+        teacher_cfg = load_model_cfg(teacher, 'teacher')
+        if not methods:
+            raise ValueError(
+                f'{type(self).__name__} has no `methods`: it would train the '
+                "student alone. List at least one, e.g. methods=[dict(type="
+                "'FeatureImitation')].")
+        if data_preprocessor is None:
+            data_preprocessor = student_cfg.get('data_preprocessor')
+        super().__init__(
+            data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+        self._init_distill_loss_controls(nonfinite_loss,
+                                         max_consecutive_skips)
+        self.student = MODELS.build(student_cfg)
+
+        if not teacher_ckpt:
+            raise ValueError(
+                f'{type(self).__name__} needs `teacher_ckpt`: distilling from '
+                'a randomly initialised teacher would silently teach noise. '
+                'Train the teacher first and set `teacher_ckpt` to its '
+                'checkpoint.')
+        teacher_model = MODELS.build(teacher_cfg)
+        load_state_dict_strict(teacher_model, teacher_ckpt, 'teacher_ckpt')
+        teacher_model.eval()
+        teacher_model.requires_grad_(False)
+        # bypass nn.Module.__setattr__ so the teacher is not a submodule
+        object.__setattr__(self, '_teacher', teacher_model)
+        self.teacher_ckpt = teacher_ckpt
+        self.student_ckpt = student_ckpt
+
+        check_same_classes(self.student, self.teacher)
+        self.methods = nn.ModuleDict()
+        for cfg in methods:
+            self._add_method(cfg)
+        self._register_load_state_dict_pre_hook(self._unprefixed_keys,
+                                                with_module=True)
+        #: Whether the teacher's data preprocessor makes the same batch as
+        #: the distiller's; otherwise :meth:`teacher_inputs` converts it.
+        self.teacher_shares_preprocessing = check_convertible_preprocessing(
+            self.data_preprocessor, self.teacher.data_preprocessor)
+
+    def _add_method(self, cfg: ConfigType) -> None:
+        """Build a method, bind it to the pair and check what it reads."""
+        from ..methods import build_method  # the methods import pair checks
+        method = build_method(cfg, self.student, self.teacher)
+        name, n = method.name, 1
+        while name in self.methods:
+            n += 1
+            name = f'{method.name}{n}'
+        method.name = name
+        self._check_reads(method)
+        method.setup()
+        self._check_reads(method)
+        self.methods[name] = method
+
+    def _check_reads(self, method) -> None:
+        """Whether both detectors can give what ``method`` reads."""
+        check_parts(self.student, method.record_parts, 'student')
+        check_parts(self.teacher, method.teacher_parts, 'teacher')
+        if method.requires_same_dense_layout:
+            check_same_dense_layout(self.student, self.teacher)
+        for path in method.student_taps:
+            module_at(self.student, path, 'student')
+        for path in method.teacher_taps:
+            module_at(self.teacher, path, 'teacher')
+            runs = ('backbone', 'neck') + (
+                ('bbox_head', ) if 'dense_head' in method.teacher_parts
+                else ()) + (('roi_head', ) if 'roi' in method.teacher_parts
+                            else ())
+            if path.split('.')[0] not in runs:
+                raise ValueError(
+                    f'The teacher\'s module `{path}` does not run in a '
+                    f'distillation step of {type(method).__name__}: the '
+                    f'teacher runs only {", ".join(runs)} for it. Tap a '
+                    'module there, or add the record part that runs it '
+                    "('dense_head' for bbox_head, 'roi' for roi_head) to "
+                    'the method\'s record_parts.')
+
+    @staticmethod
+    def _unprefixed_keys(module: 'Distiller', state_dict: dict, prefix: str,
+                         *args) -> None:
+        """Load checkpoints of the one-method distillers of sea_kd <= 0.1,
+        whose method modules sat on the distiller itself (``adapters.0``
+        rather than ``methods.fi.adapters.0``)."""
+        if len(module.methods) != 1:
+            return
+        name = next(iter(module.methods))
+        own = ('student.', 'methods.', 'data_preprocessor.')
+        for key in [k for k in state_dict if k.startswith(prefix)]:
+            rest = key[len(prefix):]
+            if not rest.startswith(own):
+                state_dict[f'{prefix}methods.{name}.{rest}'] = \
+                    state_dict.pop(key)
+
+    # ------------------------------------------------------------ what runs
+    @property
+    def method_names(self) -> Tuple[str, ...]:
+        """The methods' names, in order (``loss_<name>_<term>``)."""
+        return tuple(self.methods)
+
+    @property
+    def record_parts(self) -> Tuple[str, ...]:
+        """Record parts the student's side fills: every method's."""
+        return _ordered_parts(p for m in self.methods.values()
+                              for p in m.record_parts)
+
+    @property
+    def teacher_parts(self) -> Tuple[str, ...]:
+        """Record parts the teacher computes, once, for every method."""
+        return _ordered_parts(p for m in self.methods.values()
+                              for p in m.teacher_parts)
+
+    def _taps(self, role: str) -> List[str]:
+        attr = f'{role}_taps'
+        return list(dict.fromkeys(
+            p for m in self.methods.values() for p in getattr(m, attr)))
+
+    # ------------------------------------------------------------ teacher
+    @property
+    def teacher(self) -> nn.Module:
+        """The frozen teacher detector (not a registered submodule)."""
+        return self._teacher
+
+    def _apply(self, fn, *args, **kwargs):
+        """Apply device/dtype moves to the teacher as well."""
+        super()._apply(fn, *args, **kwargs)
+        self._teacher._apply(fn, *args, **kwargs)
+        return self
+
+    def train(self, mode: bool = True) -> 'Distiller':
+        """Set the student's mode; the teacher always stays in eval mode."""
+        super().train(mode)
+        self._teacher.eval()
+        return self
+
+    def init_weights(self) -> None:
+        """Initialise student and methods, let each method change the
+        student's start (:meth:`DistillMethod.init_student`), then load
+        ``student_ckpt`` if given."""
+        super().init_weights()
+        for method in self.methods.values():
+            method.init_student()
+        if self.student_ckpt:
+            load_state_dict_strict(self.student, self.student_ckpt,
+                                   'student_ckpt')
+
+    # ------------------------------------------------------------------ modes
+    def loss(self, batch_inputs: Tensor,
+             batch_data_samples: SampleList) -> Dict[str, Tensor]:
+        """Student losses plus every method's losses; one forward of each
+        detector."""
+        if self._teacher_can_be_skipped(batch_data_samples):
+            return self._student_only_loss(batch_inputs, batch_data_samples)
+        teacher_paths, student_paths = self._taps('teacher'), \
+            self._taps('student')
+        with ExitStack() as teacher_stack:
+            teacher_taps = teacher_stack.enter_context(ModuleTaps(
+                self.teacher, teacher_paths, 'teacher')) \
+                if teacher_paths else None
+            teacher_feats, teacher_dense = teacher_dense_forward(
+                self.teacher, self.teacher_inputs(batch_inputs,
+                                                  batch_data_samples),
+                self.teacher_parts)
+            batch_data_samples = self.prepare_student_samples(
+                batch_data_samples, teacher_dense)
+            with ExitStack() as student_stack:
+                student_taps = student_stack.enter_context(ModuleTaps(
+                    self.student, student_paths, 'student')) \
+                    if student_paths else None
+                losses, record = student_loss_with_record(
+                    self.student, batch_inputs, batch_data_samples,
+                    self.record_parts)
+            record.teacher_neck, record.teacher_dense = teacher_feats, \
+                teacher_dense
+            if record.roi is not None:
+                teacher_roi_forward(self.teacher, teacher_feats, record.roi)
+        if student_taps is not None:
+            record.student_taps = student_taps.outputs
+        if teacher_taps is not None:
+            record.teacher_taps = teacher_taps.outputs
+        record.student_losses = {
+            name: (sum(value) if isinstance(value, (list, tuple)) else
+                   value).detach()
+            for name, value in losses.items()
+        }
+        device_type = batch_inputs.device.type
+        # distillation losses are computed in fp32 even under AMP
+        with torch.autocast(device_type=device_type, enabled=False):
+            for name, method in self.methods.items():
+                record.method_outputs[name] = \
+                    method.teacher_after_student(record)
+            distill = self.distill_losses_from(record)
+        distill = self._controlled_distill_terms(distill, record, batch_inputs,
+                                                 batch_data_samples)
+        for term, value in distill.items():
+            name = f'loss_{term}'
+            if name in losses:
+                raise KeyError(f'Distillation loss `{name}` clashes with a '
+                               'student loss name.')
+            losses[name] = value
+        return losses
+
+    def distill_losses_from(self, record: DistillRecord) -> Dict[str, Tensor]:
+        """Every method's terms, ``{'<method>_<term>': scalar}``."""
+        out = {}
+        for name, method in self.methods.items():
+            for term, value in method(record).items():
+                out[f'{name}_{term}'] = value
+        return out
+
+    def prepare_student_samples(
+            self, batch_data_samples: SampleList,
+            teacher_dense: Optional[DenseHeadOutputs]) -> SampleList:
+        """Targets the student trains on: the batch's own, as the methods
+        prepare them (:meth:`DistillMethod.prepare_student_samples`).
+
+        Runs after the teacher's backbone, neck and dense head and before the
+        student. Images flagged ``metainfo['unlabeled']`` are refused unless
+        a method makes their pseudo labels: they would silently train the
+        student on empty ground truth.
+        """
+        unlabeled = any(s.metainfo.get('unlabeled', False)
+                        for s in batch_data_samples)
+        if unlabeled and not any(m.makes_pseudo_labels
+                                 for m in self.methods.values()):
+            raise ValueError(
+                f'The batch holds unlabeled images, but no method of '
+                f'{type(self).__name__} makes pseudo labels. Use a method '
+                'with online pseudo labels (e.g. ADL with pseudo_label=dict('
+                'score_thr=0.5)) or label them offline with '
+                'tools/pseudo_label.py.')
+        for method in self.methods.values():
+            batch_data_samples = method.prepare_student_samples(
+                batch_data_samples, teacher_dense)
+        return batch_data_samples
+
+    def teacher_inputs(self,
+                       batch_inputs: Tensor,
+                       batch_data_samples: Optional[SampleList] = None
+                       ) -> Tensor:
+        """The batch as the teacher's own data preprocessor would make it.
+
+        The same images as the student's, normalised and padded the
+        teacher's way (see :mod:`.teacher_preprocessing`); the very same
+        tensor when both preprocessors agree. Every teacher forward of a
+        step (backbone, neck, dense head, R-CNN branch) starts from it.
+        Converting needs ``batch_data_samples`` (for the padding).
+        """
+        if self.teacher_shares_preprocessing:
+            return batch_inputs
+        if batch_data_samples is None:
+            raise ValueError(
+                'Teacher and student normalise images differently, so the '
+                "teacher's inputs need the batch's data samples (to find "
+                'the padding); pass batch_data_samples to teacher_inputs.')
+        return convert_to_teacher_inputs(batch_inputs, batch_data_samples,
+                                         self.data_preprocessor,
+                                         self.teacher.data_preprocessor)
+
+    @torch.no_grad()
+    def predict_teacher(self,
+                        batch_inputs: Tensor,
+                        batch_data_samples: SampleList,
+                        rescale: bool = True) -> SampleList:
+        """Predict with the frozen teacher alone, on the batch as the teacher
+        sees it (:meth:`teacher_inputs`); used to evaluate the teacher.
+
+        Args:
+            batch_inputs: The batch preprocessed by the distiller's
+                ``data_preprocessor``.
+            batch_data_samples: Its data samples; the teacher's predictions
+                are written into them (``pred_instances``).
+            rescale: Whether boxes are rescaled to the original image size.
+
+        Returns:
+            The data samples with the teacher's predictions.
+        """
+        return self.teacher.predict(
+            self.teacher_inputs(batch_inputs, batch_data_samples),
+            batch_data_samples, rescale=rescale)
+
+    def predict(self,
+                batch_inputs: Tensor,
+                batch_data_samples: SampleList,
+                rescale: bool = True) -> SampleList:
+        """Predict with the student alone."""
+        return self.student.predict(batch_inputs, batch_data_samples,
+                                    rescale=rescale)
+
+    def _forward(self,
+                 batch_inputs: Tensor,
+                 batch_data_samples: Optional[SampleList] = None):
+        """Raw outputs of the student alone (``mode='tensor'``)."""
+        return self.student._forward(batch_inputs, batch_data_samples)
+
+    def extract_feat(self, batch_inputs: Tensor) -> Sequence[Tensor]:
+        """Neck features of the student."""
+        return self.student.extract_feat(batch_inputs)

@@ -1,0 +1,44 @@
+"""Distillation methods: the parts a :class:`Distiller` composes."""
+from mmdet.registry import MODELS
+from mmdet.utils import ConfigType
+from torch import nn
+
+from .distill_method import DistillMethod
+from .feature_imitation import FeatureImitation
+from .adl import ADL
+from .sea import SEA
+from .tbd import TBD
+from .gdetkd import GDetKD
+from .gdetkd_dense import GDetKDDense
+from .gdetkd_two_stage import GDetKDTwoStage
+from .attention_transfer import AttentionTransfer
+
+
+def build_method(cfg: ConfigType, student: nn.Module,
+                 teacher: nn.Module) -> DistillMethod:
+    """Build a method from its config for a built pair and bind it.
+
+    The registered class may hand over to the class that serves this pair
+    (:meth:`DistillMethod.for_pair`).
+    """
+    cfg = dict(cfg)
+    kind = cfg.pop('type', None)
+    cls = MODELS.get(kind) if isinstance(kind, str) else kind
+    if cls is None:
+        raise KeyError(f'Unknown distillation method type {kind!r}; a '
+                       'method must be registered in mmdet MODELS (see '
+                       'docs/adding_a_method.md).')
+    if not (isinstance(cls, type) and issubclass(cls, DistillMethod)):
+        raise TypeError(
+            f'`methods` entries must be distillation methods (DistillMethod '
+            f'subclasses such as FeatureImitation or SEA), got {kind!r}.')
+    cls, cfg = cls.for_pair(student, teacher, cfg)
+    method = cls(**cfg)
+    method.bind(student, teacher)
+    return method
+
+
+__all__ = [
+    'DistillMethod', 'FeatureImitation', 'ADL', 'SEA', 'TBD', 'GDetKD',
+    'GDetKDDense', 'GDetKDTwoStage', 'AttentionTransfer', 'build_method'
+]

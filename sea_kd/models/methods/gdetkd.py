@@ -1,0 +1,216 @@
+"""G-DetKD: what its two pipelines share, and the choice between them."""
+from __future__ import annotations
+
+from typing import Dict, List, Optional, Tuple
+
+from mmdet.models.detectors import SingleStageDetector, TwoStageDetector
+from mmdet.registry import MODELS
+from mmdet.utils import ConfigType, OptConfigType
+from mmengine.logging import MMLogger
+from torch import Tensor, nn
+
+from ..capture import DistillRecord
+from .distill_method import DistillMethod
+
+HOMOGENEOUS = 'homogeneous'
+HETEROGENEOUS = 'heterogeneous'
+#: Which regions SGFI imitates.
+SGFI_REGIONS = ('all', 'positive')
+
+
+def log(message: str) -> None:
+    MMLogger.get_current_instance().info(message)
+
+
+def _pair(size) -> Tuple[int, int]:
+    return tuple(size) if isinstance(size, (tuple, list)) else (size, size)
+
+
+def rows(tensor: Optional[Tensor], keep: Tensor) -> Optional[Tensor]:
+    """``tensor[keep]``, passing ``None`` through."""
+    return None if tensor is None else tensor[keep]
+
+
+@MODELS.register_module()
+class GDetKD(DistillMethod):
+    """G-DetKD (Yao et al., ICCV 2021, arXiv 2108.07482) on regions, with a
+    two-stage teacher.
+
+    ``dict(type='GDetKD', ...)`` builds the pipeline that serves the pair
+    (:meth:`for_pair`): :class:`GDetKDTwoStage` for a two-stage student
+    (homogeneous), :class:`GDetKDDense` for a one-stage student
+    (heterogeneous); options of the other pipeline are dropped with a log
+    line. Both compute
+
+    - ``sgfi``: :class:`SGFILoss`, the student's RoI features of every level
+      fused by semantic guidance, against the teacher's RoI feature of its
+      own mapped level;
+    - ``ckd``: :class:`CKDLoss`, InfoNCE between the student's and the
+      teacher's region representations (the teacher's is its bbox head's
+      last shared FC output).
+
+    Args:
+        loss_sgfi: :class:`SGFILoss` config without the channel and stride
+            arguments (filled from the models), or ``None``.
+        loss_ckd: :class:`CKDLoss` config without the channel arguments, or
+            ``None``.
+        sgfi_regions: ``'all'`` (the paper: every region SGFI and CKD see)
+            or ``'positive'`` (only the regions matched to a ground-truth
+            box, ours; CKD keeps all).
+        max_regions_per_img: At most this many regions of each image for
+            the feature terms (``sgfi`` and ``ckd``), the positive ones
+            first, the others at random; ``None`` (the paper): all sampled
+            regions.
+        **kwargs: ``name``, ``init_cfg`` (:class:`DistillMethod`).
+    """
+
+    default_name = 'gdetkd'
+    pipeline: Optional[str] = None
+    #: Options only this pipeline takes (the others are dropped by the
+    #: ``GDetKD`` choice).
+    own_options: Tuple[str, ...] = ()
+
+    def __init__(self,
+                 loss_sgfi: OptConfigType = dict(
+                     type='SGFILoss', loss_weight=1.0),
+                 loss_ckd: OptConfigType = dict(
+                     type='CKDLoss', loss_weight=0.5),
+                 sgfi_regions: str = 'all',
+                 max_regions_per_img: Optional[int] = None,
+                 **kwargs) -> None:
+        super().__init__(**kwargs)
+        if type(self) is GDetKD:
+            raise TypeError('GDetKD picks its pipeline from the pair; build '
+                            'it inside a Distiller (methods=[dict(type='
+                            "'GDetKD')]).")
+        if sgfi_regions not in SGFI_REGIONS:
+            raise ValueError(f'sgfi_regions must be one of {SGFI_REGIONS}, '
+                             f'got {sgfi_regions!r}.')
+        self.sgfi_regions = sgfi_regions
+        if max_regions_per_img is not None and int(max_regions_per_img) < 1:
+            raise ValueError(
+                f'max_regions_per_img must be a positive number of regions '
+                f'per image or None (all regions), got {max_regions_per_img}.')
+        self.max_regions_per_img = None if max_regions_per_img is None \
+            else int(max_regions_per_img)
+        self._loss_sgfi_cfg, self._loss_ckd_cfg = loss_sgfi, loss_ckd
+        #: Names of the teacher R-CNN head parameters copied into the
+        #: student at initialisation (two-stage pipeline's head transfer).
+        self.transferred_head_params: List[str] = []
+
+    # ------------------------------------------------------------ the choice
+    @classmethod
+    def for_pair(cls, student: nn.Module, teacher: nn.Module,
+                 cfg: dict) -> Tuple[type, dict]:
+        if cls is not GDetKD:
+            return cls, cfg
+        if not isinstance(teacher, TwoStageDetector):
+            raise TypeError(
+                f'G-DetKD distils R-CNN region knowledge and needs a '
+                f'two-stage teacher (Faster R-CNN, Mask R-CNN, ...), got a '
+                f'{type(teacher).__name__}.')
+        from .gdetkd_dense import GDetKDDense
+        from .gdetkd_two_stage import GDetKDTwoStage
+        if isinstance(student, TwoStageDetector):
+            chosen, other = GDetKDTwoStage, GDetKDDense
+        elif isinstance(student, SingleStageDetector):
+            chosen, other = GDetKDDense, GDetKDTwoStage
+        else:
+            raise TypeError(
+                f'G-DetKD needs a two-stage student (homogeneous pipeline) '
+                f'or a one-stage student (RetinaNet, FCOS, ...; '
+                f'heterogeneous pipeline), got a {type(student).__name__}.')
+        dropped = [k for k in other.own_options if k in cfg]
+        if dropped:
+            log(f'G-DetKD: the {chosen.pipeline} pipeline does not use '
+                f'{", ".join(dropped)}.')
+        return chosen, {k: v for k, v in cfg.items() if k not in dropped}
+
+    # ------------------------------------------------------------ build-time
+    def setup(self) -> None:
+        teacher_roi = self.teacher.roi_head
+        if teacher_roi.with_shared_head:
+            raise ValueError(
+                "G-DetKD imitates the teacher's RoI features of an FPN "
+                'level; a teacher with a shared RoI head (e.g. Faster R-CNN '
+                'C4) is not supported. Use an FPN teacher.')
+        self.teacher_channels = int(
+            teacher_roi.bbox_roi_extractor.out_channels)
+
+    def check_has_terms(self, *configs) -> None:
+        """Refuse a pipeline with no term to compute."""
+        if all(cfg is None for cfg in configs):
+            raise ValueError(
+                'G-DetKD has no term to compute: loss_sgfi, loss_ckd'
+                ', loss_cls and loss_reg are all None (or not used by the '
+                f'{self.pipeline} pipeline). Configure at least one.')
+
+    def build_sgfi(self, student_strides: List[float],
+                   student_channels: int) -> Optional[nn.Module]:
+        """SGFI with the models' channels and strides; the RoI layer is the
+        teacher extractor's unless configured."""
+        cfg = self._loss_sgfi_cfg
+        if cfg is None:
+            return None
+        layer = self.teacher.roi_head.bbox_roi_extractor.roi_layers[0]
+        cfg = dict(cfg)
+        cfg.setdefault('roi_layer', dict(
+            type=type(layer).__name__, output_size=layer.output_size,
+            sampling_ratio=getattr(layer, 'sampling_ratio', 0),
+            aligned=getattr(layer, 'aligned', True)))
+        loss = MODELS.build(dict(
+            cfg, student_channels=student_channels,
+            teacher_channels=self.teacher_channels,
+            featmap_strides=student_strides))
+        if tuple(loss.output_size) != _pair(layer.output_size):
+            raise ValueError(
+                f'SGFI pools {loss.output_size} RoI features but the '
+                f"teacher's extractor gives {_pair(layer.output_size)}; drop "
+                "roi_layer from loss_sgfi to use the teacher's.")
+        return loss
+
+    @staticmethod
+    def representation_size(detector: nn.Module, role: str) -> int:
+        """Width of a detector's R-CNN region representation."""
+        fcs = getattr(detector.roi_head.bbox_head, 'shared_fcs', None)
+        if fcs is None or len(fcs) == 0:
+            raise ValueError(
+                f'CKD reads the {role} R-CNN bbox head\'s last shared FC '
+                f'output, but {type(detector.roi_head.bbox_head).__name__} '
+                'has no shared FC layers. Use a Shared2FCBBoxHead-like head '
+                'or set loss_ckd=None.')
+        return int(fcs[-1].out_features)
+
+    # ------------------------------------------------------------ losses
+    def region_terms(self, levels: List[Tensor], rois: Tensor,
+                     positive: Tensor, teacher_feats: Tensor,
+                     teacher_repr: Optional[Tensor],
+                     student_repr_of) -> Dict[str, Tensor]:
+        """``sgfi`` and ``ckd`` on the step's regions.
+
+        Args:
+            levels: The student's feature levels SGFI pools from.
+            rois: (K, 5) regions; ``positive`` (K,) bool.
+            teacher_feats: (K, C, h, w) the teacher's RoI features.
+            teacher_repr: (K, D) the teacher's region representations.
+            student_repr_of: ``f(fused)`` giving the student's (K, D')
+                representations from the SGFI fused feature (``None`` when
+                SGFI did not fuse every region).
+        """
+        losses: Dict[str, Tensor] = {}
+        fused = None
+        if self.loss_sgfi is not None:
+            if self.sgfi_regions == 'positive':
+                losses['sgfi'] = self.loss_sgfi(levels,
+                                                teacher_feats[positive],
+                                                rois[positive])
+            else:
+                losses['sgfi'], fused = self.loss_sgfi(
+                    levels, teacher_feats, rois, return_fused=True)
+        if self.loss_ckd is not None:
+            losses['ckd'] = self.loss_ckd(student_repr_of(fused),
+                                          teacher_repr, rois)
+        return losses
+
+    def forward(self, record: DistillRecord) -> Dict[str, Tensor]:
+        raise NotImplementedError

@@ -1,0 +1,239 @@
+"""G-DetKD from a two-stage teacher to a one-stage student (the
+heterogeneous pipeline)."""
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional, Tuple
+
+from mmdet.registry import MODELS, TASK_UTILS
+from mmdet.utils import ConfigType, OptConfigType
+from torch import Tensor
+
+from ..capture import DistillRecord, teacher_region_forward
+from ..distillers.pair_checks import neck_channels_of
+from ..utils.precision import at_least_fp32
+from ..utils.region_budget import regions_within_budget
+from ..utils.region_positions import features_at_regions, head_finest_scale
+from ..utils.region_sampling import (DEFAULT_PROPOSAL_CFG,
+                                     dense_head_proposals, positive_regions,
+                                     regions_as_rois, sample_regions)
+from .gdetkd import HETEROGENEOUS, GDetKD
+
+#: Where a dense student's region representation for CKD comes from.
+DENSE_REGION_REPRS = ('fused_roi', 'head_tower')
+
+
+def _first_stride(stride) -> float:
+    return float(stride[0] if isinstance(stride, (tuple, list)) else stride)
+
+
+@MODELS.register_module()
+class GDetKDDense(GDetKD):
+    """G-DetKD with a one-stage student (e.g. Faster R-CNN → RetinaNet or
+    FCOS).
+
+    The student's recorded dense-head outputs are decoded into boxes
+    (``proposal_cfg``: pre-NMS 2000 per level, NMS 0.7, at most 1000 per
+    image), then assigned and sampled with the teacher's R-CNN assigner and
+    sampler (ground truth added as proposals); the teacher's R-CNN branch
+    runs on them after the student (:meth:`teacher_after_student`). The
+    terms are ``sgfi`` and ``ckd`` (:class:`GDetKD`). The student's region
+    representation for CKD is a :class:`RegionProjector` on either the SGFI
+    fused RoI feature (``dense_region_repr='fused_roi'``) or the dense
+    head's classification-tower feature at the region's position
+    (``'head_tower'``: the level its size maps to, the cell holding its
+    centre; see :func:`features_at_regions`).
+
+    Args:
+        region_projector: Config of the head from the student's region
+            feature to its representation (built with ``in_channels`` and
+            ``out_channels``); with ``'head_tower'`` its ``pooled_size``
+            must be 1 (one feature vector per region).
+        dense_region_repr: ``'fused_roi'`` (the SGFI fused RoI feature;
+            needs ``loss_sgfi``) or ``'head_tower'`` (the last
+            ``bbox_head.cls_convs`` output at the region's position; the
+            third-party reading). Both are our readings: the paper does not
+            say.
+        tower_finest_scale: ``'head_tower'``: regions smaller than twice
+            this size (``sqrt(w·h)``, pixels) read the first level, each
+            doubling one level up; ``None``: read off the student's head
+            (:func:`head_finest_scale`: its smallest first-level anchor, or
+            half FCOS's first regress range).
+        proposal_cfg: The ``predict_by_feat`` test config turning the
+            student's outputs into proposals.
+        region_sampling: ``dict(assigner=..., sampler=...)`` to sample the
+            regions with; ``None``: the teacher's R-CNN assigner and sampler
+            (its ``train_cfg.rcnn``).
+        **kwargs: See :class:`GDetKD`. ``sgfi_regions='positive'`` does not
+            go with ``'fused_roi'`` CKD, which needs the fused feature of
+            every region; ``max_regions_per_img`` applies before the
+            teacher's R-CNN forward, which then runs on fewer regions too.
+    """
+
+    pipeline = HETEROGENEOUS
+    record_parts = ('neck', 'dense_head')
+    teacher_record_parts = ('neck', )
+    own_options = ('region_projector', 'dense_region_repr',
+                   'tower_finest_scale', 'proposal_cfg', 'region_sampling')
+
+    def __init__(self,
+                 region_projector: ConfigType = dict(
+                     type='RegionProjector', pooled_size=2),
+                 dense_region_repr: str = 'fused_roi',
+                 tower_finest_scale: Optional[float] = None,
+                 proposal_cfg: ConfigType = DEFAULT_PROPOSAL_CFG,
+                 region_sampling: OptConfigType = None,
+                 **kwargs) -> None:
+        super().__init__(**kwargs)
+        if dense_region_repr not in DENSE_REGION_REPRS:
+            raise ValueError(
+                f'dense_region_repr must be one of {DENSE_REGION_REPRS}, got '
+                f'{dense_region_repr!r}.')
+        if tower_finest_scale is not None and float(tower_finest_scale) <= 0:
+            raise ValueError(f'tower_finest_scale must be > 0 (pixels) or '
+                             f'None, got {tower_finest_scale}.')
+        self.tower_finest_scale = None if tower_finest_scale is None \
+            else float(tower_finest_scale)
+        # the region feature choice matters only to CKD
+        self.dense_region_repr = dense_region_repr \
+            if self._loss_ckd_cfg is not None else None
+        if self.dense_region_repr == 'head_tower':
+            self.record_parts = ('neck', 'dense_head', 'dense_tower')
+        self._region_projector_cfg = region_projector
+        self.proposal_cfg = dict(proposal_cfg)
+        self._region_sampling_cfg = region_sampling
+
+    def setup(self) -> None:
+        super().setup()
+        self.check_has_terms(self._loss_sgfi_cfg, self._loss_ckd_cfg)
+        if self.dense_region_repr == 'fused_roi' and \
+                self._loss_sgfi_cfg is None:
+            raise ValueError(
+                'Heterogeneous CKD represents the dense student\'s regions '
+                'by its SGFI fused RoI feature, but loss_sgfi is None. Set '
+                "loss_sgfi (loss_weight=0 keeps the fusion without its "
+                "imitation term), dense_region_repr='head_tower' or "
+                'loss_ckd=None.')
+        if self.dense_region_repr == 'fused_roi' and \
+                self.sgfi_regions != 'all':
+            raise ValueError(
+                "sgfi_regions='positive' leaves the other regions without "
+                "the SGFI fused feature that dense_region_repr='fused_roi' "
+                "gives CKD; use dense_region_repr='head_tower' or "
+                "sgfi_regions='all'.")
+        self.student_strides, student_channels = self._student_levels()
+        self.loss_sgfi = self.build_sgfi(self.student_strides,
+                                         student_channels)
+        self.region_projector = None
+        self.loss_ckd = self._build_ckd()
+        self.region_assigner, self.region_sampler = self._region_sampling()
+        # the two-stage pipeline's R-CNN output terms do not apply
+        self.loss_cls = self.loss_reg = None
+
+    def _student_levels(self) -> Tuple[List[float], int]:
+        """Strides and channels of the student levels SGFI pools from."""
+        channels = neck_channels_of(self.student)
+        strides = [_first_stride(s)
+                   for s in self.student.bbox_head.prior_generator.strides]
+        if len(strides) != len(channels) or len(set(channels)) != 1:
+            raise ValueError(
+                f'SGFI pools every student neck level with the dense head\'s '
+                f'strides; the neck gives {len(channels)} levels with '
+                f'channels {channels} and the head {len(strides)} strides. '
+                'Use an FPN neck with one channel number for all levels.')
+        return strides, channels[0]
+
+    def _build_ckd(self):
+        """CKD with the representation sizes and the projector giving the
+        student's region representation."""
+        cfg = self._loss_ckd_cfg
+        if cfg is None:
+            return None
+        teacher_dim = self.representation_size(self.teacher, 'teacher')
+        projector = self._region_projector_cfg
+        in_channels = self.teacher_channels
+        if self.dense_region_repr == 'head_tower':
+            if int(projector.get('pooled_size', 2)) != 1:
+                raise ValueError(
+                    "dense_region_repr='head_tower' gives one feature "
+                    'vector per region; set region_projector.pooled_size'
+                    f"=1 (got {projector.get('pooled_size', 2)}).")
+            in_channels = int(self.student.bbox_head.cls_convs[-1]
+                              .out_channels)
+            if self.tower_finest_scale is None:
+                self.tower_finest_scale = head_finest_scale(
+                    self.student.bbox_head)
+        self.region_projector = MODELS.build(dict(
+            projector, in_channels=in_channels, out_channels=teacher_dim))
+        return MODELS.build(dict(cfg, student_channels=teacher_dim,
+                                 teacher_channels=teacher_dim))
+
+    def _region_sampling(self):
+        cfg = self._region_sampling_cfg
+        if cfg is not None:
+            missing = {'assigner', 'sampler'} - set(cfg)
+            if missing:
+                raise ValueError(
+                    f'region_sampling needs `assigner` and `sampler` configs;'
+                    f' missing {sorted(missing)}.')
+            return (TASK_UTILS.build(cfg['assigner']),
+                    TASK_UTILS.build(cfg['sampler']))
+        roi_head = self.teacher.roi_head
+        assigner = getattr(roi_head, 'bbox_assigner', None)
+        sampler = getattr(roi_head, 'bbox_sampler', None)
+        if assigner is None or sampler is None:
+            raise ValueError(
+                'The heterogeneous pipeline samples the student\'s boxes with '
+                'the teacher\'s R-CNN assigner and sampler, but the teacher '
+                'was built without train_cfg.rcnn. Add train_cfg to the '
+                'teacher config or set region_sampling=dict(assigner=..., '
+                'sampler=...).')
+        return assigner, sampler
+
+    # ------------------------------------------------------------ per step
+    def heterogeneous_rois(self,
+                           record: DistillRecord) -> Tuple[Tensor, Tensor]:
+        """Regions of the dense student: its decoded boxes of the step,
+        sampled by the teacher's R-CNN assigner and sampler.
+
+        Returns:
+            tuple: (K, 5) rois and (K,) bool, whether each is a positive.
+        """
+        dense = record.student_dense
+        proposals = dense_head_proposals(
+            self.student.bbox_head, dense.cls_scores, dense.bbox_preds,
+            dense.extras[0] if dense.extras else None,
+            record.batch_img_metas, self.proposal_cfg)
+        results = sample_regions(proposals, record.data_samples,
+                                 self.region_assigner, self.region_sampler)
+        rois, positive = regions_as_rois(results), positive_regions(results)
+        if self.max_regions_per_img is None:
+            return rois, positive
+        keep = regions_within_budget(rois[:, 0], positive,
+                                     self.max_regions_per_img)
+        return rois[keep], positive[keep]
+
+    def teacher_after_student(self, record: DistillRecord) -> Dict[str, Any]:
+        """The regions, and the teacher's R-CNN branch on them."""
+        rois, positive = self.heterogeneous_rois(record)
+        teacher = teacher_region_forward(self.teacher, record.teacher_neck,
+                                         rois)
+        return dict(rois=rois, positive=positive,
+                    feats=teacher['bbox_feats'], repr=teacher['repr'])
+
+    def forward(self, record: DistillRecord) -> Dict[str, Tensor]:
+        regions = record.method_outputs[self.name]
+        rois = regions['rois']
+
+        def student_repr_of(fused: Optional[Tensor]) -> Tensor:
+            if self.dense_region_repr == 'head_tower':
+                # upcast after the gather: only K vectors, not the maps
+                tower = at_least_fp32(features_at_regions(
+                    record.student_cls_tower, rois, self.student_strides,
+                    self.tower_finest_scale))
+                return self.region_projector(tower[:, :, None, None])
+            return self.region_projector(fused)
+
+        levels = list(record.student_neck[:len(self.student_strides)])
+        return self.region_terms(levels, rois, regions['positive'],
+                                 regions['feats'], regions['repr'],
+                                 student_repr_of)
