@@ -10,6 +10,7 @@ from mmdet.models.detectors.base import BaseDetector
 from mmdet.registry import MODELS
 from mmdet.structures import SampleList
 from mmdet.utils import ConfigType, OptConfigType, OptMultiConfig
+from mmengine.model import ModuleDict
 from torch import Tensor, nn
 
 from ...utils import load_model_cfg, load_state_dict_strict
@@ -127,7 +128,8 @@ class Distiller(DistillLossControlsMixin, BaseDetector):
         self.student_ckpt = student_ckpt
 
         check_same_classes(self.student, self.teacher)
-        self.methods = nn.ModuleDict()
+        # mmengine's ModuleDict: init_weights reaches the methods' modules
+        self.methods = ModuleDict()
         for cfg in methods:
             self._add_method(cfg)
         self._register_load_state_dict_pre_hook(self._unprefixed_keys,

@@ -210,3 +210,11 @@ def test_nonfinite_guard_names_the_method_term(pair, monkeypatch):
         model.loss(inputs, samples)
     assert 'loss_adl_cls' in str(err.value)
     assert 'loss_fi_feat' not in str(err.value).split('\n')[0]
+
+
+def test_init_weights_reaches_the_methods_modules(pair):
+    model = distiller(pair, [dict(
+        type='FeatureImitation',
+        init_cfg=dict(type='Constant', val=0.5, bias=0.25, layer='Conv2d'))])
+    conv = model.methods['fi'].adapters[0].conv
+    assert torch.all(conv.weight == 0.5) and torch.all(conv.bias == 0.25)
