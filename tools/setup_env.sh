@@ -82,7 +82,7 @@ if "$venv/bin/python" -c "import torch, sys; sys.exit(torch.version.cuda is None
 fi
 
 # 2. build tools and the pure-Python packages of the stack.
-"${pip[@]}" install -c "$constraints" "setuptools>=77.0.3,<81" ninja wheel \
+"${pip[@]}" install -c "$constraints" "setuptools>=77.0.3,<80.9" ninja wheel \
   "${mm_pkgs[@]}" pycocotools numpy pytest
 
 # 3. mmcv with its compiled ops, built against the torch installed above.
