@@ -7,5 +7,7 @@ from .sgfi_loss import SGFILoss  # noqa: F401
 from .ckd_loss import CKDLoss  # noqa: F401
 from .rcnn_prediction_kd_loss import ClassAwareRegKDLoss  # noqa: F401
 from .rcnn_prediction_kd_loss import RCNNLogitKDLoss  # noqa: F401
+from .pearson_feature_loss import PKDLoss
+from .channel_wise_divergence_loss import CWDLoss
 
-__all__ = ['ADLoss', 'FeatureMSELoss']
+__all__ = ['ADLoss', 'FeatureMSELoss', 'PKDLoss', 'CWDLoss']

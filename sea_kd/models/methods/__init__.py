@@ -12,6 +12,8 @@ from .gdetkd import GDetKD
 from .gdetkd_dense import GDetKDDense
 from .gdetkd_two_stage import GDetKDTwoStage
 from .attention_transfer import AttentionTransfer
+from .pkd import PKD
+from .cwd import CWD
 
 
 def build_method(cfg: ConfigType, student: nn.Module,
@@ -40,5 +42,6 @@ def build_method(cfg: ConfigType, student: nn.Module,
 
 __all__ = [
     'DistillMethod', 'FeatureImitation', 'ADL', 'SEA', 'TBD', 'GDetKD',
-    'GDetKDDense', 'GDetKDTwoStage', 'AttentionTransfer', 'build_method'
+    'GDetKDDense', 'GDetKDTwoStage', 'AttentionTransfer', 'PKD', 'CWD',
+    'build_method'
 ]
