@@ -52,7 +52,8 @@ def parse_args():
     parser.add_argument('--work-dir', default='work_dirs/compare')
     parser.add_argument('--fi', help='the config name of the feature-'
                         'imitation baseline (default: the method config of '
-                        'type FeatureImitationDistiller, if any)')
+                        'type FeatureImitationDistiller, or a Distiller with '
+                        'FeatureImitation alone, if any)')
     parser.add_argument('--metric', default='coco/bbox_mAP')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         default={}, help='overrides for every run')
@@ -165,7 +166,10 @@ def _visible_gpus() -> list:
 def detect_fi(methods: list) -> str:
     for config in methods:
         model = Config.fromfile(config).model
-        if model.get('type') == 'FeatureImitationDistiller':
+        kinds = [m.get('type') for m in model.get('methods', [])]
+        if model.get('type') == 'FeatureImitationDistiller' or (
+                model.get('type') == 'Distiller'
+                and kinds == ['FeatureImitation']):
             return osp.splitext(osp.basename(config))[0]
     return None
 

@@ -38,6 +38,10 @@ PAIRS = {
             'tbd': 'tbd_retinanet_r18_to_r18-w16_synthetic.py',
             'tbd-hd': 'hd_retinanet_r18_to_r18-w16_synthetic.py',
             'tbd-tfd': 'tfd_retinanet_r18_to_r18-w16_synthetic.py',
+            'pkd': 'pkd_retinanet_r18_to_r18-w16_synthetic.py',
+            'cwd': 'cwd_retinanet_r18_to_r18-w16_synthetic.py',
+            'at': 'at_retinanet_r18_to_r18-w16_synthetic.py',
+            'fi-adl': 'fi-adl_retinanet_r18_to_r18-w16_synthetic.py',
         }),
     'faster-rcnn': dict(
         teacher='faster-rcnn_r18_synthetic.py',
@@ -49,7 +53,7 @@ PAIRS = {
 }
 
 METHODS = ['fi', 'adl', 'sad-online', 'sad-offline', 'sea', 'tbd', 'tbd-hd',
-           'tbd-tfd']
+           'tbd-tfd', 'pkd', 'cwd', 'at', 'fi-adl']
 
 
 def run(cmd):
