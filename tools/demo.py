@@ -42,6 +42,7 @@ PAIRS = {
             'cwd': 'cwd_retinanet_r18_to_r18-w16_synthetic.py',
             'at': 'at_retinanet_r18_to_r18-w16_synthetic.py',
             'fi-adl': 'fi-adl_retinanet_r18_to_r18-w16_synthetic.py',
+            'mgd': 'mgd_retinanet_r18_to_r18-w16_synthetic.py',
         }),
     'faster-rcnn': dict(
         teacher='faster-rcnn_r18_synthetic.py',
@@ -53,7 +54,7 @@ PAIRS = {
 }
 
 METHODS = ['fi', 'adl', 'sad-online', 'sad-offline', 'sea', 'tbd', 'tbd-hd',
-           'tbd-tfd', 'pkd', 'cwd', 'at', 'fi-adl']
+           'tbd-tfd', 'pkd', 'cwd', 'mgd', 'at', 'fi-adl']
 
 
 def run(cmd):

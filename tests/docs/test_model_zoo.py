@@ -22,6 +22,7 @@ METHOD_SECTIONS = {
     # one-method Distiller configs, by their method
     'PKD': 'PKD',
     'CWD': 'CWD',
+    'MGD': 'MGD',
     'AttentionTransfer': 'Distiller',
 }
 PLAIN_SECTION = 'Teachers and students'

@@ -14,6 +14,7 @@ from .gdetkd_two_stage import GDetKDTwoStage
 from .attention_transfer import AttentionTransfer
 from .pkd import PKD
 from .cwd import CWD
+from .mgd import MGD
 
 
 def build_method(cfg: ConfigType, student: nn.Module,
@@ -43,5 +44,6 @@ def build_method(cfg: ConfigType, student: nn.Module,
 __all__ = [
     'DistillMethod', 'FeatureImitation', 'ADL', 'SEA', 'TBD', 'GDetKD',
     'GDetKDDense', 'GDetKDTwoStage', 'AttentionTransfer', 'PKD', 'CWD',
+    'MGD',
     'build_method'
 ]
