@@ -3,19 +3,9 @@
 # weight 10 (not tuned here) on all five levels; a 1x1 adapter maps the
 # student's 64 channels to the teacher's 128 (the authors' pairs share 256
 # channels and need none).
-_base_ = [
-    '../_base_/datasets/synthetic_coco_detection.py',
-    '../_base_/schedules/synthetic_iters.py',
-    '../_base_/synthetic_runtime.py',
-]
-custom_imports = dict(imports=['sea_kd'], allow_failed_imports=False)
+_base_ = '../_base_/distiller_retinanet_r18_to_r18-w16_synthetic.py'
 
-model = dict(
-    type='Distiller',
-    student='{{fileDirname}}/retinanet_r18-w16_synthetic.py',
-    teacher='{{fileDirname}}/retinanet_r18_synthetic.py',
-    teacher_ckpt='work_dirs/demo/retinanet_r18_synthetic/teacher.pth',
-    methods=[
-        dict(type='CWD', adapter=dict(type='ConvAdapter'),
-             loss_feat=dict(type='CWDLoss', tau=1.0, loss_weight=10.0)),
-    ])
+model = dict(methods=[
+    dict(type='CWD', adapter=dict(type='ConvAdapter'),
+         loss_feat=dict(type='CWDLoss', tau=1.0, loss_weight=10.0)),
+])

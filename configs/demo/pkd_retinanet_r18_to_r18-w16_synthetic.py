@@ -3,19 +3,9 @@
 # weight for Faster R-CNN (6, not tuned here) on all five levels; the
 # necks differ in channels (128 vs 64), so a 1x1 adapter maps the student's
 # (the authors' pairs share 256 channels and need none).
-_base_ = [
-    '../_base_/datasets/synthetic_coco_detection.py',
-    '../_base_/schedules/synthetic_iters.py',
-    '../_base_/synthetic_runtime.py',
-]
-custom_imports = dict(imports=['sea_kd'], allow_failed_imports=False)
+_base_ = '../_base_/distiller_retinanet_r18_to_r18-w16_synthetic.py'
 
-model = dict(
-    type='Distiller',
-    student='{{fileDirname}}/retinanet_r18-w16_synthetic.py',
-    teacher='{{fileDirname}}/retinanet_r18_synthetic.py',
-    teacher_ckpt='work_dirs/demo/retinanet_r18_synthetic/teacher.pth',
-    methods=[
-        dict(type='PKD', adapter=dict(type='ConvAdapter'),
-             loss_feat=dict(type='PKDLoss', loss_weight=6.0)),
-    ])
+model = dict(methods=[
+    dict(type='PKD', adapter=dict(type='ConvAdapter'),
+         loss_feat=dict(type='PKDLoss', loss_weight=6.0)),
+])
