@@ -7,6 +7,8 @@ import torch.nn.functional as F
 from mmdet.registry import MODELS
 from torch import Tensor, nn
 
+from .paired_maps import paired_maps
+
 
 @MODELS.register_module()
 class CWDLoss(nn.Module):
@@ -37,18 +39,9 @@ class CWDLoss(nn.Module):
 
     def forward(self, student_maps: Sequence[Tensor],
                 teacher_maps: Sequence[Tensor]) -> Tensor:
-        if len(student_maps) != len(teacher_maps) or not student_maps:
-            raise ValueError(
-                f'CWDLoss needs the same non-zero number of maps, got '
-                f'{len(student_maps)} student and {len(teacher_maps)} '
-                'teacher maps.')
         total = 0.
-        for level, (s, t) in enumerate(zip(student_maps, teacher_maps)):
-            if s.shape != t.shape:
-                raise ValueError(
-                    f'Map {level}: student {tuple(s.shape)} and teacher '
-                    f'{tuple(t.shape)} differ; adapt the student channels '
-                    '(adapter) and use the same strides.')
+        for s, t in paired_maps('CWDLoss', student_maps, teacher_maps,
+                                unit='map'):
             n, c = s.shape[:2]
             log_p_s = F.log_softmax(s.float().flatten(2) / self.tau, dim=2)
             log_p_t = F.log_softmax(

@@ -7,6 +7,8 @@ import torch
 from mmdet.registry import MODELS
 from torch import Tensor, nn
 
+from .paired_maps import paired_maps
+
 
 @MODELS.register_module()
 class FeatureMSELoss(nn.Module):
@@ -30,18 +32,7 @@ class FeatureMSELoss(nn.Module):
 
     def forward(self, student_feats: Sequence[Tensor],
                 teacher_feats: Sequence[Tensor]) -> Tensor:
-        if len(student_feats) != len(teacher_feats) or not student_feats:
-            raise ValueError(
-                f'FeatureMSELoss needs the same non-zero number of levels, '
-                f'got {len(student_feats)} student and {len(teacher_feats)} '
-                'teacher levels.')
-        per_level = []
-        for level, (s, t) in enumerate(zip(student_feats, teacher_feats)):
-            if s.shape != t.shape:
-                raise ValueError(
-                    f'Level {level}: student feature {tuple(s.shape)} and '
-                    f'teacher feature {tuple(t.shape)} differ; adapt the '
-                    'student channels (adapter) and use the same strides.')
-            diff = s.float() - t.detach().float()
-            per_level.append(diff.pow(2).mean())
+        per_level = [(s.float() - t.detach().float()).pow(2).mean()
+                     for s, t in paired_maps('FeatureMSELoss', student_feats,
+                                             teacher_feats)]
         return self.loss_weight * torch.stack(per_level).mean()

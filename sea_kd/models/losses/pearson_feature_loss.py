@@ -7,6 +7,8 @@ import torch
 from mmdet.registry import MODELS
 from torch import Tensor, nn
 
+from .paired_maps import paired_maps
+
 
 def standardize_channels(x: Tensor, eps: float) -> Tensor:
     """``(x − μ_c) / (σ_c + ε)`` with ``μ_c``, ``σ_c`` the mean and the
@@ -50,18 +52,8 @@ class PKDLoss(nn.Module):
 
     def forward(self, student_feats: Sequence[Tensor],
                 teacher_feats: Sequence[Tensor]) -> Tensor:
-        if len(student_feats) != len(teacher_feats) or not student_feats:
-            raise ValueError(
-                f'PKDLoss needs the same non-zero number of levels, got '
-                f'{len(student_feats)} student and {len(teacher_feats)} '
-                'teacher levels.')
         total = 0.
-        for level, (s, t) in enumerate(zip(student_feats, teacher_feats)):
-            if s.shape != t.shape:
-                raise ValueError(
-                    f'Level {level}: student feature {tuple(s.shape)} and '
-                    f'teacher feature {tuple(t.shape)} differ; adapt the '
-                    'student channels (adapter) and use the same strides.')
+        for s, t in paired_maps('PKDLoss', student_feats, teacher_feats):
             z_s = standardize_channels(s.float(), self.eps)
             z_t = standardize_channels(t.detach().float(), self.eps)
             total = total + 0.5 * (z_s - z_t).pow(2).mean()

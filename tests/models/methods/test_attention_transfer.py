@@ -4,17 +4,9 @@ import pytest
 import torch
 from mmdet.registry import MODELS
 
-from ...conftest import build, make_batch, tiny_detector_cfg
+from sea_kd.models.capture import DistillRecord
 
-
-@pytest.fixture
-def pair(save_state):
-    torch.manual_seed(0)
-    s_cfg = tiny_detector_cfg('retinanet', base_channels=8, neck_channels=32)
-    t_cfg = tiny_detector_cfg('retinanet', base_channels=16,
-                              neck_channels=64)
-    teacher = build(t_cfg)
-    return s_cfg, t_cfg, save_state(teacher, 'teacher.pth'), teacher
+from ...conftest import make_batch
 
 
 def at(pair, **kwargs):
@@ -65,7 +57,6 @@ def test_loss_against_a_plain_loop_on_backbone_stages(pair):
 def test_identical_maps_give_zero(pair):
     model = at(pair)
     x = torch.randn(2, 8, 4, 4)
-    from sea_kd.models.capture import DistillRecord
     record = DistillRecord(data_samples=[])
     record.student_taps = {'backbone.layer3': [x.requires_grad_()]}
     record.teacher_taps = {'backbone.layer3': [3 * x.detach()]}
@@ -77,7 +68,6 @@ def test_bf16_activations_are_computed_in_fp32(pair):
     model = at(pair)
     x = torch.randn(1, 8, 4, 4)
     y = torch.randn(1, 16, 4, 4)
-    from sea_kd.models.capture import DistillRecord
     record = DistillRecord(data_samples=[])
     record.student_taps = {'backbone.layer3': [x.bfloat16()]}
     record.teacher_taps = {'backbone.layer3': [y.bfloat16()]}
@@ -103,7 +93,6 @@ def test_teacher_path_that_does_not_run_is_refused_at_build(pair):
 def test_different_strides_are_named(pair):
     model = at(pair, paths=('backbone.layer3', ))
     x, y = torch.randn(1, 8, 4, 4), torch.randn(1, 8, 2, 2)
-    from sea_kd.models.capture import DistillRecord
     record = DistillRecord(data_samples=[])
     record.student_taps = {'backbone.layer3': [x]}
     record.teacher_taps = {'backbone.layer3': [y]}

@@ -7,23 +7,14 @@ from mmdet.registry import MODELS
 
 from sea_kd.models.distillers import Distiller
 
-from ...conftest import build, make_batch, tiny_detector_cfg
+from ...conftest import make_batch
 
 FI = dict(type='FeatureImitation')
 ADL = dict(type='ADL', loss_adl=dict(type='ADLoss', base='bce'))
 
 
-@pytest.fixture
-def pair(save_state):
-    torch.manual_seed(0)
-    s_cfg = tiny_detector_cfg('retinanet', base_channels=8, neck_channels=32)
-    t_cfg = tiny_detector_cfg('retinanet', base_channels=16,
-                              neck_channels=64)
-    return s_cfg, t_cfg, save_state(build(t_cfg), 'teacher.pth')
-
-
 def distiller(pair, methods, type='Distiller', **kwargs):
-    s_cfg, t_cfg, ckpt = pair
+    s_cfg, t_cfg, ckpt, _ = pair
     model = MODELS.build(dict(type=type, student=s_cfg, teacher=t_cfg,
                               teacher_ckpt=ckpt, methods=methods, **kwargs)
                          if type == 'Distiller' else

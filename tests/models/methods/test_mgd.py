@@ -6,18 +6,9 @@ from mmdet.registry import MODELS
 from mmengine.logging import MessageHub
 
 import sea_kd.models.methods.mgd as mgd_module
+from sea_kd.models.capture import DistillRecord
 
-from ...conftest import build, make_batch, tiny_detector_cfg
-
-
-@pytest.fixture
-def pair(save_state):
-    torch.manual_seed(0)
-    s_cfg = tiny_detector_cfg('retinanet', base_channels=8, neck_channels=32)
-    t_cfg = tiny_detector_cfg('retinanet', base_channels=16,
-                              neck_channels=64)
-    teacher = build(t_cfg)
-    return s_cfg, t_cfg, save_state(teacher, 'teacher.pth'), teacher
+from ...conftest import make_batch, tiny_detector_cfg
 
 
 def mgd(pair, **kwargs):
@@ -106,8 +97,6 @@ def test_no_masking_and_bad_ratio(pair):
 def test_fp16_features_are_computed_in_fp32(pair):
     model = mgd(pair)
     inputs, samples = make_batch(model)
-    _, record = None, None
-    from sea_kd.models.capture import DistillRecord
     with torch.no_grad():
         s = tuple(f.half() for f in model.student.extract_feat(inputs))
         t = tuple(f.half() for f in pair[3].eval().extract_feat(inputs))

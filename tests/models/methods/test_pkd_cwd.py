@@ -9,16 +9,6 @@ from sea_kd.models.losses import CWDLoss, PKDLoss
 from ...conftest import build, make_batch, tiny_detector_cfg
 
 
-@pytest.fixture
-def pair(save_state):
-    torch.manual_seed(0)
-    s_cfg = tiny_detector_cfg('retinanet', base_channels=8, neck_channels=32)
-    t_cfg = tiny_detector_cfg('retinanet', base_channels=16,
-                              neck_channels=64)
-    teacher = build(t_cfg)
-    return s_cfg, t_cfg, save_state(teacher, 'teacher.pth'), teacher
-
-
 def distiller(pair, method, s_cfg=None):
     s, t_cfg, ckpt, _ = pair
     model = MODELS.build(dict(type='Distiller', student=s_cfg or s,

@@ -1,0 +1,18 @@
+"""The tiny RetinaNet pair the method tests distil: an 8-base-channel
+student with a 32-channel FPN, a 16-base-channel teacher with a 64-channel
+FPN (so feature methods need an adapter)."""
+import pytest
+import torch
+
+from ...conftest import build, tiny_detector_cfg
+
+
+@pytest.fixture
+def pair(save_state):
+    """``(student_cfg, teacher_cfg, teacher_ckpt, teacher)``."""
+    torch.manual_seed(0)
+    s_cfg = tiny_detector_cfg('retinanet', base_channels=8, neck_channels=32)
+    t_cfg = tiny_detector_cfg('retinanet', base_channels=16,
+                              neck_channels=64)
+    teacher = build(t_cfg)
+    return s_cfg, t_cfg, save_state(teacher, 'teacher.pth'), teacher
