@@ -43,6 +43,7 @@ PAIRS = {
             'at': 'at_retinanet_r18_to_r18-w16_synthetic.py',
             'fi-adl': 'fi-adl_retinanet_r18_to_r18-w16_synthetic.py',
             'mgd': 'mgd_retinanet_r18_to_r18-w16_synthetic.py',
+            'fgd': 'fgd_retinanet_r18_to_r18-w16_synthetic.py',
         }),
     'faster-rcnn': dict(
         teacher='faster-rcnn_r18_synthetic.py',
@@ -54,7 +55,7 @@ PAIRS = {
 }
 
 METHODS = ['fi', 'adl', 'sad-online', 'sad-offline', 'sea', 'tbd', 'tbd-hd',
-           'tbd-tfd', 'pkd', 'cwd', 'mgd', 'at', 'fi-adl']
+           'tbd-tfd', 'pkd', 'cwd', 'mgd', 'fgd', 'at', 'fi-adl']
 
 
 def run(cmd):

@@ -23,6 +23,7 @@ METHOD_SECTIONS = {
     'PKD': 'PKD',
     'CWD': 'CWD',
     'MGD': 'MGD',
+    'FGD': 'FGD',
     'AttentionTransfer': 'Distiller',
 }
 PLAIN_SECTION = 'Teachers and students'

@@ -15,6 +15,7 @@ from .attention_transfer import AttentionTransfer
 from .pkd import PKD
 from .cwd import CWD
 from .mgd import MGD
+from .fgd import FGD
 
 
 def build_method(cfg: ConfigType, student: nn.Module,
@@ -44,6 +45,6 @@ def build_method(cfg: ConfigType, student: nn.Module,
 __all__ = [
     'DistillMethod', 'FeatureImitation', 'ADL', 'SEA', 'TBD', 'GDetKD',
     'GDetKDDense', 'GDetKDTwoStage', 'AttentionTransfer', 'PKD', 'CWD',
-    'MGD',
+    'MGD', 'FGD',
     'build_method'
 ]

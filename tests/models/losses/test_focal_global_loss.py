@@ -1,0 +1,161 @@
+"""FGD's pieces against a plain-loop reference of the authors' algorithm
+(yzd-v/FGD, mmdet/distillation/losses/fgd.py): per-image, per-box mask
+painting by slicing, element loops for the weighted sums."""
+import math
+
+import pytest
+import torch
+
+from sea_kd.models.losses.focal_global_loss import (GlobalContextBlock,
+                                                    attention_loss,
+                                                    fgd_attention,
+                                                    focal_box_masks,
+                                                    focal_feature_loss,
+                                                    global_loss)
+
+
+def reference_masks(boxes_per_image, h, w, stride):
+    """The authors' painting loop, boxes mapped to cells by the stride."""
+    fg = [[[0.0] * w for _ in range(h)] for _ in boxes_per_image]
+    bg = []
+    for b, boxes in enumerate(boxes_per_image):
+        for x1, y1, x2, y2 in boxes:
+            wmin, wmax = math.floor(x1 / stride), math.ceil(x2 / stride)
+            hmin, hmax = math.floor(y1 / stride), math.ceil(y2 / stride)
+            area = 1.0 / ((hmax + 1 - hmin) * (wmax + 1 - wmin))
+            for j in range(hmin, min(hmax + 1, h)):
+                for i in range(wmin, min(wmax + 1, w)):
+                    fg[b][j][i] = max(fg[b][j][i], area)
+        free = [[1.0 if fg[b][j][i] == 0 else 0.0 for i in range(w)]
+                for j in range(h)]
+        total = sum(map(sum, free))
+        bg.append([[v / total if total else 0.0 for v in row]
+                   for row in free])
+    return torch.tensor(fg), torch.tensor(bg)
+
+
+def padded(boxes_per_image):
+    g = max(len(b) for b in boxes_per_image)
+    boxes = torch.zeros(len(boxes_per_image), g, 4)
+    valid = torch.zeros(len(boxes_per_image), g, dtype=torch.bool)
+    for k, b in enumerate(boxes_per_image):
+        if b:
+            boxes[k, :len(b)] = torch.tensor(b)
+            valid[k, :len(b)] = True
+    return boxes, valid
+
+
+def test_hand_computed_masks():
+    # stride 8, box (4, 4, 12, 12): cells 0..2 on both axes (floor 0.5 = 0,
+    # ceil 1.5 = 2), 9 cells, weight 1/9; 16 - 9 = 7 background cells
+    boxes, valid = padded([[(4., 4., 12., 12.)]])
+    fg, bg = focal_box_masks(boxes, valid, (4, 4), (8., 8.))
+    assert fg[0, :3, :3].eq(1 / 9).all() and fg[0, 3].eq(0).all()
+    assert bg[0, 3, 3].item() == pytest.approx(1 / 7)
+    assert bg.sum().item() == pytest.approx(1.0)
+
+
+def test_masks_match_the_authors_loop_with_overlaps_and_empty_images():
+    images = [[(3., 5., 30., 21.), (10., 0., 17., 40.), (0., 0., 60., 60.)],
+              [],
+              [(8., 8., 16., 16.)]]
+    boxes, valid = padded(images)
+    for stride, (h, w) in ((8., (8, 8)), (16., (4, 4))):
+        fg, bg = focal_box_masks(boxes, valid, (h, w), (stride, stride))
+        ref_fg, ref_bg = reference_masks(images, h, w, stride)
+        assert torch.allclose(fg, ref_fg) and torch.allclose(bg, ref_bg)
+    # the whole map foreground: no background left, and no division by 0
+    fg, bg = focal_box_masks(*padded([[(0., 0., 64., 64.)]]), (4, 4),
+                             (16., 16.))
+    assert fg.gt(0).all() and bg.eq(0).all()
+    # no box in any image
+    fg, bg = focal_box_masks(torch.zeros(2, 0, 4),
+                             torch.zeros(2, 0, dtype=torch.bool), (3, 5),
+                             (8., 8.))
+    assert fg.eq(0).all() and bg.sum((1, 2)).allclose(torch.ones(2))
+
+
+def test_attention_against_loops():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(2, 3, 4, 5, generator=g)
+    spatial, channel = fgd_attention(x, 0.5)
+    for n in range(2):
+        means = [[sum(abs(float(x[n, c, j, i])) for c in range(3)) / 3
+                  for i in range(5)] for j in range(4)]
+        z = sum(math.exp(m / 0.5) for row in means for m in row)
+        for j in range(4):
+            for i in range(5):
+                assert spatial[n, j, i].item() == pytest.approx(
+                    20 * math.exp(means[j][i] / 0.5) / z, rel=1e-5)
+        cm = [sum(abs(float(v)) for v in x[n, c].flatten()) / 20
+              for c in range(3)]
+        zc = sum(math.exp(m / 0.5) for m in cm)
+        for c in range(3):
+            assert channel[n, c].item() == pytest.approx(
+                3 * math.exp(cm[c] / 0.5) / zc, rel=1e-5)
+
+
+def test_focal_and_attention_losses_against_loops():
+    g = torch.Generator().manual_seed(1)
+    s, t = torch.randn(2, 3, 4, 4, generator=g), torch.randn(2, 3, 4, 4,
+                                                            generator=g)
+    boxes, valid = padded([[(0., 0., 9., 9.)], [(20., 4., 31., 30.)]])
+    fg, bg = focal_box_masks(boxes, valid, (4, 4), (8., 8.))
+    st, ct = fgd_attention(t, 0.5)
+    ss, cs = fgd_attention(s, 0.5)
+    loss_fg, loss_bg = focal_feature_loss(s, t, fg, bg, st, ct)
+    exp_fg = exp_bg = 0.0
+    for n in range(2):
+        for c in range(3):
+            for j in range(4):
+                for i in range(4):
+                    d = float(s[n, c, j, i] - t[n, c, j, i])**2 * \
+                        float(st[n, j, i]) * float(ct[n, c])
+                    exp_fg += d * float(fg[n, j, i])
+                    exp_bg += d * float(bg[n, j, i])
+    assert loss_fg.item() == pytest.approx(exp_fg / 2, rel=1e-5)
+    assert loss_bg.item() == pytest.approx(exp_bg / 2, rel=1e-5)
+    expected_at = (sum(abs(float(a - b)) for a, b in zip(
+        ct.flatten(), cs.flatten())) + sum(abs(float(a - b)) for a, b in zip(
+            st.flatten(), ss.flatten()))) / 2
+    assert attention_loss(ss, cs, st, ct).item() == pytest.approx(
+        expected_at, rel=1e-5)
+
+
+def test_global_block_starts_as_identity_and_matches_a_loop():
+    torch.manual_seed(0)
+    block = GlobalContextBlock(4)
+    x = torch.randn(2, 4, 3, 3)
+    assert torch.equal(block(x), x)  # last conv zero-initialised
+    torch.nn.init.normal_(block.transform[-1].weight)
+    out = block(x)
+    with torch.no_grad():
+        check_block_by_loops(block, x, out)
+    with pytest.raises(ValueError, match='at least 2 channels'):
+        GlobalContextBlock(1)
+
+
+def check_block_by_loops(block, x, out):
+    for n in range(2):
+        logits = [float(block.context_mask(x[n:n + 1])[0, 0].flatten()[k])
+                  for k in range(9)]
+        z = sum(math.exp(v) for v in logits)
+        context = torch.zeros(4)
+        for k in range(9):
+            context += math.exp(logits[k]) / z * x[n].flatten(1)[:, k]
+        add = block.transform(context.reshape(1, 4, 1, 1))[0]
+        assert torch.allclose(out[n], x[n] + add, atol=1e-5)
+
+
+def test_global_loss_gradient_reaches_student_and_both_blocks():
+    torch.manual_seed(0)
+    bs, bt = GlobalContextBlock(4), GlobalContextBlock(4)
+    s = torch.randn(2, 4, 3, 3, requires_grad=True)
+    t = torch.randn(2, 4, 3, 3)
+    loss = global_loss(s, t, bs, bt)
+    assert loss.item() == pytest.approx(((s - t)**2).sum().item() / 2,
+                                        rel=1e-6)
+    loss.backward()
+    assert s.grad.abs().sum() > 0
+    assert bs.transform[-1].weight.grad.abs().sum() > 0
+    assert bt.transform[-1].weight.grad.abs().sum() > 0

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Testing on a Slurm cluster through srun (one task per GPU).
+#   [GPUS=8] [GPUS_PER_NODE=8] [CPUS_PER_TASK=5] [SRUN_ARGS="..."] \
+#   bash tools/slurm_test.sh PARTITION JOB_NAME CONFIG CHECKPOINT \
+#       [test.py options]
+# The master port is MASTER_PORT (default 29500); PYTHON picks the
+# interpreter that the tasks run.
+set -e
+set -x
+
+PARTITION=$1
+JOB_NAME=$2
+CONFIG=$3
+CHECKPOINT=$4
+GPUS=${GPUS:-8}
+GPUS_PER_NODE=${GPUS_PER_NODE:-8}
+CPUS_PER_TASK=${CPUS_PER_TASK:-5}
+SRUN_ARGS=${SRUN_ARGS:-""}
+PYTHON=${PYTHON:-python}
+
+# SRUN_ARGS is split into words on purpose: it holds several srun options
+PYTHONPATH="$(dirname "$0")/..":${PYTHONPATH:-} \
+srun -p "$PARTITION" \
+    --job-name="$JOB_NAME" \
+    --gres=gpu:"$GPUS_PER_NODE" \
+    --ntasks="$GPUS" \
+    --ntasks-per-node="$GPUS_PER_NODE" \
+    --cpus-per-task="$CPUS_PER_TASK" \
+    --kill-on-bad-exit=1 \
+    ${SRUN_ARGS} \
+    "$PYTHON" -u "$(dirname "$0")/test.py" \
+    "$CONFIG" \
+    "$CHECKPOINT" \
+    --launcher="slurm" "${@:5}"

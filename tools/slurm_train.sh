@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Training on a Slurm cluster through srun (one task per GPU; mmengine reads
+# the rank, world size and master node from Slurm's environment).
+#   [GPUS=8] [GPUS_PER_NODE=8] [CPUS_PER_TASK=5] [SRUN_ARGS="..."] \
+#   bash tools/slurm_train.sh PARTITION JOB_NAME CONFIG WORK_DIR \
+#       [train.py options]
+# The master port is MASTER_PORT (default 29500); PYTHON picks the
+# interpreter that the tasks run.
+set -e
+set -x
+
+PARTITION=$1
+JOB_NAME=$2
+CONFIG=$3
+WORK_DIR=$4
+GPUS=${GPUS:-8}
+GPUS_PER_NODE=${GPUS_PER_NODE:-8}
+CPUS_PER_TASK=${CPUS_PER_TASK:-5}
+SRUN_ARGS=${SRUN_ARGS:-""}
+PYTHON=${PYTHON:-python}
+
+# SRUN_ARGS is split into words on purpose: it holds several srun options
+PYTHONPATH="$(dirname "$0")/..":${PYTHONPATH:-} \
+srun -p "$PARTITION" \
+    --job-name="$JOB_NAME" \
+    --gres=gpu:"$GPUS_PER_NODE" \
+    --ntasks="$GPUS" \
+    --ntasks-per-node="$GPUS_PER_NODE" \
+    --cpus-per-task="$CPUS_PER_TASK" \
+    --kill-on-bad-exit=1 \
+    ${SRUN_ARGS} \
+    "$PYTHON" -u "$(dirname "$0")/train.py" \
+    "$CONFIG" \
+    --work-dir="$WORK_DIR" \
+    --launcher="slurm" "${@:5}"
