@@ -1,0 +1,175 @@
+"""Distiller configs with random weights and random inputs.
+
+For checking and measuring configs whose data and pretrained weights are
+absent (the COCO configs on a machine without COCO or a model zoo): the
+teacher and student are built from their own configs with every
+``Pretrained`` initialisation removed (so nothing is downloaded); a randomly
+initialised teacher is written to a checkpoint file and loaded through the
+distiller's own ``teacher_ckpt`` path; batches are random images of the
+config's training scale with random boxes, preprocessed by the distiller's
+data preprocessor.
+"""
+from __future__ import annotations
+
+import copy
+import hashlib
+import os
+import os.path as osp
+from typing import Any, Dict, Optional, Sequence, Tuple
+
+import torch
+from mmdet.registry import MODELS
+from mmengine.config import Config
+
+from .config_loading import load_model_cfg
+
+RESIZES = ('Resize', 'RandomResize', 'RandomChoiceResize', 'FixShapeResize')
+
+
+def without_pretrained(cfg: Any) -> Any:
+    """A copy of a model config without any ``init_cfg`` of type
+    ``Pretrained`` (nested ones included)."""
+
+    def strip(node):
+        if isinstance(node, dict):
+            out = type(node)()
+            for key, value in node.items():
+                if key == 'init_cfg' and _is_pretrained(value):
+                    continue
+                out[key] = strip(value)
+            return out
+        if isinstance(node, (list, tuple)):
+            kept = [strip(v) for v in node if not _is_pretrained(v)]
+            return type(node)(kept)
+        return node
+
+    return strip(copy.deepcopy(cfg))
+
+
+def _is_pretrained(node: Any) -> bool:
+    if isinstance(node, dict):
+        return node.get('type') == 'Pretrained'
+    if isinstance(node, (list, tuple)):
+        return bool(node) and all(_is_pretrained(v) for v in node)
+    return False
+
+
+def random_weights_config(cfg: Config, work_dir: str) -> Config:
+    """The distiller config ``cfg`` with random weights.
+
+    The student and teacher model configs are inlined without pretrained
+    initialisation; a randomly initialised teacher is saved to
+    ``<work_dir>/random_teacher_<digest>.pth`` (named by its model config,
+    so configs sharing a teacher in one work dir share the file) and set as
+    ``teacher_ckpt``; ``student_ckpt`` is dropped.
+
+    Args:
+        cfg: A distiller config (``model.student``, ``model.teacher``).
+        work_dir: Where the random teacher checkpoint is written.
+
+    Returns:
+        Config: A copy of ``cfg``.
+    """
+    cfg = copy.deepcopy(cfg)
+    model = cfg.model
+    if 'student' not in model or 'teacher' not in model:
+        raise ValueError('random_weights_config needs a distiller config '
+                         '(with model.student and model.teacher).')
+    model.student = without_pretrained(load_model_cfg(model.student,
+                                                      'student'))
+    model.teacher = without_pretrained(load_model_cfg(model.teacher,
+                                                      'teacher'))
+    digest = hashlib.sha1(repr(model.teacher).encode()).hexdigest()[:12]
+    path = osp.join(work_dir, f'random_teacher_{digest}.pth')
+    if not osp.exists(path):
+        teacher = MODELS.build(copy.deepcopy(model.teacher))
+        teacher.init_weights()
+        torch.save(dict(state_dict=teacher.state_dict(), meta=dict()),
+                   path + '.part')
+        os.replace(path + '.part', path)
+    model.teacher_ckpt = path
+    if model.get('student_ckpt'):
+        model.student_ckpt = None
+    return cfg
+
+
+def _find_scales(node: Any) -> Sequence[Tuple[int, int]]:
+    found = []
+    if isinstance(node, dict):
+        if node.get('type') in RESIZES:
+            for key in ('scale', 'scales', 'img_scale'):
+                value = node.get(key)
+                if value is None:
+                    continue
+                if isinstance(value[0], (list, tuple)):
+                    found += [tuple(v) for v in value]
+                else:
+                    found.append(tuple(value))
+        for value in node.values():
+            found += _find_scales(value)
+    elif isinstance(node, (list, tuple)):
+        for value in node:
+            found += _find_scales(value)
+    return found
+
+
+def training_image_size(cfg: Config) -> Tuple[int, int]:
+    """``(H, W)`` of the largest image the training pipeline resizes to:
+    the largest ``scale`` of its ``Resize``-type transforms, read as mmcv's
+    ``(w, h)`` (e.g. ``(1333, 800)`` → 800 × 1333)."""
+    scales = _find_scales(cfg.get('train_dataloader', {}))
+    if not scales:
+        raise ValueError('The training pipeline has no Resize with a '
+                         '`scale`; give the image size explicitly.')
+    w, h = max(scales, key=lambda s: s[0] * s[1])
+    return int(h), int(w)
+
+
+def training_batch_size(cfg: Config) -> int:
+    """Images per training step: ``train_dataloader.batch_size``."""
+    return int(cfg.train_dataloader.batch_size)
+
+
+def random_batch(model: torch.nn.Module,
+                 batch_size: int,
+                 image_size: Tuple[int, int],
+                 num_boxes: int = 8,
+                 num_classes: Optional[int] = None,
+                 with_mask: Optional[bool] = None) -> Dict[str, Any]:
+    """A preprocessed training batch of random images and boxes.
+
+    Args:
+        model: The distiller (its data preprocessor and student are used).
+        batch_size: Images in the batch.
+        image_size: ``(H, W)`` of each image.
+        num_boxes: Ground-truth boxes per image.
+        num_classes: Label range; ``None``: the student's.
+        with_mask: Instance masks too; ``None``: when the student has a
+            mask head.
+
+    Returns:
+        dict: ``inputs`` and ``data_samples`` as the preprocessor gives
+        them.
+    """
+    from mmdet.testing import demo_mm_inputs
+
+    from ..models.distillers.pair_checks import num_classes_of
+    student = model.student
+    if num_classes is None:
+        num_classes = num_classes_of(student)
+    if with_mask is None:
+        with_mask = bool(getattr(student, 'with_mask', False))
+    h, w = image_size
+    packed = demo_mm_inputs(
+        batch_size=batch_size,
+        image_shapes=[(3, h, w)] * batch_size,
+        num_items=[num_boxes] * batch_size,
+        num_classes=num_classes,
+        with_mask=with_mask)
+    return model.data_preprocessor(packed, True)
+
+
+__all__ = [
+    'without_pretrained', 'random_weights_config', 'training_image_size',
+    'training_batch_size', 'random_batch'
+]

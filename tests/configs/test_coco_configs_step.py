@@ -1,0 +1,87 @@
+"""Every distiller config for real data (COCO and own data) builds with
+random weights and runs one training step: finite losses, each method's
+terms present, gradients in the student and none in the teacher."""
+import glob
+import os.path as osp
+
+import pytest
+import torch
+from mmdet.registry import MODELS
+from mmengine.config import Config
+
+from sea_kd.utils.random_weights import (random_batch,
+                                         random_weights_config,
+                                         training_batch_size,
+                                         training_image_size,
+                                         without_pretrained)
+
+from ..conftest import REPO
+
+REAL_DATA_CONFIGS = sorted(
+    p for p in glob.glob(osp.join(REPO, 'configs', '**', '*.py'),
+                         recursive=True)
+    if not any(part in p for part in ('_base_', '/demo/', '/students/'))
+    and 'student' in Config.fromfile(p).model)  # distillers only
+
+
+def method_prefixes(model):
+    return [f'loss_{name}_' for name in model.method_names]
+
+
+@pytest.fixture(scope='module')
+def teachers_dir(tmp_path_factory):
+    """Random teachers, shared by the configs that have the same one."""
+    return str(tmp_path_factory.mktemp('random_teachers'))
+
+
+@pytest.mark.parametrize('path', REAL_DATA_CONFIGS,
+                         ids=[osp.relpath(p, REPO) for p in REAL_DATA_CONFIGS])
+def test_one_step_on_random_weights(path, teachers_dir):
+    cfg = Config.fromfile(path)
+    assert training_batch_size(cfg) >= 1
+    h, w = training_image_size(cfg)
+    if '/own_data/' not in path:  # own data: the generated images' 128 px
+        assert min(h, w) >= 400, (h, w)  # COCO's training scale was found
+    cfg = random_weights_config(cfg, teachers_dir)
+    torch.manual_seed(0)
+    model = MODELS.build(cfg.model)
+    model.init_weights()
+    model.train()
+    # a small image keeps the step quick (ResNeXt's grouped convolutions
+    # are slow on CPU); the configs' own scale is what tools/benchmark.py
+    # --random measures
+    batch = random_batch(model, batch_size=1, image_size=(128, 160),
+                         num_boxes=3)
+    losses = model.loss(batch['inputs'], batch['data_samples'])
+    loss, _ = model.parse_losses(losses)
+    assert torch.isfinite(loss)
+    for prefix in method_prefixes(model):
+        terms = [k for k in losses if k.startswith(prefix)]
+        assert terms, (path, prefix, sorted(losses))
+    loss.backward()
+    assert any(p.grad is not None and p.grad.abs().sum() > 0
+               for p in model.student.parameters())
+    assert all(p.grad is None for p in model.teacher.parameters())
+
+
+def test_pretrained_init_is_removed_everywhere():
+    cfg = dict(type='X', backbone=dict(
+        type='ResNet', init_cfg=dict(type='Pretrained', checkpoint='t://r')),
+        neck=dict(type='FPN', init_cfg=[dict(type='Xavier')]),
+        head=dict(init_cfg=[dict(type='Pretrained', checkpoint='a'),
+                            dict(type='Normal')]))
+    out = without_pretrained(cfg)
+    assert 'init_cfg' not in out['backbone']
+    assert out['neck']['init_cfg'] == [dict(type='Xavier')]
+    assert out['head']['init_cfg'] == [dict(type='Normal')]
+    assert cfg['backbone']['init_cfg']['type'] == 'Pretrained'  # a copy
+
+
+def test_training_image_size_reads_the_largest_scale():
+    cfg = Config(dict(train_dataloader=dict(batch_size=2, dataset=dict(
+        pipeline=[dict(type='RandomChoiceResize',
+                       scales=[(1333, 640), (1333, 800)]),
+                  dict(type='Resize', scale=(1000, 600))]))))
+    assert training_image_size(cfg) == (800, 1333)
+    with pytest.raises(ValueError, match='no Resize'):
+        training_image_size(Config(dict(train_dataloader=dict())))
