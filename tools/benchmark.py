@@ -2,6 +2,8 @@
 
     python tools/benchmark.py CONFIG [--iters 10] [--warmup 3]
         [--device cpu|cuda] [--cfg-options k=v ...]
+    python tools/benchmark.py COCO_CONFIG --random [--batch-size N]
+        [--image-size H W] [--num-boxes K]
 
 On the same preloaded batches, in one process, it measures
   (a) the student's plain training step (forward, loss, backward, SGD step),
@@ -10,7 +12,14 @@ On the same preloaded batches, in one process, it measures
 and prints the ratio c / (a + b) for time and for peak memory. Times are
 medians over ``--iters`` rounds after ``--warmup`` ones; each round runs
 (a), (b) and (c) once in turn, so that a change of machine load affects all
-three alike (CUDA is synchronised around each call). Peak memory is measured
+three alike (CUDA is synchronised around each call).
+
+``--random`` needs neither the data set nor any pretrained weight (for the
+COCO configs): random weights (no ``Pretrained`` initialisation, a random
+teacher loaded through ``teacher_ckpt``) and random images of the config's
+largest training scale, its training batch size and its student's classes,
+with ``--num-boxes`` random boxes per image
+(``sea_kd.utils.random_weights``). Peak memory is measured
 afterwards, phase by phase. Peak memory is ``torch.cuda.max_memory_allocated``
 on CUDA; on CPU it is the peak resident-set growth during the phase, sampled
 every millisecond (an approximation: the allocator may keep freed memory).
@@ -20,6 +29,7 @@ import copy
 import ctypes
 import gc
 import statistics
+import tempfile
 import threading
 import time
 
@@ -30,6 +40,9 @@ from mmengine.runner import Runner
 
 import sea_kd  # noqa: F401
 from sea_kd.models.distillers import Distiller
+from sea_kd.utils.random_weights import (random_batch, random_weights_config,
+                                         training_batch_size,
+                                         training_image_size)
 
 
 def parse_args():
@@ -42,7 +55,24 @@ def parse_args():
     parser.add_argument(
         '--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction)
-    return parser.parse_args()
+    parser.add_argument(
+        '--random', action='store_true',
+        help='random weights and random images at the config\'s training '
+        'scale: no data set or pretrained weights needed')
+    parser.add_argument('--batch-size', type=int,
+                        help='--random: images per step (default: the '
+                        'config\'s training batch size)')
+    parser.add_argument('--image-size', type=int, nargs=2,
+                        metavar=('H', 'W'),
+                        help='--random: image size (default: the largest '
+                        'scale of the training pipeline)')
+    parser.add_argument('--num-boxes', type=int, default=8,
+                        help='--random: ground-truth boxes per image')
+    args = parser.parse_args()
+    if not args.random and (args.batch_size or args.image_size):
+        parser.error('--batch-size and --image-size apply to --random only '
+                     '(otherwise the config\'s data loader decides).')
+    return args
 
 
 class PeakRSS:
@@ -132,6 +162,12 @@ def main():
         cfg.merge_from_dict(args.cfg_options)
     init_default_scope(cfg.get('default_scope', 'mmdet'))
     from mmdet.registry import MODELS
+    tmp = None
+    if args.random:
+        if 'student' not in cfg.model:
+            raise TypeError(f'{args.config} is not a distiller config.')
+        tmp = tempfile.TemporaryDirectory()
+        cfg = random_weights_config(cfg, tmp.name)
     model = MODELS.build(cfg.model)
     if not isinstance(model, Distiller):
         raise TypeError(f'{args.config} is not a distiller config (its model '
@@ -142,12 +178,19 @@ def main():
     student = copy.deepcopy(model.student).train()
     teacher = model.teacher
 
-    loader = Runner.build_dataloader(cfg.train_dataloader)
-    batches = []
-    for data in loader:
-        batches.append(model.data_preprocessor(data, True))
-        if len(batches) == args.batches:
-            break
+    if args.random:
+        size = tuple(args.image_size or training_image_size(cfg))
+        batch_size = args.batch_size or training_batch_size(cfg)
+        # one batch: the random images are the same in every call
+        batches = [random_batch(model, batch_size, size, args.num_boxes)]
+        tmp.cleanup()  # the random teacher is loaded
+    else:
+        loader = Runner.build_dataloader(cfg.train_dataloader)
+        batches = []
+        for data in loader:
+            batches.append(model.data_preprocessor(data, True))
+            if len(batches) == args.batches:
+                break
 
     def train_step(net):
         optim = torch.optim.SGD(
@@ -181,7 +224,9 @@ def main():
 
     print(f'\n{args.config} on {device} ({torch.get_num_threads()} threads), '
           f'batch {batches[0]["inputs"].shape[0]} x '
-          f'{tuple(batches[0]["inputs"].shape[2:])}, median of {args.iters}')
+          f'{tuple(batches[0]["inputs"].shape[2:])}, median of {args.iters}'
+          + (f', random weights and images ({args.num_boxes} boxes per '
+             'image)' if args.random else ''))
     print(f'{"phase":<22}{"time (ms)":>12}{"peak mem (MiB)":>16}')
     for name in ('student step (a)', 'teacher forward (b)',
                  'distiller step (c)'):

@@ -42,3 +42,23 @@ def test_roi_align_benchmark_prints_both_implementations_per_stride():
     assert [int(r[0]) for r in rows] == [4, 8, 16, 32, 64]
     # the two implementations agree on every level
     assert all(float(r[2]) < 1e-4 for r in rows)
+
+
+def test_random_mode_needs_no_data_or_weights(tmp_path):
+    # the own-data config: its data set and teacher checkpoint do not exist
+    out = run_tool(python(
+        'tools/benchmark.py',
+        osp.join('configs', 'own_data',
+                 'fi_retinanet_r18_to_r18-w16_my-dataset.py'),
+        '--random', '--image-size', '96', '128', '--batch-size', '3',
+        '--num-boxes', '4', '--iters', '1', '--warmup', '0')).stdout
+    assert 'batch 3 x (96, 128)' in out
+    assert 'random weights and images (4 boxes per image)' in out
+    assert re.search(r'ratio c / \(a \+ b\)\s+\d+\.\d+', out)
+    # outside --random the data loader decides the size
+    bad = run_tool(python(
+        'tools/benchmark.py',
+        osp.join(DEMO, 'fi_retinanet_r18_to_r18-w16_synthetic.py'),
+        '--image-size', '96', '128'), check=False)
+    assert bad.returncode != 0
+    assert 'apply to --random only' in bad.stdout
