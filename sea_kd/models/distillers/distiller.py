@@ -20,6 +20,7 @@ from ..capture import (RECORD_PARTS, DenseHeadOutputs, DistillRecord,
                        teacher_roi_forward)
 from .distill_loss_controls import DistillLossControlsMixin
 from .pair_checks import check_same_classes, check_same_dense_layout
+from .teacher_precision import lower_teacher_precision, teacher_dtype_of
 from .teacher_preprocessing import (check_convertible_preprocessing,
                                     convert_to_teacher_inputs)
 
@@ -80,6 +81,12 @@ class Distiller(DistillLossControlsMixin, BaseDetector):
             distillation terms (the student still trains on its own losses).
         max_consecutive_skips: With ``'skip'``, raise once more steps than
             this in a row are not finite.
+        teacher_dtype: ``'float32'`` (default), ``'bfloat16'`` or
+            ``'float16'``: the precision the teacher's backbone and neck
+            are stored and run in (half the memory of their weights); the
+            neck's output is cast back to float32, so the teacher's heads,
+            the methods and the losses run in float32
+            (:mod:`.teacher_precision`).
 
     The distillation terms are multiplied by :attr:`distill_loss_scale` and
     per-method and per-term factors (see :meth:`set_distill_loss_scale` and
@@ -96,7 +103,9 @@ class Distiller(DistillLossControlsMixin, BaseDetector):
                  data_preprocessor: OptConfigType = None,
                  init_cfg: OptMultiConfig = None,
                  nonfinite_loss: str = 'raise',
-                 max_consecutive_skips: int = 10) -> None:
+                 max_consecutive_skips: int = 10,
+                 teacher_dtype: str = 'float32') -> None:
+        teacher_dtype_of(teacher_dtype)  # a bad name fails before any build
         student_cfg = load_model_cfg(student, 'student')
         teacher_cfg = load_model_cfg(teacher, 'teacher')
         if not methods:
@@ -122,6 +131,8 @@ class Distiller(DistillLossControlsMixin, BaseDetector):
         load_state_dict_strict(teacher_model, teacher_ckpt, 'teacher_ckpt')
         teacher_model.eval()
         teacher_model.requires_grad_(False)
+        lower_teacher_precision(teacher_model, teacher_dtype)
+        self.teacher_dtype = teacher_dtype
         # bypass nn.Module.__setattr__ so the teacher is not a submodule
         object.__setattr__(self, '_teacher', teacher_model)
         self.teacher_ckpt = teacher_ckpt

@@ -31,13 +31,15 @@ class SingleMethodDistiller(Distiller):
                  init_cfg: OptMultiConfig = None,
                  nonfinite_loss: str = 'raise',
                  max_consecutive_skips: int = 10,
+                 teacher_dtype: str = 'float32',
                  **method_options) -> None:
         super().__init__(
             student, teacher, teacher_ckpt,
             methods=[dict(type=self.method_type, **method_options)],
             student_ckpt=student_ckpt, data_preprocessor=data_preprocessor,
             init_cfg=init_cfg, nonfinite_loss=nonfinite_loss,
-            max_consecutive_skips=max_consecutive_skips)
+            max_consecutive_skips=max_consecutive_skips,
+            teacher_dtype=teacher_dtype)
 
     @property
     def method(self):

@@ -1,0 +1,72 @@
+"""A lighter teacher: its backbone and neck stored and run in half precision.
+
+The frozen teacher's backbone and neck hold most of its weights and do most
+of its work; in bfloat16 or float16 they take half the memory. Their output
+is cast back to float32 at the neck's exit, so the teacher's heads (dense
+head, R-CNN branch), the distillation losses and the methods' modules see
+float32 exactly as before; only the features' precision changes.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+#: ``teacher_dtype`` values and their torch dtypes.
+TEACHER_DTYPES = {
+    'float32': torch.float32,
+    'bfloat16': torch.bfloat16,
+    'float16': torch.float16,
+}
+
+
+def teacher_dtype_of(name: str) -> torch.dtype:
+    """The torch dtype of a ``teacher_dtype`` name, with a clear error."""
+    if name not in TEACHER_DTYPES:
+        raise ValueError(f'teacher_dtype must be one of '
+                         f'{sorted(TEACHER_DTYPES)}, got {name!r}.')
+    return TEACHER_DTYPES[name]
+
+
+def _to_float32(output: Any) -> Any:
+    if torch.is_tensor(output):
+        return output.float() if output.is_floating_point() else output
+    if isinstance(output, (tuple, list)):
+        return type(output)(_to_float32(o) for o in output)
+    return output
+
+
+def lower_teacher_precision(teacher: nn.Module, name: str) -> None:
+    """Store the teacher's backbone (and neck) in ``name``'s dtype.
+
+    A forward pre-hook casts the backbone's input to that dtype and a
+    forward hook casts the trunk's output (the neck's, or the backbone's
+    when there is no neck) back to float32. Every path through the teacher
+    (the distiller's step, ``predict_teacher``) goes through them. The
+    heads stay in float32.
+
+    Args:
+        teacher: The frozen teacher detector (weights already loaded).
+        name: ``'float32'`` (nothing changes), ``'bfloat16'`` or
+            ``'float16'``.
+    """
+    dtype = teacher_dtype_of(name)
+    if dtype == torch.float32:
+        return
+    backbone = getattr(teacher, 'backbone', None)
+    if not isinstance(backbone, nn.Module):
+        raise TypeError(f'teacher_dtype={name!r} needs a teacher with a '
+                        f'`backbone`; a {type(teacher).__name__} has none. '
+                        "Use teacher_dtype='float32'.")
+    neck = getattr(teacher, 'neck', None)
+    trunk = [backbone] + ([neck] if isinstance(neck, nn.Module) else [])
+    for part in trunk:
+        part.to(dtype)
+
+    def cast_input(module, args):
+        return (args[0].to(dtype), ) + tuple(args[1:])
+
+    backbone.register_forward_pre_hook(cast_input)
+    trunk[-1].register_forward_hook(
+        lambda module, args, output: _to_float32(output))
