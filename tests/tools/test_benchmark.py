@@ -62,3 +62,18 @@ def test_random_mode_needs_no_data_or_weights(tmp_path):
         '--image-size', '96', '128'), check=False)
     assert bad.returncode != 0
     assert 'apply to --random only' in bad.stdout
+
+
+def test_teacher_dtype_check_reports_each_term(synthetic_root,
+                                               retina_teacher_ckpt):
+    out = run_tool(python(
+        'tools/teacher_dtype_check.py',
+        osp.join(DEMO, 'fi-adl_retinanet_r18_to_r18-w16_synthetic.py'),
+        '--dtype', 'bfloat16', '--batches', '1', '--cfg-options',
+        *data_options(synthetic_root),
+        f'model.teacher_ckpt={retina_teacher_ckpt}')).stdout
+    summary = out.split('largest relative difference')[1]
+    found = dict(re.findall(r'(loss_\w+)\s+(\d\.\d+e[-+]\d+)', summary))
+    assert set(found) == {'loss_fi_feat', 'loss_adl_cls'}, summary
+    # a bfloat16 trunk changes the terms, but by far less than they are
+    assert all(0 < float(v) < 0.1 for v in found.values()), found
