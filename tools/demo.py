@@ -1,13 +1,20 @@
-"""The demo: teacher, baseline student and distilled student on generated
-data, for RetinaNet and Faster R-CNN, with a table of their COCO APs.
+"""The demo: teachers, baseline students and distilled students on
+generated data, with a table of COCO APs per teacher-student pair.
 
-    python tools/demo.py [--pairs retinanet faster-rcnn]
-        [--methods fi adl sad-online sad-offline sea tbd tbd-hd tbd-tfd |
-         all] [--work-dir DIR]
+    python tools/demo.py [--pairs retinanet faster-rcnn-to-retinanet
+                          faster-rcnn]
+        [--methods fi adl sea tbd gdetkd sad-online ... | all]
+        [--work-dir DIR]
 
-Each run is a subprocess of tools/train.py, tools/export_student.py and
-tools/test.py, exactly the commands a user types. A teacher is trained only
-when its checkpoint (the distiller config's ``teacher_ckpt``) is absent.
+By default it shows the four methods at work against the student and
+feature imitation: FI, ADL, SEA and TBD on the RetinaNet pair and G-DetKD
+on the heterogeneous pair (a Faster R-CNN teacher teaching the RetinaNet
+student), one seed each, quick protocol. Each run is a subprocess of
+tools/train.py, tools/export_student.py and tools/test.py, exactly the
+commands a user types. A teacher is trained only when its checkpoint (the
+distiller config's ``teacher_ckpt``) is absent, a run only when its final
+checkpoint is. A progress line (run i of n, elapsed, time left) follows
+each run, and each pair's table is printed as soon as the pair is done.
 """
 import argparse
 import json
@@ -45,17 +52,27 @@ PAIRS = {
             'mgd': 'mgd_retinanet_r18_to_r18-w16_synthetic.py',
             'fgd': 'fgd_retinanet_r18_to_r18-w16_synthetic.py',
         }),
+    'faster-rcnn-to-retinanet': dict(
+        teacher='faster-rcnn_r18_synthetic.py',
+        student='retinanet_r18-w16_synthetic.py',
+        distillers={
+            'gdetkd':
+            'gdetkd_faster-rcnn-r18_to_retinanet-r18-w16_synthetic.py',
+        }),
     'faster-rcnn': dict(
         teacher='faster-rcnn_r18_synthetic.py',
         student='faster-rcnn_r18-w16_synthetic.py',
         distillers={
             'fi': 'fi_faster-rcnn_r18_to_r18-w16_synthetic.py',
             'sea': 'sea_faster-rcnn_r18_to_r18-w16_synthetic.py',
+            'gdetkd': 'gdetkd_faster-rcnn_r18_to_r18-w16_synthetic.py',
         }),
 }
+DEFAULT_PAIRS = ['retinanet', 'faster-rcnn-to-retinanet']
+DEFAULT_METHODS = ['fi', 'adl', 'sea', 'tbd', 'gdetkd']
 
 METHODS = ['fi', 'adl', 'sad-online', 'sad-offline', 'sea', 'tbd', 'tbd-hd',
-           'tbd-tfd', 'pkd', 'cwd', 'mgd', 'fgd', 'at', 'fi-adl']
+           'tbd-tfd', 'gdetkd', 'pkd', 'cwd', 'mgd', 'fgd', 'at', 'fi-adl']
 
 
 def run(cmd):
@@ -107,14 +124,91 @@ def prepare_semi_supervised(method, teacher_cfg, teacher_ckpt):
              '--score-thr', '0.5'])
 
 
+class Progress:
+    """``[i/n] label: done in s; elapsed e, about t left`` after each run.
+
+    The time left is the seconds per training iteration measured so far
+    times the iterations still to train (runs already finished count 0).
+    """
+
+    def __init__(self, jobs):
+        self.jobs = jobs  # [(label, iterations)]
+        self.done = 0
+        self.start = time.time()
+        self.trained_iters = 0
+        self.train_seconds = 0.0
+
+    def finished(self, label, iterations, seconds):
+        self.done += 1
+        self.trained_iters += iterations
+        self.train_seconds += seconds if iterations else 0.0
+        left_iters = sum(it for _, it in self.jobs[self.done:])
+        rate = self.train_seconds / self.trained_iters \
+            if self.trained_iters else None
+        left = f'about {fmt(rate * left_iters)} left' if rate else \
+            'time left not known yet'
+        line = (f'[{self.done}/{len(self.jobs)}] {label}: done in '
+                f'{fmt(seconds)}; elapsed {fmt(time.time() - self.start)}, '
+                f'{left}')
+        print(line, flush=True)
+        return line
+
+
+def fmt(seconds):
+    seconds = int(round(seconds))
+    return f'{seconds // 60}:{seconds % 60:02d}'
+
+
+def iterations_to_train(config, work_dir):
+    """0 when the run's final checkpoint exists, else its ``max_iters``."""
+    cfg = Config.fromfile(osp.join(REPO, config))
+    final = osp.join(REPO, work_dir, f'iter_{cfg.train_cfg.max_iters}.pth')
+    return 0 if osp.exists(final) else cfg.train_cfg.max_iters
+
+
+def plan(pairs, methods, work_dir, exists=osp.exists):
+    """The runs of the demo in order, each once: ``[(label, config,
+    work_dir, kind)]`` with kind ``'teacher'``, ``'student'`` or the
+    method; a teacher only when ``exists`` says its checkpoint is absent."""
+    runs, seen = [], set()
+    for pair in pairs:
+        spec = PAIRS[pair]
+        first = Config.fromfile(
+            osp.join(REPO, DEMO, next(iter(spec['distillers'].values()))))
+        entries = []
+        if not exists(osp.join(REPO, first.model.teacher_ckpt)):
+            entries.append(('teacher', spec['teacher']))
+        entries.append(('student', spec['student']))
+        entries += [(m, c) for m, c in spec['distillers'].items()
+                    if m in methods]
+        for kind, config in entries:
+            config = osp.join(DEMO, config)
+            run_dir = osp.join(work_dir, name_of(config))
+            if run_dir in seen:
+                continue
+            seen.add(run_dir)
+            runs.append((f'{pair} {kind} ({name_of(config)})', config,
+                         run_dir, kind))
+    return runs
+
+
+def print_table(pair, results):
+    print(f'\n{pair}: COCO bbox AP on the generated validation split')
+    print(f'{"model":<12} {"AP":>6} {"AP50":>6}')
+    for model, metrics in results.items():
+        print(f'{model:<12} {100 * metrics.get("coco/bbox_mAP", 0.0):6.1f} '
+              f'{100 * metrics.get("coco/bbox_mAP_50", 0.0):6.1f}')
+    print(flush=True)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('--pairs', nargs='+', default=list(PAIRS),
+    parser.add_argument('--pairs', nargs='+', default=DEFAULT_PAIRS,
                         choices=list(PAIRS))
-    parser.add_argument('--methods', nargs='+', default=['fi'],
+    parser.add_argument('--methods', nargs='+', default=DEFAULT_METHODS,
                         choices=METHODS + ['all'],
                         help='distillers to run where a pair has them '
-                        '(default: fi; all: every one)')
+                        '(default: fi adl sea tbd gdetkd; all: every one)')
     parser.add_argument('--work-dir', default='work_dirs/demo')
     args = parser.parse_args()
     if 'all' in args.methods:
@@ -124,10 +218,25 @@ def main():
     os.makedirs(log_dir, exist_ok=True)
 
     print(generate_synthetic_coco(osp.join(REPO, 'data', 'synthetic_coco')))
+    runs = plan(args.pairs, args.methods, args.work_dir)
+    progress = Progress([(label, iterations_to_train(config, run_dir))
+                         for label, config, run_dir, _ in runs])
+    print(f'{len(runs)} runs: ' + ', '.join(label for label, *_ in runs),
+          flush=True)
+    checkpoints = {}
+
+    def train_once(label, config, run_dir):
+        if run_dir not in checkpoints:
+            iters = iterations_to_train(config, run_dir)
+            start = time.time()
+            checkpoints[run_dir] = train(config, run_dir, log_dir)
+            progress.finished(label, iters, time.time() - start)
+        return checkpoints[run_dir]
+
+    labels = {run_dir: label for label, _, run_dir, _ in runs}
     rows = []
     for pair in args.pairs:
         spec = PAIRS[pair]
-        start = time.time()
         teacher_cfg = osp.join(DEMO, spec['teacher'])
         student_cfg = osp.join(DEMO, spec['student'])
         first = Config.fromfile(
@@ -135,7 +244,7 @@ def main():
         teacher_ckpt = first.model.teacher_ckpt
         teacher_dir = osp.join(args.work_dir, name_of(teacher_cfg))
         if not osp.exists(osp.join(REPO, teacher_ckpt)):
-            final = train(teacher_cfg, teacher_dir, log_dir)
+            final = train_once(labels[teacher_dir], teacher_cfg, teacher_dir)
             os.makedirs(osp.dirname(osp.join(REPO, teacher_ckpt)),
                         exist_ok=True)
             shutil.copyfile(osp.join(REPO, final),
@@ -146,7 +255,8 @@ def main():
                                         teacher_dir, log_dir))
         student_dir = osp.join(args.work_dir, name_of(student_cfg))
         results['student'] = evaluate(
-            student_cfg, train(student_cfg, student_dir, log_dir),
+            student_cfg,
+            train_once(labels[student_dir], student_cfg, student_dir),
             student_dir, log_dir)
         for method, config in spec['distillers'].items():
             if method not in args.methods:
@@ -155,22 +265,23 @@ def main():
             if method.startswith('sad'):
                 prepare_semi_supervised(method, teacher_cfg, teacher_ckpt)
             work_dir = osp.join(args.work_dir, name_of(config))
-            ckpt = train(config, work_dir, log_dir)
+            ckpt = train_once(labels[work_dir], config, work_dir)
             exported = osp.join(work_dir, 'student_exported.pth')
             run([sys.executable, 'tools/export_student.py', config, ckpt,
                  exported])
             # the exported student is evaluated with the plain student config
             results[method] = evaluate(student_cfg, exported, work_dir,
                                        log_dir)
+        print_table(pair, results)
         for model, metrics in results.items():
             rows.append((pair, model, metrics.get('coco/bbox_mAP', 0.0),
                          metrics.get('coco/bbox_mAP_50', 0.0)))
-        print(f'{pair}: done in {time.time() - start:.0f} s', flush=True)
 
     print('\nCOCO bbox AP on the generated validation split')
-    print(f'{"pair":<12} {"model":<12} {"AP":>6} {"AP50":>6}')
+    print(f'{"pair":<26} {"model":<12} {"AP":>6} {"AP50":>6}')
     for pair, model, ap, ap50 in rows:
-        print(f'{pair:<12} {model:<12} {100 * ap:6.1f} {100 * ap50:6.1f}')
+        print(f'{pair:<26} {model:<12} {100 * ap:6.1f} {100 * ap50:6.1f}')
+    print(f'total {fmt(time.time() - progress.start)}')
     with open(osp.join(REPO, args.work_dir, 'results.json'), 'w') as f:
         json.dump([dict(pair=p, model=m, AP=a, AP50=b)
                    for p, m, a, b in rows], f, indent=2)
