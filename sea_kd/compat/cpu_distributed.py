@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import datetime
 import os
+import subprocess
 import sys
 from typing import Any, MutableMapping, Optional
 
@@ -182,6 +183,35 @@ def _init_gloo_from_env(timeout: Optional[datetime.timedelta]) -> None:
     torch_dist.init_process_group(**kwargs)
 
 
+def _env_from_slurm(env: MutableMapping[str, str]) -> None:
+    """Set torchrun's variables from Slurm's, as mmengine's Slurm path does.
+
+    ``RANK`` = ``SLURM_PROCID``, ``WORLD_SIZE`` = ``SLURM_NTASKS``,
+    ``LOCAL_RANK`` = ``SLURM_LOCALID`` (0 when unset), ``MASTER_ADDR`` the
+    first host of ``SLURM_NODELIST`` (``scontrol show hostname``) unless
+    set, ``MASTER_PORT`` 29500 unless set.
+
+    Raises:
+        RuntimeError: If ``SLURM_PROCID``, ``SLURM_NTASKS`` or
+            ``SLURM_NODELIST`` is missing (not started by ``srun``).
+    """
+    missing = [name for name in ('SLURM_PROCID', 'SLURM_NTASKS',
+                                 'SLURM_NODELIST') if name not in env]
+    if missing:
+        raise RuntimeError(
+            'launcher="slurm" needs the environment srun sets (use '
+            'tools/slurm_train.sh); missing: ' + ', '.join(missing))
+    if 'MASTER_ADDR' not in env:
+        hosts = subprocess.run(
+            ['scontrol', 'show', 'hostname', env['SLURM_NODELIST']],
+            check=True, stdout=subprocess.PIPE, text=True).stdout.split()
+        env['MASTER_ADDR'] = hosts[0]
+    env.setdefault('MASTER_PORT', '29500')
+    env['RANK'] = env['SLURM_PROCID']
+    env['WORLD_SIZE'] = env['SLURM_NTASKS']
+    env['LOCAL_RANK'] = env.get('SLURM_LOCALID', '0')
+
+
 def _set_model_wrapper_cfg(cfg: Any) -> None:
     """Point ``cfg.model_wrapper_cfg`` at the CPU-compatible DDP wrapper.
 
@@ -267,11 +297,15 @@ def setup_cpu_distributed(cfg: MutableMapping[str, Any],
         True if it changed anything (CPU-only machine and a distributed
         launcher), False otherwise.
 
+    With ``launcher='slurm'`` the torchrun variables are first set from
+    Slurm's, as mmengine's own Slurm path does (:func:`_env_from_slurm`).
+
     Raises:
-        NotImplementedError: For launchers other than ``'pytorch'`` on a
-            CPU-only machine (mmengine's ``mpi`` and ``slurm`` paths also
-            call ``torch.cuda.set_device``).
-        RuntimeError: If torchrun's environment variables are missing.
+        NotImplementedError: For launchers other than ``'pytorch'`` and
+            ``'slurm'`` on a CPU-only machine (mmengine's ``mpi`` path also
+            calls ``torch.cuda.set_device``).
+        RuntimeError: If torchrun's (or Slurm's) environment variables are
+            missing.
     """
     if launcher is None:
         launcher = _get(cfg, 'launcher', 'none')
@@ -279,10 +313,12 @@ def setup_cpu_distributed(cfg: MutableMapping[str, Any],
         cfg['launcher'] = launcher
     if launcher == 'none' or not is_cpu_only():
         return False
-    if launcher != 'pytorch':
+    if launcher not in ('pytorch', 'slurm'):
         raise NotImplementedError(
             f'Distributed training on CPU supports launcher="pytorch" '
-            f'(torchrun) only, got launcher={launcher!r}.')
+            f'(torchrun) and "slurm", got launcher={launcher!r}.')
+    if launcher == 'slurm':
+        _env_from_slurm(os.environ)
 
     if not (torch_dist.is_available() and torch_dist.is_initialized()):
         _init_gloo_from_env(_dist_timeout(cfg))

@@ -22,6 +22,7 @@ from torch import nn
 from sea_kd.compat import (CPUCompatibleDistributedDataParallel,
                            cleanup_distributed, is_cpu_only,
                            setup_cpu_distributed)
+from sea_kd.compat import cpu_distributed
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -147,9 +148,38 @@ def test_setup_without_launcher_does_nothing() -> None:
 
 @cpu_only
 def test_setup_rejects_unsupported_launcher() -> None:
-    """Only torchrun's environment is supported on CPU."""
-    with pytest.raises(NotImplementedError, match='slurm'):
-        setup_cpu_distributed(Config(dict(launcher='slurm')))
+    """torchrun's and Slurm's environments are supported on CPU, not MPI."""
+    with pytest.raises(NotImplementedError, match='mpi'):
+        setup_cpu_distributed(Config(dict(launcher='mpi')))
+
+
+@cpu_only
+def test_slurm_environment_becomes_torchruns(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """SLURM_* set RANK, WORLD_SIZE, LOCAL_RANK; scontrol names the master
+    node; a missing SLURM_* variable gives a clear error."""
+    calls = []
+
+    def scontrol(args, **kwargs):
+        calls.append(args)
+        return subprocess.CompletedProcess(args, 0, stdout='node7\nnode8\n')
+
+    monkeypatch.setattr(cpu_distributed.subprocess, 'run', scontrol)
+    env = dict(SLURM_PROCID='3', SLURM_NTASKS='4', SLURM_LOCALID='1',
+               SLURM_NODELIST='node[7-8]')
+    cpu_distributed._env_from_slurm(env)
+    assert calls == [['scontrol', 'show', 'hostname', 'node[7-8]']]
+    assert {k: env[k] for k in ('RANK', 'WORLD_SIZE', 'LOCAL_RANK',
+                                'MASTER_ADDR', 'MASTER_PORT')} == dict(
+        RANK='3', WORLD_SIZE='4', LOCAL_RANK='1', MASTER_ADDR='node7',
+        MASTER_PORT='29500')
+    kept = dict(env, MASTER_ADDR='10.0.0.1', MASTER_PORT='1234')
+    cpu_distributed._env_from_slurm(kept)
+    assert kept['MASTER_ADDR'] == '10.0.0.1' and kept['MASTER_PORT'] == '1234'
+    assert len(calls) == 1  # no lookup when MASTER_ADDR is given
+    with pytest.raises(RuntimeError, match='missing: SLURM_NODELIST'):
+        cpu_distributed._env_from_slurm(dict(SLURM_PROCID='0',
+                                             SLURM_NTASKS='1'))
 
 
 @cpu_only

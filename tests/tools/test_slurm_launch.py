@@ -4,12 +4,13 @@ A stand-in ``srun`` on PATH records its arguments and runs the job step's
 tasks as local processes with Slurm's task environment (``SLURM_PROCID``,
 ``SLURM_NTASKS``, ``SLURM_LOCALID``, ``SLURM_NODELIST``, ...); a stand-in
 ``scontrol`` answers ``scontrol show hostname``, which mmengine's Slurm
-initialisation asks for the master node. The tasks then take mmengine's own
-``launcher='slurm'`` path: a real two-process gloo run on the CPU.
+initialisation asks for the master node. The tasks then run
+``--launcher slurm`` as shipped: a real two-process gloo run on the CPU.
 
-Two things in that path assume an accelerator, so the tasks start with a
-test-only ``sitecustomize`` (see ``SITECUSTOMIZE``); the shipped scripts and
-package are used as they are.
+On a machine without CUDA, ``sea_kd.compat.setup_cpu_distributed`` turns
+Slurm's task environment into torchrun's and starts the gloo process group
+itself (mmengine's own Slurm path calls ``torch.cuda.set_device``); nothing
+in the tasks is patched.
 """
 import json
 import os
@@ -142,51 +143,6 @@ echo "scontrol stand-in: unsupported: $*" >&2
 exit 1
 '''
 
-SITECUSTOMIZE = '''"""Test-only start-up hook of the srun stand-in's tasks.
-
-On a machine without CUDA it lets tools/train.py and tools/test.py take
-mmengine's own Slurm path:
-
-* sea_kd.compat.setup_cpu_distributed refuses launcher='slurm' on the CPU
-  (NotImplementedError); here it steps aside for that launcher, so that
-  Runner.setup_env initialises the process group with mmengine's
-  init_dist('slurm', **env_cfg.dist_cfg). The test passes the gloo backend
-  and the CPU-compatible DDP wrapper with --cfg-options.
-* mmengine's _init_dist_slurm calls torch.cuda.set_device unconditionally,
-  which a CPU build of torch cannot do; here it does nothing.
-"""
-import os
-
-if 'SLURM_PROCID' in os.environ:
-    import torch
-
-    if not torch.cuda.is_available():
-        torch.cuda.set_device = lambda device: None
-
-        import sea_kd.compat
-        from sea_kd.compat import cpu_distributed
-
-        _setup_cpu_distributed = cpu_distributed.setup_cpu_distributed
-
-        def setup_cpu_distributed(cfg, launcher=None):
-            if launcher is not None:
-                cfg['launcher'] = launcher
-            if cfg.get('launcher', None) == 'slurm':
-                return False
-            return _setup_cpu_distributed(cfg, launcher)
-
-        cpu_distributed.setup_cpu_distributed = setup_cpu_distributed
-        sea_kd.compat.setup_cpu_distributed = setup_cpu_distributed
-'''
-
-#: what a CPU-only run needs instead of NCCL and mmengine's default wrapper
-CPU_DIST_OPTIONS = [
-    'env_cfg.dist_cfg.backend=gloo',
-    'model_wrapper_cfg.type=CPUCompatibleDistributedDataParallel',
-    'model_wrapper_cfg.broadcast_buffers=False',
-]
-
-
 def _executable(path, text):
     path.write_text(text)
     path.chmod(path.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP
@@ -195,7 +151,7 @@ def _executable(path, text):
 
 @pytest.fixture
 def slurm(tmp_path_factory):
-    """Stand-ins for srun and scontrol, and the test-only sitecustomize.
+    """Stand-ins for srun and scontrol.
 
     Yields:
         A class whose ``env(**extra)`` is the environment that runs the
@@ -203,12 +159,10 @@ def slurm(tmp_path_factory):
         ``scontrol_calls()`` read back what the stand-ins were asked.
     """
     root = tmp_path_factory.mktemp('slurm_stub')
-    bin_dir, site_dir = root / 'bin', root / 'site'
+    bin_dir = root / 'bin'
     bin_dir.mkdir()
-    site_dir.mkdir()
     _executable(bin_dir / 'srun', SRUN.format(python=sys.executable))
     _executable(bin_dir / 'scontrol', SCONTROL)
-    (site_dir / 'sitecustomize.py').write_text(SITECUSTOMIZE)
     srun_log, scontrol_log = root / 'srun.jsonl', root / 'scontrol.log'
 
     class Slurm:
@@ -218,7 +172,7 @@ def slurm(tmp_path_factory):
             """Environment for ``bash tools/slurm_*.sh`` with the stubs."""
             env = dict(
                 PATH=os.pathsep.join([str(bin_dir), os.environ['PATH']]),
-                PYTHONPATH=os.pathsep.join([str(site_dir), REPO]),
+                PYTHONPATH=REPO,
                 PYTHON=sys.executable, SRUN_STUB_LOG=str(srun_log),
                 SCONTROL_STUB_LOG=str(scontrol_log),
                 MASTER_PORT=str(free_port()), OMP_NUM_THREADS='1',
@@ -243,7 +197,7 @@ def slurm(tmp_path_factory):
             return scontrol_log.read_text().splitlines()
 
     with pytest.MonkeyPatch.context() as patch:
-        # mmengine must find the master node through scontrol
+        # the master node must be found through scontrol
         patch.delenv('MASTER_ADDR', raising=False)
         yield Slurm
 
@@ -306,7 +260,7 @@ def test_two_task_slurm_training_and_testing_on_the_cpu(
     out = run_tool(['bash', 'tools/slurm_train.sh', 'cpu-part', 'sea-kd-ci',
                     student_cfg, str(work), '--cfg-options',
                     *data_options(synthetic_root), *short_run(2),
-                    'train_cfg.val_interval=1000', *CPU_DIST_OPTIONS],
+                    'train_cfg.val_interval=1000'],
                    env=env, timeout=300)
     call, done = slurm.srun_calls()
     assert call['options']['-p'] == 'cpu-part'
@@ -326,8 +280,7 @@ def test_two_task_slurm_training_and_testing_on_the_cpu(
     run_tool(['bash', 'tools/slurm_test.sh', 'cpu-part', 'sea-kd-ci-test',
               student_cfg, str(work / 'iter_2.pth'), '--work-dir',
               str(tmp_path / 'test'), '--metrics-out', str(metrics),
-              '--cfg-options', *data_options(synthetic_root),
-              *CPU_DIST_OPTIONS],
+              '--cfg-options', *data_options(synthetic_root)],
              env=env, timeout=300)
     call, done = slurm.srun_calls()[2:]
     assert call['options']['--job-name'] == 'sea-kd-ci-test'
