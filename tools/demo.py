@@ -128,7 +128,10 @@ class Progress:
     """``[i/n] label: done in s; elapsed e, about t left`` after each run.
 
     The time left is the seconds per training iteration measured so far
-    times the iterations still to train (runs already finished count 0).
+    times the iterations still to train (runs already finished count 0):
+    a rough figure, as iterations of different detectors take different
+    times; the evaluations and exports add about a quarter of a minute per
+    run.
     """
 
     def __init__(self, jobs):
@@ -217,7 +220,9 @@ def main():
     log_dir = osp.join(REPO, args.work_dir, 'logs')
     os.makedirs(log_dir, exist_ok=True)
 
-    print(generate_synthetic_coco(osp.join(REPO, 'data', 'synthetic_coco')))
+    # the data set of tools/make_synthetic_coco.py's defaults (test split too)
+    print(generate_synthetic_coco(osp.join(REPO, 'data', 'synthetic_coco'),
+                                  num_test=200))
     runs = plan(args.pairs, args.methods, args.work_dir)
     progress = Progress([(label, iterations_to_train(config, run_dir))
                          for label, config, run_dir, _ in runs])

@@ -16,13 +16,16 @@ GPUS=${GPUS:-8}
 GPUS_PER_NODE=${GPUS_PER_NODE:-8}
 CPUS_PER_TASK=${CPUS_PER_TASK:-5}
 SRUN_ARGS=${SRUN_ARGS:-""}
+# GRES="" (set and empty) asks for no GPUs: CPU-only nodes, where GPUS and
+# GPUS_PER_NODE count tasks
+GRES=${GRES-gpu:${GPUS_PER_NODE}}
 PYTHON=${PYTHON:-python}
 
 # SRUN_ARGS is split into words on purpose: it holds several srun options
 PYTHONPATH="$(dirname "$0")/..":${PYTHONPATH:-} \
 srun -p "$PARTITION" \
     --job-name="$JOB_NAME" \
-    --gres=gpu:"$GPUS_PER_NODE" \
+    ${GRES:+"--gres=$GRES"} \
     --ntasks="$GPUS" \
     --ntasks-per-node="$GPUS_PER_NODE" \
     --cpus-per-task="$CPUS_PER_TASK" \

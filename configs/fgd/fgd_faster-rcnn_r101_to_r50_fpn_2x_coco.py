@@ -2,7 +2,8 @@
 # the authors' setting (yzd-v/FGD at c03a6cf,
 # configs/distillers/fgd/fgd_faster_rcnn_r101_fpn_2x_distill_faster_rcnn_r50_fpn_2x_coco.py):
 # temperature 0.5, alpha 5e-5, beta 2.5e-5, gamma 5e-5, lambda 5e-7 on the
-# first four FPN levels (P2-P5), and the inheriting strategy. Download the
+# first four FPN levels (P2-P5), gradient clipping at 35, and the
+# inheriting strategy. Download the
 # teacher from mmdet's model zoo (faster-rcnn_r101_fpn_2x_coco) to
 # teacher_ckpt. Published: 42.0 AP (student 38.4).
 _base_ = [
@@ -22,4 +23,9 @@ model = dict(
              gamma_attention=5e-5, lambda_global=5e-7, levels=[0, 1, 2, 3],
              inherit_teacher=True),
     ])
+# Faster R-CNN's optimiser settings (8 GPUs x 2 images), the authors'
+# clipping
+optim_wrapper = dict(
+    optimizer=dict(type='SGD', lr=0.02, momentum=0.9, weight_decay=0.0001),
+    clip_grad=dict(max_norm=35, norm_type=2))
 auto_scale_lr = dict(enable=False, base_batch_size=16)

@@ -256,7 +256,8 @@ def test_two_task_slurm_training_and_testing_on_the_cpu(
     # the student keeps every detection, so a 2-iteration model has an AP
     student_cfg, _ = keep_all_detections_configs(tmp_path)
     work = tmp_path / 'work'
-    env = slurm.env(GPUS='2', GPUS_PER_NODE='2', CPUS_PER_TASK='1')
+    # a CPU-only partition: GRES='' asks for no GPUs
+    env = slurm.env(GPUS='2', GPUS_PER_NODE='2', CPUS_PER_TASK='1', GRES='')
     out = run_tool(['bash', 'tools/slurm_train.sh', 'cpu-part', 'sea-kd-ci',
                     student_cfg, str(work), '--cfg-options',
                     *data_options(synthetic_root), *short_run(2),
@@ -267,6 +268,7 @@ def test_two_task_slurm_training_and_testing_on_the_cpu(
     assert call['options']['--job-name'] == 'sea-kd-ci'
     assert call['options']['--ntasks'] == '2'
     assert call['options']['--kill-on-bad-exit'] == '1'
+    assert '--gres' not in call['options']
     assert done == {'task_exit_codes': [0, 0]}
     # each task asked scontrol for the master node
     assert slurm.scontrol_calls() == ['show hostname localhost'] * 2

@@ -83,9 +83,11 @@ class Distiller(DistillLossControlsMixin, BaseDetector):
             this in a row are not finite.
         teacher_dtype: ``'float32'`` (default), ``'bfloat16'`` or
             ``'float16'``: the precision the teacher's backbone and neck
-            are stored and run in (half the memory of their weights); the
-            neck's output is cast back to float32, so the teacher's heads,
-            the methods and the losses run in float32
+            are stored and run in (half the memory of their weights), set
+            at the end of :meth:`init_weights` (after the methods'
+            ``init_student``, which may copy teacher weights); the neck's
+            output is cast back to float32, so the teacher's heads, the
+            methods and the losses run in float32
             (:mod:`.teacher_precision`).
 
     The distillation terms are multiplied by :attr:`distill_loss_scale` and
@@ -131,8 +133,8 @@ class Distiller(DistillLossControlsMixin, BaseDetector):
         load_state_dict_strict(teacher_model, teacher_ckpt, 'teacher_ckpt')
         teacher_model.eval()
         teacher_model.requires_grad_(False)
-        lower_teacher_precision(teacher_model, teacher_dtype)
         self.teacher_dtype = teacher_dtype
+        self._teacher_precision_set = False
         # bypass nn.Module.__setattr__ so the teacher is not a submodule
         object.__setattr__(self, '_teacher', teacher_model)
         self.teacher_ckpt = teacher_ckpt
@@ -254,6 +256,15 @@ class Distiller(DistillLossControlsMixin, BaseDetector):
         if self.student_ckpt:
             load_state_dict_strict(self.student, self.student_ckpt,
                                    'student_ckpt')
+        # after init_student, which may copy the teacher's full weights
+        self._set_teacher_precision()
+
+    def _set_teacher_precision(self) -> None:
+        """Apply ``teacher_dtype`` once: at the end of :meth:`init_weights`,
+        or at the first teacher forward when that comes first."""
+        if not self._teacher_precision_set:
+            lower_teacher_precision(self.teacher, self.teacher_dtype)
+            self._teacher_precision_set = True
 
     # ------------------------------------------------------------------ modes
     def loss(self, batch_inputs: Tensor,
@@ -262,6 +273,7 @@ class Distiller(DistillLossControlsMixin, BaseDetector):
         detector."""
         if self._teacher_can_be_skipped(batch_data_samples):
             return self._student_only_loss(batch_inputs, batch_data_samples)
+        self._set_teacher_precision()
         teacher_paths, student_paths = self._taps('teacher'), \
             self._taps('student')
         with ExitStack() as teacher_stack:
@@ -386,6 +398,7 @@ class Distiller(DistillLossControlsMixin, BaseDetector):
         Returns:
             The data samples with the teacher's predictions.
         """
+        self._set_teacher_precision()
         return self.teacher.predict(
             self.teacher_inputs(batch_inputs, batch_data_samples),
             batch_data_samples, rescale=rescale)

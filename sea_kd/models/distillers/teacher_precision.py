@@ -3,12 +3,17 @@
 The frozen teacher's backbone and neck hold most of its weights and do most
 of its work; in bfloat16 or float16 they take half the memory. Their output
 is cast back to float32 at the neck's exit, so the teacher's heads (dense
-head, R-CNN branch), the distillation losses and the methods' modules see
-float32 exactly as before; only the features' precision changes.
+head, R-CNN branch) and every method reading the neck or the heads see
+float32 as before; only the features' precision changes. The trunk runs
+with autocast off (its own dtype, whatever the step's mixed precision).
+Taps inside the trunk (``ModuleTaps`` on ``backbone.*`` or a submodule of
+the neck) record the trunk's dtype; methods upcast what they read
+(:func:`~sea_kd.models.utils.precision.at_least_fp32`).
 """
 from __future__ import annotations
 
-from typing import Any
+import functools
+from typing import Any, Callable
 
 import torch
 from torch import nn
@@ -37,14 +42,29 @@ def _to_float32(output: Any) -> Any:
     return output
 
 
+def _without_autocast(forward: Callable) -> Callable:
+    """``forward`` run with autocast off, on the device of its first
+    tensor argument (a bfloat16 autocast would otherwise feed a float16
+    trunk mixed dtypes)."""
+
+    @functools.wraps(forward)
+    def run(*args, **kwargs):
+        tensor = next((a for a in args if torch.is_tensor(a)), None)
+        device_type = tensor.device.type if tensor is not None else 'cpu'
+        with torch.autocast(device_type=device_type, enabled=False):
+            return forward(*args, **kwargs)
+
+    return run
+
+
 def lower_teacher_precision(teacher: nn.Module, name: str) -> None:
     """Store the teacher's backbone (and neck) in ``name``'s dtype.
 
     A forward pre-hook casts the backbone's input to that dtype and a
     forward hook casts the trunk's output (the neck's, or the backbone's
-    when there is no neck) back to float32. Every path through the teacher
-    (the distiller's step, ``predict_teacher``) goes through them. The
-    heads stay in float32.
+    when there is no neck) back to float32; the trunk's forward runs with
+    autocast off. Every path through the teacher (the distiller's step,
+    ``predict_teacher``) goes through them. The heads stay in float32.
 
     Args:
         teacher: The frozen teacher detector (weights already loaded).
@@ -63,6 +83,7 @@ def lower_teacher_precision(teacher: nn.Module, name: str) -> None:
     trunk = [backbone] + ([neck] if isinstance(neck, nn.Module) else [])
     for part in trunk:
         part.to(dtype)
+        part.forward = _without_autocast(part.forward)
 
     def cast_input(module, args):
         return (args[0].to(dtype), ) + tuple(args[1:])

@@ -26,6 +26,13 @@ def fgd_attention(feat: Tensor, temperature: float) -> Tuple[Tensor, Tensor]:
         A^C = C · softmax_c( (1/HW) Σ_{h,w} |F_{c,h,w}| / T )      (N, C)
 
     Both average 1 over their axis.
+
+    Args:
+        feat: (N, C, H, W) feature map.
+        temperature: ``T``.
+
+    Returns:
+        ``(A^S, A^C)``.
     """
     n, c, h, w = feat.shape
     value = feat.abs()
@@ -90,8 +97,10 @@ def focal_feature_loss(student: Tensor, teacher: Tensor, fg: Tensor,
         student: (N, C, H, W) student feature, aligned to the teacher's
             channels.
         teacher: (N, C, H, W) teacher feature.
-        fg, bg: (N, H, W) masks (:func:`focal_box_masks`).
-        spatial_t, channel_t: The teacher's attention (:func:`fgd_attention`).
+        fg: (N, H, W) ``M^fg`` (:func:`focal_box_masks`).
+        bg: (N, H, W) ``M^bg``.
+        spatial_t: (N, H, W) the teacher's ``A^S`` (:func:`fgd_attention`).
+        channel_t: (N, C) the teacher's ``A^C``.
 
     Returns:
         ``(L_fg, L_bg)``.
@@ -106,7 +115,17 @@ def focal_feature_loss(student: Tensor, teacher: Tensor, fg: Tensor,
 def attention_loss(spatial_s: Tensor, channel_s: Tensor, spatial_t: Tensor,
                    channel_t: Tensor) -> Tensor:
     """``L_at = (1/N) (Σ |A^C_t − A^C_s| + Σ |A^S_t − A^S_s|)``, the student's
-    attention taken from its aligned feature."""
+    attention taken from its aligned feature.
+
+    Args:
+        spatial_s: (N, H, W) the student's ``A^S``.
+        channel_s: (N, C) the student's ``A^C``.
+        spatial_t: (N, H, W) the teacher's ``A^S``.
+        channel_t: (N, C) the teacher's ``A^C``.
+
+    Returns:
+        The scalar ``L_at``.
+    """
     n = spatial_s.shape[0]
     return ((channel_t - channel_s).abs().sum() +
             (spatial_t - spatial_s).abs().sum()) / n
@@ -140,6 +159,7 @@ class GlobalContextBlock(nn.Module):
         constant_init(self.transform[-1], 0)
 
     def forward(self, x: Tensor) -> Tensor:
+        """``R(x)`` for an (N, C, H, W) ``x``, of the same shape."""
         n, c, h, w = x.shape
         weights = F.softmax(self.context_mask(x).reshape(n, h * w, 1), dim=1)
         context = torch.bmm(x.reshape(n, c, h * w), weights)  # (N, C, 1)
@@ -149,6 +169,16 @@ class GlobalContextBlock(nn.Module):
 def global_loss(student: Tensor, teacher: Tensor,
                 block_s: GlobalContextBlock,
                 block_t: GlobalContextBlock) -> Tensor:
-    """``L_global = (1/N) Σ (R_t(F^T) − R_s(F^S))²``."""
+    """``L_global = (1/N) Σ (R_t(F^T) − R_s(F^S))²``.
+
+    Args:
+        student: (N, C, H, W) ``F^S``, aligned to the teacher's channels.
+        teacher: (N, C, H, W) ``F^T``.
+        block_s: ``R_s``.
+        block_t: ``R_t``.
+
+    Returns:
+        The scalar ``L_global``.
+    """
     return (block_s(student) - block_t(teacher)).pow(2).sum() / \
         student.shape[0]

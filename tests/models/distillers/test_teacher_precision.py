@@ -80,3 +80,33 @@ def test_bad_dtype_is_named(save_state):
     with pytest.raises(ValueError, match=r"teacher_dtype must be one of "
                        r"\['bfloat16', 'float16', 'float32'\], got 'half'"):
         distiller('retinanet', save_state, 'half', RETINA_METHODS)
+
+
+def test_float16_trunk_under_bfloat16_autocast(save_state):
+    # the trunk runs with autocast off: a bfloat16 autocast would feed its
+    # float16 batch norms bfloat16 convolution outputs
+    model = distiller('retinanet', save_state, 'float16', RETINA_METHODS)
+    inputs, samples = make_batch(model)
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        losses = model.loss(inputs, samples)
+    assert all(torch.isfinite(losses[k]) for k in ('loss_fi_feat',
+                                                   'loss_adl_cls'))
+
+
+def test_inheriting_copies_the_full_precision_teacher(save_state):
+    torch.manual_seed(0)
+    s_cfg = tiny_detector_cfg('retinanet', base_channels=8, neck_channels=32)
+    t_cfg = tiny_detector_cfg('retinanet', base_channels=16, neck_channels=32)
+    teacher = build(t_cfg)
+    ckpt = save_state(teacher, 'teacher.pth')
+    model = MODELS.build(dict(
+        type='Distiller', student=s_cfg, teacher=t_cfg, teacher_ckpt=ckpt,
+        methods=[dict(type='FGD', inherit_teacher=True)],
+        teacher_dtype='bfloat16'))
+    model.init_weights()
+    expected = teacher.neck.fpn_convs[0].conv.weight
+    copied = model.student.neck.fpn_convs[0].conv.weight
+    assert copied.dtype == torch.float32
+    assert torch.equal(copied, expected)  # not rounded to bfloat16
+    assert model.teacher.neck.fpn_convs[0].conv.weight.dtype == \
+        torch.bfloat16

@@ -45,6 +45,14 @@ def padded(boxes_per_image):
     return boxes, valid
 
 
+def test_strides_differ_per_axis():
+    # s_x = 8, s_y = 16: box (8, 16, 16, 32) covers columns 1..2, rows 1..2
+    boxes, valid = padded([[(8., 16., 16., 32.)]])
+    fg, _ = focal_box_masks(boxes, valid, (4, 4), (8., 16.))
+    assert fg[0].nonzero().tolist() == [[1, 1], [1, 2], [2, 1], [2, 2]]
+    assert fg[0, 1, 1].item() == pytest.approx(1 / 4)
+
+
 def test_hand_computed_masks():
     # stride 8, box (4, 4, 12, 12): cells 0..2 on both axes (floor 0.5 = 0,
     # ceil 1.5 = 2), 9 cells, weight 1/9; 16 - 9 = 7 background cells
@@ -128,6 +136,8 @@ def test_global_block_starts_as_identity_and_matches_a_loop():
     x = torch.randn(2, 4, 3, 3)
     assert torch.equal(block(x), x)  # last conv zero-initialised
     torch.nn.init.normal_(block.transform[-1].weight)
+    torch.nn.init.normal_(block.transform[1].weight)  # layer norm's affine
+    torch.nn.init.normal_(block.transform[1].bias)
     out = block(x)
     with torch.no_grad():
         check_block_by_loops(block, x, out)
@@ -136,15 +146,45 @@ def test_global_block_starts_as_identity_and_matches_a_loop():
 
 
 def check_block_by_loops(block, x, out):
-    for n in range(2):
-        logits = [float(block.context_mask(x[n:n + 1])[0, 0].flatten()[k])
-                  for k in range(9)]
+    """The block written out by hand from its weights: 1x1 conv logits,
+    softmax over positions, weighted sum, then 1x1 conv, layer norm over
+    the C/2 values, ReLU, 1x1 conv, added to every position."""
+    wk = block.context_mask.weight.reshape(-1)
+    bk = float(block.context_mask.bias)
+    conv1, norm, _, conv2 = block.transform
+    w1, b1 = conv1.weight.reshape(conv1.out_channels, -1), conv1.bias
+    w2, b2 = conv2.weight.reshape(conv2.out_channels, -1), conv2.bias
+    gamma, beta = norm.weight.reshape(-1), norm.bias.reshape(-1)
+    c = x.shape[1]
+    for n in range(x.shape[0]):
+        cols = x[n].reshape(c, -1)
+        logits = [sum(float(wk[i]) * float(cols[i, k]) for i in range(c)) +
+                  bk for k in range(cols.shape[1])]
         z = sum(math.exp(v) for v in logits)
-        context = torch.zeros(4)
-        for k in range(9):
-            context += math.exp(logits[k]) / z * x[n].flatten(1)[:, k]
-        add = block.transform(context.reshape(1, 4, 1, 1))[0]
-        assert torch.allclose(out[n], x[n] + add, atol=1e-5)
+        context = [sum(math.exp(logits[k]) / z * float(cols[i, k])
+                       for k in range(cols.shape[1])) for i in range(c)]
+        hidden = [sum(float(w1[j, i]) * context[i] for i in range(c)) +
+                  float(b1[j]) for j in range(len(b1))]
+        mean = sum(hidden) / len(hidden)
+        var = sum((h - mean)**2 for h in hidden) / len(hidden)
+        normed = [max(0.0, (h - mean) / math.sqrt(var + norm.eps) *
+                      float(gamma[j]) + float(beta[j]))
+                  for j, h in enumerate(hidden)]
+        add = [sum(float(w2[i, j]) * normed[j] for j in range(len(normed))) +
+               float(b2[i]) for i in range(c)]
+        for i in range(c):
+            assert torch.allclose(out[n, i], x[n, i] + add[i], atol=1e-5)
+
+
+def test_global_block_initialisation():
+    torch.manual_seed(0)
+    block = GlobalContextBlock(256)
+    w = block.context_mask.weight
+    # Kaiming normal, fan in (256), ReLU gain: std sqrt(2 / 256)
+    assert w.std().item() == pytest.approx(math.sqrt(2 / 256), rel=0.15)
+    assert block.context_mask.bias.abs().max() == 0
+    assert block.transform[-1].weight.abs().max() == 0
+    assert block.transform[-1].bias.abs().max() == 0
 
 
 def test_global_loss_gradient_reaches_student_and_both_blocks():

@@ -77,6 +77,15 @@ def test_gradients_reach_student_and_method_not_teacher(pair):
     assert all(p.grad is None for p in model.teacher.parameters())
 
 
+def test_attention_term_alone_trains_the_student(pair):
+    model = fgd(pair)
+    losses = model.loss(*make_batch(model))
+    losses['loss_fgd_attention'].backward()
+    assert model.student.neck.fpn_convs[0].conv.weight.grad.abs().sum() > 0
+    level = model.methods['fgd'].level_modules[0]
+    assert level.context_student.context_mask.weight.grad is None
+
+
 def test_no_ground_truth_distils_the_background_only(pair):
     model = fgd(pair)
     losses = model.loss(*make_batch(model, num_items=[0, 0]))
