@@ -50,10 +50,13 @@ def parse_args():
     parser.add_argument('--jobs', type=int, default=1)
     parser.add_argument('--split', default='val', choices=['val', 'test'])
     parser.add_argument('--work-dir', default='work_dirs/compare')
-    parser.add_argument('--fi', help='the config name of the feature-'
-                        'imitation baseline (default: the method config of '
-                        'type FeatureImitationDistiller, or a Distiller with '
-                        'FeatureImitation alone, if any)')
+    parser.add_argument('--fi', help='the config name of the second '
+                        'baseline every method is paired with (default: '
+                        'feature imitation: the method config of type '
+                        'FeatureImitationDistiller, or a Distiller with '
+                        'FeatureImitation alone, if any); any config of '
+                        'the comparison, e.g. a method\'s default when '
+                        'comparing its options')
     parser.add_argument('--metric', default='coco/bbox_mAP')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         default={}, help='overrides for every run')
@@ -201,6 +204,8 @@ def main():
         args.methods))
     summary.update(split=args.split, seeds=args.seeds,
                    command=' '.join(sys.argv))
+    if args.fi:  # a baseline named by the user: name it in the table
+        summary['baseline_label'] = f'`{args.fi}`'
     table = format_markdown(summary)
     with open(osp.join(work_dir, 'comparison.md'), 'w') as f:
         f.write(f'`python {" ".join(sys.argv)}` (split {args.split})\n\n'

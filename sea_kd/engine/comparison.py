@@ -257,13 +257,18 @@ def _wins_cell(diff: Optional[dict]) -> str:
 
 
 def format_markdown(summary: dict) -> str:
-    """The table as markdown: one row per config, AP in %."""
+    """The table as markdown: one row per config, AP in %.
+
+    The second baseline's column is headed ``summary['baseline_label']``
+    (default ``'FI'``).
+    """
     teacher = summary['teacher']
+    label = summary.get('baseline_label') or 'FI'
     lines = [
         f'metric: `{summary["metric"]}` (%); teacher: '
         + ('not evaluated' if teacher is None else f'{teacher:.1f}'), '',
         '| config | AP mean ± std (n) | Δ vs student [95% CI] | wins | '
-        'Δ vs FI [95% CI] | wins | gap closed |',
+        f'Δ vs {label} [95% CI] | wins | gap closed |',
         '| --- | --- | --- | --- | --- | --- | --- |'
     ]
     for row in summary['methods']:

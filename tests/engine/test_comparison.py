@@ -86,6 +86,9 @@ def test_summary_table(tmp_path):
     table = format_markdown(summary)
     assert '| `sea` | 14.0 ± 1.0 (3) | +3.0 [+3.0, +3.0] | 3/3 |' in table
     assert '33%' in table and 'teacher: 20.0' in table
+    assert 'Δ vs FI [95% CI]' in table
+    summary['baseline_label'] = '`sea_default`'
+    assert 'Δ vs `sea_default` [95% CI]' in format_markdown(summary)
     json.dumps(summary)  # serialisable
     with pytest.raises(KeyError, match='no .coco/segm_mAP'):
         summarize(runs, metric='coco/segm_mAP')
