@@ -3,6 +3,7 @@ random weights and runs one training step: finite losses, each method's
 terms present, gradients in the student and none in the teacher."""
 import glob
 import os.path as osp
+import re
 
 import pytest
 import torch
@@ -17,11 +18,34 @@ from sea_kd.utils.random_weights import (random_batch,
 
 from ..conftest import REPO
 
-REAL_DATA_CONFIGS = sorted(
-    p for p in glob.glob(osp.join(REPO, 'configs', '**', '*.py'),
-                         recursive=True)
-    if not any(part in p for part in ('_base_', '/demo/', '/students/'))
-    and 'student' in Config.fromfile(p).model)  # distillers only
+#: mmdet's 1x, 2x and 3x configs of one detector build the same model
+SCHEDULE = re.compile(r'_[123]x_coco')
+
+
+def _distiller_configs():
+    """Real-data distiller configs, one per distinct model: configs that
+    differ only in schedule (1x and 2x of one pair, whose mmdet student
+    configs differ only in schedule) build the same distiller, whose step
+    is run once."""
+    found, models = [], []
+    for path in sorted(glob.glob(osp.join(REPO, 'configs', '**', '*.py'),
+                                 recursive=True)):
+        if any(part in path for part in ('_base_', '/demo/', '/students/')):
+            continue
+        model = Config.fromfile(path).model.to_dict()
+        if 'student' not in model:
+            continue
+        for role in ('student', 'teacher'):
+            if isinstance(model[role], str):
+                model[role] = SCHEDULE.sub('_Nx_coco', model[role])
+        model.pop('teacher_ckpt', None)
+        if model not in models:
+            models.append(model)
+            found.append(path)
+    return found
+
+
+REAL_DATA_CONFIGS = _distiller_configs()
 
 
 def method_prefixes(model):
@@ -50,7 +74,7 @@ def test_one_step_on_random_weights(path, teachers_dir):
     # a small image keeps the step quick (ResNeXt's grouped convolutions
     # are slow on CPU); the configs' own scale is what tools/benchmark.py
     # --random measures
-    batch = random_batch(model, batch_size=1, image_size=(128, 160),
+    batch = random_batch(model, batch_size=1, image_size=(96, 128),
                          num_boxes=3)
     losses = model.loss(batch['inputs'], batch['data_samples'])
     loss, _ = model.parse_losses(losses)
