@@ -13,8 +13,10 @@ dir: mean ± std AP per config, the paired difference from the student and
 from feature imitation with its 95 % confidence interval, wins out of N and
 the share of the teacher-student gap closed.
 
-Runs already finished are kept (``<work-dir>/<config>/seed<S>/metrics.json``);
-an interrupted run resumes from its last checkpoint. With ``--jobs N`` the
+Runs already finished are kept (``<work-dir>/<config>/seed<S>/metrics.json``
+on val, ``metrics.test.json`` on test; a run trained for one split is only
+evaluated for the other); an interrupted run resumes from its last
+checkpoint. With ``--jobs N`` the
 runs go N at a time: one GPU each where GPUs exist, the CPU cores shared
 otherwise. ``--split test`` evaluates on the data set's test split
 (``annotations/instances_test.json``, images in ``test/``): choose
@@ -131,7 +133,7 @@ def make_executor(args, env_base: dict, prepared: dict):
             _call([sys.executable, 'tools/train.py', run.config,
                    '--work-dir', run.work_dir, *resume, '--cfg-options',
                    *options_list(options)], run, 'train', env)
-        out = osp.join(run.work_dir, 'metrics.test.json')
+        out = run.metrics_file + '.out'  # written as done by the caller
         _call([sys.executable, 'tools/test.py', run.config, checkpoint,
                '--work-dir', osp.join(run.work_dir, 'test'),
                '--metrics-out', out, '--cfg-options',
@@ -191,7 +193,7 @@ def main():
         args.teacher_ckpt = osp.abspath(args.teacher_ckpt)
     work_dir = osp.abspath(args.work_dir)
     runs = plan_runs(work_dir, args.student, args.methods,
-                     parse_seeds(args.seeds), args.teacher)
+                     parse_seeds(args.seeds), args.teacher, args.split)
     env = dict(os.environ, PYTHONUNBUFFERED='1')
     env['PYTHONPATH'] = os.pathsep.join(
         p for p in (REPO, os.environ.get('PYTHONPATH')) if p)

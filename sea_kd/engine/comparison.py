@@ -24,16 +24,21 @@ METRICS_FILE = 'metrics.json'
 @dataclass
 class Run:
     """One (config, seed) of a comparison; ``seed`` is ``None`` for the
-    teacher, which is only evaluated."""
+    teacher, which is only evaluated. A run is done for one split: its
+    metrics on val are ``metrics.json``, on another split
+    ``metrics.<split>.json`` (the trained checkpoint is shared)."""
     name: str
     config: str
     seed: Optional[int]
     work_dir: str
     role: str = 'method'  # 'student', 'teacher' or 'method'
+    split: str = 'val'
 
     @property
     def metrics_file(self) -> str:
-        return osp.join(self.work_dir, METRICS_FILE)
+        name = METRICS_FILE if self.split == 'val' else \
+            f'metrics.{self.split}.json'
+        return osp.join(self.work_dir, name)
 
     @property
     def done(self) -> bool:
@@ -66,14 +71,15 @@ def config_name(config: str) -> str:
 
 
 def plan_runs(work_dir: str, student: str, methods: Sequence[str],
-              seeds: Sequence[int], teacher: Optional[str] = None
-              ) -> List[Run]:
-    """Every run of a comparison, the student's first for each seed."""
+              seeds: Sequence[int], teacher: Optional[str] = None,
+              split: str = 'val') -> List[Run]:
+    """Every run of a comparison on ``split``, the student's first for each
+    seed."""
     runs = []
     if teacher is not None:
         runs.append(Run(config_name(teacher), teacher, None,
                         osp.join(work_dir, config_name(teacher)),
-                        'teacher'))
+                        'teacher', split))
     names = [config_name(c) for c in (student, *methods)]
     if len(set(names)) != len(names):
         raise ValueError(f'config names must be distinct, got {names}')
@@ -82,7 +88,8 @@ def plan_runs(work_dir: str, student: str, methods: Sequence[str],
                                                       for m in methods]:
             name = config_name(config)
             runs.append(Run(name, config, seed,
-                            osp.join(work_dir, name, f'seed{seed}'), role))
+                            osp.join(work_dir, name, f'seed{seed}'), role,
+                            split))
     return runs
 
 

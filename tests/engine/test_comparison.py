@@ -31,6 +31,23 @@ def plan(tmp_path):
                      teacher='cfgs/teacher.py')
 
 
+def test_a_run_done_on_val_is_not_done_on_test(tmp_path):
+    # one work dir, two splits: the val results must not be read as test's
+    val = plan(tmp_path)
+    run_comparison(val, fake_executor([]), jobs=1, log=lambda line: None)
+    assert all(r.done for r in val)
+    test = plan_runs(str(tmp_path), 'cfgs/student.py',
+                     ['cfgs/fi.py', 'cfgs/sea.py'], [0, 1, 2],
+                     teacher='cfgs/teacher.py', split='test')
+    assert not any(r.done for r in test)
+    assert {r.metrics_file.rsplit('/', 1)[1] for r in val} == {'metrics.json'}
+    assert {r.metrics_file.rsplit('/', 1)[1] for r in test} == {
+        'metrics.test.json'}
+    calls = []
+    run_comparison(test, fake_executor(calls), jobs=1, log=lambda line: None)
+    assert len(calls) == 10 and all(r.done for r in test + val)
+
+
 def test_parse_seeds():
     assert parse_seeds('0-4') == [0, 1, 2, 3, 4]
     assert parse_seeds('0,3,7') == [0, 3, 7]
