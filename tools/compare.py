@@ -134,10 +134,12 @@ def make_executor(args, env_base: dict, prepared: dict):
                    '--work-dir', run.work_dir, *resume, '--cfg-options',
                    *options_list(options)], run, 'train', env)
         out = run.metrics_file + '.out'  # written as done by the caller
+        overrides = [*options_list(options), *on_split]
         _call([sys.executable, 'tools/test.py', run.config, checkpoint,
                '--work-dir', osp.join(run.work_dir, 'test'),
-               '--metrics-out', out, '--cfg-options',
-               *options_list(options), *on_split], run, 'test', env)
+               '--metrics-out', out,
+               *(['--cfg-options', *overrides] if overrides else [])],
+              run, 'test', env)
         with open(out) as f:
             return json.load(f)
 

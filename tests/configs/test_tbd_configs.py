@@ -32,7 +32,8 @@ def test_demo_configs_build_with_their_terms(method, save_state):
     if model.loss_tfd is not None:
         assert model.loss_tfd.task_weights == 'dynamic'
     if model.loss_hd is not None:
-        assert model.loss_hd.positive_target == 'harmony'
+        assert model.loss_hd.positive_target == 'teacher'
+        assert model.loss_hd.harmony_weight
     assert model.kappa == 0.5
 
 

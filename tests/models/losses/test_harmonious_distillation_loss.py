@@ -1,3 +1,4 @@
+import functools
 import math
 
 import pytest
@@ -9,6 +10,20 @@ from sea_kd.models.losses import HDLoss
 
 def sigmoid(x):
     return 1 / (1 + math.exp(-x))
+
+
+#: the harmony score as the GT class's target (the default before the
+#: comparison of the readings chose the weight reading)
+HARMONY_TARGET = dict(positive_target='harmony', harmony_weight=False)
+HD = functools.partial(HDLoss, **HARMONY_TARGET)
+#: the teacher's probabilities as targets, no harmony score at all
+PLAIN = functools.partial(HDLoss, positive_target='teacher',
+                          harmony_weight=False)
+
+
+def test_default_is_the_weight_reading():
+    loss = HDLoss()
+    assert (loss.positive_target, loss.harmony_weight) == ('teacher', True)
 
 
 def reference_hd(student, teacher, labels, harmony=None, weights=None,
@@ -58,6 +73,7 @@ def case():
 ])
 def test_matches_plain_reference(case, options):
     s, t, labels, harmony, weights = case
+    options = {**HARMONY_TARGET, **options}  # explicit about the reading
     loss = HDLoss(**options)(s, t, labels, harmony=harmony, weights=weights)
     expected = reference_hd(s.tolist(), t.tolist(), labels.tolist(),
                             harmony.tolist(), weights.tolist(), **options)
@@ -66,40 +82,41 @@ def test_matches_plain_reference(case, options):
 
 def test_built_from_registry_and_without_weights(case):
     s, t, labels, harmony, _ = case
-    loss = MODELS.build(dict(type='HDLoss', beta=2.0))
+    loss = MODELS.build(dict(type='HDLoss', beta=2.0))  # the defaults
     assert loss(s, t, labels, harmony).item() == pytest.approx(
         reference_hd(s.tolist(), t.tolist(), labels.tolist(),
-                     harmony.tolist()), rel=1e-9)
+                     harmony.tolist(), positive_target='teacher',
+                     harmony_weight=True), rel=1e-9)
 
 
 def test_harmony_is_target_of_gt_class_only(case):
     s, t, labels, harmony, weights = case
-    base = HDLoss()(s, t, labels, harmony, weights)
+    base = HD()(s, t, labels, harmony, weights)
     # changing the harmony of a negative row changes nothing
     h2 = harmony.clone()
     h2[0] = 0.123
-    assert HDLoss()(s, t, labels, h2, weights).item() == pytest.approx(
+    assert HD()(s, t, labels, h2, weights).item() == pytest.approx(
         base.item())
     # ...but of a positive row it does
     h2[1] = 0.9
-    assert HDLoss()(s, t, labels, h2, weights).item() != pytest.approx(
+    assert HD()(s, t, labels, h2, weights).item() != pytest.approx(
         base.item())
     # ignored rows count neither in the sum nor in the normaliser
     s2 = s.clone()
     s2[2] += 5
-    assert HDLoss()(s2, t, labels, harmony, weights).item() == \
+    assert HD()(s2, t, labels, harmony, weights).item() == \
         pytest.approx(base.item())
 
 
 def test_zero_when_student_matches_the_targets(case):
     s, t, labels, harmony, _ = case
-    loss = HDLoss(positive_target='teacher')(t.clone(), t, labels)
+    loss = PLAIN()(t.clone(), t, labels)
     assert loss.item() == pytest.approx(0.0, abs=1e-12)
     # harmony targets: logit of the target at the GT class
     target_logits = t.clone()
     pos = (labels < 4).nonzero()[:, 0]
     target_logits[pos, labels[pos]] = torch.logit(harmony[pos])
-    assert HDLoss()(target_logits, t, labels, harmony).item() == \
+    assert HD()(target_logits, t, labels, harmony).item() == \
         pytest.approx(0.0, abs=1e-12)
 
 
@@ -107,8 +124,8 @@ def test_normaliser_is_number_of_positives():
     s = torch.zeros(4, 2, dtype=torch.float64)
     t = torch.full((4, 2), 1.0, dtype=torch.float64)
     labels = torch.tensor([0, 1, 2, 2])  # two positives (C = 2)
-    one = HDLoss(positive_target='teacher')(s[:1], t[:1], labels[2:3])
-    four = HDLoss(positive_target='teacher')(s, t, labels)
+    one = PLAIN()(s[:1], t[:1], labels[2:3])
+    four = PLAIN()(s, t, labels)
     # four identical rows, two positives: 4 * row / 2
     assert four.item() == pytest.approx(2 * one.item(), rel=1e-9)
 
@@ -118,7 +135,7 @@ def test_gradcheck_and_teacher_gets_no_gradient(case):
     s = s.clone().requires_grad_(True)
     t = t.clone().requires_grad_(True)
     h = harmony.clone().requires_grad_(True)
-    loss_fn = HDLoss()
+    loss_fn = HD()
     assert torch.autograd.gradcheck(
         lambda x: loss_fn(x, t.detach(), labels, h.detach(), weights),
         (s, ))
@@ -131,7 +148,7 @@ def test_focusing_factor_carries_gradient():
     s = torch.tensor([[0.3, -1.2]], dtype=torch.float64, requires_grad=True)
     t = torch.tensor([[2.0, 0.5]], dtype=torch.float64)
     labels = torch.tensor([2])
-    HDLoss(positive_target='teacher')(s, t, labels).backward()
+    PLAIN()(s, t, labels).backward()
     q, p = torch.sigmoid(t), torch.sigmoid(s.detach())
     # gradient of Σ |q−p|²·BCE with the factor held constant: |q−p|²·(p−q)
     detached = (q - p).abs().pow(2) * (p - q)
@@ -143,7 +160,7 @@ def test_images_without_ground_truth_are_finite():
     s = torch.randn(6, 3, generator=g, requires_grad=True)
     t = torch.randn(6, 3, generator=g)
     labels = torch.full((6, ), 3)
-    loss = HDLoss()(s, t, labels, torch.zeros(6))
+    loss = HD()(s, t, labels, torch.zeros(6))
     loss.backward()
     assert torch.isfinite(loss) and loss > 0
     assert torch.isfinite(s.grad).all()
@@ -158,7 +175,7 @@ def test_one_class():
     t = torch.tensor([[3.0], [-4.0], [0.0]], dtype=torch.float64)
     labels = torch.tensor([0, 1, 0])
     h = torch.tensor([0.8, 0.0, 0.3], dtype=torch.float64)
-    assert HDLoss()(s, t, labels, h).item() == pytest.approx(
+    assert HD()(s, t, labels, h).item() == pytest.approx(
         reference_hd(s.tolist(), t.tolist(), labels.tolist(), h.tolist()),
         rel=1e-9)
 
@@ -166,32 +183,32 @@ def test_one_class():
 def test_extreme_logits_are_finite():
     s = torch.tensor([[100.0, -100.0, 0.0]], requires_grad=True)
     t = torch.tensor([[-100.0, 100.0, 1000.0]])
-    loss = HDLoss()(s, t, torch.tensor([0]), torch.tensor([1.0]))
+    loss = HD()(s, t, torch.tensor([0]), torch.tensor([1.0]))
     (grad, ) = torch.autograd.grad(loss, s)
     assert torch.isfinite(loss) and torch.isfinite(grad).all() and loss > 0
 
 
 def test_fp16_inputs_computed_in_fp32(case):
     s, t, labels, harmony, weights = case
-    loss16 = HDLoss()(s.half(), t.half(), labels, harmony.half(),
+    loss16 = HD()(s.half(), t.half(), labels, harmony.half(),
                       weights.half())
     assert loss16.dtype == torch.float32
-    ref = HDLoss()(s.half().double(), t.half().double(), labels,
+    ref = HD()(s.half().double(), t.half().double(), labels,
                    harmony.half().double(), weights)
     assert loss16.item() == pytest.approx(ref.item(), rel=1e-4)
     with torch.autocast('cpu', dtype=torch.bfloat16):
-        assert HDLoss()(s.float(), t.float(), labels,
+        assert HD()(s.float(), t.float(), labels,
                         harmony.float()).dtype == torch.float32
 
 
 def test_errors_name_the_problem(case):
     s, t, labels, harmony, _ = case
     with pytest.raises(ValueError, match='same \\(N, C\\) shape'):
-        HDLoss()(s, t[:, :2], labels, harmony)
+        HD()(s, t[:, :2], labels, harmony)
     with pytest.raises(ValueError, match='labels must have shape'):
-        HDLoss()(s, t, labels[:3], harmony)
+        HD()(s, t, labels[:3], harmony)
     with pytest.raises(ValueError, match='pass `harmony`'):
-        HDLoss()(s, t, labels)
+        HD()(s, t, labels)
     with pytest.raises(ValueError, match='positive_target'):
         HDLoss(positive_target='iou')
     with pytest.raises(ValueError, match='beta'):
@@ -206,7 +223,7 @@ def test_harmony_weight_scales_positive_rows_only(case):
     1, and the scores are needed."""
     s, t, labels, harmony, _ = case
     weighted = HDLoss(positive_target='teacher', harmony_weight=True)
-    plain = HDLoss(positive_target='teacher')
+    plain = PLAIN()
     background = labels == 4
     # background rows alone: identical with and without the weight
     bg_weights = background.to(s.dtype)
