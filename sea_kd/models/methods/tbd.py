@@ -30,9 +30,11 @@ class TBD(DistillMethod):
       teacher's probability of the assigned class and ``u_i`` the IoU of the
       teacher's decoded box with the assigned box
       (:func:`~sea_kd.models.utils.dense_harmony_scores`);
-    - ``hd``: :class:`HDLoss` on the dense class logits, the harmony score as
-      the target of the GT class at positives and the teacher probability
-      elsewhere;
+    - ``hd``: :class:`HDLoss` on the dense class logits: by default the
+      teacher's probabilities as targets, the positives weighted by their
+      harmony score (the other reading, ``positive_target='harmony',
+      harmony_weight=False``: the harmony score as the target of the GT
+      class at positives);
     - ``tfd``: :class:`TFDLoss` on the (adapted) neck features, weighted by
       the teacher's classification and regression masks, balanced by the
       sizes of the student's own classification and regression losses.
