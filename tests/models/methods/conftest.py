@@ -3,6 +3,7 @@ student with a 32-channel FPN, a 16-base-channel teacher with a 64-channel
 FPN (so feature methods need an adapter)."""
 import pytest
 import torch
+from mmdet.registry import MODELS
 
 from ...conftest import build, tiny_detector_cfg
 
@@ -16,3 +17,12 @@ def pair(save_state):
                               neck_channels=64)
     teacher = build(t_cfg)
     return s_cfg, t_cfg, save_state(teacher, 'teacher.pth'), teacher
+
+
+def distiller_with(pair, method: dict):
+    """A ``Distiller`` with one method around the tiny pair, initialised."""
+    s_cfg, t_cfg, ckpt, _ = pair
+    model = MODELS.build(dict(type='Distiller', student=s_cfg, teacher=t_cfg,
+                              teacher_ckpt=ckpt, methods=[method]))
+    model.init_weights()
+    return model

@@ -3,7 +3,6 @@ loop over levels, gradients (none into the teacher), no ground truth,
 fp16 features, the inheriting strategy and bad configs."""
 import pytest
 import torch
-from mmdet.registry import MODELS
 
 from sea_kd.models.capture import DistillRecord
 from sea_kd.models.losses.focal_global_loss import (attention_loss,
@@ -12,16 +11,12 @@ from sea_kd.models.losses.focal_global_loss import (attention_loss,
                                                     global_loss)
 from tests.models.losses.test_focal_global_loss import reference_masks
 
+from .conftest import distiller_with
 from ...conftest import make_batch, tiny_detector_cfg
 
 
 def fgd(pair, **kwargs):
-    s_cfg, t_cfg, ckpt, _ = pair
-    model = MODELS.build(dict(type='Distiller', student=s_cfg, teacher=t_cfg,
-                              teacher_ckpt=ckpt,
-                              methods=[dict(type='FGD', **kwargs)]))
-    model.init_weights()
-    return model
+    return distiller_with(pair, dict(type='FGD', **kwargs))
 
 
 def test_terms_against_the_pieces_level_by_level(pair):

@@ -2,22 +2,17 @@
 channels, seeded by seed, rank and iteration), gradients, errors."""
 import pytest
 import torch
-from mmdet.registry import MODELS
 from mmengine.logging import MessageHub
 
 import sea_kd.models.methods.mgd as mgd_module
 from sea_kd.models.capture import DistillRecord
 
+from .conftest import distiller_with
 from ...conftest import make_batch, tiny_detector_cfg
 
 
 def mgd(pair, **kwargs):
-    s_cfg, t_cfg, ckpt, _ = pair
-    model = MODELS.build(dict(type='Distiller', student=s_cfg, teacher=t_cfg,
-                              teacher_ckpt=ckpt,
-                              methods=[dict(type='MGD', **kwargs)]))
-    model.init_weights()
-    return model
+    return distiller_with(pair, dict(type='MGD', **kwargs))
 
 
 def test_term_against_a_plain_loop(pair, monkeypatch):
