@@ -4,7 +4,8 @@ from __future__ import annotations
 from typing import List, Sequence
 
 import torch
-from mmdet.models.dense_heads import AnchorFreeHead, AnchorHead, ATSSHead
+from mmdet.models.dense_heads import (AnchorFreeHead, AnchorHead, ATSSHead,
+                                      GFLHead, RTMDetHead)
 from torch import Tensor, nn
 
 from .record import DenseTargets
@@ -20,7 +21,8 @@ def normalize_dense_targets(head: nn.Module, output: tuple,
     """Convert the output of ``head.get_targets`` to :class:`DenseTargets`.
 
     Supported: ``AnchorHead`` and its subclasses (RetinaNet, ...), including
-    ``ATSSHead`` whose output starts with the anchors, and ``FCOSHead``-style
+    ``ATSSHead`` and ``GFLHead`` (and ``LDHead``) whose output starts with
+    the anchors, and ``FCOSHead``-style
     ``AnchorFreeHead`` subclasses, which return labels and box targets with
     the images concatenated per level and have no label weights.
 
@@ -32,8 +34,16 @@ def normalize_dense_targets(head: nn.Module, output: tuple,
     Returns:
         DenseTargets: per-level tensors of shape (B, N_l, ...).
     """
+    if isinstance(head, RTMDetHead):
+        # an ATSSHead subclass whose targets are decoded boxes with
+        # assignment metrics instead of box weights and no avg_factor
+        raise NotImplementedError(
+            f'Dense-head targets of {type(head).__name__} (RTMDet) are not '
+            'read yet: its get_targets returns assignment metrics, not box '
+            'weights. Distil an RTMDet pair with a method that reads only '
+            'the neck (FI, PKD, CWD without logits, MGD, FGD).')
     if isinstance(head, AnchorHead):
-        if isinstance(head, ATSSHead):
+        if isinstance(head, (ATSSHead, GFLHead)):
             output = output[1:]
         labels, label_weights, bbox_targets, bbox_weights, avg_factor = \
             output[:5]
@@ -53,6 +63,6 @@ def normalize_dense_targets(head: nn.Module, output: tuple,
                             max(num_pos, 1.0))
     raise NotImplementedError(
         f'Dense-head targets of {type(head).__name__} are not supported yet; '
-        'supported are AnchorHead subclasses (RetinaNet, ATSS, ...) and '
+        'supported are AnchorHead subclasses (RetinaNet, ATSS, GFL, ...) and '
         'FCOS-style AnchorFreeHead subclasses. Add a case to '
         'sea_kd/models/capture/dense_targets.py.')

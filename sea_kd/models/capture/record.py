@@ -37,7 +37,9 @@ class DenseTargets:
         labels: (B, N_l) long.
         label_weights: (B, N_l) float; 0 where the assigner ignores a
             position (e.g. RetinaNet's 0.4-0.5 IoU band).
-        bbox_targets: (B, N_l, box_dim) in the head's box encoding.
+        bbox_targets: (B, N_l, box_dim) in the head's box encoding; heads
+            that regress decoded boxes (GFL, ATSS with ``reg_decoded_bbox``)
+            give the ground-truth boxes (x1, y1, x2, y2) in input pixels.
         bbox_weights: (B, N_l, box_dim) float.
         avg_factor: The head's normaliser (number of positives or samples).
     """
