@@ -9,5 +9,8 @@ from .rcnn_prediction_kd_loss import ClassAwareRegKDLoss  # noqa: F401
 from .rcnn_prediction_kd_loss import RCNNLogitKDLoss  # noqa: F401
 from .pearson_feature_loss import PKDLoss
 from .channel_wise_divergence_loss import CWDLoss
+from .kd_quality_focal_loss import KDQualityFocalLoss
+from .distribution_kl_loss import DistributionKLLoss
 
-__all__ = ['ADLoss', 'FeatureMSELoss', 'PKDLoss', 'CWDLoss']
+__all__ = ['ADLoss', 'FeatureMSELoss', 'PKDLoss', 'CWDLoss',
+           'KDQualityFocalLoss', 'DistributionKLLoss']

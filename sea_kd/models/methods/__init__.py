@@ -16,6 +16,8 @@ from .pkd import PKD
 from .cwd import CWD
 from .mgd import MGD
 from .fgd import FGD
+from .crosskd import CrossKD
+from .ld import LD
 
 
 def build_method(cfg: ConfigType, student: nn.Module,
@@ -45,6 +47,6 @@ def build_method(cfg: ConfigType, student: nn.Module,
 __all__ = [
     'DistillMethod', 'FeatureImitation', 'ADL', 'SEA', 'TBD', 'GDetKD',
     'GDetKDDense', 'GDetKDTwoStage', 'AttentionTransfer', 'PKD', 'CWD',
-    'MGD', 'FGD',
+    'MGD', 'FGD', 'CrossKD', 'LD',
     'build_method'
 ]

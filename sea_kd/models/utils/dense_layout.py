@@ -27,3 +27,12 @@ def flatten_level_maps(maps: List[Tensor], dim: int) -> Tensor:
     batch = maps[0].shape[0]
     per_level = [m.permute(0, 2, 3, 1).reshape(batch, -1, dim) for m in maps]
     return torch.cat(per_level, dim=1)
+
+
+def level_priors(head, maps: List[Tensor]) -> Tensor:
+    """The head's priors for the levels of ``maps``, concatenated:
+    (N, 4) anchors or (N, 2) points, ordered level → H → W → anchor like
+    :func:`flatten_level_maps` (the same for every image)."""
+    priors = head.prior_generator.grid_priors(
+        [m.shape[-2:] for m in maps], device=maps[0].device)
+    return torch.cat(priors)

@@ -1,0 +1,146 @@
+"""CrossKD: its terms against a plain reference, the identity when the
+student is the teacher, gradients to the student only, edge cases and
+build errors."""
+import copy
+
+import pytest
+import torch
+from mmdet.models.losses import GIoULoss
+from mmdet.registry import MODELS
+
+from ...conftest import build, make_batch, tiny_detector_cfg
+from .conftest import distiller_with
+
+CROSSKD = dict(type='CrossKD', reused_teacher_head_idx=1,
+               adapter=dict(type='ConvAdapter'))
+
+
+def _align_by_channel(s, t):
+    out = torch.empty_like(s)
+    for c in range(s.shape[1]):
+        sc, tc = s[:, c].flatten(), t[:, c].flatten()
+        out[:, c] = ((s[:, c] - sc.mean()) / (sc.std() + 1e-6) * tc.std() +
+                     tc.mean())
+    return out
+
+
+def _qfl(x, t, w, avg):
+    p, q = x.sigmoid(), t.sigmoid()
+    bce = -(q * torch.log(p) + (1 - q) * torch.log(1 - p))
+    return (w[:, None] * bce * (p - q).abs()).sum() / avg
+
+
+def test_retinanet_terms_match_a_plain_reference(pair):
+    model = distiller_with(pair, CROSSKD)
+    method = model.methods['crosskd']
+    inputs, samples = make_batch(model)
+    losses = model.loss(inputs, samples)
+    s_head, t_head = model.student.bbox_head, model.teacher.bbox_head
+    with torch.no_grad():
+        s_feats = model.student.extract_feat(inputs)
+        t_feats = model.teacher.extract_feat(inputs)
+        x_cls, x_box, t_cls, t_box = [], [], [], []
+        for s, t in zip(s_feats, t_feats):
+            hs = [s_head.cls_convs[0](s), s_head.reg_convs[0](s)]
+            ht = [t_head.cls_convs[0](t), t_head.reg_convs[0](t)]
+            a = [_align_by_channel(method.adapters[i](hs[i]), ht[i]).relu()
+                 for i in range(2)]
+            x_cls.append(t_head.retina_cls(a[0]))
+            x_box.append(t_head.retina_reg(a[1]))
+            t_cls.append(t_head.retina_cls(t_head.cls_convs[0](t)))
+            t_box.append(t_head.retina_reg(t_head.reg_convs[0](t)))
+        flat = [torch.cat([m.permute(0, 2, 3, 1).reshape(2, -1, d)
+                           for m in maps], 1).reshape(-1, d)
+                for maps, d in ((x_cls, 3), (t_cls, 3), (x_box, 4),
+                                (t_box, 4))]
+        # the student's targets, as its own head assigned them
+        anchors, valid = s_head.get_anchors(
+            [m.shape[-2:] for m in x_cls], [d.metainfo for d in samples],
+            device='cpu')
+        targets = s_head.get_targets(
+            anchors, valid, [d.gt_instances for d in samples],
+            [d.metainfo for d in samples])
+        weights = torch.cat(targets[1], 1).reshape(-1)
+        avg = max(float(targets[4]), 1.0)
+        priors = torch.cat(t_head.prior_generator.grid_priors(
+            [m.shape[-2:] for m in x_cls], device='cpu')).repeat(2, 1)
+        omega = flat[1].max(1).values.sigmoid() * (weights > 0)
+        reg = GIoULoss()(t_head.bbox_coder.decode(priors, flat[2]),
+                         t_head.bbox_coder.decode(priors, flat[3]),
+                         weight=omega, avg_factor=avg)
+    assert losses['loss_crosskd_cls'].item() == pytest.approx(
+        _qfl(flat[0], flat[1], weights, avg).item(), rel=1e-4)
+    assert losses['loss_crosskd_reg'].item() == pytest.approx(
+        reg.item(), rel=1e-4)
+
+
+def _self_pair(kind, save_state):
+    """A student that is a copy of its teacher (same config and weights)."""
+    torch.manual_seed(0)
+    cfg = tiny_detector_cfg(kind)
+    cfg.bbox_head.stacked_convs = 2
+    teacher = build(cfg)
+    model = MODELS.build(dict(
+        type='Distiller', student=cfg, teacher=copy.deepcopy(cfg),
+        teacher_ckpt=save_state(teacher, 'teacher.pth'),
+        student_ckpt=save_state(teacher, 'student.pth'),
+        methods=[dict(type='CrossKD', reused_teacher_head_idx=1,
+                      loss_centerness=dict(type='CrossEntropyLoss',
+                                           use_sigmoid=True)
+                      if kind == 'atss' else None)]))
+    model.init_weights()
+    return model.eval()
+
+
+@pytest.mark.parametrize('kind', ['gfl', 'atss', 'fcos'])
+def test_the_teacher_as_student_reproduces_the_teacher(kind, save_state):
+    model = _self_pair(kind, save_state)
+    inputs, samples = make_batch(model)
+    losses = model.loss(inputs, samples)
+    # QFL and KL vanish at equality; the centerness BCE (ATSS) is at its
+    # minimum there, the teacher's entropy, so it is only checked finite
+    for term in ('cls', 'reg'):
+        name = f'loss_crosskd_{term}'
+        assert losses[name].item() == pytest.approx(0.0, abs=2e-4), name
+    if kind == 'atss':
+        assert torch.isfinite(losses['loss_crosskd_centerness'])
+
+
+def test_gradients_reach_the_student_towers_only(pair):
+    model = distiller_with(pair, CROSSKD)
+    inputs, samples = make_batch(model)
+    losses = model.loss(inputs, samples)
+    (losses['loss_crosskd_cls'] + losses['loss_crosskd_reg']).backward()
+    head = model.student.bbox_head
+    assert head.cls_convs[0].conv.weight.grad.abs().sum() > 0
+    assert head.reg_convs[0].conv.weight.grad.abs().sum() > 0
+    assert model.student.backbone.conv1.weight.grad.abs().sum() > 0
+    # the cross-head predictions are the teacher's layers, not the student's
+    assert head.retina_cls.weight.grad is None
+    assert all(p.grad is None for p in model.teacher.parameters())
+
+
+@pytest.mark.parametrize('num_items', [[0, 0], [0, 3]])
+def test_images_without_ground_truth(pair, num_items):
+    model = distiller_with(pair, CROSSKD)
+    inputs, samples = make_batch(model, num_items=num_items)
+    losses = model.loss(inputs, samples)
+    for term in ('cls', 'reg'):
+        assert torch.isfinite(losses[f'loss_crosskd_{term}'])
+
+
+def test_gfl_needs_its_distribution_term(save_state):
+    model = _self_pair('gfl', save_state)
+    method = model.methods['crosskd']
+    assert method.distributions
+    assert type(method.loss_reg).__name__ == 'DistributionKLLoss'
+
+
+def test_build_errors(pair):
+    with pytest.raises(ValueError, match="adapter=dict"):
+        distiller_with(pair, dict(type='CrossKD', reused_teacher_head_idx=1))
+    with pytest.raises(ValueError, match='at most 1'):
+        distiller_with(pair, dict(CROSSKD, reused_teacher_head_idx=3))
+    with pytest.raises(ValueError, match='no centerness'):
+        distiller_with(pair, dict(CROSSKD, loss_centerness=dict(
+            type='CrossEntropyLoss', use_sigmoid=True)))

@@ -1,0 +1,55 @@
+"""The tail runner gives the head's own outputs when it is handed the
+head's own intermediate features."""
+import pytest
+import torch
+
+from sea_kd.models.utils.teacher_head_tail import (check_tower_head,
+                                                   head_tail_forward)
+
+from ...conftest import build, tiny_detector_cfg
+
+
+def _tower_outputs(convs, x, upto):
+    for conv in list(convs)[:upto]:
+        x = conv(x)
+    return x
+
+
+@pytest.mark.parametrize('kind', ['retinanet', 'gfl', 'atss', 'fcos'])
+@pytest.mark.parametrize('first', [0, 1, 2])
+def test_tail_on_own_features_is_the_head(kind, first):
+    torch.manual_seed(0)
+    cfg = tiny_detector_cfg(kind)
+    cfg.bbox_head.stacked_convs = 2
+    head = build(cfg).bbox_head.eval()
+    feats = [torch.randn(2, 32, s, s) for s in (8, 4, 2)]
+    with torch.no_grad():
+        expected = head(feats)
+        cls = [_tower_outputs(head.cls_convs, f, first) for f in feats]
+        reg = [_tower_outputs(head.reg_convs, f, first) for f in feats]
+        got = head_tail_forward(head, first, cls, reg)
+    assert len(got) == len(expected)
+    for outs, refs in zip(got, expected):
+        for out, ref in zip(outs, refs):
+            torch.testing.assert_close(out, ref)
+    # the head is as before
+    assert len(head.cls_convs) == len(head.reg_convs) == 2
+
+
+def test_gradient_reaches_the_given_features_not_a_frozen_head():
+    torch.manual_seed(0)
+    head = build(tiny_detector_cfg('retinanet')).bbox_head.eval()
+    head.requires_grad_(False)
+    cls = [torch.randn(1, 32, 4, 4, requires_grad=True)]
+    reg = [torch.randn(1, 32, 4, 4, requires_grad=True)]
+    out = head_tail_forward(head, 1, cls, reg)
+    (out[0][0].sum() + out[1][0].sum()).backward()
+    assert cls[0].grad.abs().sum() > 0 and reg[0].grad.abs().sum() > 0
+    assert all(p.grad is None for p in head.parameters())
+
+
+def test_other_heads_are_refused_with_a_suggestion():
+    from mmdet.models.dense_heads import RTMDetHead
+    with pytest.raises(TypeError, match='RTMDetHead.*PKD'):
+        check_tower_head(RTMDetHead.__new__(RTMDetHead), 'teacher',
+                         'CrossKD')
