@@ -51,6 +51,16 @@ PAIRS = {
             'fi-adl': 'fi-adl_retinanet_r18_to_r18-w16_synthetic.py',
             'mgd': 'mgd_retinanet_r18_to_r18-w16_synthetic.py',
             'fgd': 'fgd_retinanet_r18_to_r18-w16_synthetic.py',
+            'crosskd': 'crosskd_retinanet_r18_to_r18-w16_synthetic.py',
+            'crosskd-pkd': 'crosskd-pkd_retinanet_r18_to_r18-w16_synthetic.py',
+        }),
+    'gfl': dict(
+        teacher='gfl_r18_synthetic.py',
+        student='gfl_r18-w16_synthetic.py',
+        distillers={
+            'fi': 'fi_gfl_r18_to_r18-w16_synthetic.py',
+            'ld': 'ld_gfl_r18_to_r18-w16_synthetic.py',
+            'crosskd': 'crosskd_gfl_r18_to_r18-w16_synthetic.py',
         }),
     'faster-rcnn-to-retinanet': dict(
         teacher='faster-rcnn_r18_synthetic.py',
@@ -72,7 +82,8 @@ DEFAULT_PAIRS = ['retinanet', 'faster-rcnn-to-retinanet']
 DEFAULT_METHODS = ['fi', 'adl', 'sea', 'tbd', 'gdetkd']
 
 METHODS = ['fi', 'adl', 'sad-online', 'sad-offline', 'sea', 'tbd', 'tbd-hd',
-           'tbd-tfd', 'gdetkd', 'pkd', 'cwd', 'mgd', 'fgd', 'at', 'fi-adl']
+           'tbd-tfd', 'gdetkd', 'pkd', 'cwd', 'mgd', 'fgd', 'ld', 'crosskd',
+           'crosskd-pkd', 'at', 'fi-adl']
 
 
 def run(cmd):

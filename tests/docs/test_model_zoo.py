@@ -24,13 +24,17 @@ METHOD_SECTIONS = {
     'CWD': 'CWD',
     'MGD': 'MGD',
     'FGD': 'FGD',
+    'CrossKD': 'CrossKD',
+    'LD': 'LD',
     'AttentionTransfer': 'Distiller',
+    'FeatureImitation': 'Feature imitation',
 }
 PLAIN_SECTION = 'Teachers and students'
 DETECTOR_NAMES = {
     'RetinaNet': 'RetinaNet',
     'FasterRCNN': 'Faster R-CNN',
     'FCOS': 'FCOS',
+    'GFL': 'GFL',
     'MaskRCNN': 'Mask R-CNN',
 }
 

@@ -14,6 +14,8 @@ def num_classes_of(detector: nn.Module) -> int:
         module: Any = detector
         for name in path.split('.'):
             module = getattr(module, name, None)
+        if isinstance(module, nn.ModuleList) and len(module):
+            module = module[-1]  # Cascade R-CNN: one bbox head per stage
         if module is not None and hasattr(module, 'num_classes'):
             return int(module.num_classes)
     raise TypeError(f'Cannot find `num_classes` on a {type(detector).__name__}'
@@ -57,6 +59,13 @@ def dataset_class_problems(model: nn.Module,
 def neck_channels_of(detector: nn.Module) -> List[int]:
     """Output channels of each neck level (FPN-style necks)."""
     neck = getattr(detector, 'neck', None)
+    convs = getattr(neck, 'convs', None)
+    if neck is not None and not hasattr(neck, 'out_channels') and \
+            isinstance(convs, nn.ModuleList):
+        # ChannelMapper (DETR family): one conv per input level, then the
+        # extra levels' convs
+        extra = getattr(neck, 'extra_convs', None) or []
+        return [m.conv.out_channels for m in [*convs, *extra]]
     if neck is None or not hasattr(neck, 'out_channels'):
         raise TypeError(
             f'The {type(detector).__name__} has no neck with `out_channels`; '

@@ -1,0 +1,12 @@
+# CrossKD on the RetinaNet demo pair: the student's features after tower
+# layer 1 of 2 run through the teacher's last tower layer and predictors
+# (the authors hand over before the last of 4); a 1x1 adapter maps the
+# student's 64 head channels to the teacher's 128 (the authors' pairs share
+# 256 and need none). The authors' RetinaNet terms: KDQualityFocalLoss and
+# GIoU on the decoded boxes, weight 1 each; not tuned.
+_base_ = '../_base_/distiller_retinanet_r18_to_r18-w16_synthetic.py'
+
+model = dict(methods=[
+    dict(type='CrossKD', reused_teacher_head_idx=1,
+         adapter=dict(type='ConvAdapter')),
+])
