@@ -25,7 +25,44 @@ DETECTOR_CONFIGS = {
     'gfl': 'gfl/gfl_r50_fpn_1x_coco.py',
     'faster_rcnn': 'faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py',
     'mask_rcnn': 'mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py',
+    'cascade_rcnn': 'cascade_rcnn/cascade-rcnn_r50_fpn_1x_coco.py',
+    'rtmdet': 'rtmdet/rtmdet_tiny_8xb32-300e_coco.py',
+    'yolox': 'yolox/yolox_tiny_8xb8-300e_coco.py',
+    'dino': 'dino/dino-4scale_r50_8xb2-12e_coco.py',
 }
+
+#: families whose backbone is not a ResNet (their width is a factor)
+CSP_FAMILIES = ('rtmdet', 'yolox')
+
+
+def _tiny_csp_cfg(cfg: ConfigDict, num_classes: int, base_channels: int,
+                  neck_channels: int) -> ConfigDict:
+    """RTMDet / YOLOX with a CSP backbone of ``base_channels`` stem width
+    (widen factor ``base_channels / 64``)."""
+    factor = base_channels / 64
+    cfg.backbone.update(widen_factor=factor, init_cfg=None)
+    cfg.neck.update(in_channels=[int(c * factor) for c in (256, 512, 1024)],
+                    out_channels=neck_channels)
+    cfg.bbox_head.update(num_classes=num_classes, in_channels=neck_channels,
+                         feat_channels=neck_channels)
+    cfg.data_preprocessor.pop('batch_augments', None)
+    return cfg
+
+
+def _tiny_dino_cfg(cfg: ConfigDict, num_classes: int,
+                   base_channels: int) -> ConfigDict:
+    """DINO with a narrow ResNet-18, one encoder and one decoder layer and
+    30 queries (the transformer keeps mmdet's 256 dimensions, which its
+    positional encodings assume)."""
+    cfg.backbone.update(depth=18, base_channels=base_channels,
+                        init_cfg=None)
+    cfg.neck.in_channels = [base_channels * 2**i for i in (1, 2, 3)]
+    cfg.encoder.num_layers = 1
+    cfg.decoder.num_layers = 1
+    cfg.bbox_head.num_classes = num_classes
+    cfg.num_queries = 30
+    cfg.dn_cfg.group_cfg.num_dn_queries = 10
+    return cfg
 
 
 def tiny_detector_cfg(kind: str,
@@ -34,6 +71,10 @@ def tiny_detector_cfg(kind: str,
                       neck_channels: int = 32) -> ConfigDict:
     """A few-thousand-parameter version of an mmdet detector config."""
     cfg = copy.deepcopy(get_config(f"mmdet::{DETECTOR_CONFIGS[kind]}").model)
+    if kind in CSP_FAMILIES:
+        return _tiny_csp_cfg(cfg, num_classes, base_channels, neck_channels)
+    if kind == 'dino':
+        return _tiny_dino_cfg(cfg, num_classes, base_channels)
     cfg.backbone.update(
         depth=18, base_channels=base_channels, init_cfg=None,
         frozen_stages=-1, norm_eval=False)
@@ -48,10 +89,13 @@ def tiny_detector_cfg(kind: str,
         cfg.rpn_head.update(in_channels=neck_channels,
                             feat_channels=neck_channels)
         cfg.roi_head.bbox_roi_extractor.out_channels = neck_channels
-        cfg.roi_head.bbox_head.update(
-            in_channels=neck_channels, fc_out_channels=32,
-            num_classes=num_classes)
-        cfg.train_cfg.rcnn.sampler.num = 32
+        heads = cfg.roi_head.bbox_head
+        for head in heads if isinstance(heads, list) else [heads]:
+            head.update(in_channels=neck_channels, fc_out_channels=32,
+                        num_classes=num_classes)
+        for rcnn in (cfg.train_cfg.rcnn if isinstance(
+                cfg.train_cfg.rcnn, list) else [cfg.train_cfg.rcnn]):
+            rcnn.sampler.num = 32
         cfg.train_cfg.rpn_proposal.update(nms_pre=200, max_per_img=50)
         if 'mask_head' in cfg.roi_head:
             cfg.roi_head.mask_roi_extractor.out_channels = neck_channels

@@ -5,7 +5,7 @@ from typing import List, Sequence
 
 import torch
 from mmdet.models.dense_heads import (AnchorFreeHead, AnchorHead, ATSSHead,
-                                      GFLHead, RTMDetHead)
+                                      FCOSHead, GFLHead, RTMDetHead)
 from torch import Tensor, nn
 
 from .record import DenseTargets
@@ -14,6 +14,12 @@ from .record import DenseTargets
 def _per_image(level_tensors: Sequence[Tensor], batch_size: int) -> List[Tensor]:
     """(B*N_l, ...) per level, images concatenated -> (B, N_l, ...)."""
     return [t.reshape(batch_size, -1, *t.shape[1:]) for t in level_tensors]
+
+
+def dense_targets_readable(head: nn.Module) -> bool:
+    """Whether :func:`normalize_dense_targets` reads this head's targets."""
+    return (isinstance(head, AnchorHead) and not isinstance(head, RTMDetHead)
+            ) or isinstance(head, FCOSHead)
 
 
 def normalize_dense_targets(head: nn.Module, output: tuple,

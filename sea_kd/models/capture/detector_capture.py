@@ -25,7 +25,7 @@ from torch import Tensor, nn
 
 from ..utils.precision import at_least_fp32, levels_at_least_fp32
 from ..utils.sparse_roi_align import sparse_roi_layers
-from .dense_targets import normalize_dense_targets
+from .dense_targets import dense_targets_readable, normalize_dense_targets
 from .method_tap import MethodTap
 from .record import RECORD_PARTS, DenseHeadOutputs, DistillRecord, RoIRecord
 
@@ -69,6 +69,14 @@ def check_parts(detector: nn.Module, parts: Sequence[str], role: str) -> None:
             f'This distiller needs dense-head outputs, but the {role} is a '
             f'{type(detector).__name__}, not a one-stage detector '
             '(SingleStageDetector: RetinaNet, FCOS, ATSS, ...).')
+    if 'dense_head' in parts and not dense_targets_readable(
+            detector.bbox_head):
+        raise NotImplementedError(
+            f'This distiller reads the {role}\'s dense-head targets, which '
+            f'sea_kd cannot read yet for a {type(detector.bbox_head).__name__}'
+            ' (supported: AnchorHead subclasses such as RetinaNet, ATSS and '
+            'GFL heads, and FCOS heads; RTMDet\'s targets are assignment '
+            'metrics, YOLOX\'s are built inside its loss).')
     if 'dense_tower' in parts:
         convs = getattr(getattr(detector, 'bbox_head', None), 'cls_convs',
                         None)
@@ -84,6 +92,12 @@ def check_parts(detector: nn.Module, parts: Sequence[str], role: str) -> None:
             f'This distiller needs R-CNN region outputs, but the {role} is a '
             f'{type(detector).__name__}, not a two-stage detector '
             '(TwoStageDetector: Faster R-CNN, Mask R-CNN, ...).')
+    if 'roi' in parts and isinstance(
+            getattr(detector.roi_head, 'bbox_head', None), nn.ModuleList):
+        raise NotImplementedError(
+            f'This distiller reads R-CNN region outputs, but the {role} is a '
+            f'{type(detector).__name__} with one bbox head per stage, whose '
+            'regions sea_kd does not capture yet.')
 
 
 def student_loss_with_record(

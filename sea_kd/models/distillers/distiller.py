@@ -19,6 +19,7 @@ from ..capture import (RECORD_PARTS, DenseHeadOutputs, DistillRecord,
                        student_loss_with_record, teacher_dense_forward,
                        teacher_roi_forward)
 from .distill_loss_controls import DistillLossControlsMixin
+from .method_hints import methods_hint
 from .pair_checks import check_same_classes, check_same_dense_layout
 from .teacher_precision import lower_teacher_precision, teacher_dtype_of
 from .teacher_preprocessing import (check_convertible_preprocessing,
@@ -155,15 +156,21 @@ class Distiller(DistillLossControlsMixin, BaseDetector):
     def _add_method(self, cfg: ConfigType) -> None:
         """Build a method, bind it to the pair and check what it reads."""
         from ..methods import build_method  # the methods import pair checks
-        method = build_method(cfg, self.student, self.teacher)
-        name, n = method.name, 1
-        while name in self.methods:
-            n += 1
-            name = f'{method.name}{n}'
-        method.name = name
-        self._check_reads(method)
-        method.setup()
-        self._check_reads(method)
+        try:
+            method = build_method(cfg, self.student, self.teacher)
+            name, n = method.name, 1
+            while name in self.methods:
+                n += 1
+                name = f'{method.name}{n}'
+            method.name = name
+            self._check_reads(method)
+            method.setup()
+            self._check_reads(method)
+        except (TypeError, ValueError, NotImplementedError) as error:
+            # a refused pair: say which methods would distil it
+            raise type(error)(
+                f'{error}\n{methods_hint(self.student, self.teacher)}'
+            ) from error
         self.methods[name] = method
 
     def _check_reads(self, method) -> None:

@@ -104,6 +104,12 @@ class GDetKD(DistillMethod):
                  cfg: dict) -> Tuple[type, dict]:
         if cls is not GDetKD:
             return cls, cfg
+        if isinstance(teacher, TwoStageDetector) and isinstance(
+                getattr(teacher.roi_head, 'bbox_head', None), nn.ModuleList):
+            raise NotImplementedError(
+                f'G-DetKD reads the teacher\'s R-CNN regions; the '
+                f'{type(teacher).__name__} has one bbox head per stage, whose '
+                'regions sea_kd does not capture yet.')
         if not isinstance(teacher, TwoStageDetector):
             raise TypeError(
                 f'G-DetKD distils R-CNN region knowledge and needs a '

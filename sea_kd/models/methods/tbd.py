@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Dict, Sequence
 
 import torch
+from mmdet.models.dense_heads import GFLHead
 from mmdet.registry import MODELS
 from mmdet.utils import OptConfigType
 from torch import Tensor
@@ -93,6 +94,13 @@ class TBD(DistillMethod):
     def setup(self) -> None:
         loss_hd, loss_tfd = self._loss_hd_cfg, self._loss_tfd_cfg
         adapter = self._adapter_cfg
+        for role, det in (('student', self.student),
+                          ('teacher', self.teacher)):
+            if isinstance(det.bbox_head, GFLHead):
+                raise TypeError(
+                    'TBD\'s harmony score decodes box regressions; the '
+                    f'{role}\'s GFLHead predicts each edge as a distribution '
+                    'over bins instead.')
         check_sigmoid_heads(self.student, self.teacher, 'TBD')
         self.num_classes = self.student.bbox_head.num_classes
         self.loss_hd = MODELS.build(loss_hd) if loss_hd is not None else None

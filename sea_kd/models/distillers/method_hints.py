@@ -1,0 +1,73 @@
+"""Which methods can distil a pair: the hint every refused build ends with."""
+from __future__ import annotations
+
+from typing import List
+
+from mmdet.models.dense_heads import (ATSSHead, FCOSHead, GFLHead,
+                                      RetinaHead, RTMDetHead)
+from mmdet.models.detectors import SingleStageDetector, TwoStageDetector
+from torch import nn
+
+from .pair_checks import (check_same_dense_layout, check_same_levels,
+                          check_same_strides)
+
+#: the methods that read only the neck features (and the ground truth)
+NECK_METHODS = ('FI', 'PKD', 'CWD', 'MGD', 'FGD', 'SEA')
+#: dense heads whose outputs and targets the capture reads
+TOWER_HEADS = (RetinaHead, FCOSHead, ATSSHead, GFLHead)
+
+
+def is_cascade(detector: nn.Module) -> bool:
+    """Whether the detector's R-CNN has one bbox head per stage."""
+    roi_head = getattr(detector, 'roi_head', None)
+    return isinstance(getattr(roi_head, 'bbox_head', None), nn.ModuleList)
+
+
+def _refuses(check, *args) -> bool:
+    try:
+        check(*args)
+    except (TypeError, ValueError):
+        return True
+    return False
+
+
+def _tower_head(detector: nn.Module):
+    head = getattr(detector, 'bbox_head', None)
+    if not isinstance(detector, SingleStageDetector) or \
+            isinstance(head, RTMDetHead) or \
+            not isinstance(head, TOWER_HEADS):
+        return None
+    return head
+
+
+def methods_for_pair(student: nn.Module, teacher: nn.Module) -> List[str]:
+    """The methods of docs/compatibility.md that distil this pair, by the
+    pair's kinds: a conservative list (every name in it works)."""
+    names: List[str] = []
+    if not (_refuses(check_same_levels, student, teacher)
+            or _refuses(check_same_strides, student, teacher)):
+        names += NECK_METHODS
+    s_head, t_head = _tower_head(student), _tower_head(teacher)
+    if s_head is not None and t_head is not None and \
+            type(s_head) is type(t_head) and \
+            not _refuses(check_same_dense_layout, student, teacher):
+        names += ['ADL', 'CrossKD']
+        names += ['LD'] if isinstance(s_head, GFLHead) else ['TBD']
+    two_stage = isinstance(teacher, TwoStageDetector) and \
+        not is_cascade(teacher)
+    if two_stage and ((isinstance(student, TwoStageDetector)
+                       and not is_cascade(student))
+                      or isinstance(getattr(student, 'bbox_head', None),
+                                    RetinaHead)):
+        names.append('G-DetKD')
+    return names
+
+
+def methods_hint(student: nn.Module, teacher: nn.Module) -> str:
+    """One sentence naming the methods that distil this pair."""
+    names = methods_for_pair(student, teacher)
+    if not names:
+        return ('No method of sea_kd distils this teacher into this '
+                'student yet (docs/compatibility.md).')
+    return (f'Methods that distil this pair: {", ".join(names)} '
+            '(docs/compatibility.md).')
