@@ -73,7 +73,34 @@ def build_gdetkd_head_tower(_, teacher):
                   loss_ckd=dict(type='CKDLoss', key_space='teacher'))
 
 
+def _distiller(s_cfg, t_cfg, ckpt, method):
+    from mmdet.registry import MODELS
+    model = MODELS.build(dict(type='Distiller', student=s_cfg, teacher=t_cfg,
+                              teacher_ckpt=ckpt, methods=[method]))
+    model.init_weights()
+    return model
+
+
+def build_crosskd(save_state, _):
+    return _distiller(*_pair('retinanet', save_state), dict(
+        type='CrossKD', reused_teacher_head_idx=1,
+        adapter=dict(type='ConvAdapter')))
+
+
+def build_crosskd_gfl(save_state, _):
+    return _distiller(*_pair('gfl', save_state, 32, 64), dict(
+        type='CrossKD', reused_teacher_head_idx=1,
+        adapter=dict(type='ConvAdapter')))
+
+
+def build_ld(save_state, _):
+    return _distiller(*_pair('gfl', save_state, 32, 64), dict(type='LD'))
+
+
 BUILDERS = {
+    'crosskd': build_crosskd,
+    'crosskd_gfl': build_crosskd_gfl,
+    'ld': build_ld,
     'fi': build_fi,
     'adl': build_adl,
     'sad_online': build_sad,
@@ -101,7 +128,7 @@ def test_bfloat16_step(name, save_state, teacher_ckpt):  # noqa: F811
     assert s_tap.first.output[0].dtype == torch.bfloat16
     assert t_tap.first.output[0].dtype == torch.bfloat16
 
-    prefix = f'loss_{model.method_name}_'
+    prefix = f'loss_{model.method_names[0]}_'
     distill = {k: v for k, v in losses.items() if k.startswith(prefix)}
     assert distill, sorted(losses)
     for key, value in distill.items():
