@@ -9,10 +9,13 @@ from mmdet.models.detectors import SingleStageDetector, TwoStageDetector
 from torch import nn
 
 from .pair_checks import (check_same_dense_layout, check_same_levels,
-                          check_same_strides)
+                          check_same_strides, level_pairs_by_stride)
 
 #: the methods that read only the neck features (and the ground truth)
 NECK_METHODS = ('FI', 'PKD', 'CWD', 'MGD', 'FGD', 'SEA')
+#: the methods that pair neck levels by stride (levels of other strides
+#: are left out), for necks of different levels
+STRIDE_MATCHED = ('FI', 'PKD', 'CWD')
 #: dense heads whose outputs and targets the capture reads
 TOWER_HEADS = (RetinaHead, FCOSHead, ATSSHead, GFLHead)
 
@@ -47,6 +50,8 @@ def methods_for_pair(student: nn.Module, teacher: nn.Module) -> List[str]:
     if not (_refuses(check_same_levels, student, teacher)
             or _refuses(check_same_strides, student, teacher)):
         names += NECK_METHODS
+    elif not _refuses(level_pairs_by_stride, student, teacher):
+        names += STRIDE_MATCHED
     s_head, t_head = _tower_head(student), _tower_head(teacher)
     if s_head is not None and t_head is not None and \
             type(s_head) is type(t_head) and \

@@ -239,3 +239,40 @@ def check_same_box_coding(student_head: nn.Module,
             'comparable:\n  ' + '\n  '.join(diffs) + '\nGive both bbox '
             'heads the same bbox_coder and reg_class_agnostic, or set '
             'loss_reg=None.')
+
+
+def level_pairs_by_stride(student: nn.Module, teacher: nn.Module,
+                          levels: Optional[Sequence[int]] = None
+                          ) -> Tuple[List[Tuple[int, int]], List[int]]:
+    """Pair each student neck level with the teacher level of its stride.
+
+    Args:
+        student: The student detector.
+        teacher: The teacher detector.
+        levels: Student level indices to pair; ``None`` for all.
+
+    Returns:
+        tuple: ``[(student level, teacher level)]`` and the student levels
+        the teacher has no level of the same stride for. When either model
+        has no dense prior generator (no known strides), levels pair by
+        index and the two necks must give the same number of levels.
+    """
+    s_ch, t_ch = neck_channels_of(student), neck_channels_of(teacher)
+    levels = list(range(len(s_ch))) if levels is None else list(levels)
+    bad = [i for i in levels if not 0 <= i < len(s_ch)]
+    if bad:
+        raise ValueError(f'levels {levels} out of range for {len(s_ch)} '
+                         'neck levels.')
+    s, t = prior_strides_of(student), prior_strides_of(teacher)
+    if s is None or t is None or len(s) != len(s_ch) or len(t) != len(t_ch):
+        check_same_levels(student, teacher)
+        return [(i, i) for i in levels], []
+    by_stride = {stride: j for j, stride in enumerate(t)}
+    pairs = [(i, by_stride[s[i]]) for i in levels if s[i] in by_stride]
+    unmatched = [i for i in levels if s[i] not in by_stride]
+    if not pairs:
+        raise ValueError(
+            f'No student neck level has the stride of a teacher level '
+            f'(student strides {[s[i] for i in levels]}, teacher {t}); '
+            'feature methods compare maps of one stride.')
+    return pairs, unmatched

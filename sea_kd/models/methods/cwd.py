@@ -29,7 +29,8 @@ class CWD(FeatureImitation):
         adapter: Per-level adapter of the student's neck channels; ``None``
             (the authors) requires equal channels.
         levels: Indices of the neck levels; ``None`` for all (the authors).
-        **kwargs: ``name``, ``init_cfg`` (:class:`DistillMethod`).
+        **kwargs: ``level_matching`` (:class:`FeatureImitation`),
+            ``name``, ``init_cfg`` (:class:`DistillMethod`).
     """
 
     default_name = 'cwd'

@@ -5,11 +5,13 @@ from typing import Dict, Optional, Sequence
 
 from mmdet.registry import MODELS
 from mmdet.utils import ConfigType, OptConfigType
+from mmengine.logging import MMLogger
 from torch import Tensor
 
 from ..adapters import build_level_adapters
 from ..capture import DistillRecord
 from ..distillers.pair_checks import (check_same_levels, check_same_strides,
+                                      level_pairs_by_stride,
                                       neck_channels_of)
 from ..utils.precision import at_least_fp32
 from .distill_method import DistillMethod
@@ -29,7 +31,16 @@ class FeatureImitation(DistillMethod):
             :class:`ConvAdapter`), built with the student's and teacher's
             channels. ``None`` means no adapter, which requires equal
             channels.
-        levels: Indices of the neck levels to imitate; ``None`` for all.
+        levels: Indices of the student's neck levels to imitate; ``None``
+            for all.
+        level_matching: How student levels find their teacher level:
+            ``'stride'`` (default) pairs each with the teacher level of the
+            same stride (from the dense prior generators; by index when
+            either has none), logging the student levels without one, so
+            that e.g. a Faster R-CNN teacher (P2–P6) teaches a RetinaNet
+            student (P3–P7) on P3–P6; ``'index'`` pairs level ``i`` with
+            level ``i`` and requires equal strides. For pairs of equal
+            strides both give the same pairs.
         **kwargs: ``name``, ``init_cfg`` (:class:`DistillMethod`).
     """
 
@@ -41,25 +52,41 @@ class FeatureImitation(DistillMethod):
                                               loss_weight=1.0),
                  adapter: OptConfigType = dict(type='ConvAdapter'),
                  levels: Optional[Sequence[int]] = None,
+                 level_matching: str = 'stride',
                  **kwargs) -> None:
         super().__init__(**kwargs)
+        if level_matching not in ('stride', 'index'):
+            raise ValueError("level_matching must be 'stride' or 'index', "
+                             f'got {level_matching!r}.')
+        self.level_matching = level_matching
         self._loss_feat_cfg = loss_feat
         self._adapter_cfg = adapter
         self._levels_cfg = levels
 
     def setup(self) -> None:
-        check_same_levels(self.student, self.teacher)
-        s_ch = neck_channels_of(self.student)
-        t_ch = neck_channels_of(self.teacher)
-        levels = self._levels_cfg
-        self.levels = list(range(len(s_ch))) if levels is None else \
-            list(levels)
-        if any(not 0 <= i < len(s_ch) for i in self.levels):
-            raise ValueError(f'levels {self.levels} out of range for '
-                             f'{len(s_ch)} neck levels.')
-        check_same_strides(self.student, self.teacher, self.levels)
-        s_ch = [s_ch[i] for i in self.levels]
-        t_ch = [t_ch[i] for i in self.levels]
+        s_all = neck_channels_of(self.student)
+        t_all = neck_channels_of(self.teacher)
+        if self.level_matching == 'index':
+            check_same_levels(self.student, self.teacher)
+            self.levels = list(range(len(s_all))) \
+                if self._levels_cfg is None else list(self._levels_cfg)
+            if any(not 0 <= i < len(s_all) for i in self.levels):
+                raise ValueError(f'levels {self.levels} out of range for '
+                                 f'{len(s_all)} neck levels.')
+            check_same_strides(self.student, self.teacher, self.levels)
+            self.level_pairs = [(i, i) for i in self.levels]
+        else:
+            self.level_pairs, unmatched = level_pairs_by_stride(
+                self.student, self.teacher, self._levels_cfg)
+            self.levels = [i for i, _ in self.level_pairs]
+            if unmatched:
+                MMLogger.get_current_instance().warning(
+                    f'{type(self).__name__}: student neck levels {unmatched}'
+                    ' have no teacher level of the same stride and are not '
+                    f'distilled (pairs, student -> teacher: '
+                    f'{self.level_pairs}).')
+        s_ch = [s_all[i] for i, _ in self.level_pairs]
+        t_ch = [t_all[j] for _, j in self.level_pairs]
         if self._adapter_cfg is None:
             if s_ch != t_ch:
                 raise ValueError(
@@ -75,8 +102,9 @@ class FeatureImitation(DistillMethod):
 
     def forward(self, record: DistillRecord) -> Dict[str, Tensor]:
         # fp32 also for the adapters: autocast is off here (AMP)
-        student = [at_least_fp32(record.student_neck[i]) for i in self.levels]
-        teacher = [record.teacher_neck[i] for i in self.levels]
+        student = [at_least_fp32(record.student_neck[i])
+                   for i, _ in self.level_pairs]
+        teacher = [record.teacher_neck[j] for _, j in self.level_pairs]
         if self.adapters is not None:
             student = [adapt(f) for adapt, f in zip(self.adapters, student)]
         return dict(feat=self.loss_feat(student, teacher))

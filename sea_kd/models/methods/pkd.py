@@ -27,7 +27,8 @@ class PKD(FeatureImitation):
             channels.
         levels: Indices of the neck levels; ``None`` for all. The authors'
             configs use the first four.
-        **kwargs: ``name``, ``init_cfg`` (:class:`DistillMethod`).
+        **kwargs: ``level_matching`` (:class:`FeatureImitation`),
+            ``name``, ``init_cfg`` (:class:`DistillMethod`).
     """
 
     default_name = 'pkd'

@@ -1,0 +1,67 @@
+"""Feature methods pair neck levels by stride: a Faster R-CNN teacher
+(P2-P6) teaches a RetinaNet student (P3-P7) on P3-P6."""
+import pytest
+import torch
+from mmdet.registry import MODELS
+
+from sea_kd.models.distillers.pair_checks import level_pairs_by_stride
+from sea_kd.models.losses import PKDLoss
+
+from ...conftest import build, make_batch, tiny_detector_cfg
+
+
+@pytest.fixture
+def hetero(save_state):
+    torch.manual_seed(0)
+    s_cfg = tiny_detector_cfg('retinanet', base_channels=8, neck_channels=32)
+    t_cfg = tiny_detector_cfg('faster_rcnn', base_channels=16,
+                              neck_channels=64)
+    teacher = build(t_cfg)
+    return s_cfg, t_cfg, save_state(teacher, 'faster.pth'), teacher
+
+
+def test_levels_pair_by_stride(hetero):
+    student, teacher = build(hetero[0]), hetero[3]
+    pairs, unmatched = level_pairs_by_stride(student, teacher)
+    # student P3..P7 (strides 8..128), teacher P2..P6 (4..64)
+    assert pairs == [(0, 1), (1, 2), (2, 3), (3, 4)]
+    assert unmatched == [4]
+    assert level_pairs_by_stride(student, teacher, [1, 4]) == ([(1, 2)], [4])
+    # same strides: by stride is by index
+    same = build(tiny_detector_cfg('retinanet'))
+    assert level_pairs_by_stride(student, same)[0] == [(i, i)
+                                                       for i in range(5)]
+
+
+def test_pkd_on_a_faster_to_retinanet_pair(hetero):
+    s_cfg, t_cfg, ckpt, teacher = hetero
+    model = MODELS.build(dict(
+        type='Distiller', student=s_cfg, teacher=t_cfg, teacher_ckpt=ckpt,
+        methods=[dict(type='PKD', adapter=dict(type='ConvAdapter'),
+                      loss_feat=dict(type='PKDLoss', loss_weight=1.0))]))
+    model.init_weights()
+    method = model.methods['pkd']
+    inputs, samples = make_batch(model, shapes=[(3, 128, 128)] * 2)
+    losses = model.loss(inputs, samples)
+    with torch.no_grad():
+        s = model.student.extract_feat(inputs)
+        t = teacher.eval().extract_feat(inputs)
+        expected = PKDLoss()([method.adapters[k](s[i]) for k, i in
+                              enumerate((0, 1, 2, 3))],
+                             [t[j] for j in (1, 2, 3, 4)])
+    assert losses['loss_pkd_feat'].item() == pytest.approx(
+        expected.item(), rel=1e-4)
+
+
+def test_index_matching_refuses_other_strides(hetero):
+    s_cfg, t_cfg, ckpt, _ = hetero
+    with pytest.raises(ValueError, match='different strides'):
+        MODELS.build(dict(type='Distiller', student=s_cfg, teacher=t_cfg,
+                          teacher_ckpt=ckpt,
+                          methods=[dict(type='FeatureImitation',
+                                        level_matching='index')]))
+    with pytest.raises(ValueError, match="'stride' or 'index'"):
+        MODELS.build(dict(type='Distiller', student=s_cfg, teacher=t_cfg,
+                          teacher_ckpt=ckpt,
+                          methods=[dict(type='FeatureImitation',
+                                        level_matching='nearest')]))
