@@ -57,6 +57,13 @@ def _representation(tap: Optional[MethodTap]) -> Optional[Tensor]:
     return torch.relu(tap.first.output)
 
 
+def is_cascade(detector: nn.Module) -> bool:
+    """Whether the detector's R-CNN has one bbox head per stage (Cascade
+    R-CNN), whose regions the capture does not read."""
+    roi_head = getattr(detector, 'roi_head', None)
+    return isinstance(getattr(roi_head, 'bbox_head', None), nn.ModuleList)
+
+
 def check_parts(detector: nn.Module, parts: Sequence[str], role: str) -> None:
     """Raise if ``detector`` cannot provide the requested record parts."""
     unknown = set(parts) - set(RECORD_PARTS)
@@ -92,8 +99,7 @@ def check_parts(detector: nn.Module, parts: Sequence[str], role: str) -> None:
             f'This distiller needs R-CNN region outputs, but the {role} is a '
             f'{type(detector).__name__}, not a two-stage detector '
             '(TwoStageDetector: Faster R-CNN, Mask R-CNN, ...).')
-    if 'roi' in parts and isinstance(
-            getattr(detector.roi_head, 'bbox_head', None), nn.ModuleList):
+    if 'roi' in parts and is_cascade(detector):
         raise NotImplementedError(
             f'This distiller reads R-CNN region outputs, but the {role} is a '
             f'{type(detector).__name__} with one bbox head per stage, whose '

@@ -3,11 +3,12 @@ from __future__ import annotations
 
 from typing import List
 
-from mmdet.models.dense_heads import (ATSSHead, FCOSHead, GFLHead,
-                                      RetinaHead, RTMDetHead)
+from mmdet.models.dense_heads import GFLHead, RetinaHead, RTMDetHead
 from mmdet.models.detectors import SingleStageDetector, TwoStageDetector
 from torch import nn
 
+from ..capture import is_cascade
+from ..utils.teacher_head_tail import TOWER_HEADS
 from .pair_checks import (check_same_dense_layout, check_same_levels,
                           check_same_strides, level_pairs_by_stride)
 
@@ -16,14 +17,6 @@ NECK_METHODS = ('FI', 'PKD', 'CWD', 'MGD', 'FGD', 'SEA')
 #: the methods that pair neck levels by stride (levels of other strides
 #: are left out), for necks of different levels
 STRIDE_MATCHED = ('FI', 'PKD', 'CWD')
-#: dense heads whose outputs and targets the capture reads
-TOWER_HEADS = (RetinaHead, FCOSHead, ATSSHead, GFLHead)
-
-
-def is_cascade(detector: nn.Module) -> bool:
-    """Whether the detector's R-CNN has one bbox head per stage."""
-    roi_head = getattr(detector, 'roi_head', None)
-    return isinstance(getattr(roi_head, 'bbox_head', None), nn.ModuleList)
 
 
 def _refuses(check, *args) -> bool:

@@ -64,9 +64,11 @@ class CrossKD(DistillMethod):
         loss_reg: The box term; ``None``: the authors' choice for the head
             (KL on distributions for GFL, GIoU otherwise).
         loss_centerness: The centerness term, or ``None`` (default).
-        adapter: Per-level adapter of the student's tower channels to the
-            teacher's, applied before step 2; ``None`` (the authors, whose
-            pairs share 256 channels) requires equal channels.
+        adapter: Adapter of the student's tower channels to the
+            teacher's, one per tower (classification, box) shared by the
+            levels as the head's layers are, applied before step 2;
+            ``None`` (the authors, whose pairs share 256 channels)
+            requires equal channels.
         **kwargs: ``name``, ``init_cfg`` (:class:`DistillMethod`).
     """
 

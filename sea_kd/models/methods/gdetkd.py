@@ -9,7 +9,7 @@ from mmdet.utils import ConfigType, OptConfigType
 from mmengine.logging import MMLogger
 from torch import Tensor, nn
 
-from ..capture import DistillRecord
+from ..capture import DistillRecord, is_cascade
 from .distill_method import DistillMethod
 
 HOMOGENEOUS = 'homogeneous'
@@ -104,8 +104,7 @@ class GDetKD(DistillMethod):
                  cfg: dict) -> Tuple[type, dict]:
         if cls is not GDetKD:
             return cls, cfg
-        if isinstance(teacher, TwoStageDetector) and isinstance(
-                getattr(teacher.roi_head, 'bbox_head', None), nn.ModuleList):
+        if is_cascade(teacher):
             raise NotImplementedError(
                 f'G-DetKD reads the teacher\'s R-CNN regions; the '
                 f'{type(teacher).__name__} has one bbox head per stage, whose '
