@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from mmdet.registry import MODELS
-from mmengine.model import BaseModule
+from mmengine.model import BaseModule, ModuleList
 from mmengine.utils import is_list_of
 from torch import Tensor, nn
 
@@ -37,11 +37,23 @@ class ConvAdapter(BaseModule):
 
 
 def build_level_adapters(cfg, student_channels, teacher_channels
-                         ) -> nn.ModuleList:
-    """One adapter per level from a config without channel numbers."""
+                         ) -> ModuleList:
+    """One adapter per level (or per branch) from a config without channel
+    numbers.
+
+    The adapters sit in an mmengine ``ModuleList``, so the distiller's
+    ``init_weights`` reaches them and an ``init_cfg`` given in ``cfg`` is
+    applied. Without one they keep PyTorch's default ``Conv2d``
+    initialisation (``init_cfg=None``), the setting under which every
+    published figure of the methods that use level adapters (FI, PKD, CWD,
+    TBD's TFD, CrossKD) was measured; a single adapter built directly
+    (SEA, G-DetKD's SGFI) gets :class:`ConvAdapter`'s own default.
+    """
     if not (is_list_of(student_channels, int)
             and is_list_of(teacher_channels, int)):
         raise TypeError('channels must be lists of int')
-    return nn.ModuleList(
+    cfg = dict(cfg)
+    cfg.setdefault('init_cfg', None)
+    return ModuleList(
         MODELS.build(dict(cfg, in_channels=s, out_channels=t))
         for s, t in zip(student_channels, teacher_channels))

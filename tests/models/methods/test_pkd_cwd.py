@@ -95,3 +95,20 @@ def test_cwd_logits_need_the_same_dense_layout(pair, save_state):
 def test_cwd_needs_a_term(pair):
     with pytest.raises(ValueError, match='no term to compute'):
         distiller(pair, dict(type='CWD', loss_feat=None))
+
+
+def test_level_adapters_take_a_given_init_cfg(pair):
+    """An adapter init_cfg reaches the level adapters (it used to be
+    ignored); without one they keep PyTorch's default initialisation."""
+    init = dict(type='Constant', layer='Conv2d', val=0.5, bias=0.0)
+    model = distiller(pair, dict(type='PKD', adapter=dict(
+        type='ConvAdapter', init_cfg=init)))
+    for adapter in model.methods['pkd'].adapters:
+        assert torch.all(adapter.conv.weight == 0.5)
+        assert torch.all(adapter.conv.bias == 0.0)
+    torch.manual_seed(3)
+    default = distiller(pair, dict(type='PKD', adapter=dict(
+        type='ConvAdapter'))).methods['pkd'].adapters[0].conv
+    bound = 1 / default.in_channels**0.5  # PyTorch's kaiming(a=√5) bound
+    assert default.weight.abs().max() <= bound + 1e-6
+    assert default.bias.abs().max() > 0  # not ConvAdapter's zero bias
