@@ -17,7 +17,8 @@ class ConvAdapter(BaseModule):
         in_channels: Student channels.
         out_channels: Teacher channels.
         kernel_size: 1 (default) or an odd size.
-        init_cfg: Defaults to Kaiming-uniform weights and zero bias.
+        init_cfg: Defaults to Kaiming-uniform weights and zero bias
+            (:func:`build_level_adapters` defaults it to ``None``).
     """
 
     def __init__(self,
