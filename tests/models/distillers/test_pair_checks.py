@@ -48,13 +48,22 @@ def test_same_strides_pass_and_differing_strides_name_levels_and_fix():
     assert '`start_level`, `num_outs`' in message
 
 
-@pytest.mark.parametrize('distiller', ['FeatureImitationDistiller',
-                                       'SEADistiller'])
+@pytest.mark.parametrize('distiller, options', [
+    ('FeatureImitationDistiller', dict(level_matching='index')),
+    ('SEADistiller', dict())])
 def test_per_level_distillers_refuse_pairs_with_other_strides_at_build(
-        distiller, save_state):
+        distiller, options, save_state):
     teacher_cfg = tiny_detector_cfg('retinanet')
     ckpt = save_state(build(teacher_cfg), 'teacher.pth')
     with pytest.raises(ValueError, match='different strides'):
         MODELS.build(dict(type=distiller, teacher=teacher_cfg,
                           teacher_ckpt=ckpt,
-                          student=tiny_detector_cfg('faster_rcnn')))
+                          student=tiny_detector_cfg('faster_rcnn'),
+                          **options))
+    if distiller == 'FeatureImitationDistiller':
+        # by stride (the default) the student's P3-P6 meet the teacher's
+        model = MODELS.build(dict(type=distiller, teacher=teacher_cfg,
+                                  teacher_ckpt=ckpt,
+                                  student=tiny_detector_cfg('faster_rcnn')))
+        assert model.methods['fi'].level_pairs == [(1, 0), (2, 1), (3, 2),
+                                                   (4, 3)]
