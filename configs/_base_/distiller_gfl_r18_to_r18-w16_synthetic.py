@@ -1,17 +1,10 @@
-# The GFL demo pair in a Distiller, on the generated data set: GFL R-18
-# teacher -> narrow GFL R-18 student (16 base channels, 64-channel FPN and
-# head), the demo teacher's checkpoint, and the demo schedule and runtime.
-# A config inheriting it sets only `model.methods`.
-_base_ = [
-    './datasets/synthetic_coco_detection.py',
-    './schedules/synthetic_iters.py',
-    './synthetic_runtime.py',
-]
-custom_imports = dict(imports=['sea_kd'], allow_failed_imports=False)
+# The GFL demo pair in a Distiller, on the generated data set: the RetinaNet
+# demo pair's data, schedule and runtime with the GFL R-18 teacher and the
+# narrow GFL R-18 student (16 base channels, 64-channel FPN and head) and the
+# GFL teacher's checkpoint. A config inheriting it sets only `model.methods`.
+_base_ = './distiller_retinanet_r18_to_r18-w16_synthetic.py'
 
 model = dict(
-    type='Distiller',
     student='{{fileDirname}}/../demo/gfl_r18-w16_synthetic.py',
     teacher='{{fileDirname}}/../demo/gfl_r18_synthetic.py',
-    teacher_ckpt='work_dirs/demo/gfl_r18_synthetic/teacher.pth',
-    methods=[])
+    teacher_ckpt='work_dirs/demo/gfl_r18_synthetic/teacher.pth')

@@ -22,6 +22,19 @@ def dense_targets_readable(head: nn.Module) -> bool:
             ) or isinstance(head, FCOSHead)
 
 
+def check_dense_targets_readable(head: nn.Module, role: str) -> None:
+    """Raise, naming the reason, unless the ``role``'s head's targets are
+    read (:func:`dense_targets_readable`)."""
+    if not dense_targets_readable(head):
+        raise NotImplementedError(
+            f'This distiller reads the {role}\'s dense-head targets, which '
+            f'sea_kd cannot read yet for a {type(head).__name__} (supported: '
+            'AnchorHead subclasses such as RetinaNet, ATSS and GFL heads, and '
+            'FCOS heads; RTMDet\'s targets are assignment metrics, YOLOX\'s '
+            'are built inside its loss). Methods that read only the neck '
+            '(FI, PKD, CWD, MGD, FGD, SEA) work with it.')
+
+
 def normalize_dense_targets(head: nn.Module, output: tuple,
                             batch_size: int) -> DenseTargets:
     """Convert the output of ``head.get_targets`` to :class:`DenseTargets`.
@@ -40,14 +53,7 @@ def normalize_dense_targets(head: nn.Module, output: tuple,
     Returns:
         DenseTargets: per-level tensors of shape (B, N_l, ...).
     """
-    if isinstance(head, RTMDetHead):
-        # an ATSSHead subclass whose targets are decoded boxes with
-        # assignment metrics instead of box weights and no avg_factor
-        raise NotImplementedError(
-            f'Dense-head targets of {type(head).__name__} (RTMDet) are not '
-            'read yet: its get_targets returns assignment metrics, not box '
-            'weights. Distil an RTMDet pair with a method that reads only '
-            'the neck (FI, PKD, CWD without logits, MGD, FGD).')
+    check_dense_targets_readable(head, 'student')
     if isinstance(head, AnchorHead):
         if isinstance(head, (ATSSHead, GFLHead)):
             output = output[1:]
@@ -68,7 +74,5 @@ def normalize_dense_targets(head: nn.Module, output: tuple,
         return DenseTargets(labels, label_weights, bbox_targets, bbox_weights,
                             max(num_pos, 1.0))
     raise NotImplementedError(
-        f'Dense-head targets of {type(head).__name__} are not supported yet; '
-        'supported are AnchorHead subclasses (RetinaNet, ATSS, GFL, ...) and '
-        'FCOS-style AnchorFreeHead subclasses. Add a case to '
-        'sea_kd/models/capture/dense_targets.py.')
+        f'{type(head).__name__}.get_targets returned {len(output)} items; '
+        'an FCOS-style head returns labels and box targets.')

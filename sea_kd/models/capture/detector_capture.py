@@ -25,7 +25,8 @@ from torch import Tensor, nn
 
 from ..utils.precision import at_least_fp32, levels_at_least_fp32
 from ..utils.sparse_roi_align import sparse_roi_layers
-from .dense_targets import dense_targets_readable, normalize_dense_targets
+from .dense_targets import (check_dense_targets_readable,
+                            normalize_dense_targets)
 from .method_tap import MethodTap
 from .record import RECORD_PARTS, DenseHeadOutputs, DistillRecord, RoIRecord
 
@@ -76,14 +77,8 @@ def check_parts(detector: nn.Module, parts: Sequence[str], role: str) -> None:
             f'This distiller needs dense-head outputs, but the {role} is a '
             f'{type(detector).__name__}, not a one-stage detector '
             '(SingleStageDetector: RetinaNet, FCOS, ATSS, ...).')
-    if 'dense_head' in parts and not dense_targets_readable(
-            detector.bbox_head):
-        raise NotImplementedError(
-            f'This distiller reads the {role}\'s dense-head targets, which '
-            f'sea_kd cannot read yet for a {type(detector.bbox_head).__name__}'
-            ' (supported: AnchorHead subclasses such as RetinaNet, ATSS and '
-            'GFL heads, and FCOS heads; RTMDet\'s targets are assignment '
-            'metrics, YOLOX\'s are built inside its loss).')
+    if 'dense_head' in parts:
+        check_dense_targets_readable(detector.bbox_head, role)
     if 'dense_tower' in parts:
         convs = getattr(getattr(detector, 'bbox_head', None), 'cls_convs',
                         None)

@@ -3,14 +3,13 @@ from __future__ import annotations
 
 from typing import List
 
-from mmdet.models.dense_heads import GFLHead, RetinaHead, RTMDetHead
+from mmdet.models.dense_heads import GFLHead, RetinaHead
 from mmdet.models.detectors import SingleStageDetector, TwoStageDetector
 from torch import nn
 
 from ..capture import is_cascade
-from ..utils.teacher_head_tail import TOWER_HEADS
-from .pair_checks import (check_same_dense_layout, check_same_levels,
-                          check_same_strides, level_pairs_by_stride)
+from ..utils.teacher_head_tail import is_tower_head
+from .pair_checks import check_same_dense_layout, match_levels
 
 #: the methods that read only the neck features (and the ground truth)
 NECK_METHODS = ('FI', 'PKD', 'CWD', 'MGD', 'FGD', 'SEA')
@@ -30,8 +29,7 @@ def _refuses(check, *args) -> bool:
 def _tower_head(detector: nn.Module):
     head = getattr(detector, 'bbox_head', None)
     if not isinstance(detector, SingleStageDetector) or \
-            isinstance(head, RTMDetHead) or \
-            not isinstance(head, TOWER_HEADS):
+            not is_tower_head(head):
         return None
     return head
 
@@ -40,10 +38,9 @@ def methods_for_pair(student: nn.Module, teacher: nn.Module) -> List[str]:
     """The methods of docs/compatibility.md that distil this pair, by the
     pair's kinds: a conservative list (every name in it works)."""
     names: List[str] = []
-    if not (_refuses(check_same_levels, student, teacher)
-            or _refuses(check_same_strides, student, teacher)):
+    if not _refuses(match_levels, student, teacher, None, 'index'):
         names += NECK_METHODS
-    elif not _refuses(level_pairs_by_stride, student, teacher):
+    elif not _refuses(match_levels, student, teacher):
         names += STRIDE_MATCHED
     s_head, t_head = _tower_head(student), _tower_head(teacher)
     if s_head is not None and t_head is not None and \

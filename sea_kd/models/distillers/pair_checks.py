@@ -241,21 +241,25 @@ def check_same_box_coding(student_head: nn.Module,
             'loss_reg=None.')
 
 
-def level_pairs_by_stride(student: nn.Module, teacher: nn.Module,
-                          levels: Optional[Sequence[int]] = None
-                          ) -> Tuple[List[Tuple[int, int]], List[int]]:
-    """Pair each student neck level with the teacher level of its stride.
+def match_levels(student: nn.Module, teacher: nn.Module,
+                 levels: Optional[Sequence[int]] = None,
+                 by: str = 'stride'
+                 ) -> Tuple[List[Tuple[int, int]], List[int]]:
+    """Pair student neck levels with teacher neck levels.
 
     Args:
         student: The student detector.
         teacher: The teacher detector.
         levels: Student level indices to pair; ``None`` for all.
+        by: ``'stride'``: each with the teacher level of its stride (the
+            strides of the dense prior generators; by index when either
+            model has none, which then needs the same number of levels);
+            ``'index'``: level ``i`` with level ``i``, which needs the same
+            number of levels and equal strides.
 
     Returns:
         tuple: ``[(student level, teacher level)]`` and the student levels
-        the teacher has no level of the same stride for. When either model
-        has no dense prior generator (no known strides), levels pair by
-        index and the two necks must give the same number of levels.
+        the teacher has no level of the same stride for.
     """
     s_ch, t_ch = neck_channels_of(student), neck_channels_of(teacher)
     levels = list(range(len(s_ch))) if levels is None else list(levels)
@@ -264,8 +268,10 @@ def level_pairs_by_stride(student: nn.Module, teacher: nn.Module,
         raise ValueError(f'levels {levels} out of range for {len(s_ch)} '
                          'neck levels.')
     s, t = prior_strides_of(student), prior_strides_of(teacher)
-    if s is None or t is None or len(s) != len(s_ch) or len(t) != len(t_ch):
+    if by == 'index' or s is None or t is None or len(s) != len(s_ch) \
+            or len(t) != len(t_ch):
         check_same_levels(student, teacher)
+        check_same_strides(student, teacher, levels)
         return [(i, i) for i in levels], []
     by_stride = {stride: j for j, stride in enumerate(t)}
     pairs = [(i, by_stride[s[i]]) for i in levels if s[i] in by_stride]

@@ -10,9 +10,7 @@ from torch import Tensor
 
 from ..adapters import build_level_adapters
 from ..capture import DistillRecord
-from ..distillers.pair_checks import (check_same_levels, check_same_strides,
-                                      level_pairs_by_stride,
-                                      neck_channels_of)
+from ..distillers.pair_checks import match_levels, neck_channels_of
 from ..utils.precision import at_least_fp32
 from .distill_method import DistillMethod
 
@@ -66,25 +64,15 @@ class FeatureImitation(DistillMethod):
     def setup(self) -> None:
         s_all = neck_channels_of(self.student)
         t_all = neck_channels_of(self.teacher)
-        if self.level_matching == 'index':
-            check_same_levels(self.student, self.teacher)
-            self.levels = list(range(len(s_all))) \
-                if self._levels_cfg is None else list(self._levels_cfg)
-            if any(not 0 <= i < len(s_all) for i in self.levels):
-                raise ValueError(f'levels {self.levels} out of range for '
-                                 f'{len(s_all)} neck levels.')
-            check_same_strides(self.student, self.teacher, self.levels)
-            self.level_pairs = [(i, i) for i in self.levels]
-        else:
-            self.level_pairs, unmatched = level_pairs_by_stride(
-                self.student, self.teacher, self._levels_cfg)
-            self.levels = [i for i, _ in self.level_pairs]
-            if unmatched:
-                MMLogger.get_current_instance().warning(
-                    f'{type(self).__name__}: student neck levels {unmatched}'
-                    ' have no teacher level of the same stride and are not '
-                    f'distilled (pairs, student -> teacher: '
-                    f'{self.level_pairs}).')
+        self.level_pairs, unmatched = match_levels(
+            self.student, self.teacher, self._levels_cfg,
+            by=self.level_matching)
+        self.levels = [i for i, _ in self.level_pairs]
+        if unmatched:
+            MMLogger.get_current_instance().warning(
+                f'{type(self).__name__}: student neck levels {unmatched} '
+                'have no teacher level of the same stride and are not '
+                f'distilled (pairs, student -> teacher: {self.level_pairs}).')
         s_ch = [s_all[i] for i, _ in self.level_pairs]
         t_ch = [t_all[j] for _, j in self.level_pairs]
         if self._adapter_cfg is None:

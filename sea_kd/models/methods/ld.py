@@ -127,11 +127,12 @@ class LD(DistillMethod):
                 avg_factor=16.0)
         if self.loss_kd is not None:
             t_cls = flatten_level_maps(t_dense.cls_scores, num_classes)
-            level = torch.cat([
-                torch.full((m.shape[-2] * m.shape[-1], ), i,
-                           device=labels.device)
-                for i, m in enumerate(s_dense.cls_scores)
-            ]).expand_as(labels)[pos]
+            sizes = torch.tensor([m.shape[-2] * m.shape[-1]
+                                  for m in s_dense.cls_scores],
+                                 device=labels.device)
+            level = torch.repeat_interleave(
+                torch.arange(len(sizes), device=labels.device),
+                sizes).expand_as(labels)[pos]
             per_level = torch.bincount(level, minlength=len(
                 s_dense.cls_scores)).clamp(min=1).float()
             weight = torch.cat(record.dense_targets.label_weights,

@@ -15,9 +15,15 @@ from torch.nn import functional as F
 TOWER_HEADS = (RetinaHead, GFLHead, ATSSHead, FCOSHead)
 
 
+def is_tower_head(head: nn.Module) -> bool:
+    """Whether ``head`` is one of :data:`TOWER_HEADS` (RTMDet's, an ATSS
+    subclass with per-level towers, is not)."""
+    return isinstance(head, TOWER_HEADS) and not isinstance(head, RTMDetHead)
+
+
 def check_tower_head(head: nn.Module, role: str, method: str) -> None:
-    """Raise unless ``head`` is one of :data:`TOWER_HEADS`."""
-    if isinstance(head, RTMDetHead) or not isinstance(head, TOWER_HEADS):
+    """Raise unless :func:`is_tower_head`."""
+    if not is_tower_head(head):
         raise TypeError(
             f'{method} runs the teacher\'s head layers on the student\'s '
             f'features, which needs a head with a cls_convs/reg_convs tower '

@@ -4,7 +4,7 @@ import pytest
 import torch
 from mmdet.registry import MODELS
 
-from sea_kd.models.distillers.pair_checks import level_pairs_by_stride
+from sea_kd.models.distillers.pair_checks import match_levels
 from sea_kd.models.losses import PKDLoss
 
 from ...conftest import build, make_batch, tiny_detector_cfg
@@ -22,14 +22,14 @@ def hetero(save_state):
 
 def test_levels_pair_by_stride(hetero):
     student, teacher = build(hetero[0]), hetero[3]
-    pairs, unmatched = level_pairs_by_stride(student, teacher)
+    pairs, unmatched = match_levels(student, teacher)
     # student P3..P7 (strides 8..128), teacher P2..P6 (4..64)
     assert pairs == [(0, 1), (1, 2), (2, 3), (3, 4)]
     assert unmatched == [4]
-    assert level_pairs_by_stride(student, teacher, [1, 4]) == ([(1, 2)], [4])
+    assert match_levels(student, teacher, [1, 4]) == ([(1, 2)], [4])
     # same strides: by stride is by index
     same = build(tiny_detector_cfg('retinanet'))
-    assert level_pairs_by_stride(student, same)[0] == [(i, i)
+    assert match_levels(student, same)[0] == [(i, i)
                                                        for i in range(5)]
 
 
