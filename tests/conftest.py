@@ -27,12 +27,20 @@ DETECTOR_CONFIGS = {
     'mask_rcnn': 'mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py',
     'cascade_rcnn': 'cascade_rcnn/cascade-rcnn_r50_fpn_1x_coco.py',
     'rtmdet': 'rtmdet/rtmdet_tiny_8xb32-300e_coco.py',
+    'rtmdet_ins': 'rtmdet/rtmdet-ins_tiny_8xb32-300e_coco.py',
     'yolox': 'yolox/yolox_tiny_8xb8-300e_coco.py',
     'dino': 'dino/dino-4scale_r50_8xb2-12e_coco.py',
 }
 
 #: families whose backbone is not a ResNet (their width is a factor)
-CSP_FAMILIES = ('rtmdet', 'yolox')
+CSP_FAMILIES = ('rtmdet', 'rtmdet_ins', 'yolox')
+
+#: heads mmdet ships no packaged config for, as (config kind, head changes)
+VARIANTS = {
+    # the plain RTMDetHead: shared-free towers, objectness branch
+    'rtmdet_plain': ('rtmdet', dict(type='RTMDetHead', with_objectness=True,
+                                    act_cfg=dict(type='SiLU'))),
+}
 
 
 def _tiny_csp_cfg(cfg: ConfigDict, num_classes: int, base_channels: int,
@@ -70,6 +78,15 @@ def tiny_detector_cfg(kind: str,
                       base_channels: int = 8,
                       neck_channels: int = 32) -> ConfigDict:
     """A few-thousand-parameter version of an mmdet detector config."""
+    if kind in VARIANTS:
+        base, head = VARIANTS[kind]
+        cfg = tiny_detector_cfg(base, num_classes, base_channels,
+                                neck_channels)
+        for key in ('share_conv', 'use_depthwise', 'pred_kernel_size',
+                    'exp_on_reg', 'norm_cfg'):
+            cfg.bbox_head.pop(key, None)
+        cfg.bbox_head.update(head)
+        return cfg
     cfg = copy.deepcopy(get_config(f"mmdet::{DETECTOR_CONFIGS[kind]}").model)
     if kind in CSP_FAMILIES:
         return _tiny_csp_cfg(cfg, num_classes, base_channels, neck_channels)

@@ -5,9 +5,11 @@ from typing import List, Sequence
 
 import torch
 from mmdet.models.dense_heads import (AnchorFreeHead, AnchorHead, ATSSHead,
-                                      FCOSHead, GFLHead, RTMDetHead)
+                                      FCOSHead, GFLHead, RTMDetHead,
+                                      YOLOXHead)
 from torch import Tensor, nn
 
+from .method_tap import RecordedCall
 from .record import DenseTargets
 
 
@@ -17,9 +19,18 @@ def _per_image(level_tensors: Sequence[Tensor], batch_size: int) -> List[Tensor]
 
 
 def dense_targets_readable(head: nn.Module) -> bool:
-    """Whether :func:`normalize_dense_targets` reads this head's targets."""
-    return (isinstance(head, AnchorHead) and not isinstance(head, RTMDetHead)
-            ) or isinstance(head, FCOSHead)
+    """Whether the capture reads this head's targets
+    (:func:`normalize_dense_targets`, or :func:`yolox_dense_targets`)."""
+    return isinstance(head, (AnchorHead, FCOSHead, YOLOXHead))
+
+
+def regresses_boxes(head: nn.Module) -> bool:
+    """Whether the head's regression targets are boxes (x1, y1, x2, y2) in
+    input pixels rather than codes of its box coder: ``reg_decoded_bbox``
+    heads (ATSS, GFL), RTMDet and YOLOX, whose losses compare decoded
+    boxes."""
+    return bool(getattr(head, 'reg_decoded_bbox', False)) or \
+        isinstance(head, (RTMDetHead, YOLOXHead))
 
 
 def check_dense_targets_readable(head: nn.Module, role: str) -> None:
@@ -29,9 +40,8 @@ def check_dense_targets_readable(head: nn.Module, role: str) -> None:
         raise NotImplementedError(
             f'This distiller reads the {role}\'s dense-head targets, which '
             f'sea_kd cannot read yet for a {type(head).__name__} (supported: '
-            'AnchorHead subclasses such as RetinaNet, ATSS and GFL heads, and '
-            'FCOS heads; RTMDet\'s targets are assignment metrics, YOLOX\'s '
-            'are built inside its loss). Methods that read only the neck '
+            'AnchorHead subclasses such as RetinaNet, ATSS, GFL and RTMDet '
+            'heads, FCOS and YOLOX heads). Methods that read only the neck '
             '(FI, PKD, CWD, MGD, FGD, SEA) work with it.')
 
 
@@ -41,7 +51,11 @@ def normalize_dense_targets(head: nn.Module, output: tuple,
 
     Supported: ``AnchorHead`` and its subclasses (RetinaNet, ...), including
     ``ATSSHead`` and ``GFLHead`` (and ``LDHead``) whose output starts with
-    the anchors, and ``FCOSHead``-style
+    the anchors; ``RTMDetHead`` and its subclasses, whose output is the
+    anchors, labels, label weights, boxes, assignment metrics and sampling
+    results (the metrics become ``quality``; its loss weighs each positive's
+    box by its metric and divides both terms by the metrics' sum, so they
+    are also the box weights and the normaliser); and ``FCOSHead``-style
     ``AnchorFreeHead`` subclasses, which return labels and box targets with
     the images concatenated per level and have no label weights.
 
@@ -54,6 +68,21 @@ def normalize_dense_targets(head: nn.Module, output: tuple,
         DenseTargets: per-level tensors of shape (B, N_l, ...).
     """
     check_dense_targets_readable(head, 'student')
+    if isinstance(head, YOLOXHead):
+        raise TypeError('YOLOX builds its targets image by image inside '
+                        'its loss; read them with yolox_dense_targets.')
+    if output is None:
+        raise RuntimeError(
+            f'{type(head).__name__}.get_targets found no valid prior in the '
+            'batch; check the images\' sizes against the head\'s strides.')
+    if isinstance(head, RTMDetHead):
+        labels, label_weights, bbox_targets, metrics = output[1:5]
+        bbox_weights = [m.unsqueeze(-1).expand_as(box)
+                        for m, box in zip(metrics, bbox_targets)]
+        total = float(sum(m.sum() for m in metrics))
+        return DenseTargets(list(labels), list(label_weights),
+                            list(bbox_targets), bbox_weights,
+                            max(total, 1.0), quality=list(metrics))
     if isinstance(head, AnchorHead):
         if isinstance(head, (ATSSHead, GFLHead)):
             output = output[1:]
@@ -76,3 +105,71 @@ def normalize_dense_targets(head: nn.Module, output: tuple,
     raise NotImplementedError(
         f'{type(head).__name__}.get_targets returned {len(output)} items; '
         'an FCOS-style head returns labels and box targets.')
+
+
+def yolox_dense_targets(head: nn.Module, target_calls: Sequence[RecordedCall],
+                        sample_calls: Sequence[RecordedCall],
+                        num_per_level: Sequence[int]) -> DenseTargets:
+    """The targets ``YOLOXHead.loss_by_feat`` built, in one layout.
+
+    YOLOX assigns each image inside its loss (``_get_targets_single``, one
+    call per image; SimOTA, then ``sampler.sample`` for the images with
+    ground truth) and keeps only the positives' targets. Here they are
+    scattered back to every prior: the label and box of each positive
+    (background ``num_classes`` elsewhere), its IoU with its box as
+    ``quality`` (the loss's class target is ``one_hot(label) · IoU``), the
+    positives as box weights, every prior with label weight 1 (objectness
+    is trained on every prior) and the number of positives as the
+    normaliser.
+
+    Args:
+        head: The YOLOX head.
+        target_calls: The recorded ``_get_targets_single`` calls, in image
+            order.
+        sample_calls: The recorded ``head.sampler.sample`` calls, one per
+            image with ground truth, in image order.
+        num_per_level: Priors per level (H_l * W_l).
+
+    Returns:
+        DenseTargets: per-level tensors of shape (B, N_l, ...).
+    """
+    samples = iter(sample_calls)
+    labels, boxes, quality = [], [], []
+    for call in target_calls:
+        foreground = call.output[0]
+        label = torch.full_like(foreground, head.num_classes,
+                                dtype=torch.long)
+        box = call.output[3].new_zeros((foreground.shape[0], 4))
+        iou = box.new_zeros(foreground.shape[0])
+        if len(call.args[4]):  # this image's ground truth
+            sample = next(samples)
+            result, pos = sample.output, sample.output.pos_inds
+            if not torch.equal(torch.nonzero(foreground).flatten().sort()[0],
+                               pos.sort()[0]):
+                raise RuntimeError(
+                    'The recorded YOLOX sampling does not match its '
+                    'foreground mask; the capture lost the image order.')
+            label[pos] = result.pos_gt_labels
+            box[pos] = result.pos_gt_bboxes.to(box.dtype)
+            iou[pos] = sample.args[0].max_overlaps[pos].to(iou.dtype)
+        labels.append(label)
+        boxes.append(box)
+        quality.append(iou)
+    if next(samples, None) is not None:
+        raise RuntimeError('More YOLOX samplings were recorded than images '
+                           'with ground truth.')
+    labels, boxes, quality = (torch.stack(x) for x in (labels, boxes,
+                                                       quality))
+    positive = labels < head.num_classes
+
+    def split(t: Tensor) -> List[Tensor]:
+        return list(torch.split(t, list(num_per_level), dim=1))
+
+    return DenseTargets(
+        labels=split(labels),
+        label_weights=split(torch.ones_like(quality)),
+        bbox_targets=split(boxes),
+        bbox_weights=split(positive.unsqueeze(-1).expand_as(boxes).to(
+            boxes.dtype)),
+        avg_factor=max(float(positive.sum()), 1.0),
+        quality=split(quality))

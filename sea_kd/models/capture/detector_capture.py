@@ -15,9 +15,10 @@ sampled RoIs.
 from __future__ import annotations
 
 from contextlib import ExitStack
-from typing import Dict, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
+from mmdet.models.dense_heads import YOLOXHead
 from mmdet.models.detectors import SingleStageDetector, TwoStageDetector
 from mmdet.structures import SampleList
 from mmdet.structures.bbox import bbox2roi
@@ -26,14 +27,17 @@ from torch import Tensor, nn
 from ..utils.precision import at_least_fp32, levels_at_least_fp32
 from ..utils.sparse_roi_align import sparse_roi_layers
 from .dense_targets import (check_dense_targets_readable,
-                            normalize_dense_targets)
+                            normalize_dense_targets, yolox_dense_targets)
 from .method_tap import MethodTap
 from .record import RECORD_PARTS, DenseHeadOutputs, DistillRecord, RoIRecord
 
 
 def _dense_outputs(raw: tuple) -> DenseHeadOutputs:
-    return DenseHeadOutputs(list(raw[0]), list(raw[1]),
-                            tuple(list(x) for x in raw[2:]))
+    """The head's per-level outputs; a single map (RTMDet-Ins's mask
+    feature) is not a per-level output and is left out of ``extras``."""
+    return DenseHeadOutputs(
+        list(raw[0]), list(raw[1]),
+        tuple(list(x) for x in raw[2:] if isinstance(x, (list, tuple))))
 
 
 def shared_fc_tap(bbox_head: nn.Module) -> Optional[MethodTap]:
@@ -56,6 +60,17 @@ def _representation(tap: Optional[MethodTap]) -> Optional[Tensor]:
     if tap is None:
         return None
     return torch.relu(tap.first.output)
+
+
+def last_tower_layers(head: nn.Module) -> List[nn.Module]:
+    """The last layer of the head's classification tower: one module run
+    once per level (``cls_convs[-1]``), or, for heads with one tower per
+    level (RTMDet's separate-BN head, ``cls_convs[level]``), each level's
+    last layer, in level order."""
+    convs = head.cls_convs
+    if isinstance(convs[0], nn.ModuleList):
+        return [level[-1] for level in convs]
+    return [convs[-1]]
 
 
 def is_cascade(detector: nn.Module) -> bool:
@@ -122,10 +137,17 @@ def student_loss_with_record(
         if 'dense_head' in parts:
             head = student.bbox_head
             out_tap = stack.enter_context(MethodTap(head, 'forward'))
-            target_tap = stack.enter_context(MethodTap(head, 'get_targets'))
+            if isinstance(head, YOLOXHead):  # assigns inside its loss
+                target_tap = stack.enter_context(
+                    MethodTap(head, '_get_targets_single'))
+                sample_tap = stack.enter_context(
+                    MethodTap(head.sampler, 'sample'))
+            else:
+                target_tap = stack.enter_context(
+                    MethodTap(head, 'get_targets'))
         if 'dense_tower' in parts:
-            tower_tap = stack.enter_context(
-                MethodTap(student.bbox_head.cls_convs[-1], 'forward'))
+            tower_taps = [stack.enter_context(MethodTap(layer, 'forward'))
+                          for layer in last_tower_layers(student.bbox_head)]
         if 'roi' in parts:
             roi_head = student.roi_head
             bbox_tap = stack.enter_context(MethodTap(roi_head, 'bbox_loss'))
@@ -139,14 +161,22 @@ def student_loss_with_record(
     record.student_neck = tuple(feat_tap.first.output)
     if 'dense_head' in parts:
         record.student_dense = _dense_outputs(out_tap.first.output)
-        record.dense_targets = normalize_dense_targets(
-            head, target_tap.first.output, inputs.shape[0])
+        if isinstance(head, YOLOXHead):
+            record.dense_targets = yolox_dense_targets(
+                head, target_tap.calls, sample_tap.calls,
+                [c.shape[-2] * c.shape[-1]
+                 for c in record.student_dense.cls_scores])
+        else:
+            record.dense_targets = normalize_dense_targets(
+                head, target_tap.first.output, inputs.shape[0])
     if 'dense_tower' in parts:
-        if not tower_tap.calls:
+        if not all(tap.calls for tap in tower_taps):
             raise RuntimeError(
-                'The student\'s bbox_head.cls_convs[-1] did not run during '
-                'its loss; its classification tower cannot be recorded.')
-        record.student_cls_tower = [call.output for call in tower_tap.calls]
+                'The last layer of the student\'s classification tower '
+                '(bbox_head.cls_convs) did not run during its loss; its '
+                'tower cannot be recorded.')
+        record.student_cls_tower = [call.output for tap in tower_taps
+                                    for call in tap.calls]
     if 'roi' in parts:
         sampling_results = bbox_tap.first.args[1]
         bbox_results = bbox_tap.first.output

@@ -38,16 +38,23 @@ class DenseTargets:
         label_weights: (B, N_l) float; 0 where the assigner ignores a
             position (e.g. RetinaNet's 0.4-0.5 IoU band).
         bbox_targets: (B, N_l, box_dim) in the head's box encoding; heads
-            that regress decoded boxes (GFL, ATSS with ``reg_decoded_bbox``)
-            give the ground-truth boxes (x1, y1, x2, y2) in input pixels.
+            that regress decoded boxes (GFL, ATSS with ``reg_decoded_bbox``,
+            RTMDet) give the ground-truth boxes (x1, y1, x2, y2) in input
+            pixels.
         bbox_weights: (B, N_l, box_dim) float.
-        avg_factor: The head's normaliser (number of positives or samples).
+        avg_factor: The head's normaliser (number of positives or samples;
+            for RTMDet the sum of the assignment metrics).
+        quality: (B, N_l) float or ``None``: the soft class target of
+            heads trained with a quality focal loss on an assignment
+            metric (RTMDet's IoU with the assigned box, zero off the
+            positives); ``None`` for the other heads.
     """
     labels: List[Tensor]
     label_weights: List[Tensor]
     bbox_targets: List[Tensor]
     bbox_weights: List[Tensor]
     avg_factor: float
+    quality: Optional[List[Tensor]] = None
 
 
 @dataclass
@@ -91,7 +98,8 @@ class DistillRecord:
     Only the parts the distiller asked for (see :data:`RECORD_PARTS`) are
     filled; the others stay ``None``. ``dense_tower`` (student only) is the
     output of the dense head's last classification-tower layer
-    (``bbox_head.cls_convs[-1]``), one (B, C, H, W) tensor per level, in
+    (``bbox_head.cls_convs[-1]``, or each level's last layer for heads with
+    one tower per level), one (B, C, H, W) tensor per level, in
     ``student_cls_tower``.
 
     ``student_taps`` / ``teacher_taps`` hold the outputs of submodules the

@@ -8,6 +8,7 @@ from mmdet.models.detectors import SingleStageDetector, TwoStageDetector
 from torch import nn
 
 from ..capture import is_cascade
+from ..capture.dense_targets import dense_targets_readable
 from ..utils.teacher_head_tail import is_tower_head
 from .pair_checks import check_same_dense_layout, match_levels
 
@@ -15,7 +16,7 @@ from .pair_checks import check_same_dense_layout, match_levels
 NECK_METHODS = ('FI', 'PKD', 'CWD', 'MGD', 'FGD', 'SEA')
 #: the methods that pair neck levels by stride (levels of other strides
 #: are left out), for necks of different levels
-STRIDE_MATCHED = ('FI', 'PKD', 'CWD')
+STRIDE_MATCHED = ('FI', 'PKD', 'CWD', 'MGD', 'FGD')
 
 
 def _refuses(check, *args) -> bool:
@@ -26,10 +27,12 @@ def _refuses(check, *args) -> bool:
     return False
 
 
-def _tower_head(detector: nn.Module):
+def _dense_head(detector: nn.Module):
+    """The one-stage detector's head when its targets are read, else
+    ``None``."""
     head = getattr(detector, 'bbox_head', None)
     if not isinstance(detector, SingleStageDetector) or \
-            not is_tower_head(head):
+            not dense_targets_readable(head):
         return None
     return head
 
@@ -42,12 +45,17 @@ def methods_for_pair(student: nn.Module, teacher: nn.Module) -> List[str]:
         names += NECK_METHODS
     elif not _refuses(match_levels, student, teacher):
         names += STRIDE_MATCHED
-    s_head, t_head = _tower_head(student), _tower_head(teacher)
+    s_head, t_head = _dense_head(student), _dense_head(teacher)
     if s_head is not None and t_head is not None and \
             type(s_head) is type(t_head) and \
             not _refuses(check_same_dense_layout, student, teacher):
-        names += ['ADL', 'CrossKD']
-        names += ['LD'] if isinstance(s_head, GFLHead) else ['TBD']
+        names += ['ADL']
+        if isinstance(s_head, GFLHead):
+            names.append('LD')
+        elif hasattr(s_head, 'bbox_coder'):
+            names.append('TBD')
+        if is_tower_head(s_head):
+            names.append('CrossKD')
     two_stage = isinstance(teacher, TwoStageDetector) and \
         not is_cascade(teacher)
     if two_stage and ((isinstance(student, TwoStageDetector)

@@ -71,9 +71,12 @@ def neck_channels_of(detector: nn.Module) -> List[int]:
             f'The {type(detector).__name__} has no neck with `out_channels`; '
             'feature distillation needs an FPN-style neck.')
     channels = neck.out_channels
-    num_outs = getattr(neck, 'num_outs', None)
     if isinstance(channels, int):
-        return [channels] * (num_outs or 1)
+        # FPN-style necks say num_outs; PAFPNs (CSPNeXt, YOLOX) give one
+        # level per input level
+        num_outs = getattr(neck, 'num_outs', None) or \
+            len(getattr(neck, 'in_channels', None) or [None])
+        return [channels] * num_outs
     return list(channels)
 
 

@@ -2,14 +2,19 @@
 from __future__ import annotations
 
 import re
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from mmdet.structures import SampleList
 from mmdet.utils import OptMultiConfig
+from mmengine.logging import MMLogger
 from mmengine.model import BaseModule
 from torch import Tensor, nn
 
 from ..capture import DenseHeadOutputs, DistillRecord
+from ..distillers.pair_checks import match_levels
+
+#: how feature methods pair student and teacher neck levels
+LEVEL_MATCHINGS = ('stride', 'index')
 
 #: What a method's name may look like (it becomes part of loss names).
 METHOD_NAME = re.compile(r'^[a-z][a-z0-9]*$')
@@ -114,6 +119,24 @@ class DistillMethod(BaseModule):
         """Whether :meth:`prepare_student_samples` gives images flagged
         ``metainfo['unlabeled']`` their targets."""
         return False
+
+    def pair_levels(self, levels: Optional[Sequence[int]],
+                    by: str) -> List[Tuple[int, int]]:
+        """``[(student level, teacher level)]`` for the neck levels
+        ``levels`` (``None``: all), paired by ``'stride'`` or ``'index'``
+        (:func:`match_levels`); student levels without a teacher level of
+        their stride are logged and left out."""
+        if by not in LEVEL_MATCHINGS:
+            raise ValueError(f'level_matching must be one of '
+                             f'{LEVEL_MATCHINGS}, got {by!r}.')
+        pairs, unmatched = match_levels(self.student, self.teacher, levels,
+                                        by=by)
+        if unmatched:
+            MMLogger.get_current_instance().warning(
+                f'{type(self).__name__}: student neck levels {unmatched} '
+                'have no teacher level of the same stride and are not '
+                f'distilled (pairs, student -> teacher: {pairs}).')
+        return pairs
 
     # ------------------------------------------------------------ the hooks
     def setup(self) -> None:

@@ -5,14 +5,13 @@ from typing import Dict, Optional, Sequence
 
 from mmdet.registry import MODELS
 from mmdet.utils import ConfigType, OptConfigType
-from mmengine.logging import MMLogger
 from torch import Tensor
 
 from ..adapters import build_level_adapters
 from ..capture import DistillRecord
-from ..distillers.pair_checks import match_levels, neck_channels_of
+from ..distillers.pair_checks import neck_channels_of
 from ..utils.precision import at_least_fp32
-from .distill_method import DistillMethod
+from .distill_method import LEVEL_MATCHINGS, DistillMethod
 
 
 @MODELS.register_module()
@@ -53,9 +52,9 @@ class FeatureImitation(DistillMethod):
                  level_matching: str = 'stride',
                  **kwargs) -> None:
         super().__init__(**kwargs)
-        if level_matching not in ('stride', 'index'):
-            raise ValueError("level_matching must be 'stride' or 'index', "
-                             f'got {level_matching!r}.')
+        if level_matching not in LEVEL_MATCHINGS:
+            raise ValueError(f'level_matching must be one of '
+                             f'{LEVEL_MATCHINGS}, got {level_matching!r}.')
         self.level_matching = level_matching
         self._loss_feat_cfg = loss_feat
         self._adapter_cfg = adapter
@@ -64,15 +63,9 @@ class FeatureImitation(DistillMethod):
     def setup(self) -> None:
         s_all = neck_channels_of(self.student)
         t_all = neck_channels_of(self.teacher)
-        self.level_pairs, unmatched = match_levels(
-            self.student, self.teacher, self._levels_cfg,
-            by=self.level_matching)
+        self.level_pairs = self.pair_levels(self._levels_cfg,
+                                            self.level_matching)
         self.levels = [i for i, _ in self.level_pairs]
-        if unmatched:
-            MMLogger.get_current_instance().warning(
-                f'{type(self).__name__}: student neck levels {unmatched} '
-                'have no teacher level of the same stride and are not '
-                f'distilled (pairs, student -> teacher: {self.level_pairs}).')
         s_ch = [s_all[i] for i, _ in self.level_pairs]
         t_ch = [t_all[j] for _, j in self.level_pairs]
         if self._adapter_cfg is None:

@@ -8,8 +8,7 @@ from mmengine.logging import MMLogger
 from torch import Tensor, nn
 
 from ..capture import DistillRecord
-from ..distillers.pair_checks import (check_same_levels, check_same_strides,
-                                      neck_channels_of, prior_strides_of)
+from ..distillers.pair_checks import neck_channels_of, prior_strides_of
 from ..losses.focal_global_loss import (GlobalContextBlock, attention_loss,
                                         fgd_attention, focal_box_masks,
                                         focal_feature_loss, global_loss)
@@ -17,7 +16,7 @@ from ..utils.category_masks import (StrideLike, infer_strides,
                                     normalize_strides, pad_instances)
 from ..utils.head_transfer import copy_matching_state
 from ..utils.precision import at_least_fp32
-from .distill_method import DistillMethod
+from .distill_method import LEVEL_MATCHINGS, DistillMethod
 
 
 class FGDLevel(nn.Module):
@@ -59,8 +58,14 @@ class FGD(DistillMethod):
         beta_bg: β (5e-4; two-stage 2.5e-5).
         gamma_attention: γ (5e-4; two-stage 5e-5).
         lambda_global: λ (5e-6; two-stage 5e-7).
-        levels: Indices of the neck levels; ``None`` for all (the authors'
-            one-stage configs; their two-stage configs use the first four).
+        levels: Indices of the student's neck levels; ``None`` for all (the
+            authors' one-stage configs; their two-stage configs use the
+            first four).
+        level_matching: ``'stride'`` (default) pairs each student level
+            with the teacher level of the same stride, leaving out (and
+            logging) the student levels without one; ``'index'`` pairs
+            level ``i`` with level ``i`` and requires equal strides
+            (:class:`FeatureImitation`).
         strides: Stride per neck level; ``None``: the student's prior
             generator, else inferred from the padded input size.
         inherit_teacher: Initialise the student's neck and heads from the
@@ -80,10 +85,15 @@ class FGD(DistillMethod):
                  gamma_attention: float = 5e-4,
                  lambda_global: float = 5e-6,
                  levels: Optional[Sequence[int]] = None,
+                 level_matching: str = 'stride',
                  strides: Optional[Sequence[StrideLike]] = None,
                  inherit_teacher: bool = False,
                  **kwargs) -> None:
         super().__init__(**kwargs)
+        if level_matching not in LEVEL_MATCHINGS:
+            raise ValueError(f'level_matching must be one of '
+                             f'{LEVEL_MATCHINGS}, got {level_matching!r}.')
+        self.level_matching = level_matching
         if temperature <= 0:
             raise ValueError(f'FGD temperature must be positive, got '
                              f'{temperature}.')
@@ -96,16 +106,14 @@ class FGD(DistillMethod):
         self._strides_cfg = strides
 
     def setup(self) -> None:
-        check_same_levels(self.student, self.teacher)
         s_ch = neck_channels_of(self.student)
         t_ch = neck_channels_of(self.teacher)
-        self.levels: List[int] = list(range(len(s_ch))) \
-            if self._levels_cfg is None else list(self._levels_cfg)
-        if not self.levels or any(not 0 <= i < len(s_ch)
-                                  for i in self.levels):
-            raise ValueError(f'FGD levels {self.levels} out of range for '
-                             f'{len(s_ch)} neck levels.')
-        check_same_strides(self.student, self.teacher, self.levels)
+        if self._levels_cfg is not None and not list(self._levels_cfg):
+            raise ValueError('FGD levels is empty; give neck level indices '
+                             'or None for all.')
+        self.level_pairs = self.pair_levels(self._levels_cfg,
+                                            self.level_matching)
+        self.levels: List[int] = [i for i, _ in self.level_pairs]
         if self._strides_cfg is not None:
             strides = normalize_strides(self._strides_cfg)
             if len(strides) != len(s_ch):
@@ -117,7 +125,7 @@ class FGD(DistillMethod):
                 strides = None
         self.strides = strides
         self.level_modules = nn.ModuleList(
-            FGDLevel(s_ch[i], t_ch[i]) for i in self.levels)
+            FGDLevel(s_ch[i], t_ch[j]) for i, j in self.level_pairs)
 
     def init_student(self) -> None:
         """The inheriting strategy: the teacher's neck and heads, where
@@ -143,8 +151,8 @@ class FGD(DistillMethod):
 
     def forward(self, record: DistillRecord) -> Dict[str, Tensor]:
         student = [at_least_fp32(record.student_neck[i]) for i in self.levels]
-        teacher = [record.teacher_neck[i].detach().float()
-                   for i in self.levels]
+        teacher = [record.teacher_neck[j].detach().float()
+                   for _, j in self.level_pairs]
         strides = self.strides
         if strides is None:
             neck = record.student_neck

@@ -10,10 +10,9 @@ from mmengine.logging import MessageHub
 from torch import Tensor, nn
 
 from ..capture import DistillRecord
-from ..distillers.pair_checks import (check_same_levels, check_same_strides,
-                                      neck_channels_of)
+from ..distillers.pair_checks import neck_channels_of
 from ..utils.precision import at_least_fp32
-from .distill_method import DistillMethod
+from .distill_method import LEVEL_MATCHINGS, DistillMethod
 
 
 class MaskedFeatureGenerator(nn.Module):
@@ -59,7 +58,13 @@ class MGD(DistillMethod):
     Args:
         alpha: α (the authors: 2e-5 for RetinaNet students).
         mask_ratio: λ, the share of masked positions (the authors: 0.65).
-        levels: Indices of the neck levels; ``None`` for all (the authors).
+        levels: Indices of the student's neck levels; ``None`` for all (the
+            authors).
+        level_matching: ``'stride'`` (default) pairs each student level
+            with the teacher level of the same stride, leaving out (and
+            logging) the student levels without one; ``'index'`` pairs
+            level ``i`` with level ``i`` and requires equal strides
+            (:class:`FeatureImitation`).
         seed: Seed of the masks.
         **kwargs: ``name``, ``init_cfg`` (:class:`DistillMethod`).
     """
@@ -71,9 +76,14 @@ class MGD(DistillMethod):
                  alpha: float = 2e-5,
                  mask_ratio: float = 0.65,
                  levels: Optional[Sequence[int]] = None,
+                 level_matching: str = 'stride',
                  seed: int = 0,
                  **kwargs) -> None:
         super().__init__(**kwargs)
+        if level_matching not in LEVEL_MATCHINGS:
+            raise ValueError(f'level_matching must be one of '
+                             f'{LEVEL_MATCHINGS}, got {level_matching!r}.')
+        self.level_matching = level_matching
         if not 0 <= mask_ratio < 1:
             raise ValueError(f'MGD mask_ratio is the share of masked '
                              f'positions and must be in [0, 1), got '
@@ -85,17 +95,14 @@ class MGD(DistillMethod):
         self._calls = 0
 
     def setup(self) -> None:
-        check_same_levels(self.student, self.teacher)
         s_ch = neck_channels_of(self.student)
         t_ch = neck_channels_of(self.teacher)
-        self.levels: List[int] = list(range(len(s_ch))) \
-            if self._levels_cfg is None else list(self._levels_cfg)
-        if any(not 0 <= i < len(s_ch) for i in self.levels):
-            raise ValueError(f'levels {self.levels} out of range for '
-                             f'{len(s_ch)} neck levels.')
-        check_same_strides(self.student, self.teacher, self.levels)
+        self.level_pairs = self.pair_levels(self._levels_cfg,
+                                            self.level_matching)
+        self.levels: List[int] = [i for i, _ in self.level_pairs]
         self.generators = nn.ModuleList(
-            MaskedFeatureGenerator(s_ch[i], t_ch[i]) for i in self.levels)
+            MaskedFeatureGenerator(s_ch[i], t_ch[j])
+            for i, j in self.level_pairs)
 
     def keep_masks(self, feats: Sequence[Tensor]) -> List[Tensor]:
         """One (N, 1, H, W) keep-mask per level: 0 with probability λ."""
@@ -111,8 +118,8 @@ class MGD(DistillMethod):
 
     def forward(self, record: DistillRecord) -> Dict[str, Tensor]:
         student = [at_least_fp32(record.student_neck[i]) for i in self.levels]
-        teacher = [record.teacher_neck[i].detach().float()
-                   for i in self.levels]
+        teacher = [record.teacher_neck[j].detach().float()
+                   for _, j in self.level_pairs]
         total = 0.
         for generate, s, t, keep in zip(self.generators, student, teacher,
                                         self.keep_masks(student)):

@@ -25,6 +25,7 @@ import torch
 from mmdet.structures.bbox import bbox_overlaps, get_box_tensor
 from torch import Tensor, nn
 
+from ..capture.dense_targets import regresses_boxes
 from .dense_layout import flatten_level_maps
 
 
@@ -197,8 +198,8 @@ def decode_dense_targets(head: nn.Module, bbox_targets: Sequence[Tensor],
                          mask: Optional[Tensor] = None) -> Tensor:
     """The assigned ground-truth boxes from a head's regression targets.
 
-    Anchor heads with ``reg_decoded_bbox=True`` (ATSS) hold the boxes
-    already; otherwise the targets are decoded with the head's box coder
+    Anchor heads with ``reg_decoded_bbox=True`` (ATSS) and RTMDet heads
+    hold the boxes already; otherwise the targets are decoded with the head's box coder
     (deltas against anchors, or FCOS distances to points, scaled back by the
     stride when ``norm_on_bbox=True``). Only positives carry meaningful
     boxes.
@@ -222,7 +223,7 @@ def _targets_to_boxes(head: nn.Module, priors: Tensor, strides: Tensor,
                       mask: Optional[Tensor]) -> Tensor:
     codes = _targets_in_pixels(head, bbox_targets, strides)
     _check_count('The regression targets', codes.shape[1], priors)
-    if getattr(head, 'reg_decoded_bbox', False):
+    if regresses_boxes(head):
         return codes[mask] if mask is not None else codes
     return _decode(head, priors, codes, mask)
 

@@ -6,9 +6,10 @@ import torch
 from mmdet.registry import MODELS
 
 from sea_kd.models.distillers.pair_checks import (check_same_strides,
-                                                  check_sigmoid_heads)
+                                                  check_sigmoid_heads,
+                                                  neck_channels_of)
 
-from ...conftest import build, tiny_detector_cfg
+from ...conftest import build, make_batch, tiny_detector_cfg
 
 
 def detector(use_sigmoid: bool) -> SimpleNamespace:
@@ -67,3 +68,13 @@ def test_per_level_distillers_refuse_pairs_with_other_strides_at_build(
                                   student=tiny_detector_cfg('faster_rcnn')))
         assert model.methods['fi'].level_pairs == [(1, 0), (2, 1), (3, 2),
                                                    (4, 3)]
+
+
+@pytest.mark.parametrize('kind', ['rtmdet', 'yolox'])
+def test_pafpn_necks_give_one_level_per_input_level(kind):
+    """CSPNeXt-PAFPN and YOLOX-PAFPN have no ``num_outs``; each of their
+    three levels must be distilled, not the first alone."""
+    model = build(tiny_detector_cfg(kind, neck_channels=24))
+    assert neck_channels_of(model) == [24, 24, 24]
+    inputs, _ = make_batch(model)
+    assert len(model.extract_feat(inputs)) == 3

@@ -60,8 +60,41 @@ def test_index_matching_refuses_other_strides(hetero):
                           teacher_ckpt=ckpt,
                           methods=[dict(type='FeatureImitation',
                                         level_matching='index')]))
-    with pytest.raises(ValueError, match="'stride' or 'index'"):
+    with pytest.raises(ValueError, match='level_matching must be one of'):
         MODELS.build(dict(type='Distiller', student=s_cfg, teacher=t_cfg,
                           teacher_ckpt=ckpt,
                           methods=[dict(type='FeatureImitation',
                                         level_matching='nearest')]))
+
+
+@pytest.mark.parametrize('method', ['MGD', 'FGD'])
+def test_mgd_and_fgd_pair_levels_by_stride_or_refuse_by_index(
+        method, save_state):
+    """A Faster R-CNN student (P2-P6) learns from a RetinaNet teacher
+    (P3-P7) on the levels of equal stride; their modules are built for
+    the paired teacher level; ``level_matching='index'`` refuses."""
+    teacher_cfg = tiny_detector_cfg('retinanet', neck_channels=48)
+    ckpt = save_state(build(teacher_cfg), 'teacher.pth')
+    student_cfg = tiny_detector_cfg('faster_rcnn')
+
+    def distiller(**options):
+        return MODELS.build(dict(
+            type='Distiller', teacher=teacher_cfg, teacher_ckpt=ckpt,
+            student=student_cfg, methods=[dict(type=method, **options)]))
+
+    with pytest.raises(ValueError, match='different strides'):
+        distiller(level_matching='index')
+    with pytest.raises(ValueError, match='level_matching must be one of'):
+        distiller(level_matching='nearest')
+    model = distiller()
+    part = model.methods[method.lower()]
+    assert part.level_pairs == [(1, 0), (2, 1), (3, 2), (4, 3)]
+    assert part.levels == [1, 2, 3, 4]
+    modules = part.generators if method == 'MGD' else part.level_modules
+    assert len(modules) == 4
+    inputs, samples = make_batch(model.student)
+    losses = model.loss(inputs, samples)
+    terms = [v for k, v in losses.items() if k.startswith(f'loss_{method.lower()}')]
+    assert terms and all(torch.isfinite(v) for v in terms)
+    sum(terms).backward()
+
