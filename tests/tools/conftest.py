@@ -14,12 +14,23 @@ def synthetic_root(tmp_path_factory):
     return str(root)
 
 
-@pytest.fixture(scope='session')
-def retina_teacher_ckpt(synthetic_root, tmp_path_factory):
-    """A real mmengine checkpoint of the demo teacher, from tools/train.py."""
+def _teacher_ckpt(config, synthetic_root, tmp_path_factory) -> str:
     work = tmp_path_factory.mktemp('teacher')
-    run_tool(python('tools/train.py',
-                    osp.join(DEMO, 'retinanet_r18_synthetic.py'),
+    run_tool(python('tools/train.py', osp.join(DEMO, config),
                     '--work-dir', work, '--cfg-options',
                     *data_options(synthetic_root), *short_run(2)))
     return str(work / 'iter_2.pth')
+
+
+@pytest.fixture(scope='session')
+def retina_teacher_ckpt(synthetic_root, tmp_path_factory):
+    """A real mmengine checkpoint of the demo teacher, from tools/train.py."""
+    return _teacher_ckpt('retinanet_r18_synthetic.py', synthetic_root,
+                         tmp_path_factory)
+
+
+@pytest.fixture(scope='session')
+def rtmdet_teacher_ckpt(synthetic_root, tmp_path_factory):
+    """A real checkpoint of the RTMDet demo teacher, from tools/train.py."""
+    return _teacher_ckpt('rtmdet_tiny_synthetic.py', synthetic_root,
+                         tmp_path_factory)

@@ -65,18 +65,22 @@ def python(*args):
     return [sys.executable, *map(str, args)]
 
 
-def keep_all_detections_configs(root) -> tuple:
-    """Write a RetinaNet demo student that keeps every detection (score
-    threshold 0, 20 per image) and the feature-imitation demo distiller of
-    that student into ``root``; return both paths. With it, COCO AP and
-    prediction comparisons mean something after a few iterations."""
-    student = osp.join(str(root), 'student.py')
-    with open(student, 'w') as f:
-        f.write(f"_base_ = '{DEMO}/retinanet_r18-w16_synthetic.py'\n"
+def keep_all_detections_configs(
+        root, student: str = 'retinanet_r18-w16_synthetic.py',
+        distiller: str = 'fi_retinanet_r18_to_r18-w16_synthetic.py'
+) -> tuple:
+    """Write a demo student (default the RetinaNet one) that keeps every
+    detection (score threshold 0, 20 per image) and a demo distiller
+    (default feature imitation) of that student into ``root``; return
+    both paths. With it, COCO AP and prediction comparisons mean something
+    after a few iterations."""
+    student_path = osp.join(str(root), 'student.py')
+    with open(student_path, 'w') as f:
+        f.write(f"_base_ = '{DEMO}/{student}'\n"
                 'model = dict(test_cfg=dict(score_thr=0.0, '
                 'max_per_img=20))\n')
-    distiller = osp.join(str(root), 'fi.py')
-    with open(distiller, 'w') as f:
-        f.write(f"_base_ = '{DEMO}/fi_retinanet_r18_to_r18-w16_synthetic.py'"
-                f"\nmodel = dict(student='{student}')\n")
-    return student, distiller
+    distiller_path = osp.join(str(root), 'distiller.py')
+    with open(distiller_path, 'w') as f:
+        f.write(f"_base_ = '{DEMO}/{distiller}'"
+                f"\nmodel = dict(student='{student_path}')\n")
+    return student_path, distiller_path
