@@ -28,6 +28,8 @@ METHOD_SECTIONS = {
     'LD': 'LD',
     'AttentionTransfer': 'Distiller',
     'FeatureImitation': 'Feature imitation',
+    'ADL': 'ADL',
+    'TBD': 'TBD',
 }
 PLAIN_SECTION = 'Teachers and students'
 DETECTOR_NAMES = {
@@ -36,6 +38,7 @@ DETECTOR_NAMES = {
     'FCOS': 'FCOS',
     'GFL': 'GFL',
     'MaskRCNN': 'Mask R-CNN',
+    'RTMDet': 'RTMDet',
 }
 
 ROW = re.compile(r'^\|\s*\[`[^`]+`\]\(\.\./(configs/[^)\s]+\.py)\)')

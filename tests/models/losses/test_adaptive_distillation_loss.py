@@ -180,9 +180,8 @@ def test_blocked_sum_matches_the_plain_graph_in_value_and_gradient(
     blocks of 3 rows (7 rows: 3 blocks), value and gradient equal those of
     the formulas written as plain tensor operations, ignored rows and
     gradcheck included."""
-    from sea_kd.models.losses.adaptive_distillation_loss import \
-        AdaptiveDistillationSum
-    monkeypatch.setattr(AdaptiveDistillationSum, 'block_rows', 3)
+    from sea_kd.models.losses.blocked_row_sum import BlockedRowSum
+    monkeypatch.setattr(BlockedRowSum, 'block_rows', 3)
     s, t = logits
     valid = torch.tensor([1, 0, 1, 1, 0, 1, 1], dtype=torch.bool)
     beta, gamma = options.get('beta', 1.0), options.get('gamma', 2.0)
