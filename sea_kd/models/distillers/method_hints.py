@@ -12,11 +12,9 @@ from ..capture.dense_targets import dense_targets_readable
 from ..utils.teacher_head_tail import is_tower_head
 from .pair_checks import check_same_dense_layout, match_levels
 
-#: the methods that read only the neck features (and the ground truth)
+#: the methods that read only the neck features (and the ground truth);
+#: each pairs neck levels by stride (levels of other strides are left out)
 NECK_METHODS = ('FI', 'PKD', 'CWD', 'MGD', 'FGD', 'SEA')
-#: the methods that pair neck levels by stride (levels of other strides
-#: are left out), for necks of different levels
-STRIDE_MATCHED = ('FI', 'PKD', 'CWD', 'MGD', 'FGD')
 
 
 def _refuses(check, *args) -> bool:
@@ -41,10 +39,8 @@ def methods_for_pair(student: nn.Module, teacher: nn.Module) -> List[str]:
     """The methods of docs/compatibility.md that distil this pair, by the
     pair's kinds: a conservative list (every name in it works)."""
     names: List[str] = []
-    if not _refuses(match_levels, student, teacher, None, 'index'):
+    if not _refuses(match_levels, student, teacher):
         names += NECK_METHODS
-    elif not _refuses(match_levels, student, teacher):
-        names += STRIDE_MATCHED
     s_head, t_head = _dense_head(student), _dense_head(teacher)
     if s_head is not None and t_head is not None and \
             type(s_head) is type(t_head) and \

@@ -9,9 +9,8 @@ from torch import Tensor
 
 from ..capture import DistillRecord
 from ..utils.category_masks import StrideLike, normalize_strides
-from ..distillers.pair_checks import (check_same_levels, check_same_strides,
-                                      neck_channels_of, prior_strides_of)
-from .distill_method import DistillMethod
+from ..distillers.pair_checks import neck_channels_of, prior_strides_of
+from .distill_method import LEVEL_MATCHINGS, DistillMethod
 
 
 @MODELS.register_module()
@@ -38,11 +37,19 @@ class SEA(DistillMethod):
             1×1 (it is applied to anchor vectors, which equals pooling the
             adapted features). ``None``: no adapter, which then requires
             equal channels.
-        strides: Stride of every neck level (number or ``(s_x, s_y)``).
-            ``None`` (default): the student's prior generator's strides
-            (``bbox_head`` or ``rpn_head``) when it has one per level,
-            otherwise inferred per batch from the feature sizes and
-            ``batch_input_shape``.
+        strides: Stride of every student neck level (number or
+            ``(s_x, s_y)``). ``None`` (default): the student's prior
+            generator's strides (``bbox_head`` or ``rpn_head``) when it has
+            one per level, otherwise inferred per batch from the feature
+            sizes and ``batch_input_shape``.
+        level_matching: How the student levels of ``loss_sea.levels`` find
+            their teacher level: ``'stride'`` (default) pairs each with the
+            teacher level of the same stride, leaving out (and logging) the
+            student levels without one, so that e.g. a Faster R-CNN teacher
+            (P2–P6) teaches a RetinaNet student (P3–P7) on P3–P6;
+            ``'index'`` pairs level ``i`` with level ``i`` and requires
+            equal strides. The loss then sees the paired levels only, in
+            order: the category anchors pool over them in each model.
         **kwargs: ``name``, ``init_cfg`` (:class:`DistillMethod`).
     """
 
@@ -53,8 +60,13 @@ class SEA(DistillMethod):
                  loss_sea: ConfigType = dict(type='SEALoss'),
                  adapter: OptConfigType = dict(type='ConvAdapter'),
                  strides: Optional[Sequence[StrideLike]] = None,
+                 level_matching: str = 'stride',
                  **kwargs) -> None:
         super().__init__(**kwargs)
+        if level_matching not in LEVEL_MATCHINGS:
+            raise ValueError(f'level_matching must be one of '
+                             f'{LEVEL_MATCHINGS}, got {level_matching!r}.')
+        self.level_matching = level_matching
         self._loss_sea_cfg = loss_sea
         self._adapter_cfg = adapter
         self._strides_cfg = strides
@@ -62,12 +74,15 @@ class SEA(DistillMethod):
     def setup(self) -> None:
         loss_sea, adapter = self._loss_sea_cfg, self._adapter_cfg
         strides = self._strides_cfg
-        check_same_levels(self.student, self.teacher)
         self.loss_sea = MODELS.build(loss_sea)
         s_ch = neck_channels_of(self.student)
         t_ch = neck_channels_of(self.teacher)
-        levels = self.loss_sea.resolve_levels(len(s_ch))
-        check_same_strides(self.student, self.teacher, levels)
+        self.level_pairs = self.pair_levels(
+            self.loss_sea.resolve_levels(len(s_ch)), self.level_matching)
+        levels = [i for i, _ in self.level_pairs]
+        teacher_levels = [j for _, j in self.level_pairs]
+        # the loss is handed the paired levels only, in order
+        self.loss_sea.levels = None
 
         if strides is not None:
             self.strides = normalize_strides(strides)
@@ -82,7 +97,7 @@ class SEA(DistillMethod):
         self.adapter = None
         if getattr(self.loss_sea, 'anchor_weight', 0) > 0:
             s_set = sorted({s_ch[i] for i in levels})
-            t_set = sorted({t_ch[i] for i in levels})
+            t_set = sorted({t_ch[j] for j in teacher_levels})
             if len(s_set) > 1 or len(t_set) > 1:
                 raise ValueError(
                     f'Category anchors pool over the levels {levels}, whose '
@@ -114,11 +129,13 @@ class SEA(DistillMethod):
         return out.reshape(*shape[:-1], out.shape[1])
 
     def forward(self, record: DistillRecord) -> Dict[str, Tensor]:
+        strides = None if self.strides is None else \
+            [self.strides[i] for i, _ in self.level_pairs]
         return self.loss_sea(
-            record.student_neck,
-            record.teacher_neck,
+            [record.student_neck[i] for i, _ in self.level_pairs],
+            [record.teacher_neck[j] for _, j in self.level_pairs],
             record.batch_gt_instances,
             record.batch_img_metas,
-            strides=self.strides,
+            strides=strides,
             anchor_adapter=self._adapt_anchors
             if self.adapter is not None else None)

@@ -49,25 +49,27 @@ def test_same_strides_pass_and_differing_strides_name_levels_and_fix():
     assert '`start_level`, `num_outs`' in message
 
 
-@pytest.mark.parametrize('distiller, options', [
-    ('FeatureImitationDistiller', dict(level_matching='index')),
-    ('SEADistiller', dict())])
+@pytest.mark.parametrize('distiller', ['FeatureImitationDistiller',
+                                       'SEADistiller'])
 def test_per_level_distillers_refuse_pairs_with_other_strides_at_build(
-        distiller, options, save_state):
+        distiller, save_state):
     teacher_cfg = tiny_detector_cfg('retinanet')
     ckpt = save_state(build(teacher_cfg), 'teacher.pth')
     with pytest.raises(ValueError, match='different strides'):
         MODELS.build(dict(type=distiller, teacher=teacher_cfg,
                           teacher_ckpt=ckpt,
                           student=tiny_detector_cfg('faster_rcnn'),
-                          **options))
-    if distiller == 'FeatureImitationDistiller':
-        # by stride (the default) the student's P3-P6 meet the teacher's
-        model = MODELS.build(dict(type=distiller, teacher=teacher_cfg,
-                                  teacher_ckpt=ckpt,
-                                  student=tiny_detector_cfg('faster_rcnn')))
-        assert model.methods['fi'].level_pairs == [(1, 0), (2, 1), (3, 2),
-                                                   (4, 3)]
+                          level_matching='index'))
+    # by stride (the default) the student's P3-P6 meet the teacher's
+    model = MODELS.build(dict(type=distiller, teacher=teacher_cfg,
+                              teacher_ckpt=ckpt,
+                              student=tiny_detector_cfg('faster_rcnn')))
+    method = model.methods['fi' if 'Feature' in distiller else 'sea']
+    assert method.level_pairs == [(1, 0), (2, 1), (3, 2), (4, 3)]
+    inputs, samples = make_batch(model.student)
+    losses = model.loss(inputs, samples)
+    assert all(torch.isfinite(v) for k, v in losses.items()
+               if k.startswith('loss_fi') or k.startswith('loss_sea'))
 
 
 @pytest.mark.parametrize('kind', ['rtmdet', 'yolox'])
