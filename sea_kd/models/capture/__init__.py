@@ -1,5 +1,6 @@
 from .dense_targets import normalize_dense_targets
-from .detector_capture import (check_parts, is_cascade, shared_fc_tap,
+from .detector_capture import (RCNNStage, check_parts, is_cascade,
+                               rcnn_stage, shared_fc_tap,
                                student_loss_with_record,
                                teacher_dense_forward, teacher_region_forward,
                                teacher_roi_forward)
@@ -11,6 +12,6 @@ from .record import (RECORD_PARTS, DenseHeadOutputs, DenseTargets,
 __all__ = [
     'MethodTap', 'RecordedCall', 'ModuleTaps', 'module_at', 'RECORD_PARTS', 'DenseHeadOutputs',
     'DenseTargets', 'DistillRecord', 'RoIRecord', 'normalize_dense_targets',
-    'check_parts', 'is_cascade', 'student_loss_with_record', 'teacher_dense_forward',
+    'check_parts', 'is_cascade', 'rcnn_stage', 'RCNNStage', 'student_loss_with_record', 'teacher_dense_forward',
     'teacher_roi_forward', 'teacher_region_forward', 'shared_fc_tap'
 ]

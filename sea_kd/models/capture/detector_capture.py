@@ -15,7 +15,7 @@ sampled RoIs.
 from __future__ import annotations
 
 from contextlib import ExitStack
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 import torch
 from mmdet.models.dense_heads import YOLOXHead
@@ -75,9 +75,43 @@ def last_tower_layers(head: nn.Module) -> List[nn.Module]:
 
 def is_cascade(detector: nn.Module) -> bool:
     """Whether the detector's R-CNN has one bbox head per stage (Cascade
-    R-CNN), whose regions the capture does not read."""
+    R-CNN)."""
     roi_head = getattr(detector, 'roi_head', None)
     return isinstance(getattr(roi_head, 'bbox_head', None), nn.ModuleList)
+
+
+class RCNNStage(NamedTuple):
+    """The R-CNN stage whose regions the capture reads.
+
+    Attributes:
+        extractor: Its RoI feature extractor.
+        bbox_head: Its bbox head.
+        assigner: Its region assigner (``None`` without ``train_cfg``).
+        sampler: Its region sampler (``None`` without ``train_cfg``).
+        stage: Its index for Cascade R-CNN; ``None`` for one-stage
+            R-CNNs (``StandardRoIHead``).
+    """
+    extractor: nn.Module
+    bbox_head: nn.Module
+    assigner: Any
+    sampler: Any
+    stage: Optional[int]
+
+
+def rcnn_stage(detector: nn.Module) -> RCNNStage:
+    """The R-CNN's region stage: the only one of a ``StandardRoIHead``, or
+    the first of Cascade R-CNN's, whose regions are sampled from the
+    proposals at IoU 0.5 as Faster R-CNN's are (the later stages refine
+    them)."""
+    roi_head = detector.roi_head
+    assigner = getattr(roi_head, 'bbox_assigner', None)
+    sampler = getattr(roi_head, 'bbox_sampler', None)
+    if not is_cascade(detector):
+        return RCNNStage(roi_head.bbox_roi_extractor, roi_head.bbox_head,
+                         assigner, sampler, None)
+    return RCNNStage(roi_head.bbox_roi_extractor[0], roi_head.bbox_head[0],
+                     assigner[0] if assigner else None,
+                     sampler[0] if sampler else None, 0)
 
 
 def check_parts(detector: nn.Module, parts: Sequence[str], role: str) -> None:
@@ -109,11 +143,6 @@ def check_parts(detector: nn.Module, parts: Sequence[str], role: str) -> None:
             f'This distiller needs R-CNN region outputs, but the {role} is a '
             f'{type(detector).__name__}, not a two-stage detector '
             '(TwoStageDetector: Faster R-CNN, Mask R-CNN, ...).')
-    if 'roi' in parts and is_cascade(detector):
-        raise NotImplementedError(
-            f'This distiller reads R-CNN region outputs, but the {role} is a '
-            f'{type(detector).__name__} with one bbox head per stage, whose '
-            'regions sea_kd does not capture yet.')
 
 
 def student_loss_with_record(
@@ -149,11 +178,11 @@ def student_loss_with_record(
             tower_taps = [stack.enter_context(MethodTap(layer, 'forward'))
                           for layer in last_tower_layers(student.bbox_head)]
         if 'roi' in parts:
-            roi_head = student.roi_head
+            roi_head, stage = student.roi_head, rcnn_stage(student)
             bbox_tap = stack.enter_context(MethodTap(roi_head, 'bbox_loss'))
             roi_target_tap = stack.enter_context(
-                MethodTap(roi_head.bbox_head, 'loss_and_target'))
-            repr_tap = shared_fc_tap(roi_head.bbox_head)
+                MethodTap(stage.bbox_head, 'loss_and_target'))
+            repr_tap = shared_fc_tap(stage.bbox_head)
             if repr_tap is not None:
                 stack.enter_context(repr_tap)
         losses = student.loss(inputs, data_samples)
@@ -178,8 +207,14 @@ def student_loss_with_record(
         record.student_cls_tower = [call.output for tap in tower_taps
                                     for call in tap.calls]
     if 'roi' in parts:
-        sampling_results = bbox_tap.first.args[1]
-        bbox_results = bbox_tap.first.output
+        if stage.stage is None:
+            bbox_call = bbox_tap.first
+            sampling_results = bbox_call.args[1]
+        else:  # Cascade: bbox_loss(stage, x, sampling_results) per stage
+            bbox_call = next(c for c in bbox_tap.calls
+                             if c.args[0] == stage.stage)
+            sampling_results = bbox_call.args[2]
+        bbox_results = bbox_call.output
         labels, label_weights, bbox_targets, bbox_weights = \
             roi_target_tap.first.output['bbox_targets']
         record.roi = RoIRecord(
@@ -237,16 +272,18 @@ def teacher_region_forward(teacher: nn.Module, feats: Sequence[Tensor],
     """
     if teacher.training:
         raise RuntimeError('The teacher must stay in eval mode.')
-    roi_head = teacher.roi_head
-    tap = shared_fc_tap(roi_head.bbox_head)
+    roi_head, stage = teacher.roi_head, rcnn_stage(teacher)
+    tap = shared_fc_tap(stage.bbox_head)
     with ExitStack() as stack:
         if tap is not None:
             stack.enter_context(tap)
         stack.enter_context(torch.autocast(rois.device.type, enabled=False))
         stack.enter_context(sparse_roi_layers(
-            roi_head.bbox_roi_extractor, enabled=rois.device.type == 'cpu'))
-        results = roi_head._bbox_forward(levels_at_least_fp32(feats),
-                                         at_least_fp32(rois))
+            stage.extractor, enabled=rois.device.type == 'cpu'))
+        args = (levels_at_least_fp32(feats), at_least_fp32(rois))
+        if stage.stage is not None:  # Cascade: the first stage's head
+            args = (stage.stage, ) + args
+        results = roi_head._bbox_forward(*args)
     return dict(bbox_feats=results['bbox_feats'],
                 cls_score=results['cls_score'],
                 bbox_pred=results['bbox_pred'],

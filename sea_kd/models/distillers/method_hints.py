@@ -7,7 +7,6 @@ from mmdet.models.dense_heads import GFLHead, RetinaHead
 from mmdet.models.detectors import SingleStageDetector, TwoStageDetector
 from torch import nn
 
-from ..capture import is_cascade
 from ..capture.dense_targets import dense_targets_readable
 from ..utils.teacher_head_tail import is_tower_head
 from .pair_checks import check_same_dense_layout, match_levels
@@ -52,12 +51,9 @@ def methods_for_pair(student: nn.Module, teacher: nn.Module) -> List[str]:
             names.append('TBD')
         if is_tower_head(s_head):
             names.append('CrossKD')
-    two_stage = isinstance(teacher, TwoStageDetector) and \
-        not is_cascade(teacher)
-    if two_stage and ((isinstance(student, TwoStageDetector)
-                       and not is_cascade(student))
-                      or isinstance(getattr(student, 'bbox_head', None),
-                                    RetinaHead)):
+    if isinstance(teacher, TwoStageDetector) and (
+            isinstance(student, TwoStageDetector)
+            or isinstance(getattr(student, 'bbox_head', None), RetinaHead)):
         names.append('G-DetKD')
     return names
 

@@ -9,7 +9,7 @@ from mmdet.utils import ConfigType, OptConfigType
 from mmengine.logging import MMLogger
 from torch import Tensor, nn
 
-from ..capture import DistillRecord, is_cascade
+from ..capture import DistillRecord, rcnn_stage
 from .distill_method import DistillMethod
 
 HOMOGENEOUS = 'homogeneous'
@@ -104,11 +104,6 @@ class GDetKD(DistillMethod):
                  cfg: dict) -> Tuple[type, dict]:
         if cls is not GDetKD:
             return cls, cfg
-        if is_cascade(teacher):
-            raise NotImplementedError(
-                f'G-DetKD reads the teacher\'s R-CNN regions; the '
-                f'{type(teacher).__name__} has one bbox head per stage, whose '
-                'regions sea_kd does not capture yet.')
         if not isinstance(teacher, TwoStageDetector):
             raise TypeError(
                 f'G-DetKD distils R-CNN region knowledge and needs a '
@@ -140,7 +135,7 @@ class GDetKD(DistillMethod):
                 'level; a teacher with a shared RoI head (e.g. Faster R-CNN '
                 'C4) is not supported. Use an FPN teacher.')
         self.teacher_channels = int(
-            teacher_roi.bbox_roi_extractor.out_channels)
+            rcnn_stage(self.teacher).extractor.out_channels)
 
     def check_has_terms(self, *configs) -> None:
         """Refuse a pipeline with no term to compute."""
@@ -157,7 +152,7 @@ class GDetKD(DistillMethod):
         cfg = self._loss_sgfi_cfg
         if cfg is None:
             return None
-        layer = self.teacher.roi_head.bbox_roi_extractor.roi_layers[0]
+        layer = rcnn_stage(self.teacher).extractor.roi_layers[0]
         cfg = dict(cfg)
         cfg.setdefault('roi_layer', dict(
             type=type(layer).__name__, output_size=layer.output_size,
@@ -177,11 +172,12 @@ class GDetKD(DistillMethod):
     @staticmethod
     def representation_size(detector: nn.Module, role: str) -> int:
         """Width of a detector's R-CNN region representation."""
-        fcs = getattr(detector.roi_head.bbox_head, 'shared_fcs', None)
+        head = rcnn_stage(detector).bbox_head
+        fcs = getattr(head, 'shared_fcs', None)
         if fcs is None or len(fcs) == 0:
             raise ValueError(
                 f'CKD reads the {role} R-CNN bbox head\'s last shared FC '
-                f'output, but {type(detector.roi_head.bbox_head).__name__} '
+                f'output, but {type(head).__name__} '
                 'has no shared FC layers. Use a Shared2FCBBoxHead-like head '
                 'or set loss_ckd=None.')
         return int(fcs[-1].out_features)

@@ -8,7 +8,7 @@ from mmdet.registry import MODELS, TASK_UTILS
 from mmdet.utils import ConfigType, OptConfigType
 from torch import Tensor
 
-from ..capture import DistillRecord, teacher_region_forward
+from ..capture import DistillRecord, rcnn_stage, teacher_region_forward
 from ..distillers.pair_checks import neck_channels_of
 from ..utils.precision import at_least_fp32
 from ..utils.region_budget import regions_within_budget
@@ -177,9 +177,8 @@ class GDetKDDense(GDetKD):
                     f' missing {sorted(missing)}.')
             return (TASK_UTILS.build(cfg['assigner']),
                     TASK_UTILS.build(cfg['sampler']))
-        roi_head = self.teacher.roi_head
-        assigner = getattr(roi_head, 'bbox_assigner', None)
-        sampler = getattr(roi_head, 'bbox_sampler', None)
+        stage = rcnn_stage(self.teacher)
+        assigner, sampler = stage.assigner, stage.sampler
         if assigner is None or sampler is None:
             raise ValueError(
                 'The heterogeneous pipeline samples the student\'s boxes with '

@@ -7,7 +7,7 @@ from mmdet.registry import MODELS
 from mmdet.utils import OptConfigType
 from torch import Tensor
 
-from ..capture import DistillRecord
+from ..capture import DistillRecord, rcnn_stage
 from ..distillers.pair_checks import check_same_box_coding
 from ..utils.head_transfer import copy_matching_state
 from ..utils.region_budget import regions_within_budget
@@ -62,7 +62,7 @@ class GDetKDTwoStage(GDetKD):
         super().setup()
         self.check_has_terms(self._loss_sgfi_cfg, self._loss_ckd_cfg,
                              self._loss_cls_cfg, self._loss_reg_cfg)
-        extractor = self.student.roi_head.bbox_roi_extractor
+        extractor = rcnn_stage(self.student).extractor
         self.student_strides = [float(s) for s in extractor.featmap_strides]
         self.loss_sgfi = self.build_sgfi(self.student_strides,
                                          int(extractor.out_channels))
@@ -77,8 +77,8 @@ class GDetKDTwoStage(GDetKD):
             if self._loss_cls_cfg is not None else None
         self.loss_reg = None
         if self._loss_reg_cfg is not None:
-            check_same_box_coding(self.student.roi_head.bbox_head,
-                                  self.teacher.roi_head.bbox_head)
+            check_same_box_coding(rcnn_stage(self.student).bbox_head,
+                                  rcnn_stage(self.teacher).bbox_head)
             self.loss_reg = MODELS.build(self._loss_reg_cfg)
 
     def init_student(self) -> None:
@@ -87,7 +87,8 @@ class GDetKDTwoStage(GDetKD):
         if not self.head_transfer:
             return
         copied, skipped = copy_matching_state(
-            self.teacher.roi_head.bbox_head, self.student.roi_head.bbox_head)
+            rcnn_stage(self.teacher).bbox_head,
+            rcnn_stage(self.student).bbox_head)
         self.transferred_head_params = copied
         log(f'G-DetKD head transfer: copied {len(copied)} entries of '
             f'the teacher\'s R-CNN bbox head into the student\'s '

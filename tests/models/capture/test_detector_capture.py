@@ -157,3 +157,31 @@ def test_check_parts_names_the_problem():
         check_parts(faster, ('dense_tower', ), 'student')
     with pytest.raises(ValueError, match='Unknown record parts'):
         check_parts(faster, ('logits', ), 'teacher')
+
+
+@pytest.mark.parametrize('num_items', [[3, 2], [0, 2]])
+def test_cascade_roi_record_is_the_first_stage(num_items):
+    """Cascade R-CNN: the record holds the first stage's regions, outputs
+    and targets; its stage-0 losses recomputed from the record equal the
+    student's own, and the teacher's side is its first stage's head on
+    the same regions."""
+    student, teacher = _pair('cascade_rcnn')
+    inputs, samples = make_batch(student, num_items=num_items)
+    losses, record = student_loss_with_record(student, inputs, samples,
+                                              ('neck', 'roi'))
+    roi = record.roi
+    head = student.roi_head.bbox_head[0]
+    again = head.loss(roi.student_cls, roi.student_reg, roi.rois, roi.labels,
+                      roi.label_weights, roi.bbox_targets, roi.bbox_weights)
+    for name in ('loss_cls', 'loss_bbox'):
+        torch.testing.assert_close(again[name], losses[f's0.{name}'])
+    assert roi.student_repr.shape == (roi.rois.shape[0],
+                                      head.shared_fcs[-1].out_features)
+    teacher_forward_into(teacher, inputs, record)
+    with torch.no_grad():
+        direct = teacher.roi_head._bbox_forward(
+            0, teacher.extract_feat(inputs), roi.rois)
+    torch.testing.assert_close(direct['cls_score'], roi.teacher_cls,
+                               atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(direct['bbox_feats'], roi.teacher_feats,
+                               atol=1e-5, rtol=1e-5)
