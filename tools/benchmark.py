@@ -3,7 +3,8 @@
     python tools/benchmark.py CONFIG [--iters 10] [--warmup 3]
         [--device cpu|cuda] [--cfg-options k=v ...]
     python tools/benchmark.py COCO_CONFIG --random [--batch-size N]
-        [--image-size H W] [--num-boxes K]
+        [--image-size H W] [--num-boxes K] [--num-classes C]
+        [--json-out FILE]
 
 On the same preloaded batches, in one process, it measures
   (a) the student's plain training step (forward, loss, backward, SGD step),
@@ -19,7 +20,9 @@ COCO configs): random weights (no ``Pretrained`` initialisation, a random
 teacher loaded through ``teacher_ckpt``) and random images of the config's
 largest training scale, its training batch size and its student's classes,
 with ``--num-boxes`` random boxes per image
-(``sea_kd.utils.random_weights``). Peak memory is measured
+(``sea_kd.utils.random_weights``); ``--num-classes`` sets every head's
+class count of both models. ``--json-out`` writes the figures for
+``tools/scaling_curves.py``. Peak memory is measured
 afterwards, phase by phase. Peak memory is ``torch.cuda.max_memory_allocated``
 on CUDA; on CPU it is the peak resident-set growth during the phase, sampled
 every millisecond (an approximation: the allocator may keep freed memory).
@@ -28,6 +31,7 @@ import argparse
 import copy
 import ctypes
 import gc
+import json
 import statistics
 import tempfile
 import threading
@@ -40,6 +44,7 @@ from mmengine.runner import Runner
 
 import sea_kd  # noqa: F401
 from sea_kd.models.distillers import Distiller
+from sea_kd.models.distillers.pair_checks import num_classes_of
 from sea_kd.utils.random_weights import (random_batch, random_weights_config,
                                          training_batch_size,
                                          training_image_size)
@@ -68,10 +73,16 @@ def parse_args():
                         'scale of the training pipeline)')
     parser.add_argument('--num-boxes', type=int, default=8,
                         help='--random: ground-truth boxes per image')
+    parser.add_argument('--num-classes', type=int,
+                        help='--random: classes of every head of both '
+                        'models (default: the configs\')')
+    parser.add_argument('--json-out', help='write the figures to this file')
     args = parser.parse_args()
-    if not args.random and (args.batch_size or args.image_size):
-        parser.error('--batch-size and --image-size apply to --random only '
-                     '(otherwise the config\'s data loader decides).')
+    if not args.random and (args.batch_size or args.image_size
+                            or args.num_classes):
+        parser.error('--batch-size, --image-size and --num-classes apply to '
+                     '--random only (otherwise the config\'s data loader '
+                     'decides).')
     return args
 
 
@@ -167,7 +178,8 @@ def main():
         if 'student' not in cfg.model:
             raise TypeError(f'{args.config} is not a distiller config.')
         tmp = tempfile.TemporaryDirectory()
-        cfg = random_weights_config(cfg, tmp.name)
+        cfg = random_weights_config(cfg, tmp.name,
+                                    num_classes=args.num_classes)
     model = MODELS.build(cfg.model)
     if not isinstance(model, Distiller):
         raise TypeError(f'{args.config} is not a distiller config (its model '
@@ -234,6 +246,20 @@ def main():
         print(f'{name:<22}{1e3 * t:>12.1f}{m / 2**20:>16.1f}')
     print(f'{"ratio c / (a + b)":<22}{tc / (ta + tb):>12.3f}'
           f'{(mc / (ma + mb) if ma + mb > 0 else float("nan")):>16.3f}')
+    if args.json_out:
+        with open(args.json_out, 'w') as f:
+            json.dump(dict(
+                config=args.config, device=str(device),
+                threads=torch.get_num_threads(),
+                batch=int(batches[0]['inputs'].shape[0]),
+                image_size=list(batches[0]['inputs'].shape[2:]),
+                num_boxes=args.num_boxes if args.random else None,
+                num_classes=num_classes_of(model.student),
+                time_s=dict(a=ta, b=tb, c=tc), memory_bytes=dict(
+                    a=ma, b=mb, c=mc),
+                time_ratio=tc / (ta + tb),
+                memory_ratio=mc / (ma + mb) if ma + mb > 0 else None),
+                f, indent=2)
 
 
 if __name__ == '__main__':

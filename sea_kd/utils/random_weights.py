@@ -54,7 +54,20 @@ def _is_pretrained(node: Any) -> bool:
     return False
 
 
-def random_weights_config(cfg: Config, work_dir: str) -> Config:
+def with_num_classes(node: Any, num_classes: int) -> Any:
+    """A copy of a model config with every ``num_classes`` set (every head:
+    dense, R-CNN stages, masks)."""
+    if isinstance(node, dict):
+        return type(node)({k: num_classes if k == 'num_classes' else
+                           with_num_classes(v, num_classes)
+                           for k, v in node.items()})
+    if isinstance(node, (list, tuple)):
+        return type(node)(with_num_classes(v, num_classes) for v in node)
+    return node
+
+
+def random_weights_config(cfg: Config, work_dir: str,
+                          num_classes: Optional[int] = None) -> Config:
     """The distiller config ``cfg`` with random weights.
 
     The student and teacher model configs are inlined without pretrained
@@ -66,6 +79,8 @@ def random_weights_config(cfg: Config, work_dir: str) -> Config:
     Args:
         cfg: A distiller config (``model.student``, ``model.teacher``).
         work_dir: Where the random teacher checkpoint is written.
+        num_classes: Set every head's class count of both models to it;
+            ``None`` keeps the configs'.
 
     Returns:
         Config: A copy of ``cfg``.
@@ -79,6 +94,9 @@ def random_weights_config(cfg: Config, work_dir: str) -> Config:
                                                       'student'))
     model.teacher = without_pretrained(load_model_cfg(model.teacher,
                                                       'teacher'))
+    if num_classes is not None:
+        model.student = with_num_classes(model.student, num_classes)
+        model.teacher = with_num_classes(model.teacher, num_classes)
     digest = hashlib.sha1(repr(model.teacher).encode()).hexdigest()[:12]
     path = osp.join(work_dir, f'random_teacher_{digest}.pth')
     if not osp.exists(path):

@@ -77,3 +77,31 @@ def test_teacher_dtype_check_reports_each_term(synthetic_root,
     assert set(found) == {'loss_fi_feat', 'loss_adl_cls'}, summary
     # a bfloat16 trunk changes the terms, but by far less than they are
     assert all(0 < float(v) < 0.1 for v in found.values()), found
+
+
+def test_scaling_curves_measure_each_value_and_resume(tmp_path):
+    """Two class counts on the own-data config (no data, no weights): a
+    table, a JSON per value with the class count applied to the heads, a
+    plot; a second run measures nothing again."""
+    import json
+    config = osp.join('configs', 'own_data',
+                      'fi_retinanet_r18_to_r18-w16_my-dataset.py')
+    args = ['tools/scaling_curves.py', config, '--axis', 'num-classes',
+            '--values', '3', '12', '--iters', '1', '--warmup', '0',
+            '--batch-size', '2', '--out-dir', tmp_path]
+    out = run_tool(python(*args)).stdout
+    stem = tmp_path / 'fi_retinanet_r18_to_r18-w16_my-dataset_num-classes'
+    rows = re.findall(r'^\| (\d+) \|.*\| (\d+\.\d+) \| (\d+\.\d+|—) \|$',
+                      out, flags=re.M)
+    assert [r[0] for r in rows] == ['3', '12']
+    for value in (3, 12):
+        found = json.loads((tmp_path / f'{stem.name}_{value}.json')
+                           .read_text())
+        assert found['num_classes'] == value
+        assert found['time_ratio'] > 0
+    assert (tmp_path / f'{stem.name}.png').stat().st_size > 0
+    again = run_tool(python(*args)).stdout
+    assert '[num-classes =' not in again  # nothing measured again
+    bad = run_tool(python('tools/benchmark.py', config, '--num-classes',
+                          '3'), check=False)
+    assert bad.returncode != 0 and 'apply to --random only' in bad.stdout
