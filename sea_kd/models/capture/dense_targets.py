@@ -135,6 +135,8 @@ def yolox_dense_targets(head: nn.Module, target_calls: Sequence[RecordedCall],
     """
     samples = iter(sample_calls)
     labels, boxes, quality = [], [], []
+    # one recorded call per image, each with its own number of positives
+    # (mmdet's own loss assigns image by image too)
     for call in target_calls:
         foreground = call.output[0]
         label = torch.full_like(foreground, head.num_classes,

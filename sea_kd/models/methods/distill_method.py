@@ -16,6 +16,15 @@ from ..distillers.pair_checks import match_levels
 #: how feature methods pair student and teacher neck levels
 LEVEL_MATCHINGS = ('stride', 'index')
 
+
+def checked_level_matching(value: str) -> str:
+    """``value`` if it is one of :data:`LEVEL_MATCHINGS`, else a clear
+    error (the feature methods' ``level_matching`` option)."""
+    if value not in LEVEL_MATCHINGS:
+        raise ValueError(f'level_matching must be one of {LEVEL_MATCHINGS}, '
+                         f'got {value!r}.')
+    return value
+
 #: What a method's name may look like (it becomes part of loss names).
 METHOD_NAME = re.compile(r'^[a-z][a-z0-9]*$')
 
@@ -126,9 +135,6 @@ class DistillMethod(BaseModule):
         ``levels`` (``None``: all), paired by ``'stride'`` or ``'index'``
         (:func:`match_levels`); student levels without a teacher level of
         their stride are logged and left out."""
-        if by not in LEVEL_MATCHINGS:
-            raise ValueError(f'level_matching must be one of '
-                             f'{LEVEL_MATCHINGS}, got {by!r}.')
         pairs, unmatched = match_levels(self.student, self.teacher, levels,
                                         by=by)
         if unmatched:

@@ -11,7 +11,7 @@ from ..adapters import build_level_adapters
 from ..capture import DistillRecord
 from ..distillers.pair_checks import neck_channels_of
 from ..utils.precision import at_least_fp32
-from .distill_method import LEVEL_MATCHINGS, DistillMethod
+from .distill_method import DistillMethod, checked_level_matching
 
 
 @MODELS.register_module()
@@ -52,10 +52,7 @@ class FeatureImitation(DistillMethod):
                  level_matching: str = 'stride',
                  **kwargs) -> None:
         super().__init__(**kwargs)
-        if level_matching not in LEVEL_MATCHINGS:
-            raise ValueError(f'level_matching must be one of '
-                             f'{LEVEL_MATCHINGS}, got {level_matching!r}.')
-        self.level_matching = level_matching
+        self.level_matching = checked_level_matching(level_matching)
         self._loss_feat_cfg = loss_feat
         self._adapter_cfg = adapter
         self._levels_cfg = levels

@@ -16,7 +16,7 @@ from ..utils.category_masks import (StrideLike, infer_strides,
                                     normalize_strides, pad_instances)
 from ..utils.head_transfer import copy_matching_state
 from ..utils.precision import at_least_fp32
-from .distill_method import LEVEL_MATCHINGS, DistillMethod
+from .distill_method import DistillMethod, checked_level_matching
 
 
 class FGDLevel(nn.Module):
@@ -90,10 +90,7 @@ class FGD(DistillMethod):
                  inherit_teacher: bool = False,
                  **kwargs) -> None:
         super().__init__(**kwargs)
-        if level_matching not in LEVEL_MATCHINGS:
-            raise ValueError(f'level_matching must be one of '
-                             f'{LEVEL_MATCHINGS}, got {level_matching!r}.')
-        self.level_matching = level_matching
+        self.level_matching = checked_level_matching(level_matching)
         if temperature <= 0:
             raise ValueError(f'FGD temperature must be positive, got '
                              f'{temperature}.')

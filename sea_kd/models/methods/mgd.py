@@ -12,7 +12,7 @@ from torch import Tensor, nn
 from ..capture import DistillRecord
 from ..distillers.pair_checks import neck_channels_of
 from ..utils.precision import at_least_fp32
-from .distill_method import LEVEL_MATCHINGS, DistillMethod
+from .distill_method import DistillMethod, checked_level_matching
 
 
 class MaskedFeatureGenerator(nn.Module):
@@ -80,10 +80,7 @@ class MGD(DistillMethod):
                  seed: int = 0,
                  **kwargs) -> None:
         super().__init__(**kwargs)
-        if level_matching not in LEVEL_MATCHINGS:
-            raise ValueError(f'level_matching must be one of '
-                             f'{LEVEL_MATCHINGS}, got {level_matching!r}.')
-        self.level_matching = level_matching
+        self.level_matching = checked_level_matching(level_matching)
         if not 0 <= mask_ratio < 1:
             raise ValueError(f'MGD mask_ratio is the share of masked '
                              f'positions and must be in [0, 1), got '

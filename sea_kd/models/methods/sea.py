@@ -10,7 +10,7 @@ from torch import Tensor
 from ..capture import DistillRecord
 from ..utils.category_masks import StrideLike, normalize_strides
 from ..distillers.pair_checks import neck_channels_of, prior_strides_of
-from .distill_method import LEVEL_MATCHINGS, DistillMethod
+from .distill_method import DistillMethod, checked_level_matching
 
 
 @MODELS.register_module()
@@ -63,10 +63,7 @@ class SEA(DistillMethod):
                  level_matching: str = 'stride',
                  **kwargs) -> None:
         super().__init__(**kwargs)
-        if level_matching not in LEVEL_MATCHINGS:
-            raise ValueError(f'level_matching must be one of '
-                             f'{LEVEL_MATCHINGS}, got {level_matching!r}.')
-        self.level_matching = level_matching
+        self.level_matching = checked_level_matching(level_matching)
         self._loss_sea_cfg = loss_sea
         self._adapter_cfg = adapter
         self._strides_cfg = strides
