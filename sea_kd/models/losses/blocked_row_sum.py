@@ -18,9 +18,9 @@ class BlockedRowSum(torch.autograd.Function):
     3·10⁷ per batch (RetinaNet: ~2·10⁵ anchors per image, 80 classes).
     Autograd keeps every intermediate for the backward pass, and each step
     allocates a fresh tensor of that size. Here ``terms`` gives the values
-    and their derivative in closed form; forward and backward run it on
-    blocks of :attr:`block_rows` rows, keeping only ``z``, the auxiliary
-    tensors and the row weights. Python loops over row blocks only (a
+    and their derivative in closed form, in one pass over blocks of
+    :attr:`block_rows` rows; only the derivative, one (N, C) tensor, is
+    kept for the backward pass, which scales it by the incoming gradient. Python loops over row blocks only (a
     memory bound, not a loop over images, classes or levels).
 
     Args (of :meth:`apply`):
@@ -36,26 +36,28 @@ class BlockedRowSum(torch.autograd.Function):
     @staticmethod
     def forward(ctx, z: Tensor, row_weight: Optional[Tensor],
                 terms: ElementTerms, *aux: Tensor) -> Tensor:
-        ctx.save_for_backward(z, row_weight, *aux)
-        ctx.terms = terms
+        # one pass: the values and, when a gradient is needed, the
+        # derivative (kept as one (N, C) tensor instead of recomputing)
+        need_grad = ctx.needs_input_grad[0]
+        grad = torch.empty_like(z) if need_grad else None
         total = z.new_zeros(())
         for start in range(0, z.shape[0], BlockedRowSum.block_rows):
             rows = slice(start, start + BlockedRowSum.block_rows)
-            values, _ = terms(z[rows], *(a[rows] for a in aux), grad=False)
+            values, d_z = terms(z[rows], *(a[rows] for a in aux),
+                                grad=need_grad)
             values = values.sum(dim=1)
             if row_weight is not None:
                 values = values * row_weight[rows]
+                if need_grad:
+                    d_z = d_z * row_weight[rows, None]
+            if need_grad:
+                grad[rows] = d_z
             total = total + values.sum()
+        ctx.save_for_backward(grad)
         return total
 
     @staticmethod
     def backward(ctx, grad_total: Tensor):
-        z, row_weight, *aux = ctx.saved_tensors
-        grad = torch.empty_like(z)
-        for start in range(0, z.shape[0], BlockedRowSum.block_rows):
-            rows = slice(start, start + BlockedRowSum.block_rows)
-            _, d_z = ctx.terms(z[rows], *(a[rows] for a in aux), grad=True)
-            if row_weight is not None:
-                d_z = d_z * row_weight[rows, None]
-            grad[rows] = d_z * grad_total
-        return (grad, None, None) + (None, ) * len(aux)
+        grad, = ctx.saved_tensors
+        return (grad * grad_total, None, None) + (None, ) * (
+            len(ctx.needs_input_grad) - 3)
