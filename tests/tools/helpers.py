@@ -71,15 +71,18 @@ def keep_all_detections_configs(
 ) -> tuple:
     """Write a demo student (default the RetinaNet one) that keeps every
     detection (score threshold 0, 20 per image) and a demo distiller
-    (default feature imitation) of that student into ``root``; return
-    both paths. With it, COCO AP and prediction comparisons mean something
+    (default feature imitation, written as ``fi.py``: the config's method
+    prefix) of that student into ``root``; return both paths. With it, COCO AP and prediction comparisons mean something
     after a few iterations."""
     student_path = osp.join(str(root), 'student.py')
     with open(student_path, 'w') as f:
         f.write(f"_base_ = '{DEMO}/{student}'\n"
                 'model = dict(test_cfg=dict(score_thr=0.0, '
                 'max_per_img=20))\n')
-    distiller_path = osp.join(str(root), 'distiller.py')
+    # named by its method (fi.py for the default): tools that name runs by
+    # config file show it
+    distiller_path = osp.join(str(root),
+                              distiller.split('_')[0] + '.py')
     with open(distiller_path, 'w') as f:
         f.write(f"_base_ = '{DEMO}/{distiller}'"
                 f"\nmodel = dict(student='{student_path}')\n")
