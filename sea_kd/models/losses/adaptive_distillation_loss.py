@@ -158,7 +158,6 @@ def _adl_terms(z: Tensor, q: Tensor, beta: float, gamma: float, base: str,
     kl = sp_pos - q * z - entropy
     # KL >= 0 in exact arithmetic; clamp rounding so the power is real
     energy = (kl + beta * entropy).clamp(min=0)
-    e = torch.exp(-energy)
     one_minus_e = -torch.expm1(-energy)
     weight = one_minus_e.pow(gamma)
     if base == 'kl':
@@ -169,7 +168,8 @@ def _adl_terms(z: Tensor, q: Tensor, beta: float, gamma: float, base: str,
         return weight * term, None
     p = torch.sigmoid(z)
     d_energy = (p - q) * (kl + beta * entropy >= 0)
-    d_weight = gamma * one_minus_e.pow(gamma - 1) * e * d_energy
+    d_weight = gamma * one_minus_e.pow(gamma - 1) * torch.exp(-energy) * \
+        d_energy
     if base == 'kl':
         d_term = p - q
     else:

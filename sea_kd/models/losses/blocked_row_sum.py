@@ -20,8 +20,9 @@ class BlockedRowSum(torch.autograd.Function):
     allocates a fresh tensor of that size. Here ``terms`` gives the values
     and their derivative in closed form, in one pass over blocks of
     :attr:`block_rows` rows; only the derivative, one (N, C) tensor, is
-    kept for the backward pass, which scales it by the incoming gradient. Python loops over row blocks only (a
-    memory bound, not a loop over images, classes or levels).
+    kept for the backward pass, which scales it by the incoming gradient.
+    Python loops over row blocks only (a memory bound, not a loop over
+    images, classes or levels).
 
     Args (of :meth:`apply`):
         z: (N, C) student logits (the only input with a gradient).

@@ -71,15 +71,16 @@ class SEA(DistillMethod):
     def setup(self) -> None:
         loss_sea, adapter = self._loss_sea_cfg, self._adapter_cfg
         strides = self._strides_cfg
+        # the method picks the levels; the loss is handed the paired levels
+        # only, in order, so it is built without a level choice of its own
+        loss_sea = dict(loss_sea)
+        chosen = loss_sea.pop('levels', None)
         self.loss_sea = MODELS.build(loss_sea)
         s_ch = neck_channels_of(self.student)
         t_ch = neck_channels_of(self.teacher)
-        self.level_pairs = self.pair_levels(
-            self.loss_sea.resolve_levels(len(s_ch)), self.level_matching)
+        self.level_pairs = self.pair_levels(chosen, self.level_matching)
         levels = [i for i, _ in self.level_pairs]
         teacher_levels = [j for _, j in self.level_pairs]
-        # the loss is handed the paired levels only, in order
-        self.loss_sea.levels = None
 
         if strides is not None:
             self.strides = normalize_strides(strides)
