@@ -30,7 +30,12 @@ DETECTOR_CONFIGS = {
     'rtmdet_ins': 'rtmdet/rtmdet-ins_tiny_8xb32-300e_coco.py',
     'yolox': 'yolox/yolox_tiny_8xb8-300e_coco.py',
     'dino': 'dino/dino-4scale_r50_8xb2-12e_coco.py',
+    'detr': 'detr/detr_r50_8xb2-150e_coco.py',
+    'deformable_detr': 'deformable_detr/deformable-detr_r50_16xb2-50e_coco.py',
 }
+
+#: DETR-family kinds (a transformer encoder and decoder after the neck)
+DETR_FAMILIES = ('dino', 'detr', 'deformable_detr')
 
 #: families whose backbone is not a ResNet (their width is a factor)
 CSP_FAMILIES = ('rtmdet', 'rtmdet_ins', 'yolox')
@@ -57,19 +62,21 @@ def _tiny_csp_cfg(cfg: ConfigDict, num_classes: int, base_channels: int,
     return cfg
 
 
-def _tiny_dino_cfg(cfg: ConfigDict, num_classes: int,
+def _tiny_detr_cfg(cfg: ConfigDict, num_classes: int,
                    base_channels: int) -> ConfigDict:
-    """DINO with a narrow ResNet-18, one encoder and one decoder layer and
-    30 queries (the transformer keeps mmdet's 256 dimensions, which its
-    positional encodings assume)."""
+    """A DETR-family detector with a narrow ResNet-18, one encoder and two
+    decoder layers and 30 queries (the transformer keeps mmdet's 256
+    dimensions, which its positional encodings assume)."""
     cfg.backbone.update(depth=18, base_channels=base_channels,
                         init_cfg=None)
-    cfg.neck.in_channels = [base_channels * 2**i for i in (1, 2, 3)]
+    cfg.neck.in_channels = [base_channels * 2**i
+                            for i in cfg.backbone.out_indices]
     cfg.encoder.num_layers = 1
-    cfg.decoder.num_layers = 1
+    cfg.decoder.num_layers = 2
     cfg.bbox_head.num_classes = num_classes
     cfg.num_queries = 30
-    cfg.dn_cfg.group_cfg.num_dn_queries = 10
+    if 'dn_cfg' in cfg:
+        cfg.dn_cfg.group_cfg.num_dn_queries = 10
     return cfg
 
 
@@ -90,8 +97,8 @@ def tiny_detector_cfg(kind: str,
     cfg = copy.deepcopy(get_config(f"mmdet::{DETECTOR_CONFIGS[kind]}").model)
     if kind in CSP_FAMILIES:
         return _tiny_csp_cfg(cfg, num_classes, base_channels, neck_channels)
-    if kind == 'dino':
-        return _tiny_dino_cfg(cfg, num_classes, base_channels)
+    if kind in DETR_FAMILIES:
+        return _tiny_detr_cfg(cfg, num_classes, base_channels)
     cfg.backbone.update(
         depth=18, base_channels=base_channels, init_cfg=None,
         frozen_stages=-1, norm_eval=False)

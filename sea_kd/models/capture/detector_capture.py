@@ -1,7 +1,9 @@
 """Run the student's own loss once and the teacher once, recording parts.
 
 The student runs its unmodified ``loss()``; :class:`MethodTap` records the
-neck features (``extract_feat``), the dense head's raw outputs
+neck features (``extract_feat``), a DETR head's decoder outputs
+(``bbox_head.forward``, with DINO's denoising queries left out), the
+dense head's raw outputs
 (``bbox_head.forward``), assigner targets (``bbox_head.get_targets``) and
 the last classification-tower layer's output per level, or
 the R-CNN's sampled regions and outputs (``roi_head.bbox_loss``), targets
@@ -29,6 +31,7 @@ from ..utils.sparse_roi_align import sparse_roi_layers
 from .dense_targets import (check_dense_targets_readable,
                             normalize_dense_targets, yolox_dense_targets)
 from .method_tap import MethodTap
+from .query_outputs import is_query_detector, query_outputs
 from .record import RECORD_PARTS, DenseHeadOutputs, DistillRecord, RoIRecord
 
 
@@ -138,6 +141,11 @@ def check_parts(detector: nn.Module, parts: Sequence[str], role: str) -> None:
                 f'{type(detector).__name__} has none (stacked_convs=0 or '
                 'another head type). Use a RetinaNet/FCOS-like head with '
                 'stacked convs.')
+    if 'queries' in parts and not is_query_detector(detector):
+        raise TypeError(
+            f'This distiller reads DETR-family decoder outputs, but the '
+            f'{role} is a {type(detector).__name__}, not a '
+            'DetectionTransformer (DETR, Deformable DETR, DINO, ...).')
     if 'roi' in parts and not isinstance(detector, TwoStageDetector):
         raise TypeError(
             f'This distiller needs R-CNN region outputs, but the {role} is a '
@@ -185,6 +193,11 @@ def student_loss_with_record(
             repr_tap = shared_fc_tap(stage.bbox_head)
             if repr_tap is not None:
                 stack.enter_context(repr_tap)
+        if 'queries' in parts:
+            query_tap = stack.enter_context(
+                MethodTap(student.bbox_head, 'forward'))
+            query_loss_tap = stack.enter_context(
+                MethodTap(student.bbox_head, 'loss'))
         losses = student.loss(inputs, data_samples)
 
     record.student_neck = tuple(feat_tap.first.output)
@@ -206,6 +219,10 @@ def student_loss_with_record(
                 'tower cannot be recorded.')
         record.student_cls_tower = [call.output for tap in tower_taps
                                     for call in tap.calls]
+    if 'queries' in parts:
+        record.student_queries = query_outputs(
+            query_tap.first.output,
+            query_loss_tap.first.kwargs.get('dn_meta'))
     if 'roi' in parts:
         if stage.stage is None:
             bbox_call = bbox_tap.first

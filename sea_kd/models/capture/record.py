@@ -8,7 +8,7 @@ from mmdet.structures import SampleList
 from torch import Tensor
 
 #: Parts of the record a distiller may ask for.
-RECORD_PARTS = ('neck', 'dense_head', 'dense_tower', 'roi')
+RECORD_PARTS = ('neck', 'dense_head', 'dense_tower', 'roi', 'queries')
 
 
 @dataclass
@@ -92,6 +92,27 @@ class RoIRecord:
 
 
 @dataclass
+class QueryOutputs:
+    """Decoder outputs of a DETR-family head, every decoder layer.
+
+    The queries are the matching queries only: a DINO student's denoising
+    queries (the first ``dn_meta['num_denoising_queries']`` of each layer
+    in training) are left out.
+
+    Attributes:
+        cls_scores: (L, B, Q, C') class logits of the L decoder layers;
+            C' is the number of classes for sigmoid classifiers
+            (Deformable DETR, DINO) and one more, the last being "no
+            object", for softmax classifiers (DETR).
+        bbox_preds: (L, B, Q, 4) boxes as the head predicts them:
+            normalised (cx, cy, w, h), relative to each image's
+            ``img_shape``.
+    """
+    cls_scores: Tensor
+    bbox_preds: Tensor
+
+
+@dataclass
 class DistillRecord:
     """Everything one step's distillation losses may read.
 
@@ -101,6 +122,9 @@ class DistillRecord:
     (``bbox_head.cls_convs[-1]``, or each level's last layer for heads with
     one tower per level), one (B, C, H, W) tensor per level, in
     ``student_cls_tower``.
+
+    ``student_queries`` / ``teacher_queries`` hold the decoder outputs of
+    DETR-family detectors (:class:`QueryOutputs`).
 
     ``student_taps`` / ``teacher_taps`` hold the outputs of submodules the
     methods named by path (open capture, :class:`ModuleTaps`), one list
@@ -120,6 +144,8 @@ class DistillRecord:
     dense_targets: Optional[DenseTargets] = None
     student_cls_tower: Optional[List[Tensor]] = None
     roi: Optional[RoIRecord] = None
+    student_queries: Optional[QueryOutputs] = None
+    teacher_queries: Optional[QueryOutputs] = None
     parts: Tuple[str, ...] = field(default_factory=tuple)
     student_losses: Optional[Dict[str, Tensor]] = None
     student_taps: Dict[str, List[Any]] = field(default_factory=dict)

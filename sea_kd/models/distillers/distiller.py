@@ -17,7 +17,7 @@ from ...utils import load_model_cfg, load_state_dict_strict
 from ..capture import (RECORD_PARTS, DenseHeadOutputs, DistillRecord,
                        ModuleTaps, check_parts, module_at,
                        student_loss_with_record, teacher_dense_forward,
-                       teacher_roi_forward)
+                       teacher_query_forward, teacher_roi_forward)
 from .distill_loss_controls import DistillLossControlsMixin
 from .method_hints import methods_hint
 from .pair_checks import check_same_classes, check_same_dense_layout
@@ -186,7 +186,9 @@ class Distiller(DistillLossControlsMixin, BaseDetector):
             runs = ('backbone', 'neck') + (
                 ('bbox_head', ) if 'dense_head' in method.teacher_parts
                 else ()) + (('roi_head', ) if 'roi' in method.teacher_parts
-                            else ())
+                            else ()) + (
+                ('encoder', 'decoder', 'bbox_head')
+                if 'queries' in method.teacher_parts else ())
             if path.split('.')[0] not in runs:
                 raise ValueError(
                     f'The teacher\'s module `{path}` does not run in a '
@@ -304,6 +306,9 @@ class Distiller(DistillLossControlsMixin, BaseDetector):
                 teacher_dense
             if record.roi is not None:
                 teacher_roi_forward(self.teacher, teacher_feats, record.roi)
+            if 'queries' in self.teacher_parts:
+                record.teacher_queries = teacher_query_forward(
+                    self.teacher, teacher_feats, batch_data_samples)
         if student_taps is not None:
             record.student_taps = student_taps.outputs
         if teacher_taps is not None:

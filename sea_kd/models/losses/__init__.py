@@ -11,6 +11,7 @@ from .pearson_feature_loss import PKDLoss
 from .channel_wise_divergence_loss import CWDLoss
 from .kd_quality_focal_loss import KDQualityFocalLoss
 from .distribution_kl_loss import DistributionKLLoss
+from .query_kd_loss import QueryKDLoss
 
 __all__ = ['ADLoss', 'FeatureMSELoss', 'PKDLoss', 'CWDLoss',
-           'KDQualityFocalLoss', 'DistributionKLLoss']
+           'KDQualityFocalLoss', 'DistributionKLLoss', 'QueryKDLoss']

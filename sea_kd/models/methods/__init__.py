@@ -18,6 +18,7 @@ from .mgd import MGD
 from .fgd import FGD
 from .crosskd import CrossKD
 from .ld import LD
+from .hmld import HMLD
 
 
 def build_method(cfg: ConfigType, student: nn.Module,
@@ -47,6 +48,6 @@ def build_method(cfg: ConfigType, student: nn.Module,
 __all__ = [
     'DistillMethod', 'FeatureImitation', 'ADL', 'SEA', 'TBD', 'GDetKD',
     'GDetKDDense', 'GDetKDTwoStage', 'AttentionTransfer', 'PKD', 'CWD',
-    'MGD', 'FGD', 'CrossKD', 'LD',
+    'MGD', 'FGD', 'CrossKD', 'LD', 'HMLD',
     'build_method'
 ]

@@ -1,0 +1,74 @@
+"""Decoder outputs of DETR-family detectors (DETR, Deformable DETR, DINO).
+
+The student's come from its own ``bbox_head.forward`` call inside its loss
+(recorded by :func:`~.detector_capture.student_loss_with_record`); the
+teacher's from its transformer and head run under ``torch.no_grad()``
+(:func:`teacher_query_forward`).
+"""
+from __future__ import annotations
+
+import inspect
+from typing import Optional, Sequence
+
+import torch
+from mmdet.models.detectors import DetectionTransformer
+from mmdet.structures import SampleList
+from torch import Tensor, nn
+
+from ..utils.precision import at_least_fp32
+from .record import QueryOutputs
+
+
+def is_query_detector(detector: nn.Module) -> bool:
+    """Whether ``detector`` is a DETR-family detector (mmdet's
+    ``DetectionTransformer``: DETR, Deformable DETR, DINO, ...)."""
+    return isinstance(detector, DetectionTransformer)
+
+
+def uses_sigmoid_classes(detector: nn.Module) -> bool:
+    """Whether the DETR head classifies with one sigmoid per class (no
+    "no object" logit), as Deformable DETR and DINO do; DETR's softmax
+    head has one more logit."""
+    return bool(getattr(detector.bbox_head.loss_cls, 'use_sigmoid', False))
+
+
+def query_outputs(head_outputs: Sequence[Tensor],
+                  dn_meta: Optional[dict] = None) -> QueryOutputs:
+    """A DETR head's ``forward`` outputs as :class:`QueryOutputs`.
+
+    Args:
+        head_outputs: ``(all_layers_cls_scores, all_layers_bbox_preds)``,
+            each (L, B, Q, ·); further outputs are ignored.
+        dn_meta: DINO's denoising meta of the step, or ``None``; its
+            ``num_denoising_queries`` first queries are left out.
+    """
+    cls_scores, bbox_preds = head_outputs[0], head_outputs[1]
+    if dn_meta is not None:
+        first = dn_meta['num_denoising_queries']
+        cls_scores, bbox_preds = cls_scores[:, :, first:], \
+            bbox_preds[:, :, first:]
+    return QueryOutputs(cls_scores, bbox_preds)
+
+
+@torch.no_grad()
+def teacher_query_forward(teacher: nn.Module, feats: Sequence[Tensor],
+                          data_samples: SampleList) -> QueryOutputs:
+    """Run the frozen teacher's transformer and head on its neck features.
+
+    In eval mode DINO builds no denoising queries, so every query of the
+    result is a matching query. The outputs are float32 (a teacher stored
+    in half precision keeps float32 distillation targets).
+
+    Args:
+        teacher: A ``DetectionTransformer`` in eval mode.
+        feats: Its neck features of the step.
+        data_samples: The batch's data samples (image and batch shapes,
+            for the transformer's padding masks).
+    """
+    if teacher.training:
+        raise RuntimeError('The teacher must stay in eval mode.')
+    head_inputs = teacher.forward_transformer(tuple(feats), data_samples)
+    wanted = inspect.signature(teacher.bbox_head.forward).parameters
+    outputs = teacher.bbox_head(
+        **{k: v for k, v in head_inputs.items() if k in wanted})
+    return QueryOutputs(at_least_fp32(outputs[0]), at_least_fp32(outputs[1]))
