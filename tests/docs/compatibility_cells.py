@@ -36,6 +36,7 @@ METHODS = {
     'LD': (dict(type='LD'), ('LD', )),
     'CrossKD': (dict(type='CrossKD', reused_teacher_head_idx=1,
                      adapter=ADAPTER), ('CrossKD', )),
+    'HMLD': (dict(type='HMLD'), ('HMLD', )),
 }
 REFUSALS = (TypeError, ValueError, NotImplementedError)
 

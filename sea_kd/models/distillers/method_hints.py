@@ -8,6 +8,7 @@ from mmdet.models.detectors import SingleStageDetector, TwoStageDetector
 from torch import nn
 
 from ..capture.dense_targets import dense_targets_readable
+from ..capture.query_outputs import is_query_detector, uses_sigmoid_classes
 from ..utils.teacher_head_tail import is_tower_head
 from .pair_checks import check_same_dense_layout, match_levels
 
@@ -51,6 +52,9 @@ def methods_for_pair(student: nn.Module, teacher: nn.Module) -> List[str]:
             names.append('TBD')
         if is_tower_head(s_head):
             names.append('CrossKD')
+    if is_query_detector(student) and is_query_detector(teacher) and \
+            uses_sigmoid_classes(student) == uses_sigmoid_classes(teacher):
+        names.append('HMLD')
     if isinstance(teacher, TwoStageDetector) and (
             isinstance(student, TwoStageDetector)
             or isinstance(getattr(student, 'bbox_head', None), RetinaHead)):
