@@ -9,6 +9,7 @@ import torch
 from mmdet.registry import MODELS
 from mmengine.config import Config
 
+from sea_kd.models.capture import is_query_detector
 from sea_kd.utils.random_weights import (random_batch,
                                          random_weights_config,
                                          training_batch_size,
@@ -73,8 +74,10 @@ def test_one_step_on_random_weights(path, teachers_dir):
     # a small image keeps the step quick (ResNeXt's grouped convolutions
     # are slow on CPU); the configs' own scale is what tools/benchmark.py
     # --random measures
-    batch = random_batch(model, batch_size=1, image_size=(96, 128),
-                         num_boxes=3)
+    # (DETR-family detectors select their queries among the encoder's
+    # positions: DINO's 900 need an image of at least 1000 of them)
+    size = (256, 320) if is_query_detector(model.student) else (96, 128)
+    batch = random_batch(model, batch_size=1, image_size=size, num_boxes=3)
     losses = model.loss(batch['inputs'], batch['data_samples'])
     loss, _ = model.parse_losses(losses)
     assert torch.isfinite(loss)

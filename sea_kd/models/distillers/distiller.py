@@ -2,6 +2,7 @@
 them, behind one mmdet detector."""
 from __future__ import annotations
 
+import copy
 from contextlib import ExitStack
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
@@ -242,6 +243,22 @@ class Distiller(DistillLossControlsMixin, BaseDetector):
     def teacher(self) -> nn.Module:
         """The frozen teacher detector (not a registered submodule)."""
         return self._teacher
+
+    def __deepcopy__(self, memo: dict) -> 'Distiller':
+        """A deep copy that shares the frozen teacher.
+
+        Copies of the distiller (mmengine's ``EMAHook`` keeps one as the
+        averaged model) need their own student and method modules, but
+        not a second teacher: it never changes and would double its
+        memory.
+        """
+        memo[id(self._teacher)] = self._teacher
+        cls = type(self)
+        copied = cls.__new__(cls)
+        memo[id(self)] = copied
+        for key, value in self.__dict__.items():
+            object.__setattr__(copied, key, copy.deepcopy(value, memo))
+        return copied
 
     def _apply(self, fn, *args, **kwargs):
         """Apply device/dtype moves to the teacher as well."""
