@@ -25,6 +25,7 @@ METHOD_SECTIONS = {
     'MGD': 'MGD',
     'FGD': 'FGD',
     'CrossKD': 'CrossKD',
+    'HMLD': 'HMLD',
     'LD': 'LD',
     'AttentionTransfer': 'Distiller',
     'FeatureImitation': 'Feature imitation',
@@ -39,6 +40,7 @@ DETECTOR_NAMES = {
     'GFL': 'GFL',
     'MaskRCNN': 'Mask R-CNN',
     'RTMDet': 'RTMDet',
+    'DINO': 'DINO',
 }
 
 ROW = re.compile(r'^\|\s*\[`[^`]+`\]\(\.\./(configs/[^)\s]+\.py)\)')
