@@ -6,6 +6,7 @@ from typing import Dict, List, Optional, Sequence
 import torch
 from mmdet.registry import MODELS
 from mmdet.models.dense_heads import GFLHead
+from mmdet.models.task_modules.coders import DistancePointBBoxCoder
 from mmdet.utils import OptConfigType
 from torch import Tensor
 
@@ -13,7 +14,9 @@ from ..adapters import build_level_adapters
 from ..capture import DistillRecord
 from ..losses.pearson_feature_loss import standardize_channels
 from ..utils.dense_layout import flatten_level_maps, level_priors
-from ..utils.teacher_head_tail import check_tower_head, head_tail_forward
+from ..utils.teacher_head_tail import (activates_given_features,
+                                       check_tower_head, head_tail_forward,
+                                       per_level_towers, tower_depth)
 from .distill_method import DistillMethod
 
 
@@ -41,14 +44,16 @@ class CrossKD(DistillMethod):
        (``k = reused_teacher_head_idx``) of the classification and of the
        box tower, per level (the neck features when ``k = 0``);
     2. ``ĥ_l = relu(std(h^s_l) · σ(h^t_l) + μ(h^t_l))`` per channel over
-       (N, H, W) (no ReLU when ``k = 0``);
+       (N, H, W) (no ReLU when ``k = 0``, nor for RTMDet, whose layers end
+       in SiLU);
     3. the teacher head's layers ``k...`` and predictors on ``ĥ_l`` give
        cross-head logits ``s^x`` and box outputs ``b^x``;
     4. ``loss_crosskd_cls = L_cls(s^x, s^t; w = label weights) / A`` (default
        :class:`KDQualityFocalLoss`, β = 1), ``A`` the head's average factor;
     5. ``loss_crosskd_reg``: with ``ω_i = σ(max_c s^t_ic)`` (0 where the
-       label weight is 0), for box-regressing heads (RetinaNet, ATSS, FCOS)
-       ``L_reg(decode(b^x), decode(b^t); ω) / A`` (default GIoU); for GFL
+       label weight is 0), for box-regressing heads (RetinaNet, ATSS, FCOS,
+       RTMDet) ``L_reg(decode(b^x), decode(b^t); ω) / A`` (default GIoU;
+       distances of point heads clamped at 0 first); for GFL
        ``L_reg`` on each edge's distribution (default KL, T = 1, summed
        over bins, λ = 4), ``/ 4 / Σ ω``;
     6. ``loss_crosskd_centerness`` (option ``loss_centerness``, heads with
@@ -98,11 +103,11 @@ class CrossKD(DistillMethod):
         s_head, t_head = self.student.bbox_head, self.teacher.bbox_head
         for role, head in (('student', s_head), ('teacher', t_head)):
             check_tower_head(head, role, 'CrossKD')
-            if len(head.cls_convs) < self.first:
+            if tower_depth(head) < self.first:
                 raise ValueError(
                     f'reused_teacher_head_idx={self.first}, but the {role}\'s '
-                    f'head has {len(head.cls_convs)} tower layers; choose at '
-                    f'most {len(head.cls_convs)}.')
+                    f'head has {tower_depth(head)} tower layers; choose at '
+                    f'most {tower_depth(head)}.')
         if type(s_head) is not type(t_head):
             raise TypeError(
                 'CrossKD compares the teacher head\'s predictions with its '
@@ -110,9 +115,8 @@ class CrossKD(DistillMethod):
                 f'must be of one type; got {type(s_head).__name__} (student)'
                 f' and {type(t_head).__name__} (teacher).')
         if self.first > 0:
-            self.student_taps = self.teacher_taps = (
-                f'bbox_head.cls_convs.{self.first - 1}',
-                f'bbox_head.reg_convs.{self.first - 1}')
+            self.student_taps = self.tower_paths(s_head)
+            self.teacher_taps = self.tower_paths(t_head)
         self.distributions = isinstance(t_head, GFLHead)
         s_ch, t_ch = self._channels(s_head), self._channels(t_head)
         if self._adapter_cfg is None:
@@ -143,6 +147,18 @@ class CrossKD(DistillMethod):
                 'predicts no centerness; remove it.')
         self.loss_centerness = None if ctr is None else MODELS.build(ctr)
 
+    def tower_paths(self, head) -> tuple:
+        """Paths of tower layer ``k − 1``: one per tower for a tower shared
+        by the levels (called once per level), or one per level and tower
+        for heads with a tower per level (classification levels first)."""
+        k = self.first - 1
+        if not per_level_towers(head):
+            return (f'bbox_head.cls_convs.{k}', f'bbox_head.reg_convs.{k}')
+        levels = range(len(head.cls_convs))
+        return tuple(f'bbox_head.{tower}.{level}.{k}'
+                     for tower in ('cls_convs', 'reg_convs')
+                     for level in levels)
+
     def _channels(self, head) -> int:
         return head.in_channels if self.first == 0 else head.feat_channels
 
@@ -153,7 +169,12 @@ class CrossKD(DistillMethod):
             neck = list(getattr(record, f'{role}_neck'))
             return [neck, neck]
         taps = getattr(record, f'{role}_taps')
-        return [taps[path] for path in getattr(self, f'{role}_taps')]
+        paths = getattr(self, f'{role}_taps')
+        if len(paths) == 2:  # one tower layer run once per level
+            return [taps[path] for path in paths]
+        half = len(paths) // 2  # one call per level's layer
+        return [[taps[p][0] for p in paths[:half]],
+                [taps[p][0] for p in paths[half:]]]
 
     def cross_head_outputs(self, record: DistillRecord) -> tuple:
         """The teacher head's outputs on the aligned student features."""
@@ -211,8 +232,11 @@ class CrossKD(DistillMethod):
         size = coder.encode_size
         priors = level_priors(head, teacher_boxes).repeat(
             teacher_boxes[0].shape[0], 1)
-        x = coder.decode(priors, flatten_level_maps(
-            cross_boxes, size).reshape(-1, size).float())
-        t = coder.decode(priors, flatten_level_maps(
-            teacher_boxes, size).reshape(-1, size).float())
+        x = flatten_level_maps(cross_boxes, size).reshape(-1, size).float()
+        t = flatten_level_maps(teacher_boxes, size).reshape(-1, size).float()
+        if isinstance(coder, DistancePointBBoxCoder):
+            # distances below 0 (RTMDet's unbounded regression) would make
+            # inverted boxes, whose GIoU is meaningless; FCOS's are >= 0
+            x, t = x.clamp(min=0), t.clamp(min=0)
+        x, t = coder.decode(priors, x), coder.decode(priors, t)
         return self.loss_reg(x, t, weight=weight, avg_factor=avg)

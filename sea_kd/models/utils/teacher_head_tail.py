@@ -6,19 +6,45 @@ from typing import Iterator, List, Sequence
 
 import torch
 from mmdet.models.dense_heads import (ATSSHead, FCOSHead, GFLHead,
-                                      RetinaHead, RTMDetHead)
+                                      RetinaHead, RTMDetHead, RTMDetInsHead,
+                                      RTMDetInsSepBNHead)
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-#: Heads whose ``forward_single`` runs ``cls_convs`` and ``reg_convs`` in
-#: turn and then their predictors, the layout the tail runner relies on.
+#: Heads whose forward runs ``cls_convs`` and ``reg_convs`` in turn and
+#: then their predictors, the layout the tail runner relies on: one tower
+#: shared by the levels, or one per level (``RTMDetSepBNHead``, whose
+#: ``cls_convs[level]`` are the level's layers). RTMDet's heads are ATSS
+#: subclasses; its instance heads (mask kernels and a mask feature from
+#: the neck) are not tower heads.
 TOWER_HEADS = (RetinaHead, GFLHead, ATSSHead, FCOSHead)
+NOT_TOWER_HEADS = (RTMDetInsHead, RTMDetInsSepBNHead)
 
 
 def is_tower_head(head: nn.Module) -> bool:
-    """Whether ``head`` is one of :data:`TOWER_HEADS` (RTMDet's, an ATSS
-    subclass with per-level towers, is not)."""
-    return isinstance(head, TOWER_HEADS) and not isinstance(head, RTMDetHead)
+    """Whether ``head`` is one of :data:`TOWER_HEADS` and not one of
+    :data:`NOT_TOWER_HEADS`."""
+    return isinstance(head, TOWER_HEADS) and \
+        not isinstance(head, NOT_TOWER_HEADS)
+
+
+def per_level_towers(head: nn.Module) -> bool:
+    """Whether each level has its own tower (``cls_convs[level]``)."""
+    return isinstance(head.cls_convs[0], nn.ModuleList)
+
+
+def tower_depth(head: nn.Module) -> int:
+    """Number of layers of the head's classification tower."""
+    return len(head.cls_convs[0]) if per_level_towers(head) else \
+        len(head.cls_convs)
+
+
+def activates_given_features(head: nn.Module) -> bool:
+    """Whether features standing for a tower layer's output go through a
+    ReLU (RetinaNet, ATSS, FCOS and GFL towers end each layer in one);
+    RTMDet's layers end in SiLU, whose outputs may be negative, so its
+    given features enter as they are."""
+    return not isinstance(head, RTMDetHead)
 
 
 def check_tower_head(head: nn.Module, role: str, method: str) -> None:
@@ -27,9 +53,9 @@ def check_tower_head(head: nn.Module, role: str, method: str) -> None:
         raise TypeError(
             f'{method} runs the teacher\'s head layers on the student\'s '
             f'features, which needs a head with a cls_convs/reg_convs tower '
-            f'(RetinaHead, GFLHead, ATSSHead, FCOSHead); the {role}\'s head '
-            f'is a {type(head).__name__}. Use a feature method (PKD, FI, '
-            'CWD) for this pair.')
+            f'(RetinaHead, GFLHead, ATSSHead, FCOSHead, RTMDet\'s heads); '
+            f'the {role}\'s head is a {type(head).__name__}. Use a feature '
+            'method (PKD, FI, CWD) for this pair.')
 
 
 class _Given(nn.Module):
@@ -45,14 +71,25 @@ class _Given(nn.Module):
         return F.relu(x) if self.relu else x
 
 
+def _tail(layers: nn.ModuleList, first: int, given: nn.Module
+          ) -> nn.ModuleList:
+    return nn.ModuleList([given, *list(layers)[first:]])
+
+
 @contextmanager
 def _towers_from(head: nn.Module, first: int, channels: int,
                  relu: bool) -> Iterator[None]:
     cls_convs, reg_convs = head.cls_convs, head.reg_convs
-    head.cls_convs = nn.ModuleList(
-        [_Given(0, channels, relu), *list(cls_convs)[first:]])
-    head.reg_convs = nn.ModuleList(
-        [_Given(channels, 2 * channels, relu), *list(reg_convs)[first:]])
+    cls_given = _Given(0, channels, relu)
+    reg_given = _Given(channels, 2 * channels, relu)
+    if per_level_towers(head):
+        head.cls_convs = nn.ModuleList(
+            [_tail(level, first, cls_given) for level in cls_convs])
+        head.reg_convs = nn.ModuleList(
+            [_tail(level, first, reg_given) for level in reg_convs])
+    else:
+        head.cls_convs = _tail(cls_convs, first, cls_given)
+        head.reg_convs = _tail(reg_convs, first, reg_given)
     try:
         yield
     finally:
@@ -64,9 +101,11 @@ def head_tail_forward(head: nn.Module, first: int, cls_feats: Sequence[Tensor],
     """The head's outputs when its towers start at layer ``first`` with the
     given features.
 
-    Layers ``first`` and later of ``cls_convs`` / ``reg_convs`` run on
+    Layers ``first`` and later of ``cls_convs`` / ``reg_convs`` (of each
+    level's tower, for heads with one per level) run on
     ``relu(cls_feats[l])`` / ``relu(reg_feats[l])`` (the ReLU only when
-    ``first > 0``: the features stand for a tower layer's activated output),
+    ``first > 0``: the features stand for a tower layer's activated output;
+    none for RTMDet, :func:`activates_given_features`),
     followed by the head's own predictors, scales and output transforms: the
     head's ``forward`` runs, with its towers' first layers replaced for the
     span of the call. With ``first == 0`` the towers run whole on
@@ -89,5 +128,6 @@ def head_tail_forward(head: nn.Module, first: int, cls_feats: Sequence[Tensor],
     channels = cls_feats[0].shape[1]
     packed: List[Tensor] = [torch.cat([c, r], dim=1)
                             for c, r in zip(cls_feats, reg_feats)]
-    with _towers_from(head, first, channels, relu=True):
+    with _towers_from(head, first, channels,
+                      relu=activates_given_features(head)):
         return head(packed)

@@ -92,10 +92,22 @@ def _self_pair(kind, save_state):
     return model.eval()
 
 
-@pytest.mark.parametrize('kind', ['gfl', 'atss', 'fcos'])
+@pytest.mark.parametrize('kind', ['gfl', 'atss', 'fcos', 'rtmdet',
+                                  'rtmdet_plain'])
 def test_the_teacher_as_student_reproduces_the_teacher(kind, save_state):
     model = _self_pair(kind, save_state)
     inputs, samples = make_batch(model)
+    record = _record_of(model, inputs, samples)
+    cross = model.methods['crosskd'].cross_head_outputs(record)
+    for got, want in zip(cross, (record.teacher_dense.cls_scores,
+                                 record.teacher_dense.bbox_preds,
+                                 *record.teacher_dense.extras)):
+        for g, w in zip(got, want):
+            assert torch.allclose(g, w, atol=1e-4, rtol=1e-4)
+    if kind.startswith('rtmdet'):
+        # a random RTMDet head's distances give degenerate boxes, whose
+        # GIoU loss is 1 even between equal boxes: only the outputs above
+        return
     losses = model.loss(inputs, samples)
     # QFL and KL vanish at equality; the centerness BCE (ATSS) is at its
     # minimum there, the teacher's entropy, so it is only checked finite
@@ -118,6 +130,88 @@ def test_gradients_reach_the_student_towers_only(pair):
     # the cross-head predictions are the teacher's layers, not the student's
     assert head.retina_cls.weight.grad is None
     assert all(p.grad is None for p in model.teacher.parameters())
+
+
+def test_rtmdet_runs_each_levels_tower_tail(save_state):
+    """RTMDet's separate-BN head has one tower per level: the student's
+    layer-0 output of every level goes through the teacher's layer 1 of
+    that level and its predictors."""
+    torch.manual_seed(0)
+    t_cfg = tiny_detector_cfg('rtmdet', base_channels=16, neck_channels=64)
+    s_cfg = tiny_detector_cfg('rtmdet', base_channels=8, neck_channels=32)
+    teacher = build(t_cfg)
+    # a random RTMDet in eval mode is nearly constant (its BatchNorms'
+    # running statistics are the initial ones, its head's weights have
+    # std 0.01): spread the head and take the statistics of one batch
+    with torch.no_grad():
+        for p in teacher.bbox_head.parameters():
+            if p.dim() > 1:
+                p.normal_(0, 0.2)
+        for m in teacher.modules():
+            if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+                m.momentum = 1.0
+        teacher.train()
+        teacher(make_batch(teacher)[0], mode='tensor')
+    model = MODELS.build(dict(
+        type='Distiller', student=s_cfg, teacher=t_cfg,
+        teacher_ckpt=save_state(teacher), methods=[CROSSKD]))
+    model.init_weights()
+    model.train()
+    method = model.methods['crosskd']
+    assert method.student_taps == (
+        'bbox_head.cls_convs.0.0', 'bbox_head.cls_convs.1.0',
+        'bbox_head.cls_convs.2.0', 'bbox_head.reg_convs.0.0',
+        'bbox_head.reg_convs.1.0', 'bbox_head.reg_convs.2.0')
+    inputs, samples = make_batch(model)
+    losses = model.loss(inputs, samples)
+    (losses['loss_crosskd_cls'] + losses['loss_crosskd_reg']).backward()
+    head = model.student.bbox_head
+    assert torch.isfinite(losses['loss_crosskd_reg'])
+    assert losses['loss_crosskd_reg'] >= 0  # GIoU of valid boxes
+    # the conv is shared by the levels, its BatchNorm is each level's
+    assert head.cls_convs[0][0].conv.weight.grad.abs().sum() > 0
+    assert head.reg_convs[0][0].conv.weight.grad.abs().sum() > 0
+    for level in range(3):
+        assert head.cls_convs[level][0].bn.weight.grad is not None
+        assert head.reg_convs[level][0].bn.weight.grad is not None
+        assert head.cls_convs[level][1].bn.weight.grad is None
+        assert head.rtm_cls[level].weight.grad is None
+    assert all(p.grad is None for p in model.teacher.parameters())
+    # the cross-head outputs by hand: each level's aligned layer-0 output
+    # (no ReLU after RTMDet's SiLU layers) through the teacher's tail
+    with torch.no_grad():
+        record_like = []
+        s_feats = model.student.extract_feat(inputs)
+        t_feats = model.teacher.extract_feat(inputs)
+        t_head = model.teacher.bbox_head
+        for level, (s, t) in enumerate(zip(s_feats, t_feats)):
+            hs = head.cls_convs[level][0](s)
+            ht = t_head.cls_convs[level][0](t)
+            a = _align_by_channel(method.adapters[0](hs), ht)
+            record_like.append(t_head.rtm_cls[level](
+                t_head.cls_convs[level][1](a)))
+        cross = method.cross_head_outputs(_record_of(model, inputs, samples))
+    for want, got in zip(record_like, cross[0]):
+        assert want.std() > 0.1  # not the constant initial prior
+        assert torch.allclose(want, got, atol=1e-4)
+
+
+def _record_of(model, inputs, samples):
+    """The step's record, as the distiller hands it to the methods."""
+    seen = {}
+    method = model.methods['crosskd']
+    original = type(method).forward
+
+    def keep(self, record):
+        seen['record'] = record
+        return original(self, record)
+
+    type(method).forward = keep
+    try:
+        model.loss(inputs, samples)
+    finally:
+        type(method).forward = original
+    return seen['record']
 
 
 @pytest.mark.parametrize('num_items', [[0, 0], [0, 3]])
