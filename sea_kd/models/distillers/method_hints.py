@@ -48,7 +48,7 @@ def methods_for_pair(student: nn.Module, teacher: nn.Module) -> List[str]:
         names += ['ADL']
         if isinstance(s_head, GFLHead):
             names.append('LD')
-        elif hasattr(s_head, 'bbox_coder'):
+        else:
             names.append('TBD')
         if is_tower_head(s_head):
             names.append('CrossKD')

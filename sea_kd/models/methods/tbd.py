@@ -101,12 +101,6 @@ class TBD(DistillMethod):
                     'TBD\'s harmony score decodes box regressions; the '
                     f'{role}\'s GFLHead predicts each edge as a distribution '
                     'over bins instead.')
-            if not hasattr(det.bbox_head, 'bbox_coder'):
-                raise TypeError(
-                    'TBD\'s harmony score decodes the teacher\'s box '
-                    'regressions with the head\'s box coder; the '
-                    f'{role}\'s {type(det.bbox_head).__name__} has none '
-                    '(YOLOX decodes its boxes itself).')
         check_sigmoid_heads(self.student, self.teacher, 'TBD')
         self.num_classes = self.student.bbox_head.num_classes
         self.loss_hd = MODELS.build(loss_hd) if loss_hd is not None else None

@@ -11,10 +11,11 @@ positive (label ``c_i`` in ``[0, C)``) with assigned ground-truth box
     HS_i = 1 − |s_i − u_i|                   high when they agree
                                              (form='agreement')
 
-The teacher's box is decoded with the teacher head's own box coder, the
-ground-truth box is recovered from the student head's regression targets
-with the student head's coder. Everything is vectorised over images,
-positions and classes.
+The teacher's box is decoded with the teacher head's own box coder (or,
+for YOLOX, which has none, with its own decoding), the ground-truth box
+is recovered from the student head's regression targets with the student
+head's coder. Everything is vectorised over images, positions and
+classes.
 """
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from dataclasses import dataclass
 from typing import List, Optional, Sequence, Tuple
 
 import torch
+from mmdet.models.dense_heads import YOLOXHead
 from mmdet.structures.bbox import bbox_overlaps, get_box_tensor
 from torch import Tensor, nn
 
@@ -99,7 +101,7 @@ class DenseHarmony:
 
 
 def _box_code_size(head: nn.Module) -> int:
-    return int(getattr(head.bbox_coder, 'encode_size', 4))
+    return int(getattr(getattr(head, 'bbox_coder', None), 'encode_size', 4))
 
 
 def _priors_and_strides(head: nn.Module,
@@ -120,20 +122,34 @@ def _priors_and_strides(head: nn.Module,
     return torch.cat(priors), torch.cat(strides), counts
 
 
+def _decode_rows(head: nn.Module, priors: Tensor, codes: Tensor,
+                 strides: Tensor) -> Tensor:
+    """(M, 4) boxes of (M, D) codes at (M, d) priors of (M,) strides: the
+    head's box coder, or YOLOX's own decoding (``_bbox_decode``: centre
+    offsets and log sizes in stride units; YOLOX has no box coder)."""
+    if isinstance(head, YOLOXHead):
+        with_stride = torch.cat(
+            [priors[:, :2], strides[:, None].expand(-1, 2)], dim=1)
+        return head._bbox_decode(with_stride, codes)
+    return get_box_tensor(head.bbox_coder.decode(priors, codes))
+
+
 def _decode(head: nn.Module, priors: Tensor, codes: Tensor,
-            mask: Optional[Tensor]) -> Tensor:
-    """Decode (B, N, D) codes against (N, d) priors: (B, N, 4) boxes, or the
-    (P, 4) boxes where ``mask`` (B, N) is true."""
+            mask: Optional[Tensor], strides: Tensor) -> Tensor:
+    """Decode (B, N, D) codes against (N, d) priors of (N,) strides:
+    (B, N, 4) boxes, or the (P, 4) boxes where ``mask`` (B, N) is true."""
     batch, num = codes.shape[:2]
     priors = priors.unsqueeze(0).expand(batch, -1, -1)
+    strides = strides.unsqueeze(0).expand(batch, -1)
     if mask is not None:
-        priors, codes = priors[mask], codes[mask]
+        priors, codes, strides = priors[mask], codes[mask], strides[mask]
         if codes.shape[0] == 0:
             return codes.new_zeros((0, 4))
-        return get_box_tensor(head.bbox_coder.decode(priors, codes))
-    boxes = head.bbox_coder.decode(
-        priors.reshape(batch * num, -1), codes.reshape(batch * num, -1))
-    return get_box_tensor(boxes).reshape(batch, num, 4)
+        return _decode_rows(head, priors, codes, strides)
+    boxes = _decode_rows(head, priors.reshape(batch * num, -1),
+                         codes.reshape(batch * num, -1),
+                         strides.reshape(-1))
+    return boxes.reshape(batch, num, 4)
 
 
 def _check_count(what: str, got: int, priors: Tensor) -> None:
@@ -190,7 +206,7 @@ def decode_dense_predictions(head: nn.Module,
                                              bbox_preds[0].device)
     codes = _predictions_in_pixels(head, bbox_preds, strides)
     _check_count('The box predictions', codes.shape[1], priors)
-    return _decode(head, priors, codes, mask)
+    return _decode(head, priors, codes, mask, strides)
 
 
 def decode_dense_targets(head: nn.Module, bbox_targets: Sequence[Tensor],
@@ -225,7 +241,7 @@ def _targets_to_boxes(head: nn.Module, priors: Tensor, strides: Tensor,
     _check_count('The regression targets', codes.shape[1], priors)
     if regresses_boxes(head):
         return codes[mask] if mask is not None else codes
-    return _decode(head, priors, codes, mask)
+    return _decode(head, priors, codes, mask, strides)
 
 
 @torch.no_grad()
@@ -278,7 +294,7 @@ def dense_harmony_scores(student_head: nn.Module,
 
     codes = _predictions_in_pixels(teacher_head, teacher_bbox_preds, strides)
     _check_count('The teacher box predictions', codes.shape[1], priors)
-    teacher_boxes = _decode(teacher_head, priors, codes, positive)
+    teacher_boxes = _decode(teacher_head, priors, codes, positive, strides)
     gt_boxes = _targets_to_boxes(student_head, priors, strides,
                                  bbox_targets, positive)
     pos_ious = bbox_overlaps(teacher_boxes, gt_boxes, is_aligned=True)

@@ -265,3 +265,26 @@ def test_layout_mismatch_is_named(heads):
     labels[0] = labels[0][:, :5]
     with pytest.raises(ValueError, match='share the dense layout'):
         dense_harmony_scores(head, head, cls, box, labels, targets)
+
+
+def test_yolox_boxes_by_hand():
+    """YOLOX has no box coder: its (dx, dy, log w, log h) outputs in stride
+    units decode around each point, as YOLOX's own prediction does."""
+    torch.manual_seed(0)
+    head = build(tiny_detector_cfg('yolox')).bbox_head
+    feats = [torch.randn(2, 32, s, s) for s in (4, 2, 1)]
+    preds = head(feats)[1]
+    boxes = decode_dense_predictions(head, preds)
+    assert boxes.shape == (2, 16 + 4 + 1, 4)
+    # level 1 (stride 16), h=1, w=0: the point (0, 16)
+    d = preds[1][1, :, 1, 0]
+    cx, cy = 0 + d[0].item() * 16, 16 + d[1].item() * 16
+    w, h = math.exp(d[2].item()) * 16, math.exp(d[3].item()) * 16
+    expected = torch.tensor([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2])
+    assert torch.allclose(boxes[1, 16 + 2], expected, atol=1e-4)
+    # and the same as YOLOX's own decoding in its prediction
+    priors = torch.cat(head.prior_generator.grid_priors(
+        [f.shape[-2:] for f in feats], device='cpu', with_stride=True))
+    flat = torch.cat([p.permute(0, 2, 3, 1).reshape(2, -1, 4)
+                      for p in preds], 1)
+    assert torch.allclose(boxes, head._bbox_decode(priors, flat), atol=1e-5)
