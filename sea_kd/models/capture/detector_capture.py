@@ -20,7 +20,7 @@ from contextlib import ExitStack
 from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 import torch
-from mmdet.models.dense_heads import YOLOXHead
+from mmdet.models.dense_heads import DINOHead, YOLOXHead
 from mmdet.models.detectors import SingleStageDetector, TwoStageDetector
 from mmdet.structures import SampleList
 from mmdet.structures.bbox import bbox2roi
@@ -31,7 +31,8 @@ from ..utils.sparse_roi_align import sparse_roi_layers
 from .dense_targets import (check_dense_targets_readable,
                             normalize_dense_targets, yolox_dense_targets)
 from .method_tap import MethodTap
-from .query_outputs import is_query_detector, query_outputs
+from .query_outputs import (check_query_head, is_query_detector,
+                            query_outputs)
 from .record import RECORD_PARTS, DenseHeadOutputs, DistillRecord, RoIRecord
 
 
@@ -146,6 +147,8 @@ def check_parts(detector: nn.Module, parts: Sequence[str], role: str) -> None:
             f'This distiller reads DETR-family decoder outputs, but the '
             f'{role} is a {type(detector).__name__}, not a '
             'DetectionTransformer (DETR, Deformable DETR, DINO, ...).')
+    if 'queries' in parts:
+        check_query_head(detector, role)
     if 'roi' in parts and not isinstance(detector, TwoStageDetector):
         raise TypeError(
             f'This distiller needs R-CNN region outputs, but the {role} is a '
@@ -220,9 +223,15 @@ def student_loss_with_record(
         record.student_cls_tower = [call.output for tap in tower_taps
                                     for call in tap.calls]
     if 'queries' in parts:
-        record.student_queries = query_outputs(
-            query_tap.first.output,
-            query_loss_tap.first.kwargs.get('dn_meta'))
+        dn_meta = query_loss_tap.first.kwargs.get('dn_meta')
+        if dn_meta is None and isinstance(student.bbox_head, DINOHead):
+            raise RuntimeError(
+                'The student\'s DINOHead.loss was called without `dn_meta`, '
+                'so its denoising queries cannot be told from its matching '
+                'queries; call it as mmdet\'s DINO.loss does '
+                '(bbox_head.loss(**head_inputs_dict, ...)).')
+        record.student_queries = query_outputs(query_tap.first.output,
+                                               dn_meta)
     if 'roi' in parts:
         if stage.stage is None:
             bbox_call = bbox_tap.first

@@ -11,11 +11,12 @@ import inspect
 from typing import Optional, Sequence
 
 import torch
+from mmdet.models.dense_heads import DDQDETRHead
 from mmdet.models.detectors import DetectionTransformer
 from mmdet.structures import SampleList
 from torch import Tensor, nn
 
-from ..utils.precision import at_least_fp32
+from ..utils.precision import at_least_fp32, levels_at_least_fp32
 from .record import QueryOutputs
 
 
@@ -30,6 +31,18 @@ def uses_sigmoid_classes(detector: nn.Module) -> bool:
     "no object" logit), as Deformable DETR and DINO do; DETR's softmax
     head has one more logit."""
     return bool(getattr(detector.bbox_head.loss_cls, 'use_sigmoid', False))
+
+
+def check_query_head(detector: nn.Module, role: str) -> None:
+    """Raise for DETR-family heads whose training outputs hold more than
+    denoising and matching queries (DDQ-DETR's dense one-to-many
+    queries), which :func:`query_outputs` cannot separate yet."""
+    if isinstance(detector.bbox_head, DDQDETRHead):
+        raise TypeError(
+            f'The {role}\'s DDQDETRHead adds dense one-to-many queries to '
+            'its training outputs, which sea_kd does not separate from '
+            'the matching queries yet; distil its neck (FI, PKD, CWD) '
+            'instead.')
 
 
 def query_outputs(head_outputs: Sequence[Tensor],
@@ -56,8 +69,9 @@ def teacher_query_forward(teacher: nn.Module, feats: Sequence[Tensor],
     """Run the frozen teacher's transformer and head on its neck features.
 
     In eval mode DINO builds no denoising queries, so every query of the
-    result is a matching query. The outputs are float32 (a teacher stored
-    in half precision keeps float32 distillation targets).
+    result is a matching query. The transformer and head run in float32
+    with autocast off (a teacher stored or run in half precision keeps
+    float32 distillation targets).
 
     Args:
         teacher: A ``DetectionTransformer`` in eval mode.
@@ -67,8 +81,12 @@ def teacher_query_forward(teacher: nn.Module, feats: Sequence[Tensor],
     """
     if teacher.training:
         raise RuntimeError('The teacher must stay in eval mode.')
-    head_inputs = teacher.forward_transformer(tuple(feats), data_samples)
-    wanted = inspect.signature(teacher.bbox_head.forward).parameters
-    outputs = teacher.bbox_head(
-        **{k: v for k, v in head_inputs.items() if k in wanted})
+    # float32 with autocast off, also under mixed precision: the outputs
+    # are distillation targets
+    with torch.autocast(feats[0].device.type, enabled=False):
+        head_inputs = teacher.forward_transformer(
+            tuple(levels_at_least_fp32(feats)), data_samples)
+        wanted = inspect.signature(teacher.bbox_head.forward).parameters
+        outputs = teacher.bbox_head(
+            **{k: v for k, v in head_inputs.items() if k in wanted})
     return QueryOutputs(at_least_fp32(outputs[0]), at_least_fp32(outputs[1]))

@@ -250,7 +250,8 @@ class Distiller(DistillLossControlsMixin, BaseDetector):
         Copies of the distiller (mmengine's ``EMAHook`` keeps one as the
         averaged model) need their own student and method modules, but
         not a second teacher: it never changes and would double its
-        memory.
+        memory. Device and dtype moves of the copy (``.to``) therefore
+        move the shared teacher too.
         """
         memo[id(self._teacher)] = self._teacher
         cls = type(self)

@@ -89,10 +89,15 @@ class QueryKDLoss(nn.Module):
             dict: ``cls``, ``l1`` and ``giou``, scalars; zero with the
             student's graph when there are no pairs.
         """
-        student_cls, student_boxes = at_least_fp32(student_cls), \
-            at_least_fp32(student_boxes)
-        targets = soft_class_targets(teacher_cls.detach(), self.use_sigmoid)
-        teacher_boxes = at_least_fp32(teacher_boxes.detach())
+        # float32, or float64 when either side is
+        dtype = torch.promote_types(
+            at_least_fp32(student_cls).dtype,
+            at_least_fp32(teacher_cls).dtype)
+        student_cls, student_boxes = student_cls.to(dtype), \
+            student_boxes.to(dtype)
+        targets = soft_class_targets(teacher_cls.detach().to(dtype),
+                                     self.use_sigmoid)
+        teacher_boxes = teacher_boxes.detach().to(dtype)
         counts = torch.bincount(groups, minlength=num_groups).clamp(min=1)
         row_weight = 1.0 / counts.to(student_cls.dtype)[groups]
         cls = soft_cross_entropy(student_cls, targets, self.use_sigmoid)

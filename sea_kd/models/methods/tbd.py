@@ -1,7 +1,7 @@
 """TBD: task-balanced distillation (harmonious + task-decoupled feature)."""
 from __future__ import annotations
 
-from typing import Dict, Sequence
+from typing import Dict, List, Sequence
 
 import torch
 from mmdet.models.dense_heads import GFLHead
@@ -11,7 +11,8 @@ from torch import Tensor
 
 from ..adapters import build_level_adapters
 from ..capture import DistillRecord
-from ..utils.dense_layout import flatten_level_logits
+from ..utils.dense_layout import (detection_score_logits,
+                                  flatten_level_logits)
 from ..utils.harmony_score import (HARMONY_FORMS, DenseHarmony,
                                    dense_harmony_scores)
 from ..utils.precision import levels_at_least_fp32
@@ -43,7 +44,9 @@ class TBD(DistillMethod):
     A term whose config is ``None`` is skipped (``loss_tfd=None``: HD alone;
     ``loss_hd=None``: TFD alone). Teacher and student must share the dense
     prior layout and the number of classes, and use sigmoid classifiers:
-    RetinaNet (the paper), FCOS and ATSS.
+    RetinaNet (the paper), FCOS, ATSS, RTMDet and YOLOX. The class logits
+    read are the heads' detection scores (:func:`detection_score_logits`:
+    YOLOX's combine its class and objectness branches).
 
     Args:
         loss_hd: Config of :class:`HDLoss`, or ``None``.
@@ -124,33 +127,36 @@ class TBD(DistillMethod):
         student_dense = record.student_dense
         teacher_dense = record.teacher_dense
         targets = record.dense_targets
+        # the heads' detection scores (YOLOX: with its objectness)
+        s_logits = detection_score_logits(self.student.bbox_head,
+                                          student_dense)
+        t_logits = detection_score_logits(self.teacher.bbox_head,
+                                          teacher_dense)
         harmony = dense_harmony_scores(
             self.student.bbox_head, self.teacher.bbox_head,
-            teacher_dense.cls_scores, teacher_dense.bbox_preds,
+            t_logits, teacher_dense.bbox_preds,
             targets.labels, targets.bbox_targets, kappa=self.kappa,
             form=self.harmony_form)
         losses = {}
         if self.loss_hd is not None:
             weights = torch.cat(targets.label_weights, dim=1).reshape(-1)
             losses['hd'] = self.loss_hd(
-                flatten_level_logits(student_dense.cls_scores,
-                                     self.num_classes),
-                flatten_level_logits(teacher_dense.cls_scores,
-                                     self.num_classes),
+                flatten_level_logits(s_logits, self.num_classes),
+                flatten_level_logits(t_logits, self.num_classes),
                 harmony.labels.reshape(-1),
                 harmony=harmony.scores.reshape(-1),
                 weights=weights)
         if self.loss_tfd is not None:
-            losses['tfd'] = self._tfd(record, harmony)
+            losses['tfd'] = self._tfd(record, harmony, t_logits)
         return losses
 
-    def _tfd(self, record: DistillRecord, harmony: DenseHarmony) -> Tensor:
+    def _tfd(self, record: DistillRecord, harmony: DenseHarmony,
+             cls_scores: List[Tensor]) -> Tensor:
         # fp32 also for the adapters: autocast is off here (AMP)
         student = levels_at_least_fp32(record.student_neck)
         teacher = list(record.teacher_neck)
         if self.adapters is not None:
             student = [adapt(f) for adapt, f in zip(self.adapters, student)]
-        cls_scores = record.teacher_dense.cls_scores
         if len(cls_scores) != len(teacher):
             raise ValueError(
                 f'TFD pairs neck levels with dense-head levels, but the '

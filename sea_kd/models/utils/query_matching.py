@@ -50,7 +50,7 @@ def query_match_costs(student_cls: Tensor, student_boxes: Tensor,
     with torch.no_grad():
         s_cls, s_box = student_cls.float(), student_boxes.float()
         t_box = teacher_boxes.float()
-        p = soft_class_targets(teacher_cls, use_sigmoid)
+        p = soft_class_targets(teacher_cls, use_sigmoid).float()
         if use_sigmoid:
             cls = -(F.logsigmoid(s_cls) @ p.transpose(-1, -2)) - \
                 (F.logsigmoid(-s_cls) @ (1 - p).transpose(-1, -2))

@@ -30,7 +30,8 @@ def is_tower_head(head: nn.Module) -> bool:
 
 def per_level_towers(head: nn.Module) -> bool:
     """Whether each level has its own tower (``cls_convs[level]``)."""
-    return isinstance(head.cls_convs[0], nn.ModuleList)
+    return len(head.cls_convs) > 0 and \
+        isinstance(head.cls_convs[0], nn.ModuleList)
 
 
 def tower_depth(head: nn.Module) -> int:

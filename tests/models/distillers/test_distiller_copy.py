@@ -27,7 +27,9 @@ def test_a_deep_copy_shares_the_teacher_only(save_state):
     assert copied.student is not model.student
     for a, b in zip(model.parameters(), copied.parameters()):
         assert a is not b and torch.equal(a, b)
-    assert not copied.teacher.training
+    # the copy's methods are bound to the copy's student
+    assert copied.methods['cwd'].student is copied.student
+    assert copied.methods['cwd'].teacher is model.teacher
 
 
 def test_the_ema_model_averages_the_student_and_adapters(save_state):

@@ -156,3 +156,12 @@ def test_half_precision_inputs_are_computed_in_float32(dtype):
     for key, want in zip(('cls', 'l1', 'giou'), ref):
         assert out[key].dtype == torch.float32
         assert out[key].item() == pytest.approx(want, rel=1e-4), key
+
+
+def test_mixed_float64_and_float32_sides():
+    s_cls, t_cls, s_box, t_box, scale, groups = _pairs()
+    out = QueryKDLoss()(s_cls.double(), t_cls, s_box.double(), t_box,
+                        scale, groups, 3)
+    ref = reference(s_cls, t_cls, s_box, t_box, scale, groups, 3, True)
+    assert out['cls'].dtype == torch.float64
+    assert out['cls'].item() == pytest.approx(ref[0], rel=1e-5)

@@ -190,10 +190,36 @@ def test_rtmdet_runs_each_levels_tower_tail(save_state):
             a = _align_by_channel(method.adapters[0](hs), ht)
             record_like.append(t_head.rtm_cls[level](
                 t_head.cls_convs[level][1](a)))
-        cross = method.cross_head_outputs(_record_of(model, inputs, samples))
+        record = _record_of(model, inputs, samples)
+        cross = method.cross_head_outputs(record)
     for want, got in zip(record_like, cross[0]):
         assert want.std() > 0.1  # not the constant initial prior
         assert torch.allclose(want, got, atol=1e-4)
+    # the box term by hand: distances (clamped at 0) around each point,
+    # GIoU weighted by the teacher's top class probability
+    def flat(maps, d):
+        return torch.cat([m.permute(0, 2, 3, 1).reshape(2, -1, d)
+                          for m in maps], 1).reshape(-1, d)
+
+    sizes = [m.shape[-2:] for m in cross[1]]
+    points = torch.cat(t_head.prior_generator.grid_priors(
+        sizes, device='cpu')).repeat(2, 1)
+
+    def boxes(maps):
+        d = flat(maps, 4).clamp(min=0)
+        return torch.stack([points[:, 0] - d[:, 0], points[:, 1] - d[:, 1],
+                            points[:, 0] + d[:, 2], points[:, 1] + d[:, 3]],
+                           1)
+
+    weights = torch.cat(record.dense_targets.label_weights, 1).reshape(-1)
+    omega = flat(record.teacher_dense.cls_scores, 3).max(1).values.sigmoid() \
+        * (weights > 0)
+    avg = max(float(record.dense_targets.avg_factor), 1.0)
+    want = GIoULoss()(boxes(cross[1]), boxes(record.teacher_dense.bbox_preds),
+                      weight=omega, avg_factor=avg)
+    got = method._reg_loss(record, cross[1], omega, avg)
+    assert want.item() > 0
+    assert got.item() == pytest.approx(want.item(), rel=1e-4)
 
 
 def _record_of(model, inputs, samples):

@@ -208,3 +208,34 @@ def test_gt_matched_needs_the_teachers_assigner(dino_pair):
 def test_bad_options_are_named(dino_pair, bad, match):
     with pytest.raises(ValueError, match=match):
         distiller(*dino_pair, **bad)
+
+
+def test_a_dino_loss_without_dn_meta_is_refused(dino_pair):
+    """Without `dn_meta` the denoising queries could not be left out."""
+    import types
+    s_cfg, _, _ = dino_pair
+    student = build(s_cfg)
+    student.train()
+
+    def loss_positional(self, inputs, samples):
+        head_in = self.forward_transformer(self.extract_feat(inputs), samples)
+        return self.bbox_head.loss(
+            head_in['hidden_states'], head_in['references'],
+            head_in['enc_outputs_class'], head_in['enc_outputs_coord'],
+            samples, head_in['dn_meta'])
+
+    student.loss = types.MethodType(loss_positional, student)
+    inputs, samples = make_batch(student)
+    with pytest.raises(RuntimeError, match='dn_meta'):
+        student_loss_with_record(student, inputs, samples, ('queries', ))
+
+
+def test_ddq_detr_heads_are_refused():
+    from types import SimpleNamespace
+
+    from mmdet.models.dense_heads import DDQDETRHead
+
+    from sea_kd.models.capture.query_outputs import check_query_head
+    fake = SimpleNamespace(bbox_head=DDQDETRHead.__new__(DDQDETRHead))
+    with pytest.raises(TypeError, match='one-to-many'):
+        check_query_head(fake, 'student')

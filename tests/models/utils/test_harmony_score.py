@@ -288,3 +288,21 @@ def test_yolox_boxes_by_hand():
     flat = torch.cat([p.permute(0, 2, 3, 1).reshape(2, -1, 4)
                       for p in preds], 1)
     assert torch.allclose(boxes, head._bbox_decode(priors, flat), atol=1e-5)
+
+
+def test_yolox_detection_scores_combine_objectness():
+    """YOLOX scores a detection by σ(c)·σ(o): TBD reads that score's logit,
+    other heads' class logits as they are."""
+    from sea_kd.models.capture import DenseHeadOutputs
+    from sea_kd.models.utils.dense_layout import detection_score_logits
+    torch.manual_seed(0)
+    head = build(tiny_detector_cfg('yolox')).bbox_head
+    cls = [torch.randn(2, 3, 4, 4, requires_grad=True) * 4]
+    obj = [torch.randn(2, 1, 4, 4, requires_grad=True) * 4]
+    dense = DenseHeadOutputs(cls, [torch.zeros(2, 4, 4, 4)], (obj, ))
+    logits = detection_score_logits(head, dense)
+    assert torch.allclose(logits[0].sigmoid(),
+                          cls[0].sigmoid() * obj[0].sigmoid(), atol=1e-6)
+    logits[0].sum().backward()
+    retina = build(tiny_detector_cfg('retinanet')).bbox_head
+    assert detection_score_logits(retina, dense)[0] is cls[0]

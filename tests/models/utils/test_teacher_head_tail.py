@@ -48,8 +48,22 @@ def test_gradient_reaches_the_given_features_not_a_frozen_head():
     assert all(p.grad is None for p in head.parameters())
 
 
-def test_other_heads_are_refused_with_a_suggestion():
-    from mmdet.models.dense_heads import RTMDetHead
-    with pytest.raises(TypeError, match='RTMDetHead.*PKD'):
-        check_tower_head(RTMDetHead.__new__(RTMDetHead), 'teacher',
-                         'CrossKD')
+@pytest.mark.parametrize('name', ['YOLOXHead', 'RTMDetInsSepBNHead'])
+def test_other_heads_are_refused_with_a_suggestion(name):
+    from mmdet.models import dense_heads
+    cls = getattr(dense_heads, name)
+    with pytest.raises(TypeError, match=f'{name}.*PKD'):
+        check_tower_head(cls.__new__(cls), 'teacher', 'CrossKD')
+
+
+def test_tower_depth_of_shared_per_level_and_empty_towers():
+    from sea_kd.models.utils.teacher_head_tail import (per_level_towers,
+                                                       tower_depth)
+    cfg = tiny_detector_cfg('retinanet')
+    assert tower_depth(build(cfg).bbox_head) == 1
+    cfg.bbox_head.stacked_convs = 0
+    head = build(cfg).bbox_head
+    assert not per_level_towers(head) and tower_depth(head) == 0
+    rtmdet = build(tiny_detector_cfg('rtmdet')).bbox_head
+    assert per_level_towers(rtmdet)
+    assert tower_depth(rtmdet) == len(rtmdet.cls_convs[0]) == 2
