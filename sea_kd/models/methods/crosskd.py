@@ -170,9 +170,10 @@ class CrossKD(DistillMethod):
             return [neck, neck]
         taps = getattr(record, f'{role}_taps')
         paths = getattr(self, f'{role}_taps')
-        if len(paths) == 2:  # one tower layer run once per level
+        head = getattr(self, role).bbox_head
+        if not per_level_towers(head):  # one layer, called once per level
             return [taps[path] for path in paths]
-        half = len(paths) // 2  # one call per level's layer
+        half = len(paths) // 2  # each level's own layer, called once
         return [[taps[p][0] for p in paths[:half]],
                 [taps[p][0] for p in paths[half:]]]
 

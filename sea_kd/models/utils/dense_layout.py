@@ -4,6 +4,8 @@ from __future__ import annotations
 from typing import List
 
 import torch
+import torch.nn.functional as F
+from mmdet.models.dense_heads import YOLOXHead
 from torch import Tensor
 
 
@@ -51,13 +53,11 @@ def detection_score_logits(head, dense) -> List[Tensor]:
         head: The dense head that produced ``dense``.
         dense: Its :class:`~sea_kd.models.capture.DenseHeadOutputs`.
     """
-    from mmdet.models.dense_heads import YOLOXHead
     if not isinstance(head, YOLOXHead):
         return list(dense.cls_scores)
     logits = []
     for cls, obj in zip(dense.cls_scores, dense.extras[0]):
-        log_p = (torch.nn.functional.logsigmoid(cls.float()) +
-                 torch.nn.functional.logsigmoid(obj.float())).clamp(
-                     max=-1e-6)
+        log_p = (F.logsigmoid(cls.float()) +
+                 F.logsigmoid(obj.float())).clamp(max=-1e-6)
         logits.append(log_p - torch.log(-torch.expm1(log_p)))
     return logits
