@@ -5,18 +5,19 @@ from typing import Dict, List, Optional, Sequence
 
 import torch
 from mmdet.registry import MODELS
-from mmdet.models.dense_heads import GFLHead
+from mmdet.models.dense_heads import GFLHead, YOLOXHead
 from mmdet.models.task_modules.coders import DistancePointBBoxCoder
 from mmdet.utils import OptConfigType
 from torch import Tensor
 
 from ..adapters import build_level_adapters
-from ..capture import DistillRecord
+from ..capture import DenseHeadOutputs, DistillRecord
 from ..losses.pearson_feature_loss import standardize_channels
-from ..utils.dense_layout import flatten_level_maps, level_priors
-from ..utils.teacher_head_tail import (activates_given_features,
-                                       check_tower_head, head_tail_forward,
-                                       per_level_towers, tower_depth)
+from ..utils.dense_layout import (detection_score_logits, flatten_level_maps,
+                                  level_priors)
+from ..utils.teacher_head_tail import (check_tower_head, head_tail_forward,
+                                       per_level_towers, tower_depth,
+                                       tower_names)
 from .distill_method import DistillMethod
 
 
@@ -44,16 +45,21 @@ class CrossKD(DistillMethod):
        (``k = reused_teacher_head_idx``) of the classification and of the
        box tower, per level (the neck features when ``k = 0``);
     2. ``ĥ_l = relu(std(h^s_l) · σ(h^t_l) + μ(h^t_l))`` per channel over
-       (N, H, W) (no ReLU when ``k = 0``, nor for RTMDet, whose layers end
-       in SiLU);
+       (N, H, W) (no ReLU when ``k = 0``, nor for RTMDet and YOLOX, whose
+       layers end in SiLU);
     3. the teacher head's layers ``k...`` and predictors on ``ĥ_l`` give
        cross-head logits ``s^x`` and box outputs ``b^x``;
     4. ``loss_crosskd_cls = L_cls(s^x, s^t; w = label weights) / A`` (default
        :class:`KDQualityFocalLoss`, β = 1), ``A`` the head's average factor;
+       for YOLOX (not in the source) ``s`` is the logit of the detection
+       score ``σ(c) · σ(o)`` of its class and objectness outputs
+       (:func:`detection_score_logits`), label weights 1, ``A`` its number
+       of positives;
     5. ``loss_crosskd_reg``: with ``ω_i = σ(max_c s^t_ic)`` (0 where the
        label weight is 0), for box-regressing heads (RetinaNet, ATSS, FCOS,
-       RTMDet) ``L_reg(decode(b^x), decode(b^t); ω) / A`` (default GIoU;
-       distances of point heads clamped at 0 first); for GFL
+       RTMDet, YOLOX) ``L_reg(decode(b^x), decode(b^t); ω) / A`` (default
+       GIoU; distances of point heads clamped at 0 first; YOLOX decoded by
+       its own ``_bbox_decode``); for GFL
        ``L_reg`` on each edge's distribution (default KL, T = 1, summed
        over bins, λ = 4), ``/ 4 / Σ ω``;
     6. ``loss_crosskd_centerness`` (option ``loss_centerness``, heads with
@@ -152,12 +158,12 @@ class CrossKD(DistillMethod):
         by the levels (called once per level), or one per level and tower
         for heads with a tower per level (classification levels first)."""
         k = self.first - 1
+        names = tower_names(head)
         if not per_level_towers(head):
-            return (f'bbox_head.cls_convs.{k}', f'bbox_head.reg_convs.{k}')
-        levels = range(len(head.cls_convs))
+            return tuple(f'bbox_head.{tower}.{k}' for tower in names)
+        levels = range(len(getattr(head, names[0])))
         return tuple(f'bbox_head.{tower}.{level}.{k}'
-                     for tower in ('cls_convs', 'reg_convs')
-                     for level in levels)
+                     for tower in names for level in levels)
 
     def _channels(self, head) -> int:
         return head.in_channels if self.first == 0 else head.feat_channels
@@ -197,10 +203,13 @@ class CrossKD(DistillMethod):
         targets = record.dense_targets
         num_classes = head.cls_out_channels
         avg = max(float(targets.avg_factor), 1.0)
-        t_cls = flatten_level_maps(record.teacher_dense.cls_scores,
-                                   num_classes).reshape(-1, num_classes)
-        x_cls = flatten_level_maps(cross[0], num_classes).reshape(
-            -1, num_classes)
+        cross_dense = DenseHeadOutputs(cross[0], cross[1], tuple(cross[2:]))
+        t_cls = flatten_level_maps(
+            detection_score_logits(head, record.teacher_dense),
+            num_classes).reshape(-1, num_classes)
+        x_cls = flatten_level_maps(
+            detection_score_logits(head, cross_dense),
+            num_classes).reshape(-1, num_classes)
         label_weights = torch.cat(targets.label_weights, dim=1).reshape(-1)
         losses = dict(cls=self.loss_cls(x_cls, t_cls, label_weights,
                                         avg_factor=avg))
@@ -229,10 +238,20 @@ class CrossKD(DistillMethod):
             loss = self.loss_reg(x.float(), t.float(), weight=edge_weight,
                                  avg_factor=4.0)
             return loss / weight.sum().clamp(min=1e-6)
+        batch = teacher_boxes[0].shape[0]
+        if isinstance(head, YOLOXHead):  # no box coder: its own decoding
+            priors = torch.cat(head.prior_generator.grid_priors(
+                [m.shape[-2:] for m in teacher_boxes],
+                device=teacher_boxes[0].device, with_stride=True))
+            priors = priors.float().repeat(batch, 1)
+            x = flatten_level_maps(cross_boxes, 4).reshape(-1, 4).float()
+            t = flatten_level_maps(teacher_boxes, 4).reshape(-1, 4).float()
+            return self.loss_reg(head._bbox_decode(priors, x),
+                                 head._bbox_decode(priors, t),
+                                 weight=weight, avg_factor=avg)
         coder = head.bbox_coder
         size = coder.encode_size
-        priors = level_priors(head, teacher_boxes).repeat(
-            teacher_boxes[0].shape[0], 1)
+        priors = level_priors(head, teacher_boxes).repeat(batch, 1)
         x = flatten_level_maps(cross_boxes, size).reshape(-1, size).float()
         t = flatten_level_maps(teacher_boxes, size).reshape(-1, size).float()
         if isinstance(coder, DistancePointBBoxCoder):

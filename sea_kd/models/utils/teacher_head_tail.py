@@ -7,17 +7,18 @@ from typing import Iterator, List, Sequence
 import torch
 from mmdet.models.dense_heads import (ATSSHead, FCOSHead, GFLHead,
                                       RetinaHead, RTMDetHead, RTMDetInsHead,
-                                      RTMDetInsSepBNHead)
+                                      RTMDetInsSepBNHead, YOLOXHead)
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-#: Heads whose forward runs ``cls_convs`` and ``reg_convs`` in turn and
+#: Heads whose forward runs a classification and a box tower in turn and
 #: then their predictors, the layout the tail runner relies on: one tower
-#: shared by the levels, or one per level (``RTMDetSepBNHead``, whose
-#: ``cls_convs[level]`` are the level's layers). RTMDet's heads are ATSS
-#: subclasses; its instance heads (mask kernels and a mask feature from
-#: the neck) are not tower heads.
-TOWER_HEADS = (RetinaHead, GFLHead, ATSSHead, FCOSHead)
+#: shared by the levels (``cls_convs``, ``reg_convs``), or one per level
+#: (``RTMDetSepBNHead``, whose ``cls_convs[level]`` are the level's layers;
+#: ``YOLOXHead``, whose are ``multi_level_cls_convs[level]``). RTMDet's
+#: heads are ATSS subclasses; its instance heads (mask kernels and a mask
+#: feature from the neck) are not tower heads.
+TOWER_HEADS = (RetinaHead, GFLHead, ATSSHead, FCOSHead, YOLOXHead)
 NOT_TOWER_HEADS = (RTMDetInsHead, RTMDetInsSepBNHead)
 
 
@@ -28,24 +29,33 @@ def is_tower_head(head: nn.Module) -> bool:
         not isinstance(head, NOT_TOWER_HEADS)
 
 
+def tower_names(head: nn.Module) -> tuple:
+    """Attribute names of the head's classification and box towers."""
+    if isinstance(head, YOLOXHead):
+        return 'multi_level_cls_convs', 'multi_level_reg_convs'
+    return 'cls_convs', 'reg_convs'
+
+
 def per_level_towers(head: nn.Module) -> bool:
-    """Whether each level has its own tower (``cls_convs[level]``)."""
-    return len(head.cls_convs) > 0 and \
-        isinstance(head.cls_convs[0], nn.ModuleList)
+    """Whether each level has its own tower (``towers[level]``)."""
+    towers = getattr(head, tower_names(head)[0])
+    return len(towers) > 0 and \
+        isinstance(towers[0], (nn.ModuleList, nn.Sequential))
 
 
 def tower_depth(head: nn.Module) -> int:
     """Number of layers of the head's classification tower."""
-    return len(head.cls_convs[0]) if per_level_towers(head) else \
-        len(head.cls_convs)
+    towers = getattr(head, tower_names(head)[0])
+    return len(towers[0]) if per_level_towers(head) else len(towers)
 
 
 def activates_given_features(head: nn.Module) -> bool:
     """Whether features standing for a tower layer's output go through a
     ReLU (RetinaNet, ATSS, FCOS and GFL towers end each layer in one);
-    RTMDet's layers end in SiLU, whose outputs may be negative, so its
-    given features enter as they are."""
-    return not isinstance(head, RTMDetHead)
+    RTMDet's layers end in SiLU and YOLOX's in Swish (the same function),
+    whose outputs may be negative, so their given features enter as they
+    are."""
+    return not isinstance(head, (RTMDetHead, YOLOXHead))
 
 
 def check_tower_head(head: nn.Module, role: str, method: str) -> None:
@@ -53,8 +63,9 @@ def check_tower_head(head: nn.Module, role: str, method: str) -> None:
     if not is_tower_head(head):
         raise TypeError(
             f'{method} runs the teacher\'s head layers on the student\'s '
-            f'features, which needs a head with a cls_convs/reg_convs tower '
-            f'(RetinaHead, GFLHead, ATSSHead, FCOSHead, RTMDet\'s heads); '
+            f'features, which needs a head with a classification and a box '
+            f'tower (RetinaHead, GFLHead, ATSSHead, FCOSHead, RTMDet\'s '
+            f'detection heads, YOLOXHead); '
             f'the {role}\'s head is a {type(head).__name__}. Use a feature '
             'method (PKD, FI, CWD) for this pair.')
 
@@ -72,29 +83,31 @@ class _Given(nn.Module):
         return F.relu(x) if self.relu else x
 
 
-def _tail(layers: nn.ModuleList, first: int, given: nn.Module
-          ) -> nn.ModuleList:
-    return nn.ModuleList([given, *list(layers)[first:]])
+def _tail(layers: nn.Module, first: int, given: nn.Module) -> nn.Module:
+    """``given`` and ``layers[first:]``, in the container type of ``layers``
+    (a ``ModuleList`` the head loops over, or YOLOX's ``Sequential`` it
+    calls)."""
+    return type(layers)(given, *list(layers)[first:]) \
+        if isinstance(layers, nn.Sequential) else \
+        nn.ModuleList([given, *list(layers)[first:]])
 
 
 @contextmanager
 def _towers_from(head: nn.Module, first: int, channels: int,
                  relu: bool) -> Iterator[None]:
-    cls_convs, reg_convs = head.cls_convs, head.reg_convs
-    cls_given = _Given(0, channels, relu)
-    reg_given = _Given(channels, 2 * channels, relu)
-    if per_level_towers(head):
-        head.cls_convs = nn.ModuleList(
-            [_tail(level, first, cls_given) for level in cls_convs])
-        head.reg_convs = nn.ModuleList(
-            [_tail(level, first, reg_given) for level in reg_convs])
-    else:
-        head.cls_convs = _tail(cls_convs, first, cls_given)
-        head.reg_convs = _tail(reg_convs, first, reg_given)
+    names = tower_names(head)
+    originals = [getattr(head, name) for name in names]
+    given = (_Given(0, channels, relu), _Given(channels, 2 * channels, relu))
+    per_level = per_level_towers(head)
+    for name, towers, stand_in in zip(names, originals, given):
+        setattr(head, name, nn.ModuleList(
+            [_tail(level, first, stand_in) for level in towers])
+            if per_level else _tail(towers, first, stand_in))
     try:
         yield
     finally:
-        head.cls_convs, head.reg_convs = cls_convs, reg_convs
+        for name, towers in zip(names, originals):
+            setattr(head, name, towers)
 
 
 def head_tail_forward(head: nn.Module, first: int, cls_feats: Sequence[Tensor],
@@ -102,11 +115,12 @@ def head_tail_forward(head: nn.Module, first: int, cls_feats: Sequence[Tensor],
     """The head's outputs when its towers start at layer ``first`` with the
     given features.
 
-    Layers ``first`` and later of ``cls_convs`` / ``reg_convs`` (of each
-    level's tower, for heads with one per level) run on
+    Layers ``first`` and later of the classification / box towers
+    (:func:`tower_names`; each level's tower, for heads with one per level)
+    run on
     ``relu(cls_feats[l])`` / ``relu(reg_feats[l])`` (the ReLU only when
     ``first > 0``: the features stand for a tower layer's activated output;
-    none for RTMDet, :func:`activates_given_features`),
+    none for RTMDet and YOLOX, :func:`activates_given_features`),
     followed by the head's own predictors, scales and output transforms: the
     head's ``forward`` runs, with its towers' first layers replaced for the
     span of the call. With ``first == 0`` the towers run whole on

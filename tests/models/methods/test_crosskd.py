@@ -26,7 +26,8 @@ def _align_by_channel(s, t):
 
 def _qfl(x, t, w, avg):
     p, q = x.sigmoid(), t.sigmoid()
-    bce = -(q * torch.log(p) + (1 - q) * torch.log(1 - p))
+    log_sig = torch.nn.functional.logsigmoid  # log p, safe for large |x|
+    bce = -(q * log_sig(x) + (1 - q) * log_sig(-x))
     return (w[:, None] * bce * (p - q).abs()).sum() / avg
 
 
@@ -93,7 +94,7 @@ def _self_pair(kind, save_state):
 
 
 @pytest.mark.parametrize('kind', ['gfl', 'atss', 'fcos', 'rtmdet',
-                                  'rtmdet_plain'])
+                                  'rtmdet_plain', 'yolox'])
 def test_the_teacher_as_student_reproduces_the_teacher(kind, save_state):
     model = _self_pair(kind, save_state)
     inputs, samples = make_batch(model)
@@ -109,7 +110,8 @@ def test_the_teacher_as_student_reproduces_the_teacher(kind, save_state):
         # GIoU loss is 1 even between equal boxes: only the outputs above
         return
     losses = model.loss(inputs, samples)
-    # QFL and KL vanish at equality; the centerness BCE (ATSS) is at its
+    # QFL, KL and GIoU vanish at equality (YOLOX's exp-decoded boxes are
+    # valid boxes); the centerness BCE (ATSS) is at its
     # minimum there, the teacher's entropy, so it is only checked finite
     for term in ('cls', 'reg'):
         name = f'loss_crosskd_{term}'
@@ -220,6 +222,108 @@ def test_rtmdet_runs_each_levels_tower_tail(save_state):
     got = method._reg_loss(record, cross[1], omega, avg)
     assert want.item() > 0
     assert got.item() == pytest.approx(want.item(), rel=1e-4)
+
+
+def test_yolox_runs_each_levels_branch_tail(save_state):
+    """YOLOX keeps one class and one box branch per level
+    (``multi_level_cls_convs``): each level's student layer-0 output goes
+    through the teacher's layer 1 of that level and its predictors; the
+    class term compares detection scores (class × objectness) and the box
+    term YOLOX's own decoded boxes."""
+    torch.manual_seed(0)
+    t_cfg = tiny_detector_cfg('yolox', base_channels=16, neck_channels=64)
+    s_cfg = tiny_detector_cfg('yolox', base_channels=8, neck_channels=32)
+    teacher = build(t_cfg)
+    with torch.no_grad():  # a head far from its initial constant prior
+        for p in teacher.bbox_head.parameters():
+            if p.dim() > 1:
+                p.normal_(0, 0.05)
+    model = MODELS.build(dict(
+        type='Distiller', student=s_cfg, teacher=t_cfg,
+        teacher_ckpt=save_state(teacher), methods=[CROSSKD]))
+    model.init_weights()
+    model.train()
+    method = model.methods['crosskd']
+    assert method.student_taps == tuple(
+        f'bbox_head.multi_level_{tower}_convs.{level}.0'
+        for tower in ('cls', 'reg') for level in range(3))
+    inputs, samples = make_batch(model)
+    losses = model.loss(inputs, samples)
+    (losses['loss_crosskd_cls'] + losses['loss_crosskd_reg']).backward()
+    head = model.student.bbox_head
+    for level in range(3):
+        assert head.multi_level_cls_convs[level][0].conv.weight.grad \
+            .abs().sum() > 0
+        assert head.multi_level_reg_convs[level][0].conv.weight.grad \
+            .abs().sum() > 0
+        assert head.multi_level_cls_convs[level][1].conv.weight.grad is None
+        assert head.multi_level_conv_obj[level].weight.grad is None
+    assert all(p.grad is None for p in model.teacher.parameters())
+    with torch.no_grad():
+        record = _record_of(model, inputs, samples)
+        cross = method.cross_head_outputs(record)
+        s_feats = model.student.extract_feat(inputs)
+        t_feats = model.teacher.extract_feat(inputs)
+        t_head = model.teacher.bbox_head
+        want = []  # (cls, box, objectness) per level, by hand
+        for level, (s, t) in enumerate(zip(s_feats, t_feats)):
+            tails = []
+            for branch, name in enumerate(('cls', 'reg')):
+                hs = getattr(head, f'multi_level_{name}_convs')[level][0](s)
+                tower = getattr(t_head, f'multi_level_{name}_convs')[level]
+                a = _align_by_channel(method.adapters[branch](hs),
+                                      tower[0](t))
+                tails.append(tower[1](a))  # no ReLU: Swish layers
+            want.append((t_head.multi_level_conv_cls[level](tails[0]),
+                         t_head.multi_level_conv_reg[level](tails[1]),
+                         t_head.multi_level_conv_obj[level](tails[1])))
+    for level, outs in enumerate(want):
+        for out, got in zip(outs, (cross[0][level], cross[1][level],
+                                   cross[2][level])):
+            assert torch.allclose(out, got, atol=1e-4)
+
+    def flat(maps, d):
+        return torch.cat([m.permute(0, 2, 3, 1).reshape(2, -1, d)
+                          for m in maps], 1).reshape(-1, d)
+
+    def score_logit(cls_maps, obj_maps):
+        p = flat(cls_maps, 3).double().sigmoid() * \
+            flat(obj_maps, 1).double().sigmoid()
+        return (torch.log(p) - torch.log1p(-p)).float()
+
+    # the class term by hand: QFL between detection-score logits, every
+    # prior weighted 1, over the number of positives
+    avg = max(float(record.dense_targets.avg_factor), 1.0)
+    t_score = score_logit(record.teacher_dense.cls_scores,
+                          record.teacher_dense.extras[0])
+    x_score = score_logit(cross[0], cross[2])
+    ones = torch.ones(t_score.shape[0])
+    assert t_score.std() > 0.3 and t_score.max() < 13  # not clamped
+    assert losses['loss_crosskd_cls'].item() == pytest.approx(
+        _qfl(x_score, t_score, ones, avg).item(), rel=1e-4)
+    # the box term by hand: centre offsets and log sizes in stride units
+    sizes = [m.shape[-2:] for m in cross[1]]
+    strides = torch.cat([torch.full((h * w, ), float(st))
+                         for (h, w), st in zip(sizes, (8, 16, 32))])
+    points = torch.cat([torch.stack(torch.meshgrid(
+        torch.arange(w) * float(st), torch.arange(h) * float(st),
+        indexing='xy'), -1).reshape(-1, 2)
+        for (h, w), st in zip(sizes, (8, 16, 32))])
+    points, strides = points.repeat(2, 1), strides.repeat(2)
+
+    def boxes(maps):
+        d = flat(maps, 4)
+        xy = points + d[:, :2] * strides[:, None]
+        wh = d[:, 2:].exp() * strides[:, None]
+        return torch.cat([xy - wh / 2, xy + wh / 2], 1)
+
+    omega = t_score.max(1).values.sigmoid()
+    want_reg = GIoULoss()(boxes(cross[1]),
+                          boxes(record.teacher_dense.bbox_preds),
+                          weight=omega, avg_factor=avg)
+    assert want_reg.item() > 0
+    assert losses['loss_crosskd_reg'].item() == pytest.approx(
+        want_reg.item(), rel=1e-4)
 
 
 def _record_of(model, inputs, samples):

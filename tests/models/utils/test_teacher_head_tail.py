@@ -4,7 +4,9 @@ import pytest
 import torch
 
 from sea_kd.models.utils.teacher_head_tail import (check_tower_head,
-                                                   head_tail_forward)
+                                                   head_tail_forward,
+                                                   per_level_towers,
+                                                   tower_depth, tower_names)
 
 from ...conftest import build, tiny_detector_cfg
 
@@ -48,7 +50,39 @@ def test_gradient_reaches_the_given_features_not_a_frozen_head():
     assert all(p.grad is None for p in head.parameters())
 
 
-@pytest.mark.parametrize('name', ['YOLOXHead', 'RTMDetInsSepBNHead'])
+@pytest.mark.parametrize('first', [0, 1, 2])
+def test_yolox_tail_on_its_own_features_is_the_head(first):
+    """YOLOX: one Sequential tower per level, run from layer ``first``
+    without a ReLU (its layers end in Swish), then the class, box and
+    objectness predictors of that level."""
+    torch.manual_seed(0)
+    head = build(tiny_detector_cfg('yolox')).bbox_head.eval()
+    assert tower_names(head) == ('multi_level_cls_convs',
+                                 'multi_level_reg_convs')
+    assert per_level_towers(head) and tower_depth(head) == 2
+    # spread the weights so that a missing or extra ReLU would show
+    with torch.no_grad():
+        for p in head.parameters():
+            p.normal_(0, 0.3)
+    feats = [torch.randn(2, head.in_channels, s, s) for s in (8, 4, 2)]
+    with torch.no_grad():
+        expected = head(feats)
+        cls = [_tower_outputs(t, f, first)
+               for t, f in zip(head.multi_level_cls_convs, feats)]
+        reg = [_tower_outputs(t, f, first)
+               for t, f in zip(head.multi_level_reg_convs, feats)]
+        if first:
+            assert min(float(c.min()) for c in cls) < 0  # Swish, no ReLU
+        got = head_tail_forward(head, first, cls, reg)
+    assert len(got) == len(expected) == 3
+    for outs, refs in zip(got, expected):
+        for out, ref in zip(outs, refs):
+            torch.testing.assert_close(out, ref)
+    assert all(isinstance(t, torch.nn.Sequential) and len(t) == 2
+               for t in head.multi_level_cls_convs)
+
+
+@pytest.mark.parametrize('name', ['RTMDetInsSepBNHead', 'RTMDetInsHead'])
 def test_other_heads_are_refused_with_a_suggestion(name):
     from mmdet.models import dense_heads
     cls = getattr(dense_heads, name)
@@ -57,8 +91,6 @@ def test_other_heads_are_refused_with_a_suggestion(name):
 
 
 def test_tower_depth_of_shared_per_level_and_empty_towers():
-    from sea_kd.models.utils.teacher_head_tail import (per_level_towers,
-                                                       tower_depth)
     cfg = tiny_detector_cfg('retinanet')
     assert tower_depth(build(cfg).bbox_head) == 1
     cfg.bbox_head.stacked_convs = 0
