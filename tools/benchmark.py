@@ -255,6 +255,7 @@ def main():
                 image_size=list(batches[0]['inputs'].shape[2:]),
                 num_boxes=args.num_boxes if args.random else None,
                 num_classes=num_classes_of(model.student),
+                cfg_options=args.cfg_options,
                 time_s=dict(a=ta, b=tb, c=tc), memory_bytes=dict(
                     a=ma, b=mb, c=mc),
                 time_ratio=tc / (ta + tb),

@@ -3,6 +3,8 @@
     python tools/scaling_curves.py CONFIG --axis image-size \
         --values 256 512 800 1333 [--iters 3] [--warmup 1] \
         [--out-dir work_dirs/scaling] [--batch-size N] [--num-boxes K]
+    python tools/scaling_curves.py CONFIG --axis cfg-option --key KEY \
+        --values ...
 
 For each value it runs ``tools/benchmark.py CONFIG --random`` (random
 weights and images; no data set or pretrained weight) in its own process
@@ -10,9 +12,13 @@ with that quantity changed:
 
 - ``image-size``: square images of that side (``--image-size S S``);
 - ``num-classes``: every head's class count (``--num-classes``);
-- ``num-boxes``: ground-truth boxes per image (``--num-boxes``).
+- ``num-boxes``: ground-truth boxes per image (``--num-boxes``);
+- ``cfg-option``: any config value, named by ``--key`` (``--cfg-options
+  KEY=value``), e.g. G-DetKD's regions per image,
+  ``--key model.region_sampling.sampler.num``.
 
-It writes ``<config>_<axis>.json`` and ``.md`` (the student step (a), the
+It writes ``<config>_<axis>.json`` and ``.md`` (``<config>_<KEY>`` for a
+config value) (the student step (a), the
 teacher forward (b), the distiller step (c), and c / (a + b) for time and
 memory, per value) and ``<config>_<axis>.png`` (both ratios against the
 value) under ``--out-dir``. A value already measured (its benchmark JSON
@@ -30,6 +36,7 @@ AXES = {
     'image-size': lambda v: ['--image-size', str(v), str(v)],
     'num-classes': lambda v: ['--num-classes', str(v)],
     'num-boxes': lambda v: ['--num-boxes', str(v)],
+    'cfg-option': None,  # --cfg-options KEY=value
 }
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
@@ -38,6 +45,8 @@ def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('config', help='a distiller config')
     parser.add_argument('--axis', choices=sorted(AXES), required=True)
+    parser.add_argument('--key', help='--axis cfg-option: the config key '
+                        'to vary, e.g. model.region_sampling.sampler.num')
     parser.add_argument('--values', type=int, nargs='+', required=True)
     parser.add_argument('--iters', type=int, default=3)
     parser.add_argument('--warmup', type=int, default=1)
@@ -50,7 +59,23 @@ def parse_args():
     args = parser.parse_args()
     if any(v <= 0 for v in args.values):
         parser.error(f'--values must be positive, got {args.values}.')
+    if (args.axis == 'cfg-option') != (args.key is not None):
+        parser.error('--key names the config value of --axis cfg-option '
+                     '(and only of it), e.g. --axis cfg-option --key '
+                     'model.region_sampling.sampler.num.')
     return args
+
+
+def axis_name(args) -> str:
+    """The varied quantity: the axis, or the config key."""
+    return args.key if args.axis == 'cfg-option' else args.axis
+
+
+def axis_options(args, value: int) -> list:
+    """The benchmark options that set the axis to ``value``."""
+    if args.axis == 'cfg-option':
+        return ['--cfg-options', f'{args.key}={value}']
+    return AXES[args.axis](value)
 
 
 def measure(args, value: int, path: str) -> dict:
@@ -59,15 +84,16 @@ def measure(args, value: int, path: str) -> dict:
         cmd = [sys.executable, osp.join(REPO, 'tools', 'benchmark.py'),
                args.config, '--random', '--iters', str(args.iters),
                '--warmup', str(args.warmup), '--json-out', path + '.part',
-               *AXES[args.axis](value)]
+               *axis_options(args, value)]
         if args.batch_size:
             cmd += ['--batch-size', str(args.batch_size)]
         if args.num_boxes and args.axis != 'num-boxes':
             cmd += ['--num-boxes', str(args.num_boxes)]
-        print(f'[{args.axis} = {value}] ' + ' '.join(cmd[1:]), flush=True)
+        print(f'[{axis_name(args)} = {value}] ' + ' '.join(cmd[1:]),
+              flush=True)
         done = subprocess.run(cmd, capture_output=True, text=True)
         if done.returncode != 0:
-            sys.exit(f'benchmark failed for {args.axis} = {value}:\n'
+            sys.exit(f'benchmark failed for {axis_name(args)} = {value}:\n'
                      f'{done.stdout[-3000:]}{done.stderr[-3000:]}')
         os.replace(path + '.part', path)
     with open(path) as f:
@@ -76,10 +102,10 @@ def measure(args, value: int, path: str) -> dict:
 
 def table(args, rows) -> str:
     lines = [
-        f'`{osp.basename(args.config)}`, {args.axis} (batch '
+        f'`{osp.basename(args.config)}`, {axis_name(args)} (batch '
         f'{rows[0][1]["batch"]}, {rows[0][1]["device"]}, '
         f'{rows[0][1]["threads"]} threads, median of {args.iters})', '',
-        f'| {args.axis} | (a) ms | (b) ms | (c) ms | time c/(a+b) | '
+        f'| {axis_name(args)} | (a) ms | (b) ms | (c) ms | time c/(a+b) | '
         'memory c/(a+b) |', '| --- | --- | --- | --- | --- | --- |']
     for value, r in rows:
         t = r['time_s']
@@ -101,7 +127,7 @@ def plot(args, rows, path: str) -> None:
     ax.plot(values, [r['memory_ratio'] or float('nan') for _, r in rows],
             's--', label='memory')
     ax.axhline(1.05, color='grey', lw=0.8, ls=':')
-    ax.set_xlabel(args.axis)
+    ax.set_xlabel(axis_name(args))
     ax.set_ylabel('c / (a + b)')
     ax.set_title(osp.splitext(osp.basename(args.config))[0], fontsize=8)
     ax.legend()
@@ -114,7 +140,7 @@ def main():
     args = parse_args()
     os.makedirs(args.out_dir, exist_ok=True)
     stem = osp.join(args.out_dir, osp.splitext(osp.basename(args.config))[0]
-                    + '_' + args.axis)
+                    + '_' + axis_name(args))
     rows = [(v, measure(args, v, f'{stem}_{v}.json')) for v in args.values]
     with open(stem + '.json', 'w') as f:
         json.dump({str(v): r for v, r in rows}, f, indent=2)

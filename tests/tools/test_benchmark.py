@@ -105,3 +105,28 @@ def test_scaling_curves_measure_each_value_and_resume(tmp_path):
     bad = run_tool(python('tools/benchmark.py', config, '--num-classes',
                           '3'), check=False)
     assert bad.returncode != 0 and 'apply to --random only' in bad.stdout
+
+
+def test_scaling_curves_vary_a_config_value(tmp_path):
+    """--axis cfg-option --key K: each value reaches the benchmark as
+    --cfg-options K=value and names the table's column and the files; a
+    key without the axis is refused."""
+    import json
+    config = osp.join('configs', 'own_data',
+                      'fi_retinanet_r18_to_r18-w16_my-dataset.py')
+    key = 'model.loss_feat.loss_weight'
+    args = ['tools/scaling_curves.py', config, '--axis', 'cfg-option',
+            '--key', key, '--values', '1', '3', '--iters', '1',
+            '--warmup', '0', '--batch-size', '1', '--out-dir', tmp_path]
+    out = run_tool(python(*args)).stdout
+    assert f'| {key} | (a) ms' in out
+    stem = f'fi_retinanet_r18_to_r18-w16_my-dataset_{key}'
+    for value in (1, 3):
+        found = json.loads((tmp_path / f'{stem}_{value}.json').read_text())
+        assert found['cfg_options'] == {key: value}
+    assert (tmp_path / f'{stem}.png').stat().st_size > 0
+    bad = run_tool(python('tools/scaling_curves.py', config, '--axis',
+                          'num-boxes', '--key', key, '--values', '1'),
+                   check=False)
+    assert bad.returncode != 0 and '--key names the config value' in \
+        bad.stdout
