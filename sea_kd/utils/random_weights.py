@@ -15,7 +15,7 @@ import copy
 import hashlib
 import os
 import os.path as osp
-from typing import Any, Dict, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import torch
 from mmdet.registry import MODELS
@@ -111,36 +111,84 @@ def random_weights_config(cfg: Config, work_dir: str,
     return cfg
 
 
-def _find_scales(node: Any) -> Sequence[Tuple[int, int]]:
+def _scales_of(resize: dict) -> List[Tuple[float, float]]:
+    """The largest ``(w, h)`` a ``Resize``-type transform can give.
+
+    mmcv reads ``scale`` as ``(w, h)``; with ``keep_ratio`` it only bounds
+    the long and the short edge (``(480, 1333)`` and ``(1333, 480)`` are
+    the same), read here as a landscape ``(long, short)`` canvas.
+    ``RandomResize``'s ``ratio_range`` multiplies the scale by up to its
+    largest ratio.
+    """
     found = []
+    for key in ('scale', 'scales', 'img_scale'):
+        value = resize.get(key)
+        if value is None:
+            continue
+        found += [tuple(v) for v in value] \
+            if isinstance(value[0], (list, tuple)) else [tuple(value)]
+    ratio = max(resize.get('ratio_range') or (1.0, ))
+    if resize.get('keep_ratio', False):
+        found = [(max(s), min(s)) for s in found]
+    return [(w * ratio, h * ratio) for w, h in found]
+
+
+def _walk(transforms: Sequence[Any],
+          sizes: List[Tuple[float, float]]) -> List[Tuple[float, float]]:
+    """The possible largest ``(w, h)`` after ``transforms`` in order, from
+    ``sizes`` before them: the last resize sets them, an absolute
+    ``RandomCrop`` caps them, a ``Pad`` to a size raises them, and a
+    ``RandomChoice`` gives the union of its branches."""
+    for t in transforms:
+        if not isinstance(t, dict):
+            continue
+        kind = t.get('type')
+        if kind in RESIZES:
+            sizes = _scales_of(t) or sizes
+        elif kind == 'RandomChoice':
+            branches = [b if isinstance(b, (list, tuple)) else [b]
+                        for b in t.get('transforms', [])]
+            sizes = [size for branch in branches
+                     for size in _walk(branch, sizes)]
+        elif kind == 'RandomCrop' and t.get('crop_type', 'absolute') in (
+                'absolute', 'absolute_range'):
+            crop = t['crop_size']  # (w, h); a range: both sides at most [1]
+            cw, ch = (crop[1], crop[1]) \
+                if t.get('crop_type') == 'absolute_range' else crop
+            sizes = [(min(w, cw), min(h, ch)) for w, h in sizes]
+        elif kind == 'Pad' and t.get('size') is not None:
+            pw, ph = t['size']  # (w, h)
+            sizes = [(max(w, pw), max(h, ph)) for w, h in sizes] or \
+                [(pw, ph)]
+    return sizes
+
+
+def _pipelines(node: Any) -> List[Sequence[Any]]:
+    """The outermost ``pipeline`` lists of a data loader config (a mixing
+    dataset's own pipeline, not that of the dataset it wraps)."""
     if isinstance(node, dict):
-        if node.get('type') in RESIZES:
-            for key in ('scale', 'scales', 'img_scale'):
-                value = node.get(key)
-                if value is None:
-                    continue
-                if isinstance(value[0], (list, tuple)):
-                    found += [tuple(v) for v in value]
-                else:
-                    found.append(tuple(value))
-        for value in node.values():
-            found += _find_scales(value)
-    elif isinstance(node, (list, tuple)):
-        for value in node:
-            found += _find_scales(value)
-    return found
+        if isinstance(node.get('pipeline'), (list, tuple)):
+            return [node['pipeline']]
+        return [p for key in ('dataset', 'datasets')
+                for p in _pipelines(node.get(key))]
+    if isinstance(node, (list, tuple)):
+        return [p for value in node for p in _pipelines(value)]
+    return []
 
 
 def training_image_size(cfg: Config) -> Tuple[int, int]:
-    """``(H, W)`` of the largest image the training pipeline resizes to:
-    the largest ``scale`` of its ``Resize``-type transforms, read as mmcv's
-    ``(w, h)`` (e.g. ``(1333, 800)`` → 800 × 1333)."""
-    scales = _find_scales(cfg.get('train_dataloader', {}))
-    if not scales:
+    """``(H, W)`` of the largest image the training pipeline gives: its
+    transforms followed in order (the last resize of each branch, capped by
+    absolute crops, raised by pads), the scale read as mmcv's ``(w, h)``
+    (``(1333, 800)`` → 800 × 1333; with ``keep_ratio`` a landscape canvas
+    of the long and short edge)."""
+    sizes = [size for pipeline in _pipelines(cfg.get('train_dataloader', {}))
+             for size in _walk(pipeline, [])]
+    if not sizes:
         raise ValueError('The training pipeline has no Resize with a '
                          '`scale`; give the image size explicitly.')
-    w, h = max(scales, key=lambda s: s[0] * s[1])
-    return int(h), int(w)
+    w, h = max(sizes, key=lambda s: s[0] * s[1])
+    return int(round(h)), int(round(w))
 
 
 def training_batch_size(cfg: Config) -> int:

@@ -105,9 +105,64 @@ def test_pretrained_init_is_removed_everywhere():
 
 def test_training_image_size_reads_the_largest_scale():
     cfg = Config(dict(train_dataloader=dict(batch_size=2, dataset=dict(
-        pipeline=[dict(type='RandomChoiceResize',
-                       scales=[(1333, 640), (1333, 800)]),
-                  dict(type='Resize', scale=(1000, 600))]))))
+        pipeline=[dict(type='Resize', scale=(1000, 600)),
+                  dict(type='RandomChoiceResize',
+                       scales=[(1333, 640), (1333, 800)])]))))
     assert training_image_size(cfg) == (800, 1333)
+    cfg.train_dataloader.dataset.pipeline.append(
+        dict(type='Resize', scale=(1000, 600)))  # the last resize decides
+    assert training_image_size(cfg) == (600, 1000)
     with pytest.raises(ValueError, match='no Resize'):
         training_image_size(Config(dict(train_dataloader=dict())))
+
+
+def test_training_image_size_follows_the_pipeline_in_order():
+    """The last resize of each branch decides, capped by an absolute crop
+    and raised by a pad; keep_ratio scales bound the long and short edge;
+    a mixing dataset's own pipeline is the one that gives the images."""
+    def size(pipeline, wrap=False):
+        dataset = dict(pipeline=pipeline)
+        if wrap:  # YOLOX-style: the inner dataset only loads
+            dataset = dict(type='MultiImageMixDataset', pipeline=pipeline,
+                           dataset=dict(pipeline=[dict(
+                               type='Resize', scale=(4000, 4000))]))
+        return training_image_size(Config(dict(
+            train_dataloader=dict(dataset=dataset))))
+
+    # DINO: a branch resizes to 4200 px before a crop and a final resize
+    coco = [(480, 1333), (800, 1333)]
+    assert size([dict(type='RandomChoice', transforms=[
+        [dict(type='RandomChoiceResize', scales=coco, keep_ratio=True)],
+        [dict(type='RandomChoiceResize', scales=[(600, 4200)],
+              keep_ratio=True),
+         dict(type='RandomCrop', crop_type='absolute_range',
+              crop_size=(384, 600)),
+         dict(type='RandomChoiceResize', scales=coco, keep_ratio=True)]])
+    ]) == (800, 1333)
+    # a branch that ends in the crop: at most 600 x 600
+    assert size([dict(type='Resize', scale=(4200, 600), keep_ratio=True),
+                 dict(type='RandomCrop', crop_type='absolute_range',
+                      crop_size=(384, 600))]) == (600, 600)
+    # RTMDet: resized up to 2 x 1280, cropped to 640, padded to 640
+    assert size([dict(type='RandomResize', scale=(1280, 1280),
+                      ratio_range=(0.1, 2.0), keep_ratio=True),
+                 dict(type='RandomCrop', crop_size=(640, 640)),
+                 dict(type='Pad', size=(640, 640))]) == (640, 640)
+    assert size([dict(type='RandomResize', scale=(640, 480),
+                      ratio_range=(0.5, 1.5))]) == (720, 960)
+    # keep_ratio reads either order as a landscape canvas; without it the
+    # scale is mmcv's (w, h)
+    assert size([dict(type='Resize', scale=(800, 1333), keep_ratio=True)]) \
+        == (800, 1333)
+    assert size([dict(type='Resize', scale=(640, 1024))]) == (1024, 640)
+    assert size([dict(type='Resize', scale=(640, 640))], wrap=True) == \
+        (640, 640)
+
+
+@pytest.mark.parametrize('config, expected', [
+    ('hmld/hmld_dino-4scale_r50_to_r18_8xb2-12e_coco.py', (800, 1333)),
+    ('cwd/cwd_rtmdet_m_to_rtmdet_s_8xb32-300e_coco.py', (640, 640)),
+    ('sea/sea_retinanet_r101_to_r50_fpn_1x_coco.py', (800, 1333))])
+def test_training_image_size_of_the_shipped_pipelines(config, expected):
+    cfg = Config.fromfile(osp.join(REPO, 'configs', config))
+    assert training_image_size(cfg) == expected
