@@ -313,6 +313,12 @@ class Distiller(DistillLossControlsMixin, BaseDetector):
                 self.teacher_parts)
             batch_data_samples = self.prepare_student_samples(
                 batch_data_samples, teacher_dense)
+            # before the student's forward, while little memory is held:
+            # at COCO scale on the CPU the teacher's transformer ran 40 %
+            # slower after it (tools/benchmark.py, docs/results.md)
+            teacher_queries = teacher_query_forward(
+                self.teacher, teacher_feats, batch_data_samples) \
+                if 'queries' in self.teacher_parts else None
             with ExitStack() as student_stack:
                 student_taps = student_stack.enter_context(ModuleTaps(
                     self.student, student_paths, 'student')) \
@@ -324,9 +330,8 @@ class Distiller(DistillLossControlsMixin, BaseDetector):
                 teacher_dense
             if record.roi is not None:
                 teacher_roi_forward(self.teacher, teacher_feats, record.roi)
-            if 'queries' in self.teacher_parts:
-                record.teacher_queries = teacher_query_forward(
-                    self.teacher, teacher_feats, batch_data_samples)
+            if teacher_queries is not None:
+                record.teacher_queries = teacher_queries
         if student_taps is not None:
             record.student_taps = student_taps.outputs
         if teacher_taps is not None:
