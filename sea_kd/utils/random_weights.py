@@ -111,55 +111,115 @@ def random_weights_config(cfg: Config, work_dir: str,
     return cfg
 
 
-def _scales_of(resize: dict) -> List[Tuple[float, float]]:
-    """The largest ``(w, h)`` a ``Resize``-type transform can give.
+Size = Tuple[float, float]
 
-    mmcv reads ``scale`` as ``(w, h)``; with ``keep_ratio`` it only bounds
-    the long and the short edge (``(480, 1333)`` and ``(1333, 480)`` are
-    the same), read here as a landscape ``(long, short)`` canvas.
-    ``RandomResize``'s ``ratio_range`` multiplies the scale by up to its
-    largest ratio.
+
+def _pair(value: Any) -> Size:
+    """``(w, h)`` of a scale given as one number or a pair."""
+    if isinstance(value, (int, float)):
+        return float(value), float(value)
+    return float(value[0]), float(value[1])
+
+
+def _resized(resize: dict, sizes: List[Size]) -> List[Size]:
+    """The largest ``(w, h)`` a resize transform can give.
+
+    mmcv reads ``scale`` as ``(w, h)`` (one number: a square); with
+    ``keep_ratio`` it only bounds the long and the short edge, so both
+    orientations are kept. ``RandomResize``'s ``ratio_range`` multiplies
+    its scale by up to the largest ratio; given two scales instead, each
+    side is drawn between them (its largest is kept). ``FixShapeResize``
+    gives ``(width, height)``; a ``scale_factor`` without a scale
+    multiplies the incoming sizes.
     """
-    found = []
+    kind = resize.get('type')
+    if kind == 'FixShapeResize':
+        return [(float(resize['width']), float(resize['height']))]
+    found: List[Size] = []
     for key in ('scale', 'scales', 'img_scale'):
         value = resize.get(key)
         if value is None:
             continue
-        found += [tuple(v) for v in value] \
-            if isinstance(value[0], (list, tuple)) else [tuple(value)]
-    ratio = max(resize.get('ratio_range') or (1.0, ))
+        if isinstance(value, (list, tuple)) and value and \
+                isinstance(value[0], (list, tuple)):
+            pairs = [_pair(v) for v in value]
+            if kind == 'RandomResize':  # each side between the two scales
+                pairs = [(max(p[0] for p in pairs), max(p[1] for p in pairs))]
+            found += pairs
+        else:
+            ratio = max(resize.get('ratio_range') or (1.0, ))
+            w, h = _pair(value)
+            found.append((w * ratio, h * ratio))
+    if not found:
+        factor = resize.get('scale_factor')
+        if factor is None:
+            raise ValueError(
+                f'Cannot tell the image size after {kind} {dict(resize)}: '
+                'it has no scale, scales, width/height or scale_factor; '
+                'give --image-size H W.')
+        fw, fh = _pair(factor)
+        return [(w * fw, h * fh) for w, h in sizes]
     if resize.get('keep_ratio', False):
-        found = [(max(s), min(s)) for s in found]
-    return [(w * ratio, h * ratio) for w, h in found]
+        found = [o for w, h in found
+                 for o in ((max(w, h), min(w, h)), (min(w, h), max(w, h)))]
+    return found
 
 
-def _walk(transforms: Sequence[Any],
-          sizes: List[Tuple[float, float]]) -> List[Tuple[float, float]]:
+def _branches(t: dict) -> List[List[Any]]:
+    """The transform lists of a wrapper's ``transforms`` or ``policies``."""
+    out = []
+    for key in ('transforms', 'policies'):
+        value = t.get(key)
+        if isinstance(value, dict):
+            value = [value]
+        if not isinstance(value, (list, tuple)):
+            continue
+        if all(isinstance(v, dict) for v in value):
+            # RandomChoice: each transform is a branch; RandomApply and
+            # Compose: the list is one branch
+            out += [[v] for v in value] if t.get('type') == 'RandomChoice' \
+                else [list(value)]
+        else:
+            out += [list(v) if isinstance(v, (list, tuple)) else [v]
+                    for v in value]
+    return out
+
+
+def _walk(transforms: Sequence[Any], sizes: List[Size]) -> List[Size]:
     """The possible largest ``(w, h)`` after ``transforms`` in order, from
-    ``sizes`` before them: the last resize sets them, an absolute
-    ``RandomCrop`` caps them, a ``Pad`` to a size raises them, and a
-    ``RandomChoice`` gives the union of its branches."""
+    ``sizes`` before them: a resize sets them, an absolute ``RandomCrop``
+    caps them, a ``Pad`` raises them (to its size, its size divisor, or a
+    square), ``RandomChoice`` / ``AutoAugment`` give the union of their
+    branches, and ``RandomApply`` (or any other wrapper) the union of its
+    branch and of the sizes it may leave as they are."""
     for t in transforms:
         if not isinstance(t, dict):
             continue
         kind = t.get('type')
         if kind in RESIZES:
-            sizes = _scales_of(t) or sizes
-        elif kind == 'RandomChoice':
-            branches = [b if isinstance(b, (list, tuple)) else [b]
-                        for b in t.get('transforms', [])]
-            sizes = [size for branch in branches
+            sizes = _resized(t, sizes)
+        elif kind in ('RandomChoice', 'AutoAugment'):
+            sizes = [size for branch in _branches(t)
                      for size in _walk(branch, sizes)]
+        elif _branches(t):  # RandomApply, RandAugment, Compose...
+            sizes = sizes + [size for branch in _branches(t)
+                             for size in _walk(branch, sizes)]
         elif kind == 'RandomCrop' and t.get('crop_type', 'absolute') in (
                 'absolute', 'absolute_range'):
             crop = t['crop_size']  # (w, h); a range: both sides at most [1]
             cw, ch = (crop[1], crop[1]) \
                 if t.get('crop_type') == 'absolute_range' else crop
             sizes = [(min(w, cw), min(h, ch)) for w, h in sizes]
-        elif kind == 'Pad' and t.get('size') is not None:
-            pw, ph = t['size']  # (w, h)
-            sizes = [(max(w, pw), max(h, ph)) for w, h in sizes] or \
-                [(pw, ph)]
+        elif kind == 'Pad':
+            if t.get('size') is not None:
+                pw, ph = _pair(t['size'])  # (w, h)
+                sizes = [(max(w, pw), max(h, ph)) for w, h in sizes] or \
+                    [(pw, ph)]
+            elif t.get('size_divisor'):
+                d = float(t['size_divisor'])
+                sizes = [(-(-w // d) * d, -(-h // d) * d) for w, h in sizes]
+            if t.get('pad_to_square'):
+                sizes = [(max(w, h), max(w, h)) for w, h in sizes]
     return sizes
 
 
@@ -178,16 +238,17 @@ def _pipelines(node: Any) -> List[Sequence[Any]]:
 
 def training_image_size(cfg: Config) -> Tuple[int, int]:
     """``(H, W)`` of the largest image the training pipeline gives: its
-    transforms followed in order (the last resize of each branch, capped by
-    absolute crops, raised by pads), the scale read as mmcv's ``(w, h)``
-    (``(1333, 800)`` → 800 × 1333; with ``keep_ratio`` a landscape canvas
-    of the long and short edge)."""
+    transforms followed in order (:func:`_walk`: the last resize of each
+    branch, capped by absolute crops, raised by pads), the scale read as
+    mmcv's ``(w, h)`` (``(1333, 800)`` → 800 × 1333; with ``keep_ratio``
+    the long and the short edge, landscape where the area ties)."""
     sizes = [size for pipeline in _pipelines(cfg.get('train_dataloader', {}))
              for size in _walk(pipeline, [])]
     if not sizes:
         raise ValueError('The training pipeline has no Resize with a '
                          '`scale`; give the image size explicitly.')
-    w, h = max(sizes, key=lambda s: s[0] * s[1])
+    # the largest area; of two orientations, the landscape one
+    w, h = max(sizes, key=lambda s: (s[0] * s[1], s[0] >= s[1]))
     return int(round(h)), int(round(w))
 
 

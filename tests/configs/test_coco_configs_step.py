@@ -157,6 +157,42 @@ def test_training_image_size_follows_the_pipeline_in_order():
     assert size([dict(type='Resize', scale=(640, 1024))]) == (1024, 640)
     assert size([dict(type='Resize', scale=(640, 640))], wrap=True) == \
         (640, 640)
+    # wrappers: RandomApply may or may not resize, AutoAugment picks one
+    # policy
+    coco_resize = dict(type='RandomChoiceResize', scales=coco,
+                       keep_ratio=True)
+    small = dict(type='Resize', scale=(640, 480), keep_ratio=True)
+    assert size([small, dict(type='RandomApply', transforms=[coco_resize])
+                 ]) == (800, 1333)
+    assert size([dict(type='RandomApply', transforms=coco_resize)]) == \
+        (800, 1333)
+    assert size([small, dict(type='AutoAugment', policies=[
+        [coco_resize], [dict(type='Resize', scale=(320, 320))]])]) == \
+        (800, 1333)
+    # other resizes and pads
+    assert size([dict(type='Resize', scale=(1333, 800)),
+                 dict(type='FixShapeResize', width=512, height=384)]) == \
+        (384, 512)
+    assert size([dict(type='Resize', scale=(1000, 600)),
+                 dict(type='Resize', scale_factor=0.5)]) == (300, 500)
+    assert size([dict(type='Resize', scale=640)]) == (640, 640)
+    assert size([dict(type='Resize', scale=(1333, 800), keep_ratio=True),
+                 dict(type='Pad', pad_to_square=True)]) == (1333, 1333)
+    assert size([dict(type='Resize', scale=(1333, 800), keep_ratio=True),
+                 dict(type='Pad', size_divisor=32)]) == (800, 1344)
+    # keep_ratio allows a portrait image, which a portrait crop keeps
+    assert size([dict(type='Resize', scale=(1333, 800), keep_ratio=True),
+                 dict(type='RandomCrop', crop_size=(600, 1000))]) == \
+        (1000, 600)
+    # RandomResize between two scales: each side up to its larger bound,
+    # no ratio_range then
+    assert size([dict(type='RandomResize', scale=[(1000, 400), (600, 800)])
+                 ]) == (800, 1000)
+    assert size([dict(type='RandomResize', scale=[(1333, 640), (1333, 800)],
+                      ratio_range=(0.5, 2.0), keep_ratio=True)]) == \
+        (800, 1333)
+    with pytest.raises(ValueError, match='give --image-size'):
+        size([dict(type='Resize', keep_ratio=True)])
 
 
 @pytest.mark.parametrize('config, expected', [

@@ -33,6 +33,10 @@ def align_to_teacher(student: Tensor, teacher: Tensor,
     return standardize_channels(student, eps) * std + mean
 
 
+#: Bound of YOLOX's log box sizes (in strides) before its exp decoding.
+YOLOX_MAX_LOG_SIZE = 10.0
+
+
 @MODELS.register_module()
 class CrossKD(DistillMethod):
     """CrossKD (Wang et al., CVPR 2024): the student's intermediate head
@@ -246,6 +250,13 @@ class CrossKD(DistillMethod):
             priors = priors.float().repeat(batch, 1)
             x = flatten_level_maps(cross_boxes, 4).reshape(-1, 4).float()
             t = flatten_level_maps(teacher_boxes, 4).reshape(-1, 4).float()
+            # YOLOX decodes sizes as exp(log size): bound the log sizes so
+            # that no prior overflows to an infinite box (e^10 strides is
+            # far beyond any image)
+            x = torch.cat([x[:, :2], x[:, 2:].clamp(max=YOLOX_MAX_LOG_SIZE)],
+                          dim=1)
+            t = torch.cat([t[:, :2], t[:, 2:].clamp(max=YOLOX_MAX_LOG_SIZE)],
+                          dim=1)
             return self.loss_reg(head._bbox_decode(priors, x),
                                  head._bbox_decode(priors, t),
                                  weight=weight, avg_factor=avg)

@@ -51,10 +51,13 @@ def tower_depth(head: nn.Module) -> int:
 
 def activates_given_features(head: nn.Module) -> bool:
     """Whether features standing for a tower layer's output go through a
-    ReLU (RetinaNet, ATSS, FCOS and GFL towers end each layer in one);
-    RTMDet's layers end in SiLU and YOLOX's in Swish (the same function),
-    whose outputs may be negative, so their given features enter as they
-    are."""
+    ReLU: when the head's layers end in one (its ``act_cfg``, where it has
+    one; RetinaNet, ATSS, FCOS and GFL build ReLU layers). RTMDet's layers
+    end in SiLU and YOLOX's in Swish by default, whose outputs may be
+    negative, so their given features enter as they are."""
+    act_cfg = getattr(head, 'act_cfg', None)
+    if isinstance(act_cfg, dict):
+        return act_cfg.get('type') == 'ReLU'
     return not isinstance(head, (RTMDetHead, YOLOXHead))
 
 

@@ -326,6 +326,21 @@ def test_yolox_runs_each_levels_branch_tail(save_state):
         want_reg.item(), rel=1e-4)
 
 
+def test_yolox_box_term_is_finite_for_huge_log_sizes(save_state):
+    """YOLOX decodes sizes with exp: log sizes of 100 (e^100 overflows
+    float32) still give a finite box term."""
+    model = _self_pair('yolox', save_state)
+    inputs, samples = make_batch(model)
+    record = _record_of(model, inputs, samples)
+    method = model.methods['crosskd']
+    huge = [b.clone() for b in record.teacher_dense.bbox_preds]
+    for b in huge:
+        b[:, 2:] = 100.0
+    weight = torch.ones(sum(b[0, 0].numel() for b in huge) * 2)
+    loss = method._reg_loss(record, huge, weight, 1.0)
+    assert torch.isfinite(loss) and loss > 0
+
+
 def _record_of(model, inputs, samples):
     """The step's record, as the distiller hands it to the methods."""
     seen = {}

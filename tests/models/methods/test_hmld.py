@@ -48,6 +48,24 @@ def test_a_step_trains_the_student_only(kind, save_state):
     assert all(p.grad is None for p in model.teacher.parameters())
 
 
+def test_the_teachers_transformer_runs_before_the_students_forward(
+        dino_pair):
+    """The teacher's transformer runs while little memory is held: after
+    the teacher's backbone and neck, before the student's forward."""
+    model = distiller(*dino_pair)
+    calls = []
+    for role in ('teacher', 'student'):
+        detector = getattr(model, role)
+        detector.backbone.register_forward_pre_hook(
+            lambda *_, role=role: calls.append(f'{role} backbone'))
+        detector.encoder.register_forward_pre_hook(
+            lambda *_, role=role: calls.append(f'{role} encoder'))
+    inputs, samples = make_batch(model)
+    model.loss(inputs, samples)
+    assert calls == ['teacher backbone', 'teacher encoder',
+                     'student backbone', 'student encoder']
+
+
 def test_the_record_holds_the_matching_queries_only(dino_pair):
     s_cfg, _, _ = dino_pair
     student = build(s_cfg)

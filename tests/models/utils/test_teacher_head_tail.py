@@ -3,7 +3,8 @@ head's own intermediate features."""
 import pytest
 import torch
 
-from sea_kd.models.utils.teacher_head_tail import (check_tower_head,
+from sea_kd.models.utils.teacher_head_tail import (activates_given_features,
+                                                   check_tower_head,
                                                    head_tail_forward,
                                                    per_level_towers,
                                                    tower_depth, tower_names)
@@ -50,13 +51,16 @@ def test_gradient_reaches_the_given_features_not_a_frozen_head():
     assert all(p.grad is None for p in head.parameters())
 
 
+@pytest.mark.parametrize('depthwise', [False, True])
 @pytest.mark.parametrize('first', [0, 1, 2])
-def test_yolox_tail_on_its_own_features_is_the_head(first):
+def test_yolox_tail_on_its_own_features_is_the_head(first, depthwise):
     """YOLOX: one Sequential tower per level, run from layer ``first``
     without a ReLU (its layers end in Swish), then the class, box and
     objectness predictors of that level."""
     torch.manual_seed(0)
-    head = build(tiny_detector_cfg('yolox')).bbox_head.eval()
+    cfg = tiny_detector_cfg('yolox')
+    cfg.bbox_head.use_depthwise = depthwise
+    head = build(cfg).bbox_head.eval()
     assert tower_names(head) == ('multi_level_cls_convs',
                                  'multi_level_reg_convs')
     assert per_level_towers(head) and tower_depth(head) == 2
@@ -99,3 +103,15 @@ def test_tower_depth_of_shared_per_level_and_empty_towers():
     rtmdet = build(tiny_detector_cfg('rtmdet')).bbox_head
     assert per_level_towers(rtmdet)
     assert tower_depth(rtmdet) == len(rtmdet.cls_convs[0]) == 2
+
+
+@pytest.mark.parametrize('kind, act, relu', [
+    ('retinanet', None, True), ('fcos', None, True),
+    ('rtmdet', None, False), ('yolox', None, False),
+    ('rtmdet', 'ReLU', True), ('yolox', 'ReLU', True)])
+def test_given_features_get_a_relu_when_the_layers_end_in_one(kind, act,
+                                                             relu):
+    cfg = tiny_detector_cfg(kind)
+    if act is not None:
+        cfg.bbox_head.act_cfg = dict(type=act)
+    assert activates_given_features(build(cfg).bbox_head) is relu
