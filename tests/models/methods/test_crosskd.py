@@ -134,6 +134,21 @@ def test_gradients_reach_the_student_towers_only(pair):
     assert all(p.grad is None for p in model.teacher.parameters())
 
 
+def _trained_distiller(s_cfg, t_cfg, teacher, save_state):
+    """A CrossKD distiller around ``teacher``'s weights, in training mode."""
+    model = MODELS.build(dict(
+        type='Distiller', student=s_cfg, teacher=t_cfg,
+        teacher_ckpt=save_state(teacher), methods=[CROSSKD]))
+    model.init_weights()
+    return model.train()
+
+
+def _flat(maps, d):
+    """Per-level (2, A*d, H, W) maps -> (2*N, d) rows, image-major."""
+    return torch.cat([m.permute(0, 2, 3, 1).reshape(2, -1, d)
+                      for m in maps], 1).reshape(-1, d)
+
+
 def test_rtmdet_runs_each_levels_tower_tail(save_state):
     """RTMDet's separate-BN head has one tower per level: the student's
     layer-0 output of every level goes through the teacher's layer 1 of
@@ -154,11 +169,7 @@ def test_rtmdet_runs_each_levels_tower_tail(save_state):
                 m.momentum = 1.0
         teacher.train()
         teacher(make_batch(teacher)[0], mode='tensor')
-    model = MODELS.build(dict(
-        type='Distiller', student=s_cfg, teacher=t_cfg,
-        teacher_ckpt=save_state(teacher), methods=[CROSSKD]))
-    model.init_weights()
-    model.train()
+    model = _trained_distiller(s_cfg, t_cfg, teacher, save_state)
     method = model.methods['crosskd']
     assert method.student_taps == (
         'bbox_head.cls_convs.0.0', 'bbox_head.cls_convs.1.0',
@@ -199,23 +210,19 @@ def test_rtmdet_runs_each_levels_tower_tail(save_state):
         assert torch.allclose(want, got, atol=1e-4)
     # the box term by hand: distances (clamped at 0) around each point,
     # GIoU weighted by the teacher's top class probability
-    def flat(maps, d):
-        return torch.cat([m.permute(0, 2, 3, 1).reshape(2, -1, d)
-                          for m in maps], 1).reshape(-1, d)
-
     sizes = [m.shape[-2:] for m in cross[1]]
     points = torch.cat(t_head.prior_generator.grid_priors(
         sizes, device='cpu')).repeat(2, 1)
 
     def boxes(maps):
-        d = flat(maps, 4).clamp(min=0)
+        d = _flat(maps, 4).clamp(min=0)
         return torch.stack([points[:, 0] - d[:, 0], points[:, 1] - d[:, 1],
                             points[:, 0] + d[:, 2], points[:, 1] + d[:, 3]],
                            1)
 
     weights = torch.cat(record.dense_targets.label_weights, 1).reshape(-1)
-    omega = flat(record.teacher_dense.cls_scores, 3).max(1).values.sigmoid() \
-        * (weights > 0)
+    omega = _flat(record.teacher_dense.cls_scores, 3).max(1).values \
+        .sigmoid() * (weights > 0)
     avg = max(float(record.dense_targets.avg_factor), 1.0)
     want = GIoULoss()(boxes(cross[1]), boxes(record.teacher_dense.bbox_preds),
                       weight=omega, avg_factor=avg)
@@ -238,11 +245,7 @@ def test_yolox_runs_each_levels_branch_tail(save_state):
         for p in teacher.bbox_head.parameters():
             if p.dim() > 1:
                 p.normal_(0, 0.05)
-    model = MODELS.build(dict(
-        type='Distiller', student=s_cfg, teacher=t_cfg,
-        teacher_ckpt=save_state(teacher), methods=[CROSSKD]))
-    model.init_weights()
-    model.train()
+    model = _trained_distiller(s_cfg, t_cfg, teacher, save_state)
     method = model.methods['crosskd']
     assert method.student_taps == tuple(
         f'bbox_head.multi_level_{tower}_convs.{level}.0'
@@ -282,13 +285,9 @@ def test_yolox_runs_each_levels_branch_tail(save_state):
                                    cross[2][level])):
             assert torch.allclose(out, got, atol=1e-4)
 
-    def flat(maps, d):
-        return torch.cat([m.permute(0, 2, 3, 1).reshape(2, -1, d)
-                          for m in maps], 1).reshape(-1, d)
-
     def score_logit(cls_maps, obj_maps):
-        p = flat(cls_maps, 3).double().sigmoid() * \
-            flat(obj_maps, 1).double().sigmoid()
+        p = _flat(cls_maps, 3).double().sigmoid() * \
+            _flat(obj_maps, 1).double().sigmoid()
         return (torch.log(p) - torch.log1p(-p)).float()
 
     # the class term by hand: QFL between detection-score logits, every
@@ -312,7 +311,7 @@ def test_yolox_runs_each_levels_branch_tail(save_state):
     points, strides = points.repeat(2, 1), strides.repeat(2)
 
     def boxes(maps):
-        d = flat(maps, 4)
+        d = _flat(maps, 4)
         xy = points + d[:, :2] * strides[:, None]
         wh = d[:, 2:].exp() * strides[:, None]
         return torch.cat([xy - wh / 2, xy + wh / 2], 1)
