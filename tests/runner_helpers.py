@@ -4,6 +4,7 @@ import glob
 import itertools
 import json
 import os.path as osp
+import time
 
 import torch
 from mmengine.config import Config
@@ -54,6 +55,15 @@ def tiny_fi_on_generated_data(root, seed: int, **distiller_options):
     return str(root), model
 
 
+def _wait_for_a_fresh_log_dir(work_dir: str) -> None:
+    """mmengine names a run's log folder ``work_dir/<timestamp>`` to the
+    second; two runs of one work dir started in the same second (a run and
+    its resume) would share it and append to one ``scalars.json``. Wait
+    until the current second names no folder yet."""
+    while osp.isdir(osp.join(work_dir, time.strftime('%Y%m%d_%H%M%S'))):
+        time.sleep(0.05)
+
+
 def distiller_runner(work_dir: str,
                      data_root: str,
                      model: dict,
@@ -68,6 +78,7 @@ def distiller_runner(work_dir: str,
     ``max_epochs``: an epoch-based loop of that many epochs (passes over
     the data set) instead; ``max_iters`` is then ignored.
     """
+    _wait_for_a_fresh_log_dir(work_dir)
     loader = synthetic_train_loader(data_root)
     train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters,
                      val_interval=max_iters + 1)
