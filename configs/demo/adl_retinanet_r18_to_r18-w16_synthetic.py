@@ -25,7 +25,7 @@ model = dict(
         base='kl',
         normaliser='kept',
         temperature=1.0,
-        # chosen on val over 1, 4, 16, 64 and 256 (3 seeds,
+        # chosen on val among 1, 4, 16, 64 and 256 (3 seeds,
         # docs/methods/adl.md): at 1 the term falls to a tenth of the
         # detection losses within the schedule
         loss_weight=64.0))

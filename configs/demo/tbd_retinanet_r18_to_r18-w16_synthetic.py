@@ -28,8 +28,9 @@ model = dict(
         positive_target='teacher',
         harmony_weight=True,
         # HD and TFD weights: 30 times the first ones (1 and 0.01), chosen
-        # on val over x1, x3, x10 and x100 (3 seeds, docs/methods/tbd.md):
-        # x30 and x100 tie at 13.1 AP, the smaller weight is kept
+        # on val among x1, x3, x10, x30 and x100 (3 seeds,
+        # docs/methods/tbd.md): x30 and x100 tie at 13.1 AP, the smaller
+        # weight is kept
         loss_weight=30.0),
     loss_tfd=dict(
         type='TFDLoss',
