@@ -1,6 +1,11 @@
 """Shared fixtures: tiny detectors built from mmdet's packaged configs."""
 import copy
+import functools
+import http.server
 import os.path as osp
+import threading
+from pathlib import Path
+from typing import Iterator
 
 import pytest
 import torch
@@ -12,6 +17,8 @@ from mmengine.config import ConfigDict
 from mmengine.registry import init_default_scope
 
 import sea_kd  # noqa: F401
+from sea_kd.datasets import generate_synthetic_coco
+from tests.tools.helpers import DEMO, data_options, python, run_tool, short_run
 
 register_all_modules(init_default_scope=True)
 
@@ -163,3 +170,59 @@ def save_state(tmp_path):
         return str(path)
 
     return _save
+
+
+# ------------------------------------------- generated data and teachers
+# (session-wide: the tool tests and the security tests share them)
+@pytest.fixture(scope='session')
+def synthetic_root(tmp_path_factory):
+    root = tmp_path_factory.mktemp('synthetic_coco')
+    generate_synthetic_coco(str(root), num_train=16, num_val=8, seed=3)
+    return str(root)
+
+
+def _teacher_ckpt(config, synthetic_root, tmp_path_factory) -> str:
+    work = tmp_path_factory.mktemp('teacher')
+    run_tool(python('tools/train.py', osp.join(DEMO, config),
+                    '--work-dir', work, '--cfg-options',
+                    *data_options(synthetic_root), *short_run(2)))
+    return str(work / 'iter_2.pth')
+
+
+@pytest.fixture(scope='session')
+def retina_teacher_ckpt(synthetic_root, tmp_path_factory):
+    """A real mmengine checkpoint of the demo teacher, from tools/train.py."""
+    return _teacher_ckpt('retinanet_r18_synthetic.py', synthetic_root,
+                         tmp_path_factory)
+
+
+@pytest.fixture(scope='session')
+def rtmdet_teacher_ckpt(synthetic_root, tmp_path_factory):
+    """A real checkpoint of the RTMDet demo teacher, from tools/train.py."""
+    return _teacher_ckpt('rtmdet_tiny_synthetic.py', synthetic_root,
+                         tmp_path_factory)
+
+
+# ------------------------------------------------- a local HTTP server
+@pytest.fixture
+def server(tmp_path: Path, monkeypatch) -> Iterator[tuple]:
+    """A local HTTP server over ``tmp_path/served`` and an empty hub cache."""
+    served = tmp_path / 'served'
+    served.mkdir()
+    for var in ('http_proxy', 'HTTP_PROXY', 'https_proxy', 'HTTPS_PROXY',
+                'all_proxy', 'ALL_PROXY'):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv('no_proxy', '*')
+    monkeypatch.setattr(torch.hub, '_hub_dir', str(tmp_path / 'hub'))
+    handler = functools.partial(
+        http.server.SimpleHTTPRequestHandler, directory=str(served))
+    handler.log_message = lambda *args: None
+    httpd = http.server.ThreadingHTTPServer(('127.0.0.1', 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield served, f'http://127.0.0.1:{httpd.server_address[1]}', \
+            tmp_path / 'hub' / 'checkpoints'
+    finally:
+        httpd.shutdown()
+        httpd.server_close()

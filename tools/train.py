@@ -10,9 +10,12 @@ GPU, ``--amp`` is mmdet's: float16 with a dynamic loss scale.
 
 A second run in a work dir that a live run holds is refused
 (``WorkDirBusyError``); ``--resume`` with no path continues from the newest
-intact checkpoint, skipping a damaged newer one with a warning; training
-stops before the first iteration when a head has fewer classes than the data
-set (``DatasetClassesCheckHook``).
+intact checkpoint, skipping a damaged newer one with a warning; a
+``--resume`` or ``load_from`` checkpoint that does not fit the model key for
+key stops the run before training (``load_from_strict = False`` in the
+config keeps mmengine's partial loading, for fine-tuning from another
+model); training stops before the first iteration when a head has fewer
+classes than the data set (``DatasetClassesCheckHook``).
 """
 import argparse
 import contextlib
@@ -27,7 +30,8 @@ from mmengine.runner import Runner
 import sea_kd  # noqa: F401  registers distillers; checkpoint safe globals
 from sea_kd.compat import (cleanup_distributed, is_cpu_only,
                            setup_cpu_distributed, use_cpu_amp)
-from sea_kd.utils import latest_intact_checkpoint, work_dir_lock
+from sea_kd.utils import (check_runner_checkpoint, latest_intact_checkpoint,
+                          work_dir_lock)
 
 
 def parse_args():
@@ -135,6 +139,8 @@ def main():
                 runner = Runner.from_cfg(cfg)
             else:
                 runner = RUNNERS.build(cfg)
+            check_runner_checkpoint(
+                runner, strict_load_from=cfg.get('load_from_strict', True))
             runner.train()
     finally:
         cleanup_distributed()

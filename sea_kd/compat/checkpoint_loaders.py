@@ -17,7 +17,19 @@ Runner's ``load_from`` and ``--resume``, ``init_cfg`` pretrained weights,
   on every use, not only on download, and loaded weights-only. mmengine's
   own loader unpickles downloads with ``weights_only=False``, which lets a
   served file run code. A download that is refused is deleted from the
-  cache.
+  cache. A name that carries no hash is cached under a folder named by
+  the URL's hash, so two URLs that end in the same name never share a file.
+* **Complete and intact**: a zip checkpoint's every member is checked
+  against the CRC-32 torch wrote for it before it is unpickled, so zeroed
+  or flipped bytes inside a tensor are an error, not altered weights.
+* **No config string survives the load** (:func:`strip_config_strings`).
+  mmengine runs a string carried in a checkpoint as a Python config in two
+  places: ``Runner.resume`` executes ``meta['config']`` (written by mmdet
+  2.x tools, never by mmengine), and ``BaseInferencer`` (``DetInferencer``
+  without a model config) executes ``message_hub.runtime_info['cfg']`` or
+  ``meta['cfg']``. Every checkpoint loaded through these loaders has those
+  keys removed, so no code carried in a checkpoint runs; a removed
+  ``meta['config']`` is reported with a warning that names the file.
 """
 from __future__ import annotations
 
@@ -26,14 +38,18 @@ import os
 import os.path as osp
 import pickle
 import re
+import stat
+import warnings
 import zipfile
 from typing import Any, Optional, Union
 
 import torch
 
 __all__ = [
-    'CheckpointFileError', 'UnsafeCheckpointError', 'load_local_checkpoint',
-    'load_remote_checkpoint', 'register_safe_checkpoint_loaders'
+    'CheckpointConfigRemovedWarning', 'CheckpointFileError',
+    'UnsafeCheckpointError', 'archive_problem', 'load_local_checkpoint',
+    'load_remote_checkpoint', 'register_safe_checkpoint_loaders',
+    'strip_config_strings'
 ]
 
 #: URL prefixes whose mmengine loaders download a file (all of them end in
@@ -52,6 +68,45 @@ class UnsafeCheckpointError(pickle.UnpicklingError):
     """A checkpoint that holds objects outside the weights-only allow-list."""
 
 
+class CheckpointConfigRemovedWarning(UserWarning):
+    """A checkpoint carried a config string that mmengine would execute."""
+
+
+def strip_config_strings(checkpoint: Any, source: str) -> Any:
+    """Remove the config strings mmengine would execute as Python.
+
+    ``meta['config']`` (run by ``Runner.resume``), ``meta['cfg']`` and
+    ``message_hub['runtime_info']['cfg']`` (run by ``BaseInferencer`` when
+    no model config is given). mmengine writes ``meta['cfg']`` itself and
+    reads it nowhere else, so removing it loses nothing a run needs; a
+    ``meta['config']`` is reported, as mmengine never writes it.
+
+    Args:
+        checkpoint: A loaded checkpoint (changed in place).
+        source: Its path or URL, for the warning.
+
+    Returns:
+        The same checkpoint.
+    """
+    if not isinstance(checkpoint, dict):
+        return checkpoint
+    meta = checkpoint.get('meta')
+    if isinstance(meta, dict):
+        meta.pop('cfg', None)
+        if meta.pop('config', None) is not None:
+            warnings.warn(
+                f"Checkpoint `{source}` carries a config string in "
+                "`meta['config']` (written by mmdet 2.x tools, or planted): "
+                "mmengine's resume would run it as Python. It was removed "
+                'unread; sea_kd never runs code carried in a checkpoint.',
+                CheckpointConfigRemovedWarning, stacklevel=2)
+    hub = checkpoint.get('message_hub')
+    runtime_info = hub.get('runtime_info') if isinstance(hub, dict) else None
+    if isinstance(runtime_info, dict):
+        runtime_info.pop('cfg', None)
+    return checkpoint
+
+
 def _refusal_message(source: str, error: BaseException) -> str:
     return (f'Refused to load checkpoint `{source}`: it holds objects '
             'outside the weights-only allow-list, so loading it could run '
@@ -64,7 +119,8 @@ def _refusal_message(source: str, error: BaseException) -> str:
 def _torch_load(path: str, source: str, map_location: Any) -> Any:
     """``torch.load(weights_only=True)`` with errors that name ``source``."""
     try:
-        return torch.load(path, map_location=map_location, weights_only=True)
+        checkpoint = torch.load(
+            path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as error:
         raise UnsafeCheckpointError(_refusal_message(source, error)) from error
     except Exception as error:  # torch's errors for broken files vary
@@ -73,6 +129,7 @@ def _torch_load(path: str, source: str, map_location: Any) -> Any:
             'corrupt (an interrupted save or copy?) or is not a torch '
             f'checkpoint. torch said: {type(error).__name__}: '
             f'{str(error).splitlines()[0] if str(error) else ""}') from error
+    return strip_config_strings(checkpoint, source)
 
 
 def load_local_checkpoint(filename: str,
@@ -102,8 +159,12 @@ def load_local_checkpoint(filename: str,
             f'Checkpoint `{filename}` is a directory, not a checkpoint file; '
             'give the path of a .pth file (a work dir names its latest one in '
             '`last_checkpoint`).')
-    if not osp.isfile(path):
+    if not osp.exists(path):
         raise FileNotFoundError(f'Checkpoint `{filename}` does not exist.')
+    if not stat.S_ISREG(os.stat(path).st_mode):
+        raise CheckpointFileError(
+            f'Checkpoint `{filename}` is not a regular file (a FIFO, socket '
+            'or device); give the path of a .pth file.')
     if osp.getsize(path) == 0:
         raise CheckpointFileError(
             f'Checkpoint `{filename}` is empty (0 bytes): its save or copy was '
@@ -112,10 +173,42 @@ def load_local_checkpoint(filename: str,
     return _torch_load(path, str(filename), map_location)
 
 
+def archive_problem(path: str) -> Optional[str]:
+    """Why a zip checkpoint is damaged, or ``None`` if every member is intact.
+
+    Each member is read and checked against the CRC-32 stored for it (torch
+    stores one unless ``torch.serialization.set_crc32_options(False)`` was
+    used, which stores 0: such members are not checked).
+
+    Args:
+        path: A file that :func:`zipfile.is_zipfile` accepts.
+
+    Returns:
+        A short reason naming the damaged member, or ``None``.
+    """
+    try:
+        with zipfile.ZipFile(path) as archive:
+            for info in archive.infolist():
+                if info.CRC == 0:
+                    continue
+                with archive.open(info) as member:
+                    while member.read(1 << 22):
+                        pass
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as error:
+        return f'it is corrupt ({error})'
+    return None
+
+
 def _check_container(path: str, source: str) -> None:
-    """Raise unless ``path`` is a complete zip archive (torch's format since
-    1.6) or starts like a legacy torch pickle."""
+    """Raise unless ``path`` is a complete, intact zip archive (torch's
+    format since 1.6) or starts like a legacy torch pickle."""
     if zipfile.is_zipfile(path):
+        problem = archive_problem(path)
+        if problem is not None:
+            raise CheckpointFileError(
+                f'Checkpoint `{source}` is damaged: {problem}. Its bytes were '
+                'altered after it was written (a bad disk or copy?); use an '
+                'intact copy or an earlier checkpoint.')
         return
     with open(path, 'rb') as f:
         head = f.read(2)
@@ -158,10 +251,40 @@ def _download(url: str, cached: str, progress: bool) -> None:
         url, cached, hash_prefix=_name_hash(cached), progress=progress)
 
 
+def cache_path(url: str, model_dir: Optional[str] = None) -> str:
+    """Where the download of ``url`` is cached.
+
+    A file name that carries a SHA-256 prefix (``name-<hex>.pth``) is
+    cached under that name in torch's hub cache, as torch and mmengine do
+    (its content is checked against the prefix on every use). Any other
+    name is cached in a folder named by the URL's hash, so that another URL
+    ending in the same name gets its own file.
+
+    Args:
+        url: The checkpoint's URL.
+        model_dir: Cache directory; torch's hub cache by default.
+
+    Returns:
+        The cache path.
+
+    Raises:
+        CheckpointFileError: The URL names no file (it ends in ``/``).
+    """
+    name = osp.basename(url.split('?')[0].split('#')[0])
+    if not name:
+        raise CheckpointFileError(
+            f'Checkpoint URL `{url}` names no file (it ends in `/`); give '
+            'the URL of the .pth file itself.')
+    root = _hub_checkpoint_dir(model_dir)
+    if _name_hash(name) is not None:
+        return osp.join(root, name)
+    url_key = hashlib.sha256(url.encode()).hexdigest()[:16]
+    return osp.join(root, f'url_{url_key}', name)
+
+
 def _fetch_and_load(url: str, model_dir: Optional[str], map_location: Any,
                     progress: bool) -> Any:
-    cached = osp.join(_hub_checkpoint_dir(model_dir),
-                      osp.basename(url.split('?')[0]))
+    cached = cache_path(url, model_dir)
     if not osp.isfile(cached):
         _download(url, cached, progress)
     expected = _name_hash(cached)

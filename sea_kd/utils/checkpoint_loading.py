@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import os.path as osp
 from collections import OrderedDict
-from typing import Dict, Tuple
+from typing import Dict, Optional, Tuple
 
 import torch
 from mmengine.runner.checkpoint import CheckpointLoader
@@ -13,6 +13,9 @@ from ..compat.checkpoint_loaders import (CheckpointFileError,
                                          UnsafeCheckpointError)
 
 _SHOWN_KEYS = 5
+#: Checkpoint options of a distiller's ``model`` (``--cfg-options
+#: model.<key>=PATH``).
+MODEL_CHECKPOINT_KEYS = ('teacher_ckpt', 'student_ckpt')
 
 
 def read_checkpoint(path: str,
@@ -40,10 +43,11 @@ def read_checkpoint(path: str,
             weights-only allow-list.
     """
     if '://' not in path and not osp.exists(path):
+        where = (f'in the config (e.g. `--cfg-options model.{role}=PATH`)'
+                 if role in MODEL_CHECKPOINT_KEYS else 'on the command line')
         raise FileNotFoundError(
             f'`{role}` points to `{path}`, which does not exist. Train that '
-            'model first or fix the path in the config (e.g. '
-            f'`--cfg-options model.{role}=PATH`).')
+            f'model first or fix the path {where}.')
     try:
         checkpoint = CheckpointLoader.load_checkpoint(path, map_location='cpu')
     except (CheckpointFileError, UnsafeCheckpointError) as error:
@@ -128,3 +132,67 @@ def load_state_dict_strict(module: nn.Module, path: str, role: str) -> None:
     state_dict = read_state_dict(path, role)
     check_state_dict_matches(module, state_dict, path, role)
     module.load_state_dict(state_dict, strict=True)
+
+
+def checkpoint_the_runner_loads(runner) -> Tuple[Optional[str], bool]:
+    """The checkpoint mmengine's ``Runner.train`` will load, as its
+    ``load_or_resume`` chooses it.
+
+    Args:
+        runner: A built mmengine ``Runner``.
+
+    Returns:
+        tuple: The path (``None``: nothing is loaded) and whether it is a
+        resume.
+    """
+    from mmengine.runner.checkpoint import find_latest_checkpoint
+    load_from = runner._load_from
+    if runner._resume:
+        return (load_from if load_from is not None else
+                find_latest_checkpoint(runner.work_dir)), True
+    return load_from, False
+
+
+def check_runner_checkpoint(runner, strict_load_from: bool = True) -> None:
+    """Refuse, before any training, a ``--resume`` or ``load_from``
+    checkpoint that does not fit the model key for key.
+
+    mmengine loads both non-strictly: a checkpoint of another model trains
+    from scratch with warnings only, and a resume fails later with an
+    optimizer parameter-group error. Here the checkpoint is loaded into the
+    model strictly (the model's own key conversions apply) and any mismatch
+    raises an error naming the file and the keys. The Runner loads the same
+    weights again afterwards.
+
+    Args:
+        runner: A built mmengine ``Runner`` (before ``train()``).
+        strict_load_from: Check ``load_from`` too (a resume is always
+            checked). ``False`` keeps mmengine's partial loading, for
+            fine-tuning from a checkpoint of another model.
+
+    Raises:
+        RuntimeError: The checkpoint does not fit the model.
+    """
+    from mmengine.model import is_model_wrapper
+    path, resume = checkpoint_the_runner_loads(runner)
+    if path is None or not (resume or strict_load_from):
+        return
+    role = 'resume' if resume else 'load_from'
+    model = runner.model.module if is_model_wrapper(
+        runner.model) else runner.model
+    state_dict = read_state_dict(path, role)
+    try:
+        model.load_state_dict(state_dict, strict=True)
+    except RuntimeError as error:
+        fix = ('Resume only from a checkpoint of this very config (its own '
+               'work dir).' if resume else
+               'To fine-tune from a checkpoint of another model (e.g. '
+               'another class count), set `load_from_strict = False` in the '
+               'config (`--cfg-options load_from_strict=False`): mismatched '
+               'keys are then skipped with warnings.')
+        try:
+            check_state_dict_matches(model, state_dict, path, role)
+        except RuntimeError as mismatch:
+            raise RuntimeError(f'{mismatch}\n  {fix}') from None
+        raise RuntimeError(f'`{role}` file `{path}` does not fit the model: '
+                           f'{error}\n  {fix}') from None

@@ -7,6 +7,8 @@ import re
 import zipfile
 from typing import List, Optional, Tuple
 
+from ..compat.checkpoint_loaders import archive_problem
+
 _NUMBERED = re.compile(r'^(?:iter|epoch)_(\d+)\.pth$')
 
 
@@ -29,12 +31,7 @@ def checkpoint_problem(path: str) -> Optional[str]:
         return 'it is empty (0 bytes)'
     if not zipfile.is_zipfile(path):
         return 'it is not a complete checkpoint (truncated or corrupt)'
-    try:
-        with zipfile.ZipFile(path) as archive:
-            bad = archive.testzip()
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as error:
-        return f'it is corrupt ({error})'
-    return None if bad is None else f'its member `{bad}` is corrupt'
+    return archive_problem(path)
 
 
 def _candidates(work_dir: str) -> List[str]:

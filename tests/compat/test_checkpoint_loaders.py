@@ -3,12 +3,8 @@ mmengine reads, local or downloaded, loads weights-only and names the file
 when it cannot be read."""
 from __future__ import annotations
 
-import functools
 import hashlib
-import http.server
-import threading
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 import torch
@@ -18,10 +14,11 @@ from torch import nn
 
 import sea_kd  # noqa: F401  registers the loaders
 from sea_kd.compat import CheckpointFileError, UnsafeCheckpointError
-from sea_kd.compat.checkpoint_loaders import (load_local_checkpoint,
+from sea_kd.compat.checkpoint_loaders import (cache_path,
+                                              load_local_checkpoint,
                                               load_remote_checkpoint)
-from tests.compat.hostile_checkpoints import (save_getattr_gadget_checkpoint,
-                                              save_system_checkpoint)
+from tests.security.hostile_checkpoints import (
+    save_getattr_gadget_checkpoint, save_system_checkpoint)
 
 
 def _weights() -> dict:
@@ -87,30 +84,6 @@ def test_hostile_local_checkpoint_is_refused_without_a_trace(
 
 
 # ------------------------------------------------------------------ remote
-@pytest.fixture
-def server(tmp_path: Path, monkeypatch) -> Iterator[tuple]:
-    """A local HTTP server over ``tmp_path/served`` and an empty hub cache."""
-    served = tmp_path / 'served'
-    served.mkdir()
-    for var in ('http_proxy', 'HTTP_PROXY', 'https_proxy', 'HTTPS_PROXY',
-                'all_proxy', 'ALL_PROXY'):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv('no_proxy', '*')
-    monkeypatch.setattr(torch.hub, '_hub_dir', str(tmp_path / 'hub'))
-    handler = functools.partial(
-        http.server.SimpleHTTPRequestHandler, directory=str(served))
-    handler.log_message = lambda *args: None
-    httpd = http.server.ThreadingHTTPServer(('127.0.0.1', 0), handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield served, f'http://127.0.0.1:{httpd.server_address[1]}', \
-            tmp_path / 'hub' / 'checkpoints'
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-
-
 def _sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -155,7 +128,8 @@ def test_served_hostile_checkpoint_is_refused_without_a_trace(
     with pytest.raises(UnsafeCheckpointError, match='evil.pth'):
         load_checkpoint(nn.Linear(2, 1), f'{url}/evil.pth')
     assert not marker.exists()
-    assert not (cache / 'evil.pth').exists()
+    assert not Path(cache_path(f'{url}/evil.pth')).exists()
+    assert cache.exists()  # the download was made, then deleted
     with pytest.raises(UnsafeCheckpointError, match='evil.pth'):
         mmengine_checkpoint.load_from_http(f'{url}/evil.pth')
     assert not marker.exists()

@@ -269,7 +269,7 @@ def test_checkpoint_written_by_numpy_1_loads(tmp_path: Path) -> None:
 
 
 # --------------------------------------------------------------- security
-HOSTILE = REPO_ROOT / 'tests' / 'compat' / 'hostile_checkpoints.py'
+HOSTILE = REPO_ROOT / 'tests' / 'security' / 'hostile_checkpoints.py'
 
 
 def _run_python(script: str, cwd: Path) -> subprocess.CompletedProcess:
@@ -307,7 +307,7 @@ def test_getattr_gadget_is_refused_once_sea_kd_is_imported(
     """With sea_kd's stand-in the gadget fails to load and runs nothing,
     through plain ``torch.load`` and through mmengine's loader; a real
     getattr registered by someone else is removed first."""
-    from tests.compat.hostile_checkpoints import \
+    from tests.security.hostile_checkpoints import \
         save_getattr_gadget_checkpoint
     marker = tmp_path / 'marker'
     path = tmp_path / 'gadget.pth'

@@ -204,16 +204,19 @@ class Distiller(DistillLossControlsMixin, BaseDetector):
                          *args) -> None:
         """Load checkpoints of the one-method distillers of sea_kd <= 0.1,
         whose method modules sat on the distiller itself (``adapters.0``
-        rather than ``methods.fi.adapters.0``)."""
+        rather than ``methods.fi.adapters.0``).
+
+        Only a key whose renamed form is one of the method's own is renamed,
+        so the keys of another model's checkpoint stay as they are and a
+        strict load reports them as unexpected."""
         if len(module.methods) != 1:
             return
-        name = next(iter(module.methods))
-        own = ('student.', 'methods.', 'data_preprocessor.')
+        name, method = next(iter(module.methods.items()))
+        method_keys = set(method.state_dict(prefix=f'methods.{name}.'))
         for key in [k for k in state_dict if k.startswith(prefix)]:
-            rest = key[len(prefix):]
-            if not rest.startswith(own):
-                state_dict[f'{prefix}methods.{name}.{rest}'] = \
-                    state_dict.pop(key)
+            renamed = f'methods.{name}.{key[len(prefix):]}'
+            if renamed in method_keys:
+                state_dict[prefix + renamed] = state_dict.pop(key)
 
     # ------------------------------------------------------------ what runs
     @property

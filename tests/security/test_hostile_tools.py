@@ -9,11 +9,12 @@ import pytest
 import torch
 
 from sea_kd.utils import work_dir_lock
-from tests.compat.hostile_checkpoints import (save_getattr_gadget_checkpoint,
-                                              save_system_checkpoint)
+from tests.security.hostile_checkpoints import (
+    save_getattr_gadget_checkpoint, save_system_checkpoint)
 
-from .helpers import (DEMO, data_options, keep_all_detections_configs,
-                      python, run_tool, short_run)
+from tests.tools.helpers import (DEMO, data_options,
+                                 keep_all_detections_configs, python,
+                                 run_tool, short_run)
 
 pytestmark = pytest.mark.slow
 
@@ -176,3 +177,56 @@ def test_every_kind_of_checkpoint_the_project_writes_loads_weights_only(
     assert [int(line.split()[1]) > 0 for line in lines] == [True, True,
                                                              False]
     assert all("'state_dict'" in line for line in lines)
+
+
+def test_resume_runs_no_config_string_carried_in_the_checkpoint(
+        tmp_path, synthetic_root, retina_teacher_ckpt, fi_run):
+    """mmengine's resume runs ``meta['config']`` as a Python config; the
+    string is removed on loading (a warning names the file), nothing runs
+    and the run resumes."""
+    marker = tmp_path / 'PWNED'
+    ckpt = torch.load(fi_run[0])
+    ckpt['meta']['config'] = f"__import__('os').system('touch {marker}')\n"
+    evil = tmp_path / 'evil.pth'
+    torch.save(ckpt, evil)
+    out = run_tool(python('tools/train.py', FI_CONFIG, '--work-dir',
+                          tmp_path / 'w', '--resume', evil, '--cfg-options',
+                          f'model.teacher_ckpt={retina_teacher_ckpt}',
+                          *data_options(synthetic_root), *short_run(3)))
+    assert not marker.exists()
+    assert "carries a config string in `meta['config']`" in out.stdout
+    assert str(evil) in out.stdout
+    assert 'resumed epoch: 0, iter: 2' in out.stdout
+
+
+def test_load_from_another_model_is_refused_unless_asked(
+        tmp_path, synthetic_root, retina_teacher_ckpt):
+    """``load_from`` with the teacher's checkpoint for the student trained
+    from scratch with warnings only; now it stops naming the file, and
+    ``load_from_strict=False`` keeps mmengine's partial loading."""
+    opts = ['--cfg-options', *data_options(synthetic_root), *short_run(1),
+            f'load_from={retina_teacher_ckpt}']
+    out = run_tool(python('tools/train.py', STUDENT_CONFIG, '--work-dir',
+                          tmp_path / 'a', *opts), check=False)
+    assert out.returncode != 0
+    assert f'`load_from` file `{retina_teacher_ckpt}` does not match' in \
+        out.stdout
+    assert 'load_from_strict=False' in out.stdout
+    assert not list((tmp_path / 'a').glob('*.pth'))
+    run_tool(python('tools/train.py', STUDENT_CONFIG, '--work-dir',
+                    tmp_path / 'b', *opts, 'load_from_strict=False'))
+    assert (tmp_path / 'b' / 'iter_1.pth').exists()
+
+
+def test_resume_of_another_configs_checkpoint_names_the_mismatch(
+        tmp_path, synthetic_root, fi_run):
+    """A distiller checkpoint resumed with the student's config failed with
+    torch's optimizer parameter-group error."""
+    out = run_tool(python('tools/train.py', STUDENT_CONFIG, '--work-dir',
+                          tmp_path, '--resume', fi_run[0], '--cfg-options',
+                          *data_options(synthetic_root), *short_run(3)),
+                   check=False)
+    assert out.returncode != 0
+    assert f'`resume` file `{fi_run[0]}` does not match' in out.stdout
+    assert 'looks like a distiller checkpoint' in out.stdout
+    assert 'parameter group' not in out.stdout
