@@ -36,6 +36,7 @@ import statistics
 import tempfile
 import threading
 import time
+from typing import Callable
 
 import torch
 from mmengine.config import Config, DictAction
@@ -50,13 +51,38 @@ from sea_kd.utils.random_weights import (random_batch, random_weights_config,
                                          training_image_size)
 
 
+def at_least(minimum: int, what: str) -> Callable[[str], int]:
+    """An argparse ``type``: an int of at least ``minimum``.
+
+    Args:
+        minimum: The smallest value accepted.
+        what: What the option counts, for the message.
+
+    Returns:
+        The converter; a smaller value stops argparse with
+        ``argument --OPTION: must be at least ...``, naming the value.
+    """
+
+    def convert(text: str) -> int:
+        value = int(text)
+        if value < minimum:
+            raise argparse.ArgumentTypeError(
+                f'{what} must be at least {minimum}, got {value}')
+        return value
+
+    convert.__name__ = 'int'  # argparse's "invalid int value: ..."
+    return convert
+
+
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('config', help='a distiller config')
-    parser.add_argument('--iters', type=int, default=10)
-    parser.add_argument('--warmup', type=int, default=3)
-    parser.add_argument('--batches', type=int, default=4,
-                        help='distinct batches cycled through')
+    parser.add_argument('--iters', type=at_least(1, 'the timed rounds'),
+                        default=10)
+    parser.add_argument('--warmup', type=at_least(0, 'the warm-up rounds'),
+                        default=3)
+    parser.add_argument('--batches', type=at_least(1, 'the batches'),
+                        default=4, help='distinct batches cycled through')
     parser.add_argument(
         '--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction)
@@ -64,16 +90,18 @@ def parse_args():
         '--random', action='store_true',
         help='random weights and random images at the config\'s training '
         'scale: no data set or pretrained weights needed')
-    parser.add_argument('--batch-size', type=int,
+    parser.add_argument('--batch-size', type=at_least(1, 'the batch size'),
                         help='--random: images per step (default: the '
                         'config\'s training batch size)')
-    parser.add_argument('--image-size', type=int, nargs=2,
-                        metavar=('H', 'W'),
+    parser.add_argument('--image-size',
+                        type=at_least(1, 'the image height and width'),
+                        nargs=2, metavar=('H', 'W'),
                         help='--random: image size (default: the largest '
                         'scale of the training pipeline)')
-    parser.add_argument('--num-boxes', type=int, default=8,
+    parser.add_argument('--num-boxes', type=at_least(0, 'the boxes per image'),
+                        default=8,
                         help='--random: ground-truth boxes per image')
-    parser.add_argument('--num-classes', type=int,
+    parser.add_argument('--num-classes', type=at_least(1, 'the classes'),
                         help='--random: classes of every head of both '
                         'models (default: the configs\')')
     parser.add_argument('--json-out', help='write the figures to this file')

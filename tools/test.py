@@ -9,7 +9,9 @@ or a distiller config (with a distiller checkpoint; only the student is built
 and predicts, so the teacher's checkpoint is not needed). The checkpoint is
 loaded strictly: one that does not belong to CONFIG stops the test with a
 message saying which config it belongs to, instead of scoring a randomly
-initialised model.
+initialised model. The test run's config is dumped next to its log, into
+``WORK_DIR/<timestamp>/``, not over the training run's
+``WORK_DIR/<config name>.py``.
 """
 import argparse
 import json
@@ -18,12 +20,11 @@ import os.path as osp
 
 from mmengine.config import Config, DictAction
 from mmengine.model import is_model_wrapper
-from mmengine.registry import RUNNERS
-from mmengine.runner import Runner
 
 import sea_kd  # noqa: F401
 from sea_kd.compat import cleanup_distributed, setup_cpu_distributed
-from sea_kd.utils.checkpoint_for_test import load_for_test, prepare_test
+from sea_kd.utils.checkpoint_for_test import (build_test_runner,
+                                              load_for_test, prepare_test)
 
 
 def parse_args():
@@ -87,8 +88,9 @@ def main():
             dict(type='DumpDetResults', out_file_path=args.out))
     setup_cpu_distributed(cfg)
     try:
-        runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg \
-            else RUNNERS.build(cfg)
+        # its config goes to its log dir: the training run's dump in the
+        # work dir stays as it was
+        runner = build_test_runner(cfg)
         model = runner.model.module if is_model_wrapper(
             runner.model) else runner.model
         load_for_test(model, state, args.checkpoint, origin)

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import datetime
 import os
+import shutil
 import subprocess
 import sys
 from typing import Any, MutableMapping, Optional
@@ -193,7 +194,8 @@ def _env_from_slurm(env: MutableMapping[str, str]) -> None:
 
     Raises:
         RuntimeError: If ``SLURM_PROCID``, ``SLURM_NTASKS`` or
-            ``SLURM_NODELIST`` is missing (not started by ``srun``).
+            ``SLURM_NODELIST`` is missing (not started by ``srun``), or
+            ``scontrol`` is needed and not on PATH.
     """
     missing = [name for name in ('SLURM_PROCID', 'SLURM_NTASKS',
                                  'SLURM_NODELIST') if name not in env]
@@ -202,6 +204,11 @@ def _env_from_slurm(env: MutableMapping[str, str]) -> None:
             'launcher="slurm" needs the environment srun sets (use '
             'tools/slurm_train.sh); missing: ' + ', '.join(missing))
     if 'MASTER_ADDR' not in env:
+        if shutil.which('scontrol') is None:
+            raise RuntimeError(
+                'scontrol is not on PATH, so the master node of this Slurm '
+                'job cannot be found: add Slurm\'s bin directory to PATH, or '
+                'set MASTER_ADDR to the first host of the job.')
         hosts = subprocess.run(
             ['scontrol', 'show', 'hostname', env['SLURM_NODELIST']],
             check=True, stdout=subprocess.PIPE, text=True).stdout.split()

@@ -1,10 +1,14 @@
 """What ``tools/test.py`` builds and loads for a config and a checkpoint."""
 from __future__ import annotations
 
+import os.path as osp
 from typing import Dict, Tuple
 
 import torch
 from mmengine.config import Config
+from mmengine.dist import master_only
+from mmengine.registry import RUNNERS
+from mmengine.runner import Runner
 from torch import nn
 
 from .checkpoint_loading import check_state_dict_matches, read_checkpoint
@@ -107,3 +111,52 @@ def load_for_test(model: nn.Module, state: Dict[str, torch.Tensor],
         raise CheckpointConfigMismatch(
             f'{error}\n  About the checkpoint: {origin}.') from None
     model.load_state_dict(state, strict=True)
+
+
+class _ConfigDumpInLogDir:
+    """Runner mixin: the config is dumped into the run's own log dir."""
+
+    @master_only
+    def dump_config(self) -> None:
+        """Dump the config to ``log_dir`` (``work_dir/<timestamp>``) under
+        the name mmengine gives it in ``work_dir``."""
+        if self.cfg.filename is not None:
+            filename = osp.basename(self.cfg.filename)
+        else:
+            filename = f'{self.timestamp}.py'
+        self.cfg.dump(osp.join(self.log_dir, filename))
+
+
+def build_test_runner(cfg: Config) -> Runner:
+    """Build the Runner of ``cfg`` (its ``runner_type``, if any, as
+    ``RUNNERS.build`` would) for a test run.
+
+    mmengine's Runner dumps its config to ``work_dir/<config file name>``.
+    A test run usually shares its work dir with the training run whose
+    checkpoint it tests, and the config it holds differs from the training
+    run's (a distiller config becomes its student, ``load_from`` is unset,
+    ``--cfg-options`` apply), so that dump would replace the training run's
+    record of its config. This Runner dumps the test run's config into its
+    own log dir, ``work_dir/<timestamp>/<config file name>``, next to its
+    log; ``work_dir/<config file name>`` stays the training run's.
+
+    Args:
+        cfg: The test config (after :func:`prepare_test`).
+
+    Returns:
+        The Runner, of a subclass of the configured runner class that
+        differs from it only in where it dumps the config.
+    """
+    runner_type = cfg.get('runner_type', 'Runner')
+    with RUNNERS.switch_scope_and_registry(cfg.get('_scope_')) as registry:
+        base = registry.get(runner_type) if isinstance(runner_type, str) \
+            else runner_type
+    if base is None:
+        raise KeyError(f'runner_type={runner_type!r} is not in the '
+                       f'{registry.name} registry; register the runner '
+                       'class or fix the name.')
+    runner_cls = type(base.__name__, (_ConfigDumpInLogDir, base),
+                      dict(__module__=__name__))
+    if hasattr(runner_cls, 'from_cfg'):
+        return runner_cls.from_cfg(cfg)
+    return runner_cls(**cfg)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import os
 import os.path as osp
-import tempfile
+import secrets
 from collections import OrderedDict
 from typing import Optional
 
@@ -91,14 +91,25 @@ def _verify(student_state: dict, config: str, out_file: str) -> bool:
 
 def _save_atomically(obj: dict, out_file: str) -> None:
     """``torch.save`` to a temporary file in the same directory, then rename
-    it to ``out_file`` (an atomic replace on POSIX)."""
+    it to ``out_file`` (an atomic replace on POSIX).
+
+    The temporary file is created with mode ``0o666`` less the umask, as
+    ``open(out_file, 'w')`` would create ``out_file`` (``0o644`` under the
+    usual umask ``022``), not with ``tempfile.mkstemp``'s ``0o600``: the
+    exported student is meant to be shared like any other checkpoint.
+    """
     directory = osp.dirname(osp.abspath(out_file))
-    fd, tmp = tempfile.mkstemp(
-        prefix='.' + osp.basename(out_file) + '.', suffix='.tmp',
-        dir=directory)
-    os.close(fd)
+    prefix = '.' + osp.basename(out_file) + '.'
+    while True:
+        tmp = osp.join(directory, f'{prefix}{secrets.token_hex(8)}.tmp')
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+            break
+        except FileExistsError:
+            continue
     try:
-        torch.save(obj, tmp)
+        with os.fdopen(fd, 'wb') as f:
+            torch.save(obj, f)
         os.replace(tmp, out_file)
     except BaseException:
         if osp.exists(tmp):

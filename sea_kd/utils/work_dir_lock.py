@@ -7,6 +7,7 @@ import fcntl
 import os
 import os.path as osp
 import socket
+import stat
 import sys
 import time
 from typing import Iterator
@@ -16,6 +17,52 @@ LOCK_NAME = '.train.lock'
 
 class WorkDirBusyError(RuntimeError):
     """Another live run holds the work dir."""
+
+
+class UnsafeLockFileError(RuntimeError):
+    """The lock path is not a plain file of its own (a symbolic link, a hard
+    link, a FIFO, ...), so writing the lock would change another file."""
+
+
+def _open_lock_file(path: str) -> int:
+    """Open (or create) the lock file at ``path`` without following a
+    symbolic link, and check that it is a plain file with no other name.
+
+    Args:
+        path: The lock file's path.
+
+    Returns:
+        A read-write file descriptor of the lock file.
+
+    Raises:
+        UnsafeLockFileError: ``path`` is a symbolic link, not a regular
+            file, or a hard link of another file.
+    """
+    fix = (f'Remove `{path}` (the run recreates it as a plain file), or give '
+           'the run another `--work-dir`.')
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW,
+                     0o644)
+    except OSError as error:
+        if error.errno != errno.ELOOP:
+            raise
+        try:
+            target = f' (to `{os.readlink(path)}`)'
+        except OSError:
+            target = ''
+        raise UnsafeLockFileError(
+            f'The lock file `{path}` is a symbolic link{target}; it is not '
+            'followed, since the run would overwrite the file it points to. '
+            f'{fix}') from None
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode) or info.st_nlink > 1:
+        os.close(fd)
+        what = 'not a regular file' if not stat.S_ISREG(info.st_mode) \
+            else f'a hard link ({info.st_nlink} names for one file)'
+        raise UnsafeLockFileError(
+            f'The lock file `{path}` is {what}; the run would overwrite it. '
+            f'{fix}')
+    return fd
 
 
 @contextlib.contextmanager
@@ -28,7 +75,10 @@ def work_dir_lock(work_dir: str) -> Iterator[str]:
     run. The lock is an ``flock`` on ``work_dir/.train.lock``: the kernel
     releases it when the process ends in any way (``kill -9`` included), so
     a killed run never leaves the work dir stuck; the file's content
-    (pid, host, start time, command) is only for the error message.
+    (pid, host, start time, command) is only for the error message. The
+    lock file is opened without following a symbolic link, and one that is
+    not a plain file of its own is refused, so the run never overwrites
+    another file through it.
 
     Args:
         work_dir: The run's work dir (created if absent).
@@ -38,10 +88,12 @@ def work_dir_lock(work_dir: str) -> Iterator[str]:
 
     Raises:
         WorkDirBusyError: Another live process holds the lock.
+        UnsafeLockFileError: ``work_dir/.train.lock`` is a symbolic link,
+            a hard link or not a regular file.
     """
     os.makedirs(work_dir, exist_ok=True)
     path = osp.join(work_dir, LOCK_NAME)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    fd = _open_lock_file(path)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -165,6 +165,8 @@ def test_slurm_environment_becomes_torchruns(
         return subprocess.CompletedProcess(args, 0, stdout='node7\nnode8\n')
 
     monkeypatch.setattr(cpu_distributed.subprocess, 'run', scontrol)
+    monkeypatch.setattr(cpu_distributed.shutil, 'which',
+                        lambda name: f'/usr/bin/{name}')
     env = dict(SLURM_PROCID='3', SLURM_NTASKS='4', SLURM_LOCALID='1',
                SLURM_NODELIST='node[7-8]')
     cpu_distributed._env_from_slurm(env)

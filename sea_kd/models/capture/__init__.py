@@ -5,14 +5,16 @@ from .detector_capture import (RCNNStage, check_parts, is_cascade,
                                teacher_dense_forward, teacher_region_forward,
                                teacher_roi_forward)
 from .method_tap import MethodTap, RecordedCall
-from .module_taps import ModuleTaps, module_at
+from .module_taps import (ModuleTaps, checked_module_paths, module_at,
+                          tapped_tensor)
 from .query_outputs import (is_query_detector, query_outputs,
                             teacher_query_forward, uses_sigmoid_classes)
 from .record import (RECORD_PARTS, DenseHeadOutputs, DenseTargets,
                      DistillRecord, QueryOutputs, RoIRecord)
 
 __all__ = [
-    'MethodTap', 'RecordedCall', 'ModuleTaps', 'module_at', 'RECORD_PARTS', 'DenseHeadOutputs',
+    'MethodTap', 'RecordedCall', 'ModuleTaps', 'module_at',
+    'checked_module_paths', 'tapped_tensor', 'RECORD_PARTS', 'DenseHeadOutputs',
     'DenseTargets', 'DistillRecord', 'RoIRecord', 'normalize_dense_targets',
     'check_parts', 'is_cascade', 'rcnn_stage', 'RCNNStage', 'student_loss_with_record', 'teacher_dense_forward',
     'teacher_roi_forward', 'teacher_region_forward', 'shared_fc_tap',

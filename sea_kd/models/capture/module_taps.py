@@ -2,11 +2,88 @@
 from __future__ import annotations
 
 from contextlib import ExitStack
-from typing import Any, Dict, List, Sequence
+from typing import Any, Dict, List, Sequence, Tuple
 
-from torch import nn
+import torch
+from torch import Tensor, nn
 
 from .method_tap import MethodTap
+
+
+def checked_module_paths(paths: Sequence[str], owner: str,
+                         option: str = 'paths') -> Tuple[str, ...]:
+    """``paths`` as a tuple, checked to be a non-empty list of module paths.
+
+    A method that takes the module paths it taps from its config calls this
+    in ``__init__``: a single path given as a string would otherwise be
+    read as one path per character.
+
+    Args:
+        paths: Module paths from a config, e.g. ``('backbone.layer3', )``.
+        owner: The method's class name, for the messages.
+        option: The config option holding them, for the messages.
+
+    Returns:
+        The paths, in order.
+
+    Raises:
+        TypeError: ``paths`` is a string (or not a list or tuple), or an
+            entry is not a string.
+        ValueError: ``paths`` is empty.
+    """
+    if isinstance(paths, str):
+        raise TypeError(
+            f'{owner}\'s `{option}` is a list of module paths, got the '
+            f'string {paths!r}. Put it in a list or tuple: '
+            f'{option}=({paths!r}, ).')
+    if not isinstance(paths, (list, tuple)):
+        raise TypeError(
+            f'{owner}\'s `{option}` is a list of module paths, got the '
+            f'{type(paths).__name__} {paths!r}. Write e.g. '
+            f"{option}=('backbone.layer3', ).")
+    if not paths:
+        raise ValueError(f'{owner} needs at least one module path, e.g. '
+                         f"{option}=('backbone.layer3',).")
+    for path in paths:
+        if not isinstance(path, str):
+            raise TypeError(
+                f'{owner}\'s `{option}` holds the {type(path).__name__} '
+                f'{path!r}; each entry is a module path, a string such as '
+                "'backbone.layer3'.")
+    return tuple(paths)
+
+
+def tapped_tensor(outputs: Dict[str, List[Any]], path: str, role: str,
+                  reader: str) -> Tensor:
+    """The last output of the tapped module at ``path``, which must be one
+    tensor.
+
+    Args:
+        outputs: ``record.student_taps`` or ``record.teacher_taps``.
+        path: The module path.
+        role: ``'student'`` or ``'teacher'``, for the message.
+        reader: The method that reads it, for the message.
+
+    Returns:
+        The output of the module's last call in the step.
+
+    Raises:
+        TypeError: The module returns something else, such as the tuple of
+            per-level feature maps of a backbone or a neck; the message
+            asks for a submodule that returns one tensor.
+    """
+    output = outputs[path][-1]
+    if torch.is_tensor(output):
+        return output
+    what = f'a {type(output).__name__}'
+    if isinstance(output, (tuple, list)):
+        what += f' of {len(output)} items'
+    raise TypeError(
+        f'{reader} reads one tensor from the {role}\'s module `{path}`, but '
+        f'it returns {what} (a backbone or a neck returns one feature map '
+        f'per level). Tap a module that returns a single tensor instead: '
+        f'one of the submodules of `{path}`, e.g. a stage of a ResNet '
+        'backbone such as `backbone.layer3`.')
 
 
 def module_at(model: nn.Module, path: str, role: str) -> nn.Module:

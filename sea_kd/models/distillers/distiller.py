@@ -11,6 +11,7 @@ from mmdet.models.detectors.base import BaseDetector
 from mmdet.registry import MODELS
 from mmdet.structures import SampleList
 from mmdet.utils import ConfigType, OptConfigType, OptMultiConfig
+from mmengine.config import Config
 from mmengine.model import ModuleDict
 from torch import Tensor, nn
 
@@ -33,6 +34,45 @@ def _ordered_parts(parts) -> Tuple[str, ...]:
     """The distinct ``parts`` in :data:`RECORD_PARTS` order."""
     wanted = set(parts)
     return tuple(p for p in RECORD_PARTS if p in wanted)
+
+
+def _check_method_cfgs(methods: Sequence[ConfigType], owner: str) -> None:
+    """Check that ``methods`` is a non-empty list of method config dicts.
+
+    Args:
+        methods: The distiller's ``methods``.
+        owner: The distiller's class name, for the messages.
+
+    Raises:
+        TypeError: ``methods`` is not a list or tuple (a single config dict
+            or a type name), or one of its entries is not a config dict
+            (e.g. the type name ``'FeatureImitation'``).
+        ValueError: ``methods`` is empty.
+    """
+    example = "methods=[dict(type='FeatureImitation')]"
+    if not isinstance(methods, (list, tuple)):
+        if isinstance(methods, str):
+            fix = f'methods=[dict(type={methods!r})]'
+        elif isinstance(methods, (dict, Config)):
+            fix = f'methods=[dict(type={methods.get("type")!r}, ...)]'
+        else:
+            fix = example
+        raise TypeError(
+            f'{owner}\'s `methods` must be a list of method config dicts, '
+            f'got the {type(methods).__name__} {methods!r}. Write {fix}.')
+    if not methods:
+        raise ValueError(
+            f'{owner} has no `methods`: it would train the student alone. '
+            f'List at least one, e.g. {example}.')
+    for index, cfg in enumerate(methods):
+        if not isinstance(cfg, (dict, Config)):
+            fix = f'dict(type={cfg!r})' if isinstance(cfg, str) \
+                else "dict(type='FeatureImitation', ...)"
+            raise TypeError(
+                f'{owner}\'s `methods[{index}]` is the '
+                f'{type(cfg).__name__} {cfg!r}, not a method config dict. '
+                f'Write each method as a config dict with its type and '
+                f'options: {fix}.')
 
 
 @MODELS.register_module()
@@ -109,14 +149,11 @@ class Distiller(DistillLossControlsMixin, BaseDetector):
                  nonfinite_loss: str = 'raise',
                  max_consecutive_skips: int = 10,
                  teacher_dtype: str = 'float32') -> None:
-        teacher_dtype_of(teacher_dtype)  # a bad name fails before any build
+        # a bad name or methods list fails before any build
+        teacher_dtype_of(teacher_dtype)
+        _check_method_cfgs(methods, type(self).__name__)
         student_cfg = load_model_cfg(student, 'student')
         teacher_cfg = load_model_cfg(teacher, 'teacher')
-        if not methods:
-            raise ValueError(
-                f'{type(self).__name__} has no `methods`: it would train the '
-                "student alone. List at least one, e.g. methods=[dict(type="
-                "'FeatureImitation')].")
         if data_preprocessor is None:
             data_preprocessor = student_cfg.get('data_preprocessor')
         super().__init__(

@@ -27,7 +27,17 @@ TEACHER_DTYPES = {
 
 
 def teacher_dtype_of(name: str) -> torch.dtype:
-    """The torch dtype of a ``teacher_dtype`` name, with a clear error."""
+    """The torch dtype of a ``teacher_dtype`` name, with a clear error.
+
+    Raises:
+        TypeError: ``name`` is not a string (e.g. a list of names).
+        ValueError: ``name`` is not one of :data:`TEACHER_DTYPES`.
+    """
+    if not isinstance(name, str):
+        raise TypeError(
+            f'teacher_dtype is one dtype name, a string among '
+            f'{sorted(TEACHER_DTYPES)}, got the {type(name).__name__} '
+            f"{name!r}. Write e.g. teacher_dtype='bfloat16'.")
     if name not in TEACHER_DTYPES:
         raise ValueError(f'teacher_dtype must be one of '
                          f'{sorted(TEACHER_DTYPES)}, got {name!r}.')

@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from mmdet.registry import MODELS
 from torch import Tensor
 
-from ..capture import DistillRecord
+from ..capture import DistillRecord, checked_module_paths, tapped_tensor
 from ..utils.precision import at_least_fp32
 from .distill_method import DistillMethod
 
@@ -42,17 +42,19 @@ class AttentionTransfer(DistillMethod):
     def __init__(self, paths: Sequence[str] = ('backbone.layer3', ),
                  beta: float = 1e3, **kwargs) -> None:
         super().__init__(**kwargs)
-        if not paths:
-            raise ValueError('AttentionTransfer needs at least one module '
-                             "path, e.g. paths=('backbone.layer3',).")
-        self.student_taps = self.teacher_taps = tuple(paths)
+        # a list of paths, each tapped in both models
+        self.student_taps = self.teacher_taps = checked_module_paths(
+            paths, type(self).__name__)
         self.beta = beta
 
     def forward(self, record: DistillRecord) -> Dict[str, Tensor]:
         losses = []
         for path in self.student_taps:
-            s = at_least_fp32(record.student_taps[path][-1])
-            t = record.teacher_taps[path][-1]
+            # a module returning a tuple (a backbone, a neck) is refused
+            s = at_least_fp32(tapped_tensor(record.student_taps, path,
+                                            'student', type(self).__name__))
+            t = tapped_tensor(record.teacher_taps, path, 'teacher',
+                              type(self).__name__)
             if s.shape[-2:] != t.shape[-2:]:
                 raise ValueError(
                     f'AttentionTransfer compares `{path}` position by '
