@@ -4,6 +4,7 @@
         --teacher-ckpt TEACHER.pth --methods CONFIG [CONFIG ...]
         [--seeds 0-4] [--jobs 2] [--split val|test] [--work-dir DIR]
         [--fi NAME] [--metric coco/bbox_mAP] [--cfg-options k=v ...]
+        [--adopt-unrecorded]
 
 Trains the student alone and every method config with each seed
 (``randomness.seed``: same seed, same data order and initialisation), evaluates
@@ -15,25 +16,48 @@ the share of the teacher-student gap closed.
 
 Runs already finished are kept (``<work-dir>/<config>/seed<S>/metrics.json``
 on val, ``metrics.test.json`` on test; a run trained for one split is only
-evaluated for the other); an interrupted run resumes from its last
-checkpoint. With ``--jobs N`` the
-runs go N at a time: one GPU each where GPUs exist, the CPU cores shared
-otherwise. ``--split test`` evaluates on the data set's test split
-(``annotations/instances_test.json``, images in ``test/``): choose
-hyper-parameters on val, report on test.
+evaluated for the other), but only with the settings that made them. Each
+run writes ``run.json`` when it starts: the SHA-256 of its config as
+resolved (``_base_`` files, and the student and teacher configs a distiller
+names), the ``--cfg-options``, the seed and the SHA-256 of the teacher
+checkpoint (the split is not a setting of the run). A run dir with results
+made with other settings, or with results but no ``run.json``, stops the
+comparison before anything runs, naming the run dir and what differs: give
+a new ``--work-dir``, or delete that run dir to train it again.
+``--adopt-unrecorded`` records this command's settings for run dirs
+without ``run.json`` (made by an older compare.py) and reuses them.
+
+A run counts as trained only while its final checkpoint is intact (a CRC
+check); otherwise it is trained again. An interrupted run resumes from the
+newest intact checkpoint in its own dir (a ``last_checkpoint`` naming a
+file outside it, as in a copied work dir, is not followed). Each run is
+given its config with every option merged, written to ``<run>/configs/``,
+so paths with spaces or commas (e.g. ``--teacher-ckpt``) arrive intact.
+
+With ``--jobs N`` the runs go N at a time: one GPU each where GPUs exist,
+the CPU cores shared otherwise. ``--split test`` evaluates on the data set's
+test split (``annotations/instances_test.json``, images in ``test/``):
+choose hyper-parameters on val, report on test.
 """
 import argparse
+import copy
+import functools
 import json
 import os
 import os.path as osp
 import subprocess
 import sys
+from typing import Callable, Dict, List, NamedTuple, Optional, Tuple
 
 from mmengine.config import Config, DictAction
 
-from sea_kd.engine.comparison import (Run, format_markdown, parse_seeds,
-                                      plan_runs, plot_comparison,
-                                      run_comparison, summarize)
+from sea_kd.engine.comparison import (MetricsError, Run, RunReuseError,
+                                      adopt_unrecorded, check_metric,
+                                      check_runs, config_sha256,
+                                      evaluator_metric_keys, finished_metrics,
+                                      format_markdown, parse_seeds, plan_runs,
+                                      plot_comparison, resume_point,
+                                      run_comparison, run_record, summarize)
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
@@ -62,20 +86,25 @@ def parse_args():
     parser.add_argument('--metric', default='coco/bbox_mAP')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         default={}, help='overrides for every run')
+    parser.add_argument('--adopt-unrecorded', action='store_true',
+                        help='run dirs with results but no run.json (made '
+                        'by an older compare.py) were made with these '
+                        'settings: record them in their run.json and reuse '
+                        'them (otherwise they are refused)')
     return parser.parse_args()
 
 
-def split_options(cfg: Config, split: str) -> list:
-    """--cfg-options that point the test loader and evaluator at a split of
-    a COCO-layout data set (``instances_<split>.json``, ``<split>/``)."""
+def split_options(cfg: Config, split: str) -> dict:
+    """Options that point the test loader and evaluator at a split of a
+    COCO-layout data set (``instances_<split>.json``, ``<split>/``)."""
     if split == 'val':
-        return []
+        return {}
     dataset = cfg.test_dataloader.dataset
     data_root = dataset.get('data_root', '')
     ann = f'annotations/instances_{split}.json'
-    return [f'test_dataloader.dataset.ann_file={ann}',
-            f'test_dataloader.dataset.data_prefix.img={split}/',
-            f'test_evaluator.ann_file={osp.join(data_root, ann)}']
+    return {'test_dataloader.dataset.ann_file': ann,
+            'test_dataloader.dataset.data_prefix.img': f'{split}/',
+            'test_evaluator.ann_file': osp.join(data_root, ann)}
 
 
 def final_checkpoint(cfg: Config, work_dir: str) -> str:
@@ -85,37 +114,70 @@ def final_checkpoint(cfg: Config, work_dir: str) -> str:
     return osp.join(work_dir, f'iter_{train_cfg.max_iters}.pth')
 
 
-def options_list(options: dict) -> list:
-    return [f'{k}={v}' for k, v in options.items()]
+class Prepared(NamedTuple):
+    """A run's configs, every option merged, and the checkpoint to test."""
+    train_cfg: Optional[Config]  # None: evaluated only (the teacher)
+    test_cfg: Config
+    checkpoint: str
 
 
-def merged(config: str, options: dict) -> Config:
-    cfg = Config.fromfile(config)
+def merged(cfg: Config, options: dict) -> Config:
+    cfg = copy.deepcopy(cfg)
     cfg.merge_from_dict(options)
     return cfg
 
 
-def prepare(args, runs: list) -> dict:
-    """Per run: its --cfg-options, the checkpoint to evaluate and the split
-    options. Configs are read here, in the main thread (mmengine's config
-    loader is not thread-safe)."""
+def prepare(args, runs: List[Run]) -> Dict[Tuple[str, Optional[int]],
+                                          Prepared]:
+    """Per run: its configs and the checkpoint to evaluate; sets each run's
+    final ``checkpoint`` and ``record`` (what defines it). Configs are read
+    here, in the main thread (mmengine's config loader is not
+    thread-safe), each file once."""
+    load = functools.lru_cache(maxsize=None)(Config.fromfile)
     prepared = {}
     for run in runs:
         options = dict(args.cfg_options)
-        is_distiller = 'teacher' in (Config.fromfile(run.config).model or {})
-        if args.teacher_ckpt and is_distiller:
+        if args.teacher_ckpt and 'teacher' in (load(run.config).model or {}):
             options['model.teacher_ckpt'] = args.teacher_ckpt
         if run.seed is not None:
             options['randomness.seed'] = run.seed
-        cfg = merged(run.config, options)
-        checkpoint = args.teacher_ckpt if run.seed is None else \
-            final_checkpoint(cfg, run.work_dir)
-        prepared[(run.name, run.seed)] = (options, checkpoint,
-                                          split_options(cfg, args.split))
+        cfg = merged(load(run.config), options)
+        trains = run.seed is not None  # the teacher is evaluated only
+        run.checkpoint = final_checkpoint(cfg, run.work_dir) if trains \
+            else None
+        teacher_ckpt = cfg.model.get('teacher_ckpt') if trains \
+            else args.teacher_ckpt
+        run.record = run_record(
+            run.config, config_sha256(run.config, cfg.model, REPO, load),
+            args.cfg_options, run.seed, teacher_ckpt, REPO)
+        prepared[(run.name, run.seed)] = Prepared(
+            cfg if trains else None,
+            merged(cfg, split_options(cfg, args.split)),
+            run.checkpoint or args.teacher_ckpt)
     return prepared
 
 
-def make_executor(args, env_base: dict, prepared: dict):
+def write_configs(runs: List[Run], prepared: dict,
+                  split: str) -> Dict[Tuple[str, Optional[int]], tuple]:
+    """Write the configs of the runs to do, in the main thread: per run
+    ``(train config or None, test config)``, in ``<run>/configs/``."""
+    paths = {}
+    for run in runs:
+        train_cfg, test_cfg, _ = prepared[(run.name, run.seed)]
+        folder = osp.join(run.work_dir, 'configs')
+        os.makedirs(folder, exist_ok=True)
+        train = None
+        if train_cfg is not None and not run.trained:
+            train = osp.join(folder, f'{run.name}.py')
+            train_cfg.dump(train)
+        test = osp.join(folder, f'{run.name}.{split}.py')
+        test_cfg.dump(test)
+        paths[(run.name, run.seed)] = (train, test)
+    return paths
+
+
+def make_executor(args, env_base: dict, prepared: dict, configs: dict,
+                  log: Callable[[str], None]):
     """The function that trains and evaluates one run in subprocesses."""
     gpus = _visible_gpus()
 
@@ -126,20 +188,20 @@ def make_executor(args, env_base: dict, prepared: dict):
         elif args.jobs > 1:
             env['OMP_NUM_THREADS'] = str(max(1, os.cpu_count() // args.jobs))
         os.makedirs(run.work_dir, exist_ok=True)
-        options, checkpoint, on_split = prepared[(run.name, run.seed)]
-        if run.seed is not None and not osp.isfile(checkpoint):
-            resume = ['--resume'] if osp.isfile(
-                osp.join(run.work_dir, 'last_checkpoint')) else []
-            _call([sys.executable, 'tools/train.py', run.config,
-                   '--work-dir', run.work_dir, *resume, '--cfg-options',
-                   *options_list(options)], run, 'train', env)
+        checkpoint = prepared[(run.name, run.seed)].checkpoint
+        train_config, test_config = configs[(run.name, run.seed)]
+        if train_config is not None:
+            resume, notes = resume_point(run.work_dir)
+            for note in notes:
+                log(f'{run.label()}: {note}')
+            _call([sys.executable, 'tools/train.py', train_config,
+                   '--work-dir', run.work_dir,
+                   *(['--resume', resume] if resume else [])], run, 'train',
+                  env)
         out = run.metrics_file + '.out'  # written as done by the caller
-        overrides = [*options_list(options), *on_split]
-        _call([sys.executable, 'tools/test.py', run.config, checkpoint,
+        _call([sys.executable, 'tools/test.py', test_config, checkpoint,
                '--work-dir', osp.join(run.work_dir, 'test'),
-               '--metrics-out', out,
-               *(['--cfg-options', *overrides] if overrides else [])],
-              run, 'test', env)
+               '--metrics-out', out], run, 'test', env)
         with open(out) as f:
             return json.load(f)
 
@@ -181,6 +243,18 @@ def detect_fi(methods: list) -> str:
     return None
 
 
+def check_metric_early(metric: str, runs: List[Run],
+                       prepared: dict) -> List[str]:
+    """Refuse a --metric neither the evaluators nor the finished runs
+    report, before anything runs; return the evaluators' metric names."""
+    keys = set().union(*(evaluator_metric_keys(p.test_cfg.get(
+        'test_evaluator')) for p in prepared.values()))
+    found = set().union(*finished_metrics(runs).values())
+    if keys or found:
+        check_metric(metric, keys | found)
+    return sorted(keys)
+
+
 def main():
     args = parse_args()
     configs = [args.student, *args.methods] + (
@@ -201,11 +275,23 @@ def main():
         p for p in (REPO, os.environ.get('PYTHONPATH')) if p)
     print(f'{len(runs)} runs ({args.jobs} at a time), split {args.split}, '
           f'work dir {work_dir}', flush=True)
-    prepared = prepare(args, [r for r in runs if not r.done])
-    run_comparison(runs, make_executor(args, env, prepared), args.jobs,
-                   log=lambda line: print(line, flush=True))
-    summary = summarize(runs, args.metric, args.fi or detect_fi(
-        args.methods))
+    log = functools.partial(print, flush=True)
+    prepared = prepare(args, runs)
+    if args.adopt_unrecorded:
+        for run in adopt_unrecorded(runs):
+            log(f'{run.label()}: recorded this command\'s settings in '
+                f'{run.record_file} (--adopt-unrecorded)')
+    try:
+        check_runs(runs)
+        metric_keys = check_metric_early(args.metric, runs, prepared)
+        paths = write_configs([r for r in runs if not r.done], prepared,
+                              args.split)
+        run_comparison(runs, make_executor(args, env, prepared, paths, log),
+                       args.jobs, log=log)
+        summary = summarize(runs, args.metric, args.fi or detect_fi(
+            args.methods), metric_keys)
+    except (RunReuseError, MetricsError) as error:
+        raise SystemExit(f'tools/compare.py: {error}') from error
     summary.update(split=args.split, seeds=args.seeds,
                    command=' '.join(sys.argv))
     if args.fi:  # a baseline named by the user: name it in the table

@@ -34,16 +34,27 @@ def checkpoint_problem(path: str) -> Optional[str]:
     return archive_problem(path)
 
 
-def _candidates(work_dir: str) -> List[str]:
+def _inside(path: str, directory: str) -> bool:
+    path, directory = osp.realpath(path), osp.realpath(directory)
+    return osp.commonpath([path, directory]) == directory
+
+
+def _candidates(work_dir: str) -> Tuple[List[str], List[Tuple[str, str]]]:
     """``last_checkpoint``'s target, then numbered checkpoints, newest
-    first."""
-    out = []
+    first; and the targets passed over (one outside ``work_dir``: mmengine
+    writes the path it saved to, so in a copied work dir it names the
+    original's checkpoint)."""
+    out, passed = [], []
     pointer = osp.join(work_dir, 'last_checkpoint')
     if osp.isfile(pointer):
         with open(pointer) as f:
             named = f.read().strip()
-        if named:
+        if named and _inside(named, work_dir):
             out.append(named)
+        elif named:
+            passed.append((named, f'it is outside the work dir `{work_dir}` '
+                           f'that `{pointer}` belongs to (a copied work '
+                           'dir?)'))
     numbered = []
     for name in os.listdir(work_dir) if osp.isdir(work_dir) else []:
         match = _NUMBERED.match(name)
@@ -52,15 +63,17 @@ def _candidates(work_dir: str) -> List[str]:
     for _, path in sorted(numbered, reverse=True):
         if all(not osp.exists(p) or not osp.samefile(p, path) for p in out):
             out.append(path)
-    return out
+    return out, passed
 
 
 def latest_intact_checkpoint(
         work_dir: str) -> Tuple[Optional[str], List[Tuple[str, str]]]:
     """The newest checkpoint of ``work_dir`` that is intact.
 
-    Tries the file ``last_checkpoint`` names, then ``iter_*.pth`` /
-    ``epoch_*.pth`` from the highest number down.
+    Tries the file ``last_checkpoint`` names (unless it lies outside
+    ``work_dir``: a copied work dir does not resume from the original's
+    checkpoint), then ``iter_*.pth`` / ``epoch_*.pth`` from the highest
+    number down.
 
     Args:
         work_dir: A training run's work dir.
@@ -68,8 +81,8 @@ def latest_intact_checkpoint(
     Returns:
         ``(path or None, [(skipped path, reason), ...])``.
     """
-    skipped = []
-    for path in _candidates(work_dir):
+    candidates, skipped = _candidates(work_dir)
+    for path in candidates:
         problem = checkpoint_problem(path)
         if problem is None:
             return path, skipped

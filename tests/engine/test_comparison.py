@@ -4,8 +4,9 @@ import json
 
 import pytest
 
-from sea_kd.engine.comparison import (format_markdown, parse_seeds,
-                                      plan_runs, run_comparison, summarize)
+from sea_kd.engine.comparison import (MetricsError, format_markdown,
+                                      parse_seeds, plan_runs, run_comparison,
+                                      summarize)
 
 AP = {  # config -> seed -> AP (fraction, as CocoMetric reports it)
     'student': {0: 0.10, 1: 0.12, 2: 0.11},
@@ -107,7 +108,9 @@ def test_summary_table(tmp_path):
     summary['baseline_label'] = '`sea_default`'
     assert 'Δ vs `sea_default` [95% CI]' in format_markdown(summary)
     json.dumps(summary)  # serialisable
-    with pytest.raises(KeyError, match='no .coco/segm_mAP'):
+    # a metric no run reports: an error listing those they do
+    with pytest.raises(MetricsError, match='`coco/segm_mAP` is not a metric'
+                       '.*`coco/bbox_mAP`, `other`'):
         summarize(runs, metric='coco/segm_mAP')
 
 

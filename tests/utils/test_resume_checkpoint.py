@@ -47,3 +47,23 @@ def test_latest_corrupt_checkpoint_falls_back(tmp_path: Path) -> None:
 def test_no_checkpoint_yet(tmp_path: Path) -> None:
     assert latest_intact_checkpoint(str(tmp_path)) == (None, [])
     assert latest_intact_checkpoint(str(tmp_path / 'absent')) == (None, [])
+
+
+def test_a_copied_work_dir_does_not_resume_from_the_original(
+        tmp_path: Path) -> None:
+    """mmengine's ``last_checkpoint`` holds the path it saved to; in a copy
+    of the work dir it names the original's checkpoint, which is passed
+    over for the copy's own."""
+    import shutil
+    original = tmp_path / 'original'
+    original.mkdir()
+    for n in (1, 2):
+        _save(original / f'iter_{n}.pth')
+    (original / 'last_checkpoint').write_text(str(original / 'iter_2.pth'))
+    copy = tmp_path / 'copy'
+    shutil.copytree(original, copy)
+    (copy / 'iter_2.pth').unlink()
+    path, skipped = latest_intact_checkpoint(str(copy))
+    assert path == str(copy / 'iter_1.pth')
+    assert skipped[0][0] == str(original / 'iter_2.pth')
+    assert 'outside the work dir' in skipped[0][1]
