@@ -24,9 +24,11 @@ from mmengine.runner import Runner
 from torch import Tensor, nn
 
 from ..models.distillers import Distiller
-from ..models.distillers.pair_checks import (dataset_class_problems,
+from ..models.distillers.pair_checks import (class_identity_problem,
+                                             dataset_class_problems,
                                              dense_layout_of, num_classes_of,
-                                             prior_strides_of)
+                                             prior_strides_of,
+                                             teacher_checkpoint_classes)
 from ..models.utils.category_masks import infer_strides
 from .teacher_evaluation import evaluate_teacher
 
@@ -226,7 +228,9 @@ def build_pair_report(cfg: Config,
     Returns:
         The report, a JSON-serialisable dict. ``problems`` lists what the
         build-time checks cannot see but makes the pair unusable (e.g. the
-        data set's classes differ from the heads'); empty when all is well.
+        data set's classes differ from the heads', or from the classes the
+        teacher checkpoint was trained on, by name or order); empty when all
+        is well.
         ``warnings`` lists what looks wrong without being one (e.g. a
         teacher without any detection).
 
@@ -251,6 +255,7 @@ def build_pair_report(cfg: Config,
             distiller.teacher_inputs(inputs, samples))
     distiller.train()
     classes = list(loader.dataset.metainfo.get('classes') or [])
+    trained_classes = teacher_checkpoint_classes(distiller)
     class_problems = dataset_class_problems(distiller, classes)
     if any(n < len(classes) for n, _ in class_problems):
         raise PairCheckError('classes', '\n'.join(
@@ -286,7 +291,8 @@ def build_pair_report(cfg: Config,
             student_ckpt=distiller.student_ckpt),
         classes=dict(dataset=classes, num_dataset=len(classes),
                      teacher=teacher['num_classes'],
-                     student=student['num_classes']),
+                     student=student['num_classes'],
+                     teacher_checkpoint=trained_classes),
         batch=dict(size=int(inputs.shape[0]), input_shape=input_shape),
         teacher=teacher,
         student=student,
@@ -299,11 +305,21 @@ def build_pair_report(cfg: Config,
 
     problems = report['problems']
     problems.extend(text for _, text in class_problems)
+    identity = class_identity_problem(trained_classes, classes,
+                                      distiller.teacher_ckpt)
+    if identity:
+        problems.append(identity)
     bad = [k for k, v in values.items() if not math.isfinite(v)]
     if bad:
         problems.append(f'Non-finite losses on the training batch: '
                         f'{", ".join(bad)}.')
     evaluation = report['teacher_eval']
+    if trained_classes is None:
+        report['warnings'].append(
+            'The teacher checkpoint records no classes (meta '
+            '`dataset_meta.classes`), so only their number was checked: '
+            'make sure it was trained on the data set\'s classes in this '
+            'order.')
     if evaluation is not None and not evaluation['metrics']:
         report['warnings'].append(
             f'The teacher gave no metrics on {evaluation["images"]} '
@@ -341,6 +357,10 @@ def format_pair_report(report: Dict[str, Any]) -> str:
         f'Classes: data set {c["num_dataset"]} '
         f'({", ".join(c["dataset"])}); teacher head {c["teacher"]}; '
         f'student head {c["student"]}',
+        '  teacher checkpoint trained on: ' + (
+            'not recorded' if c.get('teacher_checkpoint') is None else
+            ('the same classes' if c['teacher_checkpoint'] == c['dataset']
+             else ', '.join(c['teacher_checkpoint']))),
         f'Neck levels (batch of {report["batch"]["size"]}, input '
         f'{report["batch"]["input_shape"][0]}x'
         f'{report["batch"]["input_shape"][1]}):',

@@ -45,16 +45,18 @@ def test_detections_to_coco_thresholds_and_drops_empty_images():
         dict(bboxes=torch.tensor([[1.0, 1.0, 2.0, 2.0]]),
              scores=torch.tensor([0.4]), labels=torch.tensor([0])),
     ]
-    coco = detections_to_coco(images, detections, categories, 0.5)
+    coco = detections_to_coco(images, detections, categories, 0.5,
+                              category_ids=[1, 2])
     assert [im['id'] for im in coco['images']] == [7]
     assert coco['annotations'] == [dict(
         id=1, image_id=7, category_id=2, bbox=[1.0, 2.0, 4.0, 8.0],
         area=32.0, iscrowd=0, score=pytest.approx(0.9))]
     assert coco['categories'] == categories
-    assert detections_to_coco(images, detections, categories,
-                              0.95)['images'] == []
+    assert detections_to_coco(images, detections, categories, 0.95,
+                              category_ids=[1, 2])['images'] == []
     with pytest.raises(ValueError, match='2 images but 1'):
-        detections_to_coco(images, detections[:1], categories, 0.5)
+        detections_to_coco(images, detections[:1], categories, 0.5,
+                           category_ids=[1, 2])
 
 
 def test_mark_unlabeled_transform():

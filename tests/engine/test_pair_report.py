@@ -27,7 +27,7 @@ def test_classes_and_neck_levels_are_those_of_the_configs(fi_report):
     assert fi_report['distiller']['type'] == 'FeatureImitationDistiller'
     assert fi_report['classes'] == dict(
         dataset=list(SYNTHETIC_CLASSES), num_dataset=6, teacher=6,
-        student=6)
+        student=6, teacher_checkpoint=list(SYNTHETIC_CLASSES))
     assert fi_report['batch'] == dict(size=4,
                                       input_shape=[IMG_SIZE, IMG_SIZE])
     for role, cfg in (('teacher', teacher), ('student', student)):

@@ -33,7 +33,8 @@ def test_report_of_the_demo_pair_has_the_configs_numbers(
     assert report['classes'] == dict(
         dataset=classes, num_dataset=len(classes),
         teacher=teacher.model.bbox_head.num_classes,
-        student=student.model.bbox_head.num_classes)
+        student=student.model.bbox_head.num_classes,
+        teacher_checkpoint=classes)
     for role, model in (('teacher', teacher.model),
                         ('student', student.model)):
         neck = report[role]['neck']
@@ -55,6 +56,7 @@ def test_report_of_the_demo_pair_has_the_configs_numbers(
     assert report['teacher_eval']['images'] == 4
     assert report['distiller']['teacher_ckpt'] == retina_teacher_ckpt
     assert 'adapters.0.conv: Conv2d 64 -> 128' in out.stdout
+    assert 'teacher checkpoint trained on: the same classes' in out.stdout
 
 
 def test_mismatched_pair_exits_non_zero_with_the_reason(

@@ -46,14 +46,14 @@ def test_offline_pseudo_label_tool_then_training(tmp_path, semi_root,
         coco = json.load(f)
     assert coco['annotations'] and all(
         a['score'] >= 0.0 and len(a['bbox']) == 4 for a in coco['annotations'])
-    # a threshold no detection reaches drops every image
+    # a threshold no detection reaches: nothing written, exit status 1
     empty = tmp_path / 'none.json'
-    run_tool(python(
+    out = run_tool(python(
         'tools/pseudo_label.py', osp.join(DEMO, 'retinanet_r18_synthetic.py'),
         retina_teacher_ckpt, empty, '--image-folder',
-        osp.join(semi_root, 'val'), '--score-thr', '1.01'))
-    with open(empty) as f:
-        assert json.load(f)['images'] == []
+        osp.join(semi_root, 'val'), '--score-thr', '1.01'), check=False)
+    assert out.returncode == 1 and 'no pseudo boxes' in out.stdout
+    assert not empty.exists()
 
     work = tmp_path / 'offline'
     out = run_tool(python(

@@ -5,7 +5,11 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from torch import nn
 
+from ...utils.checkpoint_loading import read_checkpoint
 from ..utils.category_masks import normalize_strides
+
+#: Class names shown in full in a message; longer lists are cut.
+_SHOWN_CLASSES = 20
 
 
 def num_classes_of(detector: nn.Module) -> int:
@@ -54,6 +58,111 @@ def dataset_class_problems(model: nn.Module,
                 f'num_classes={len(classes)} in the {role} config (and '
                 'retrain a teacher trained on another label set).')))
     return problems
+
+
+def checkpoint_classes(meta: dict) -> Optional[List[str]]:
+    """The class names a checkpoint's model was trained on.
+
+    Args:
+        meta: The checkpoint's ``meta``.
+
+    Returns:
+        ``meta['dataset_meta']['classes']`` (mmengine's Runner saves the
+        training set's ``metainfo`` there) or mmdet 2.x's
+        ``meta['CLASSES']``; ``None`` when the checkpoint records neither.
+    """
+    dataset_meta = meta.get('dataset_meta')
+    classes = dataset_meta.get('classes') if isinstance(
+        dataset_meta, dict) else None
+    if classes is None:
+        classes = meta.get('CLASSES')
+    return None if classes is None else [str(c) for c in classes]
+
+
+def teacher_checkpoint_classes(model: nn.Module) -> Optional[List[str]]:
+    """The classes a distiller's teacher checkpoint was trained on.
+
+    Reads the ``meta`` of ``model.teacher_ckpt`` (weights-only, see
+    :func:`~sea_kd.utils.checkpoint_loading.read_checkpoint`).
+
+    Args:
+        model: A distiller (unwrapped); any other model gives ``None``.
+
+    Returns:
+        The class names (:func:`checkpoint_classes`), or ``None`` when the
+        model has no teacher checkpoint or the checkpoint records none.
+    """
+    path = getattr(model, 'teacher_ckpt', None)
+    if not path or not hasattr(model, 'teacher'):
+        return None
+    return checkpoint_classes(read_checkpoint(path, 'teacher_ckpt')[1])
+
+
+def _class_names(classes: Sequence[str]) -> str:
+    """``classes`` joined by commas, cut after :data:`_SHOWN_CLASSES`."""
+    more = len(classes) - _SHOWN_CLASSES
+    return ', '.join(classes[:_SHOWN_CLASSES]) + (
+        f', ... (+{more} more)' if more > 0 else '')
+
+
+def class_identity_problem(trained: Optional[Sequence[str]],
+                           classes: Sequence[str],
+                           checkpoint: str) -> Optional[str]:
+    """Whether a teacher checkpoint was trained on the training set's classes,
+    name for name and in the same order.
+
+    A teacher's label ``k`` means the ``k``-th class it was trained on; with
+    the same number of classes in another order, or other classes, the
+    class-count check passes and the student is taught wrong classes.
+
+    Args:
+        trained: The checkpoint's classes (:func:`checkpoint_classes`);
+            ``None``: unknown, nothing is checked.
+        classes: The training set's ``metainfo['classes']`` (empty: no
+            check).
+        checkpoint: The checkpoint file, for the message.
+
+    Returns:
+        ``None`` when the lists are equal (or either is unknown), otherwise
+        a message naming the file, the first difference, both lists and the
+        fix.
+    """
+    if trained is None or not classes:
+        return None
+    trained, classes = list(trained), list(classes)
+    if trained == classes:
+        return None
+    i = next((i for i, (a, b) in enumerate(zip(trained, classes)) if a != b),
+             min(len(trained), len(classes)))
+
+    def at(names: List[str]) -> str:
+        return repr(names[i]) if i < len(names) else \
+            f'none (it has {len(names)} classes)'
+
+    lines = [
+        f'`teacher_ckpt` file `{checkpoint}` was trained on other classes '
+        'than the training set (as its meta records them): the '
+        "teacher's label k is the k-th class it was trained on, so the "
+        'student would be taught wrong classes.',
+        f'  first difference, class index {i}: checkpoint {at(trained)}, '
+        f'training set {at(classes)}',
+        f'  checkpoint ({len(trained)}): {_class_names(trained)}',
+        f'  training set ({len(classes)}): {_class_names(classes)}']
+    if sorted(trained) == sorted(classes):
+        lines.append(
+            '  Same names in another order. Fix: list the classes in the '
+            "checkpoint's order in the data sets' metainfo (training and "
+            f'validation): metainfo=dict(classes={tuple(trained)!r}).')
+    else:
+        only_ckpt = [c for c in trained if c not in classes]
+        only_data = [c for c in classes if c not in trained]
+        lines.append(
+            f'  only in the checkpoint: {_class_names(only_ckpt) or "-"}; '
+            f'only in the training set: {_class_names(only_data) or "-"}. '
+            'Fix: train (or fine-tune) the teacher on this data set\'s '
+            'classes, or give the data sets the teacher\'s classes in its '
+            'order (metainfo=dict(classes=(...))).')
+    return '\n'.join(lines)
 
 
 def neck_channels_of(detector: nn.Module) -> List[int]:
