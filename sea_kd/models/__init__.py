@@ -1,4 +1,5 @@
-from . import adapters, capture, distillers, losses, methods  # noqa: F401
+from . import (adapters, balance, capture, distillers, losses,  # noqa: F401
+               methods)
 from .distillers import Distiller
 from .methods import DistillMethod
 

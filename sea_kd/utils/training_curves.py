@@ -226,11 +226,14 @@ def load_scalars(path: str) -> dict:
 
 
 def loss_keys(runs: Sequence[dict]) -> List[str]:
-    """``loss`` and every ``loss_*`` key of the runs, in first-seen order."""
+    """``loss``, every ``loss_*`` key and the balancing's
+    ``balance_factor_*`` / ``balance_share_*`` of the runs, in first-seen
+    order."""
     keys: List[str] = []
     for run in runs:
         for key in run['train']:
-            if (key == 'loss' or key.startswith('loss_')) and key not in keys:
+            if (key == 'loss' or key.startswith(('loss_', 'balance_'))) \
+                    and key not in keys:
                 keys.append(key)
     return keys
 

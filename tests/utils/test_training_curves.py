@@ -203,3 +203,10 @@ def test_reference_lines(tmp_path, two_runs):
     assert teacher_lines(two_runs, 'coco/bbox_mAP') == {}
     two_runs[1]['val']['teacher/coco/bbox_mAP'] = ([8.0], [0.175])
     assert teacher_lines(two_runs, 'coco/bbox_mAP') == {'teacher': 0.175}
+
+
+def test_loss_keys_include_the_balance_factors_and_shares():
+    run = {'train': {'lr': 0, 'loss': 0, 'balance_factor_fi': 0,
+                     'loss_fi_feat': 0, 'balance_share_fi': 0}}
+    assert loss_keys([run]) == ['loss', 'balance_factor_fi', 'loss_fi_feat',
+                                'balance_share_fi']

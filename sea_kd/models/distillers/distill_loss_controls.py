@@ -196,6 +196,9 @@ class DistillLossControlsMixin:
         terms = {q: tuple(q.split('_', 1)) for q in distill}
         factors = self._term_factors(terms)
         self._distill_terms = terms
+        balance = getattr(self, 'balance', None)
+        if balance is not None:
+            factors = {q: f * balance.factor(q) for q, f in factors.items()}
         active = [term for term in distill if factors[term] != 0]
         skip = False
         if active:

@@ -16,6 +16,7 @@ from mmengine.model import ModuleDict
 from torch import Tensor, nn
 
 from ...utils import load_model_cfg, load_state_dict_strict
+from ..balance import build_balance
 from ..capture import (RECORD_PARTS, DenseHeadOutputs, DistillRecord,
                        ModuleTaps, check_parts, module_at,
                        student_loss_with_record, teacher_dense_forward,
@@ -131,11 +132,17 @@ class Distiller(DistillLossControlsMixin, BaseDetector):
             output is cast back to float32, so the teacher's heads, the
             methods and the losses run in float32
             (:mod:`.teacher_precision`).
+        balance: Optional automatic balancing of the terms, e.g.
+            ``dict(type='GradientShareBalance', target=0.1)`` or
+            ``dict(type='LossRatioBalance')``
+            (:mod:`sea_kd.models.balance`): each method's (or term's) factor
+            is kept near a target share of the student's training signal.
 
     The distillation terms are multiplied by :attr:`distill_loss_scale` and
     per-method and per-term factors (see :meth:`set_distill_loss_scale` and
     ``DistillLossWeightHook``); at 0 the student trains alone
-    (:class:`DistillLossControlsMixin`).
+    (:class:`DistillLossControlsMixin`). With ``balance``, the balance
+    factors multiply as well.
     """
 
     def __init__(self,
@@ -148,10 +155,12 @@ class Distiller(DistillLossControlsMixin, BaseDetector):
                  init_cfg: OptMultiConfig = None,
                  nonfinite_loss: str = 'raise',
                  max_consecutive_skips: int = 10,
-                 teacher_dtype: str = 'float32') -> None:
-        # a bad name or methods list fails before any build
+                 teacher_dtype: str = 'float32',
+                 balance: OptConfigType = None) -> None:
+        # a bad name, methods list or balance fails before any build
         teacher_dtype_of(teacher_dtype)
         _check_method_cfgs(methods, type(self).__name__)
+        balance_module = build_balance(balance)
         student_cfg = load_model_cfg(student, 'student')
         teacher_cfg = load_model_cfg(teacher, 'teacher')
         if data_preprocessor is None:
@@ -184,6 +193,10 @@ class Distiller(DistillLossControlsMixin, BaseDetector):
         self.methods = ModuleDict()
         for cfg in methods:
             self._add_method(cfg)
+        if balance_module is not None:
+            balance_module.bind(self.method_names)
+        #: The automatic balancing of the terms (``None``: off).
+        self.balance = balance_module
         self._register_load_state_dict_pre_hook(self._unprefixed_keys,
                                                 with_module=True)
         #: Whether the teacher's data preprocessor makes the same batch as
@@ -388,6 +401,8 @@ class Distiller(DistillLossControlsMixin, BaseDetector):
                 record.method_outputs[name] = \
                     method.teacher_after_student(record)
             distill = self.distill_losses_from(record)
+            if self.balance is not None and self.training:
+                self.balance.observe(distill, losses, self.student)
         distill = self._controlled_distill_terms(distill, record, batch_inputs,
                                                  batch_data_samples)
         for term, value in distill.items():
@@ -396,6 +411,8 @@ class Distiller(DistillLossControlsMixin, BaseDetector):
                 raise KeyError(f'Distillation loss `{name}` clashes with a '
                                'student loss name.')
             losses[name] = value
+        if self.balance is not None:
+            losses.update(self.balance.log_values(batch_inputs.device))
         return losses
 
     def distill_losses_from(self, record: DistillRecord) -> Dict[str, Tensor]:

@@ -32,6 +32,7 @@ class SingleMethodDistiller(Distiller):
                  nonfinite_loss: str = 'raise',
                  max_consecutive_skips: int = 10,
                  teacher_dtype: str = 'float32',
+                 balance: OptConfigType = None,
                  **method_options) -> None:
         super().__init__(
             student, teacher, teacher_ckpt,
@@ -39,7 +40,7 @@ class SingleMethodDistiller(Distiller):
             student_ckpt=student_ckpt, data_preprocessor=data_preprocessor,
             init_cfg=init_cfg, nonfinite_loss=nonfinite_loss,
             max_consecutive_skips=max_consecutive_skips,
-            teacher_dtype=teacher_dtype)
+            teacher_dtype=teacher_dtype, balance=balance)
 
     @property
     def method(self):

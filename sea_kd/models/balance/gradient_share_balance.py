@@ -1,0 +1,83 @@
+"""Balancing by gradient share: each group's gradient on the student."""
+from __future__ import annotations
+
+from typing import List, Mapping, Optional, Sequence, Tuple
+
+import torch
+from mmdet.registry import MODELS
+from torch import Tensor, nn
+
+from .distill_balance import DistillBalance, student_detection_loss
+
+
+def _l1(grads: Sequence[Optional[Tensor]], where: Sequence[int],
+        zero: Tensor) -> Tensor:
+    """Summed L1 norm of ``grads[i]`` for ``i`` in ``where`` (skipping
+    ``None``); ``zero`` when there is none."""
+    norms = [grads[i].abs().sum(dtype=torch.float64) for i in where
+             if grads[i] is not None]
+    return torch.stack(norms).sum() if norms else zero
+
+
+@MODELS.register_module()
+class GradientShareBalance(DistillBalance):
+    """Keep each group's gradient at a target share of the student's
+    gradient, in the spirit of RT-DETRv4's gradient-guided weighting.
+
+    At each update (every ``interval`` steps; never in between) the
+    gradients of the student's detection loss and of each group's
+    unbalanced terms are taken with respect to the student's parameters
+    (``torch.autograd.grad``, the graphs kept for the step's own backward).
+    For group :math:`g`, :math:`a_g` is the L1 norm of its gradient over the
+    student's parameter tensors it reaches and :math:`d_g` the L1 norm of
+    the detection gradient over the same tensors (a feature term on the
+    neck is compared with the detection gradient of the backbone and neck,
+    not of the head); the share is
+    :math:`f_g a_g / (d_g + f_g a_g)` (see
+    :func:`~sea_kd.models.balance.distill_balance.updated_factors`).
+    RT-DETRv4 (arXiv 2510.25257) keeps its distillation gradient at about
+    11 % of the encoder's, hence the default target 0.1.
+
+    Cost: at an update step, one extra backward through the student for
+    the detection loss and one per group; ``interval=50`` spreads that over
+    50 steps. Under float16 autocast small gradients may underflow in
+    these extra backwards (no loss scale is applied to them); bfloat16 and
+    float32 are unaffected.
+
+    Example::
+
+        model = dict(balance=dict(type='GradientShareBalance', target=0.1))
+
+    Args:
+        target: Target share of every group, in (0, 1).
+        **kwargs: The options of :class:`DistillBalance`.
+    """
+
+    def __init__(self, target: float = 0.1, **kwargs) -> None:
+        super().__init__(target=target, **kwargs)
+
+    def _measure(self, group_terms: Mapping[str, List[str]],
+                 distill: Mapping[str, Tensor], losses: Mapping[str, object],
+                 student: nn.Module,
+                 due: bool) -> Optional[Tuple[Tensor, Tensor]]:
+        if not due:
+            return None
+        params = [p for p in student.parameters() if p.requires_grad]
+        det_loss = student_detection_loss(losses)
+        det_grads = torch.autograd.grad(
+            det_loss, params, retain_graph=True, allow_unused=True) \
+            if det_loss.requires_grad else [None] * len(params)
+        zero = params[0].new_zeros((), dtype=torch.float64)
+        det, own = [], []
+        for terms in group_terms.values():
+            total = torch.stack([distill[t] for t in terms]).sum()
+            if not total.requires_grad:  # e.g. a term at zero this step
+                det.append(zero)
+                own.append(zero)
+                continue
+            grads = torch.autograd.grad(total, params, retain_graph=True,
+                                        allow_unused=True)
+            reached = [i for i, g in enumerate(grads) if g is not None]
+            own.append(_l1(grads, reached, zero))
+            det.append(_l1(det_grads, reached, zero))
+        return torch.stack(det), torch.stack(own)

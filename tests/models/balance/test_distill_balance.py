@@ -1,0 +1,331 @@
+"""Tests for :mod:`sea_kd.models.balance`: the factor update against values
+computed by hand, convergence into the band on toy problems whose gradients
+are known in closed form, state through checkpoints, DDP, and the distiller
+with balancing (teacher untouched, logs, AMP, schedules, the guard)."""
+from __future__ import annotations
+
+import copy
+import math
+
+import pytest
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+from mmdet.registry import MODELS
+from torch import nn
+
+from sea_kd.models.balance import (GradientShareBalance, LossRatioBalance,
+                                   build_balance, updated_factors)
+
+from ...conftest import build, make_batch, tiny_detector_cfg
+
+
+# ------------------------------------------------------------ the update
+def _update(f, det, own, target, **kw):
+    options = dict(tolerance=0.1, max_step=2.0, min_factor=1e-3,
+                   max_factor=1e3)
+    options.update(kw)
+    new, share = updated_factors(
+        torch.tensor([f]), torch.tensor([det]), torch.tensor([own]),
+        torch.tensor([target]), **options)
+    return new.item(), share.item()
+
+
+def test_update_against_hand_computed_values():
+    # share 0.01 / 1.01; ideal 0.1 / (0.9 * 0.01) = 11.1: one step, x2
+    new, share = _update(1.0, 1.0, 0.01, 0.1)
+    assert share == pytest.approx(0.01 / 1.01)
+    assert new == pytest.approx(2.0)
+    # ideal 0.1 / (0.9 * 0.08) = 1.3889, within one step: taken exactly
+    new, _ = _update(1.0, 1.0, 0.08, 0.1)
+    assert new == pytest.approx(0.1 / (0.9 * 0.08))
+    # too strong: ideal 0.1 * 2 / (0.9 * 10) = 0.0222 -> halved only
+    new, share = _update(1.0, 2.0, 10.0, 0.1)
+    assert share == pytest.approx(10 / 12)
+    assert new == pytest.approx(0.5)
+    # in the band (share 0.0999 vs 0.1 +- 0.01): kept
+    new, share = _update(10.0, 1.0, 0.0111, 0.1)
+    assert share == pytest.approx(0.111 / 1.111)
+    assert new == 10.0
+    # bounds
+    assert _update(900.0, 1.0, 1e-9, 0.1)[0] == 1e3
+    # nothing measured: kept, share nan
+    new, share = _update(3.0, 1.0, 0.0, 0.1)
+    assert new == 3.0 and math.isnan(share)
+    new, share = _update(3.0, float('nan'), 1.0, 0.1)
+    assert new == 3.0 and math.isnan(share)
+
+
+# ----------------------------------------------------- toy problems
+class Toy(nn.Module):
+    """Losses linear in the parameters: ``det = c_det . w``,
+    ``kd_<i> = c_i . w[reach_i]``, so each gradient is a known constant."""
+
+    def __init__(self, n=6):
+        super().__init__()
+        self.w = nn.Parameter(torch.ones(n))
+        self.v = nn.Parameter(torch.ones(n))  # reached by det only
+
+    def losses(self, c_det, terms):
+        det = dict(loss_cls=(c_det * self.w).sum() + self.v.sum())
+        distill = {name: (c * self.w).sum() for name, c in terms.items()}
+        return det, distill
+
+
+def _run(balance, toy, c_det, terms, steps):
+    history = []
+    for _ in range(steps):
+        det, distill = toy.losses(c_det, terms)
+        balance.observe(distill, det, toy)
+        history.append(dict(balance.factors))
+    return history
+
+
+def test_gradient_share_moves_in_bounded_steps_and_stops_in_the_band():
+    toy = Toy()
+    c_det = torch.full((6, ), 1.0)
+    c_kd = torch.full((6, ), 0.001)
+    balance = GradientShareBalance(target=0.1, interval=1)
+    balance.bind(['kd'])
+    history = [h['kd'] for h in _run(balance, toy, c_det,
+                                     {'kd_feat': c_kd}, 12)]
+    # computed independently: d = 6 (w's part of the det gradient; v is not
+    # reached by kd), a = 0.006, the factor that meets the target
+    ideal = 0.1 * 6.0 / (0.9 * 0.006)
+    steps = [b / a for a, b in zip([1.0] + history, history)]
+    assert all(s <= 2.0 + 1e-9 for s in steps)
+    assert history[:6] == pytest.approx([2, 4, 8, 16, 32, 64])
+    assert history[6] == pytest.approx(ideal)  # 111.1: within one step
+    assert history[7:] == pytest.approx([ideal] * 5)  # stays in the band
+    share = ideal * 0.006 / (6.0 + ideal * 0.006)
+    assert balance.shares['kd'] == pytest.approx(share)
+    assert abs(balance.shares['kd'] - 0.1) <= 0.01
+
+
+def test_two_methods_are_balanced_separately():
+    toy = Toy()
+    balance = GradientShareBalance(target=0.1, targets=dict(b=0.3),
+                                   interval=1, max_step=1e6)
+    balance.bind(['a', 'b'])
+    terms = {'a_x': torch.full((6, ), 0.01), 'b_y': torch.full((6, ), 5.0)}
+    _run(balance, toy, torch.ones(6), terms, 3)
+    # each meets its own target: f = t d / ((1 - t) a), d = 6
+    assert balance.factors['a'] == pytest.approx(0.1 * 6 / (0.9 * 0.06))
+    assert balance.factors['b'] == pytest.approx(0.3 * 6 / (0.7 * 30))
+
+
+def test_gradient_is_measured_on_the_parameter_tensors_a_term_reaches():
+    """The detection gradient is summed over the parameter tensors the term
+    reaches (``w``), not over those it does not (``v``)."""
+    balance = GradientShareBalance(target=0.5, interval=1, max_step=1e6)
+    balance.bind(['kd'])
+    _run(balance, Toy(), torch.full((6, ), 2.0), {'kd_x': torch.ones(6)}, 1)
+    # d = |2| * 6 over w (v's 6 left out), a = 6 -> f = 0.5 * 12 / (0.5 * 6)
+    assert balance.factors['kd'] == pytest.approx(2.0)
+
+
+def test_loss_ratio_uses_the_mean_loss_over_the_interval():
+    balance = LossRatioBalance(target=0.5, interval=2, max_step=1e6)
+    balance.bind(['kd'])
+    for det, kd in ((1.0, 0.1), (3.0, 0.3)):
+        balance.observe({'kd_x': torch.tensor(kd)},
+                        dict(loss_cls=torch.tensor(det),
+                             acc=torch.tensor(99.0)), nn.Linear(1, 1))
+    # means: det 2.0, kd 0.2 -> f = 0.5 * 2 / (0.5 * 0.2) = 10
+    assert balance.factors['kd'] == pytest.approx(10.0)
+    assert balance.shares['kd'] == pytest.approx(0.2 / 2.2)
+
+
+def test_update_schedule_interval_and_start():
+    balance = LossRatioBalance(target=0.5, interval=3, start=2, max_step=4)
+    balance.bind(['kd'])
+    seen = []
+    for _ in range(8):
+        balance.observe({'kd_x': torch.tensor(0.01)},
+                        dict(loss_cls=torch.tensor(1.0)), nn.Linear(1, 1))
+        seen.append(balance.factors['kd'])
+    assert seen == [1, 4, 4, 4, 16, 16, 16, 64]  # updates at 2, 5, 8
+
+
+@pytest.mark.parametrize('kind', [GradientShareBalance, LossRatioBalance])
+def test_resume_gives_the_factors_of_a_straight_run(kind):
+    terms = {'kd_x': torch.full((6, ), 0.003)}
+    straight = kind(interval=2)
+    straight.bind(['kd'])
+    _run(straight, Toy(), torch.ones(6), terms, 9)
+    first = kind(interval=2)
+    first.bind(['kd'])
+    _run(first, Toy(), torch.ones(6), terms, 5)  # mid-interval
+    saved = copy.deepcopy(first.state_dict())
+    assert set(saved) == {'_extra_state'}
+    resumed = kind(interval=2)
+    resumed.bind(['kd'])
+    resumed.load_state_dict(saved)
+    _run(resumed, Toy(), torch.ones(6), terms, 4)
+    assert resumed.step == straight.step == 9
+    assert resumed.factors == straight.factors
+    assert resumed.factors['kd'] != 1.0
+
+
+# ---------------------------------------------------------------- options
+@pytest.mark.parametrize('cfg, error, match', [
+    (dict(type='GradientShareBalance', target=1.0), ValueError,
+     'strictly between 0 and 1'),
+    (dict(type='GradientShareBalance', target=0), ValueError,
+     'strictly between 0 and 1'),
+    (dict(type='LossRatioBalance', targets=dict(fi=-0.1)), ValueError,
+     r"targets\['fi'\]"),
+    (dict(type='GradientShareBalance', targett=0.1), TypeError,
+     r"no option \['targett'\]; its options are"),
+    (dict(type='GradShare'), KeyError, 'the balances are'),
+    (dict(type='LossRatioBalance', groups='level'), ValueError,
+     'groups must be one of'),
+    (dict(type='LossRatioBalance', max_step=1.0), ValueError,
+     'max_step must be a finite number > 1.0'),
+    (dict(type='LossRatioBalance', interval=0), ValueError,
+     'interval must be an integer >= 1'),
+    (dict(type='LossRatioBalance', min_factor=2.0), ValueError,
+     'min_factor <= 1 <= max_factor'),
+    ('GradientShareBalance', TypeError, 'must be a config dict'),
+])
+def test_bad_options_are_refused_with_the_fix(cfg, error, match):
+    with pytest.raises(error, match=match):
+        build_balance(cfg)
+
+
+# ------------------------------------------------------------ distiller
+@pytest.fixture
+def fi_cfg(save_state):
+    torch.manual_seed(0)
+    student = tiny_detector_cfg('retinanet', base_channels=8,
+                                neck_channels=16)
+    teacher = tiny_detector_cfg('retinanet', base_channels=8,
+                                neck_channels=32)
+    return dict(type='Distiller', student=student, teacher=teacher,
+                teacher_ckpt=save_state(build(teacher), 'teacher.pth'),
+                methods=[dict(type='FeatureImitation')])
+
+
+def _distiller(cfg, **kwargs):
+    model = MODELS.build(copy.deepcopy(dict(cfg, **kwargs)))
+    model.init_weights()
+    return model.train()
+
+
+def test_keys_that_name_no_method_are_refused_at_build(fi_cfg):
+    with pytest.raises(KeyError, match=r"key 'sea'.*methods are \['fi'\]"):
+        _distiller(fi_cfg, balance=dict(type='GradientShareBalance',
+                                        targets=dict(sea=0.2)))
+    model = _distiller(fi_cfg, balance=dict(
+        type='LossRatioBalance', groups='term', targets=dict(fi_nope=0.2)))
+    inputs, samples = make_batch(model)
+    with pytest.raises(KeyError, match=r"\['fi_nope'\].*\['fi_feat'\]"):
+        model.loss(inputs, samples)
+
+
+def test_distiller_applies_logs_and_saves_the_factor(fi_cfg):
+    model = _distiller(fi_cfg, balance=dict(
+        type='GradientShareBalance', target=0.3, interval=1, max_step=1e6))
+    inputs, samples = make_batch(model)
+    torch.manual_seed(1)
+    raw = model.distill_losses_from  # the unbalanced terms, recorded
+    seen = {}
+
+    def recording(record):
+        seen.update(raw(record))
+        return seen
+    model.distill_losses_from = recording
+    model.set_distill_loss_scale(0.5)
+    losses = model.loss(inputs, samples)
+    factor = model.balance.factors['fi']
+    assert factor != 1.0
+    # balance factor times the schedule's scale
+    assert losses['loss_fi_feat'].item() == pytest.approx(
+        seen['fi_feat'].item() * 0.5 * factor, rel=1e-5)
+    assert losses['balance_factor_fi'].item() == pytest.approx(factor)
+    assert 0 < losses['balance_share_fi'].item() < 1
+    state = model.state_dict()
+    assert state['balance._extra_state']['factors'] == {'fi': factor}
+    total, _ = model.parse_losses(losses)
+    without_logs = {k: v for k, v in losses.items()
+                    if not k.startswith('balance_')}
+    assert total.item() == pytest.approx(
+        model.parse_losses(without_logs)[0].item(), rel=1e-6)
+    # the logged factor and share are not summed into the loss
+
+
+def test_measuring_leaves_no_gradient_anywhere(fi_cfg):
+    """The extra backwards of a measurement accumulate nothing: the
+    student's ``.grad`` stays empty until the step's own backward, and no
+    gradient ever reaches the teacher."""
+    model = _distiller(fi_cfg, balance=dict(type='GradientShareBalance',
+                                            interval=1))
+    inputs, samples = make_batch(model)
+    losses = model.loss(inputs, samples)
+    assert all(p.grad is None for p in model.parameters())
+    total, _ = model.parse_losses(losses)
+    total.backward()
+    assert any(p.grad is not None for p in model.student.parameters())
+    assert all(p.grad is None and not p.requires_grad
+               for p in model.teacher.parameters())
+
+
+def test_under_bf16_autocast_the_shares_match_float32():
+    """Losses computed under bfloat16 autocast (the student's forward) with
+    float32 terms (as the distiller computes them): the measured share is
+    the float32 one up to bfloat16's precision."""
+    torch.manual_seed(0)
+    student = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 4))
+    x, target = torch.randn(32, 8), torch.randn(32, 16)
+    shares = []
+    for dtype in (torch.float32, torch.bfloat16):
+        balance = GradientShareBalance(target=0.3, interval=1)
+        balance.bind(['kd'])
+        with torch.autocast('cpu', dtype=dtype,
+                            enabled=dtype != torch.float32):
+            hidden = student[1](student[0](x))
+            det = dict(loss_cls=student[2](hidden).pow(2).mean())
+        kd = dict(kd_x=(hidden.float() - target).pow(2).mean())
+        balance.observe(kd, det, student)
+        shares.append(balance.shares['kd'])
+        assert math.isfinite(balance.factors['kd'])
+    assert shares[1] == pytest.approx(shares[0], rel=0.05)
+
+
+def test_the_guard_still_names_a_nonfinite_term(fi_cfg):
+    from sea_kd.models.distillers import NonFiniteDistillLossError
+    model = _distiller(fi_cfg, balance=dict(type='GradientShareBalance',
+                                            interval=1))
+    inputs, samples = make_batch(model)
+    with torch.no_grad():
+        model.methods['fi'].adapters[1].conv.weight.fill_(1e30)
+    with pytest.raises(NonFiniteDistillLossError, match='loss_fi_feat=inf'):
+        model.loss(inputs, samples)
+    assert model.balance.factors['fi'] == 1.0  # nothing learnt from it
+
+
+# -------------------------------------------------------------------- DDP
+def _ddp_worker(rank, store, out):
+    dist.init_process_group('gloo', init_method=f'file://{store}',
+                            rank=rank, world_size=2)
+    try:
+        toy = Toy()
+        balance = GradientShareBalance(target=0.1, interval=1,
+                                       max_step=1e6)
+        balance.bind(['kd'])
+        # each rank sees other data: det gradient 1 or 3 per weight
+        _run(balance, toy, torch.full((6, ), 1.0 + 2 * rank),
+             {'kd_x': torch.full((6, ), 0.01 * (rank + 1))}, 1)
+        torch.save(balance.factors, f'{out}.{rank}')
+    finally:
+        dist.destroy_process_group()
+
+
+def test_ddp_ranks_get_the_same_factor(tmp_path):
+    out = tmp_path / 'factors'
+    mp.spawn(_ddp_worker, args=(str(tmp_path / 'store'), str(out)),
+             nprocs=2, join=True)
+    factors = [torch.load(f'{out}.{rank}') for rank in range(2)]
+    assert factors[0] == factors[1]
+    # from the statistics averaged over ranks: d = 6 * 2, a = 6 * 0.015
+    assert factors[0]['kd'] == pytest.approx(0.1 * 12 / (0.9 * 0.09))
