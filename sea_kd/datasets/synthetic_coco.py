@@ -41,11 +41,20 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import cv2
 import numpy as np
 
-__all__ = ['SYNTHETIC_CLASSES', 'GENERATOR_VERSION', 'generate_synthetic_coco']
+__all__ = [
+    'SHAPE_CLASSES', 'SYNTHETIC_CLASSES', 'GENERATOR_VERSION',
+    'generate_synthetic_coco'
+]
 
-#: Category names; COCO category ids are ``index + 1``.
-SYNTHETIC_CLASSES: Tuple[str, ...] = ('circle', 'square', 'triangle', 'ring',
-                                      'cross', 'star')
+#: Every shape the generator draws, in category order: a data set of ``n``
+#: classes uses the first ``n`` (COCO category ids ``index + 1``).
+SHAPE_CLASSES: Tuple[str, ...] = (
+    'circle', 'square', 'triangle', 'ring', 'cross', 'star', 'pentagon',
+    'hexagon', 'octagon', 'star4', 'star8', 'square_ring', 'triangle_ring',
+    'semicircle', 'ellipse', 'rhombus', 'l_shape', 't_shape', 'arrow',
+    'trapezoid')
+#: The default data set's classes (the demo's six).
+SYNTHETIC_CLASSES: Tuple[str, ...] = SHAPE_CLASSES[:6]
 
 #: Bumped whenever the drawing code changes, so that cached data sets made by
 #: an older generator are regenerated instead of silently reused.
@@ -81,6 +90,69 @@ def _regular_polygon(n: int, radius: float, phase: float = 0.0) -> np.ndarray:
     """
     angles = phase + 2.0 * np.pi * np.arange(n) / n
     return radius * np.stack([np.cos(angles), np.sin(angles)], axis=1)
+
+
+def _star(points: int, inner: float) -> np.ndarray:
+    """A star of ``points`` tips on the unit circle and valleys at radius
+    ``inner``, the first tip pointing up."""
+    pts = np.empty((2 * points, 2))
+    pts[0::2] = _regular_polygon(points, 1.0, -np.pi / 2)
+    pts[1::2] = _regular_polygon(points, inner, -np.pi / 2 + np.pi / points)
+    return pts
+
+
+def _centred(pts) -> np.ndarray:
+    """Polygon scaled and shifted so that its vertices fit the unit circle
+    around their bounding box's centre."""
+    pts = np.asarray(pts, dtype=np.float64)
+    pts = pts - (pts.min(axis=0) + pts.max(axis=0)) / 2
+    return pts / np.linalg.norm(pts, axis=1).max()
+
+
+def _extra_contours(category: str, rng: np.random.Generator
+                    ) -> Tuple[np.ndarray, Optional[np.ndarray]]:
+    """The shapes after the first six (:data:`SHAPE_CLASSES`)."""
+    sides = dict(pentagon=5, hexagon=6, octagon=8)
+    if category in sides:
+        return _regular_polygon(sides[category], 1.0, -np.pi / 2), None
+    if category == 'star4':
+        return _star(4, rng.uniform(0.3, 0.4)), None
+    if category == 'star8':
+        return _star(8, rng.uniform(0.55, 0.65)), None
+    if category == 'square_ring':
+        return (_regular_polygon(4, 1.0, np.pi / 4),
+                _regular_polygon(4, rng.uniform(0.45, 0.6), np.pi / 4))
+    if category == 'triangle_ring':
+        return (_regular_polygon(3, 1.0, -np.pi / 2),
+                _regular_polygon(3, rng.uniform(0.35, 0.45), -np.pi / 2))
+    if category == 'semicircle':
+        angles = np.linspace(0.0, np.pi, _CIRCLE_VERTICES // 2 + 1)
+        return _centred(np.stack([np.cos(angles), -np.sin(angles)], 1)), None
+    if category == 'ellipse':
+        return _regular_polygon(_CIRCLE_VERTICES, 1.0) * np.array(
+            [1.0, rng.uniform(0.4, 0.5)]), None
+    if category == 'rhombus':
+        return _regular_polygon(4, 1.0) * np.array(
+            [1.0, rng.uniform(0.4, 0.55)]), None
+    if category == 'l_shape':
+        w = rng.uniform(0.35, 0.45)
+        return _centred([(0, 0), (1, 0), (1, w), (w, w), (w, 1),
+                         (0, 1)]), None
+    if category == 't_shape':
+        w = rng.uniform(0.3, 0.4)
+        return _centred([(0, 0), (1, 0), (1, w), ((1 + w) / 2, w),
+                         ((1 + w) / 2, 1), ((1 - w) / 2, 1),
+                         ((1 - w) / 2, w), (0, w)]), None
+    if category == 'arrow':
+        w, head = rng.uniform(0.15, 0.22), rng.uniform(0.35, 0.45)
+        return _centred([(0, -w), (1 - head, -w), (1 - head, -2.2 * w),
+                         (1, 0), (1 - head, 2.2 * w), (1 - head, w),
+                         (0, w)]), None
+    if category == 'trapezoid':
+        top = rng.uniform(0.3, 0.5)
+        return _centred([(-1, 0.6), (1, 0.6), (top, -0.6),
+                         (-top, -0.6)]), None
+    raise ValueError(f'unknown category {category!r}')
 
 
 def _shape_contours(category: str, rng: np.random.Generator
@@ -123,7 +195,7 @@ def _shape_contours(category: str, rng: np.random.Generator
         pts[0::2] = outer
         pts[1::2] = valleys
         return pts, None
-    raise ValueError(f'unknown category {category!r}')
+    return _extra_contours(category, rng)
 
 
 def _keyhole(outer: np.ndarray, hole: np.ndarray) -> np.ndarray:
@@ -351,7 +423,10 @@ def _paint_object(img: np.ndarray, alpha: np.ndarray, colour: np.ndarray,
 # One image
 # ---------------------------------------------------------------------------
 def _make_image(rng: np.random.Generator, size: int, min_objects: int,
-                max_objects: int) -> Tuple[np.ndarray, List[Dict[str, Any]]]:
+                max_objects: int, num_classes: int = len(SYNTHETIC_CLASSES),
+                size_fracs: Tuple[float, float] = (_MIN_SIZE_FRAC,
+                                                   _MAX_SIZE_FRAC)
+                ) -> Tuple[np.ndarray, List[Dict[str, Any]]]:
     """Draw one image and return it with its (image-less) annotations.
 
     Args:
@@ -359,6 +434,9 @@ def _make_image(rng: np.random.Generator, size: int, min_objects: int,
         size: Image side in pixels.
         min_objects: Minimum number of objects to attempt.
         max_objects: Maximum number of objects to attempt.
+        num_classes: Draw from the first ``num_classes`` shapes.
+        size_fracs: Range of an object's diameter as a fraction of the
+            image side (drawn log-uniformly).
 
     Returns:
         ``(image, objects)``: an RGB uint8 image and a list of dicts with
@@ -373,11 +451,11 @@ def _make_image(rng: np.random.Generator, size: int, min_objects: int,
     placed_masks: List[np.ndarray] = []
     objects: List[Dict[str, Any]] = []
     min_radius = 0.5 * max(6.0, 1.5 * _MIN_BOX_SIDE)
-    log_lo, log_hi = math.log(_MIN_SIZE_FRAC), math.log(_MAX_SIZE_FRAC)
+    log_lo, log_hi = math.log(size_fracs[0]), math.log(size_fracs[1])
 
     for _ in range(num_objects):
-        cat_idx = int(rng.integers(0, len(SYNTHETIC_CLASSES)))
-        category = SYNTHETIC_CLASSES[cat_idx]
+        cat_idx = int(rng.integers(0, num_classes))
+        category = SHAPE_CLASSES[cat_idx]
         for _attempt in range(_PLACEMENT_TRIES):
             radius = max(0.5 * size * math.exp(rng.uniform(log_lo, log_hi)),
                          min_radius)
@@ -462,16 +540,17 @@ def _make_image(rng: np.random.Generator, size: int, min_objects: int,
 # ---------------------------------------------------------------------------
 # Data set level
 # ---------------------------------------------------------------------------
-def _categories() -> List[Dict[str, Any]]:
+def _categories(num_classes: int) -> List[Dict[str, Any]]:
     return [
         dict(id=i + 1, name=name, supercategory='shape')
-        for i, name in enumerate(SYNTHETIC_CLASSES)
+        for i, name in enumerate(SHAPE_CLASSES[:num_classes])
     ]
 
 
 def _generate_split(split: str, num_images: int, img_dir: str, ann_file: str,
                     img_size: int, seed: int, min_objects: int,
-                    max_objects: int) -> Tuple[int, int]:
+                    max_objects: int, num_classes: int,
+                    size_fracs: Tuple[float, float]) -> Tuple[int, int]:
     """Write one split's images and annotation file.
 
     Returns:
@@ -487,7 +566,8 @@ def _generate_split(split: str, num_images: int, img_dir: str, ann_file: str,
     annotations: List[Dict[str, Any]] = []
     for index in range(num_images):
         rng = np.random.default_rng([seed, _SPLIT_IDS[split], index])
-        img_rgb, objects = _make_image(rng, img_size, min_objects, max_objects)
+        img_rgb, objects = _make_image(rng, img_size, min_objects,
+                                       max_objects, num_classes, size_fracs)
         image_id = index + 1
         file_name = f'{image_id:06d}.png'
         # cv2 writes BGR; the arrays above are RGB.
@@ -507,7 +587,7 @@ def _generate_split(split: str, num_images: int, img_dir: str, ann_file: str,
         licenses=[],
         images=images,
         annotations=annotations,
-        categories=_categories())
+        categories=_categories(num_classes))
     tmp = ann_file + '.tmp'
     with open(tmp, 'w') as f:
         json.dump(coco, f, separators=(',', ':'))
@@ -562,6 +642,9 @@ def generate_synthetic_coco(out_dir: str,
                             seed: int = 0,
                             min_objects: int = 1,
                             max_objects: int = 6,
+                            num_classes: int = len(SYNTHETIC_CLASSES),
+                            min_size_frac: float = _MIN_SIZE_FRAC,
+                            max_size_frac: float = _MAX_SIZE_FRAC,
                             overwrite: bool = False) -> Dict[str, Any]:
     """Generate (or reuse) a synthetic COCO-format shapes data set.
 
@@ -591,6 +674,11 @@ def generate_synthetic_coco(out_dir: str,
         seed: Base random seed; train and val use different derived streams.
         min_objects: Minimum number of objects attempted per image.
         max_objects: Maximum number of objects attempted per image.
+        num_classes: Number of classes, the first of
+            :data:`SHAPE_CLASSES` (6: the demo's; at most 20).
+        min_size_frac: Smallest object diameter as a fraction of the image
+            side (objects under 4 px are not placed).
+        max_size_frac: Largest object diameter as a fraction of the side.
         overwrite: Regenerate even if a matching data set exists.
 
     Returns:
@@ -610,6 +698,13 @@ def generate_synthetic_coco(out_dir: str,
     if not 1 <= min_objects <= max_objects:
         raise ValueError('need 1 <= min_objects <= max_objects, got '
                          f'{min_objects} and {max_objects}')
+    if not 1 <= num_classes <= len(SHAPE_CLASSES):
+        raise ValueError(f'num_classes must be in 1..{len(SHAPE_CLASSES)} '
+                         f'(the shapes the generator draws), got '
+                         f'{num_classes}')
+    if not 0 < min_size_frac <= max_size_frac <= 1:
+        raise ValueError('need 0 < min_size_frac <= max_size_frac <= 1, got '
+                         f'{min_size_frac} and {max_size_frac}')
     args = dict(
         num_train=int(num_train),
         num_val=int(num_val),
@@ -619,6 +714,13 @@ def generate_synthetic_coco(out_dir: str,
         max_objects=int(max_objects))
     if num_test:  # absent when 0: data sets written before keep matching
         args['num_test'] = int(num_test)
+    # absent at their defaults, for the same reason
+    for key, value, default in (
+            ('num_classes', int(num_classes), len(SYNTHETIC_CLASSES)),
+            ('min_size_frac', float(min_size_frac), _MIN_SIZE_FRAC),
+            ('max_size_frac', float(max_size_frac), _MAX_SIZE_FRAC)):
+        if value != default:
+            args[key] = value
     paths = _paths(osp.abspath(out_dir))
 
     if not overwrite:
@@ -631,14 +733,17 @@ def generate_synthetic_coco(out_dir: str,
     if osp.exists(paths['meta_file']):
         # Invalidate first so an interrupted run is never taken as complete.
         os.remove(paths['meta_file'])
-    summary: Dict[str, Any] = dict(classes=list(SYNTHETIC_CLASSES))
+    summary: Dict[str, Any] = dict(
+        classes=list(SHAPE_CLASSES[:num_classes]))
     splits = [('train', num_train), ('val', num_val)]
     if num_test:
         splits.append(('test', num_test))
     for split, num in splits:
         n_img, n_ann = _generate_split(split, num, paths[f'{split}_img_dir'],
                                        paths[f'{split}_ann_file'], img_size,
-                                       seed, min_objects, max_objects)
+                                       seed, min_objects, max_objects,
+                                       num_classes,
+                                       (min_size_frac, max_size_frac))
         summary[f'num_{split}_images'] = n_img
         summary[f'num_{split}_annotations'] = n_ann
     summary['seconds'] = round(time.perf_counter() - start, 3)

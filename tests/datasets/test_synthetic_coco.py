@@ -126,3 +126,49 @@ def test_coco_metric_gives_full_ap_for_ground_truth(small_set):
                                     dtype=torch.long)))])
     results = metric.evaluate(len(coco['images']))
     assert results['coco/bbox_mAP'] == pytest.approx(1.0)
+
+
+def test_default_data_sets_record_no_new_options(small_set):
+    """Options at their defaults are not recorded, so data sets generated
+    before the options existed are still reused."""
+    _, summary = small_set
+    with open(summary['meta_file']) as f:
+        args = json.load(f)['args']
+    assert not {'num_classes', 'min_size_frac', 'max_size_frac'} & set(args)
+
+
+def test_a_varied_data_set_of_twenty_classes(tmp_path):
+    """More classes, larger images, smaller and more objects: every shape
+    is drawn with a valid polygon, the sizes follow the options."""
+    from sea_kd.datasets import SHAPE_CLASSES
+    size = 192
+    summary = generate_synthetic_coco(
+        str(tmp_path), num_train=40, num_val=2, img_size=size,
+        min_objects=6, max_objects=10, num_classes=20, min_size_frac=0.05,
+        max_size_frac=0.2, seed=1)
+    assert summary['classes'] == list(SHAPE_CLASSES) and len(
+        SHAPE_CLASSES) == 20
+    with open(summary['train_ann_file']) as f:
+        coco = json.load(f)
+    assert [c['name'] for c in coco['categories']] == list(SHAPE_CLASSES)
+    anns = coco['annotations']
+    assert {a['category_id'] for a in anns} == set(range(1, 21))
+    assert len(anns) / 40 > 5  # the default draws 1-6 per image
+    sides = np.array([max(a['bbox'][2:]) for a in anns])
+    # diameter at most 0.2 * size, stretched by at most 1.18
+    assert sides.max() <= 0.2 * size * 1.18 + 1
+    assert np.median(sides) < 0.15 * size
+    for ann in anns:
+        poly = np.asarray(ann['segmentation'][0]).reshape(-1, 2)
+        assert len(poly) >= 3 and ann['area'] > 0
+
+
+@pytest.mark.parametrize('options, match', [
+    (dict(num_classes=21), 'num_classes must be in 1..20'),
+    (dict(num_classes=0), 'num_classes must be in 1..20'),
+    (dict(min_size_frac=0.3, max_size_frac=0.2), 'min_size_frac'),
+])
+def test_bad_generator_options_are_refused(tmp_path, options, match):
+    with pytest.raises(ValueError, match=match):
+        generate_synthetic_coco(str(tmp_path), num_train=1, num_val=1,
+                                **options)
