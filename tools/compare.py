@@ -53,7 +53,7 @@ from mmengine.config import Config, DictAction
 
 from sea_kd.engine.comparison import (MetricsError, Run, RunReuseError,
                                       adopt_unrecorded, check_metric,
-                                      check_runs, config_sha256,
+                                      check_runs, config_name, config_sha256,
                                       evaluator_metric_keys, finished_metrics,
                                       format_markdown, parse_seeds, plan_runs,
                                       plot_comparison, resume_point,
@@ -84,6 +84,11 @@ def parse_args():
                         'the comparison, e.g. a method\'s default when '
                         'comparing its options')
     parser.add_argument('--metric', default='coco/bbox_mAP')
+    parser.add_argument('--pairs', nargs='+', default=[],
+                        metavar='CONFIG:BASELINE',
+                        help='further paired differences between two '
+                        'configs of the comparison, by config name, e.g. '
+                        'adl-balanced:adl')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         default={}, help='overrides for every run')
     parser.add_argument('--adopt-unrecorded', action='store_true',
@@ -92,6 +97,22 @@ def parse_args():
                         'settings: record them in their run.json and reuse '
                         'them (otherwise they are refused)')
     return parser.parse_args()
+
+
+def parse_pairs(items, names):
+    """``--pairs`` as ``[(config, baseline), ...]``, checked against the
+    comparison's config names before anything runs."""
+    pairs = []
+    for item in items:
+        parts = item.split(':')
+        if len(parts) != 2 or not all(parts):
+            raise SystemExit(f'--pairs takes CONFIG:BASELINE, got {item!r}.')
+        unknown = [p for p in parts if p not in names]
+        if unknown:
+            raise SystemExit(f'--pairs {item}: {unknown} not among the '
+                             f'configs of this comparison {names}.')
+        pairs.append(tuple(parts))
+    return pairs
 
 
 def split_options(cfg: Config, split: str) -> dict:
@@ -267,6 +288,9 @@ def main():
                          'evaluated, not trained).')
     if args.teacher_ckpt:
         args.teacher_ckpt = osp.abspath(args.teacher_ckpt)
+    pairs = parse_pairs(args.pairs,
+                        [config_name(c) for c in configs[:1 + len(
+                            args.methods)]])
     work_dir = osp.abspath(args.work_dir)
     runs = plan_runs(work_dir, args.student, args.methods,
                      parse_seeds(args.seeds), args.teacher, args.split)
@@ -289,8 +313,8 @@ def main():
         run_comparison(runs, make_executor(args, env, prepared, paths, log),
                        args.jobs, log=log)
         summary = summarize(runs, args.metric, args.fi or detect_fi(
-            args.methods), metric_keys)
-    except (RunReuseError, MetricsError) as error:
+            args.methods), metric_keys, pairs)
+    except (RunReuseError, MetricsError, ValueError) as error:
         raise SystemExit(f'tools/compare.py: {error}') from error
     summary.update(split=args.split, seeds=args.seeds,
                    command=' '.join(sys.argv))

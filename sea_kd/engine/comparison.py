@@ -552,7 +552,8 @@ def run_comparison(runs: Sequence[Run],
 
 def summarize(runs: Sequence[Run], metric: str = 'coco/bbox_mAP',
               fi_name: Optional[str] = None,
-              metric_keys: Iterable[str] = ()) -> dict:
+              metric_keys: Iterable[str] = (),
+              pairs: Sequence[Tuple[str, str]] = ()) -> dict:
     """The comparison table from the finished runs (AP in %).
 
     A run whose evaluation reported no metric at all (mmdet's
@@ -565,6 +566,9 @@ def summarize(runs: Sequence[Run], metric: str = 'coco/bbox_mAP',
         fi_name: The second baseline's config name.
         metric_keys: Metric names the evaluator reports
             (:func:`evaluator_metric_keys`).
+        pairs: Further paired comparisons, ``(config, baseline)`` config
+            names (e.g. a method with balancing against the same method
+            without).
 
     Raises:
         MetricsError: ``metric`` is not available (the message lists those
@@ -575,7 +579,11 @@ def summarize(runs: Sequence[Run], metric: str = 'coco/bbox_mAP',
         ``dict(metric, teacher, student, fi, methods=[row, ...])``; a row
         has ``name``, ``seeds``, ``ap`` (by seed), ``mean``, ``std``,
         ``vs_student`` and ``vs_fi`` (:func:`paired_difference`, or
-        ``None``) and ``gap_closed``.
+        ``None``) and ``gap_closed``; ``pairs``: ``[dict(config, baseline,
+        diff), ...]``.
+
+    Raises (also):
+        ValueError: A name in ``pairs`` is not a config of the comparison.
     """
     finished = finished_metrics(runs)
     check_metric(metric, set(metric_keys).union(*finished.values()))
@@ -617,8 +625,15 @@ def summarize(runs: Sequence[Run], metric: str = 'coco/bbox_mAP',
                                                by_name[student].values()))
                                            ['mean'], teacher_ap)
         rows.append(row)
+    unknown = sorted({n for pair in pairs for n in pair} - set(by_name))
+    if unknown:
+        raise ValueError(f'--pairs names {unknown}, which are not configs of '
+                         f'this comparison ({sorted(by_name)}).')
     return dict(metric=metric, teacher=teacher_ap, student=student,
-                fi=fi_name if fi_name in by_name else None, methods=rows)
+                fi=fi_name if fi_name in by_name else None, methods=rows,
+                pairs=[dict(config=a, baseline=b,
+                            diff=paired_difference(by_name[a], by_name[b]))
+                       for a, b in pairs])
 
 
 def _diff_cell(diff: Optional[dict]) -> str:
@@ -657,6 +672,12 @@ def format_markdown(summary: dict) -> str:
             f'{_wins_cell(row["vs_student"])} | {_diff_cell(row["vs_fi"])} '
             f'| {_wins_cell(row["vs_fi"])} | '
             + ('—' if gap is None else f'{100 * gap:.0f}%') + ' |')
+    if summary.get('pairs'):
+        lines += ['', '| config | baseline | Δ [95% CI] | wins |',
+                  '| --- | --- | --- | --- |']
+        lines += [f'| `{p["config"]}` | `{p["baseline"]}` | '
+                  f'{_diff_cell(p["diff"])} | {_wins_cell(p["diff"])} |'
+                  for p in summary['pairs']]
     return '\n'.join(lines) + '\n'
 
 

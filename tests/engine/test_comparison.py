@@ -117,3 +117,18 @@ def test_summary_table(tmp_path):
 def test_distinct_names_required(tmp_path):
     with pytest.raises(ValueError, match='distinct'):
         plan_runs(str(tmp_path), 'a/x.py', ['b/x.py'], [0])
+
+
+def test_further_pairs_are_paired_by_seed(tmp_path):
+    """``pairs``: the difference between any two configs, seed by seed
+    (fi − sea per seed: −2, −3, −4)."""
+    runs = plan(tmp_path)
+    run_comparison(runs, fake_executor([]), log=lambda _: None)
+    summary = summarize(runs, fi_name='fi', pairs=[('fi', 'sea')])
+    (pair, ) = summary['pairs']
+    assert (pair['config'], pair['baseline']) == ('fi', 'sea')
+    assert pair['diff']['mean'] == pytest.approx(-3.0)
+    assert pair['diff']['wins'] == 0 and pair['diff']['n'] == 3
+    assert '| `fi` | `sea` | -3.0 [' in format_markdown(summary)
+    with pytest.raises(ValueError, match=r"\['nope'\]"):
+        summarize(runs, pairs=[('nope', 'sea')])
