@@ -10,10 +10,6 @@ from mmengine.dist import all_reduce
 from mmengine.model import BaseModule
 from torch import Tensor, nn
 
-#: How terms are grouped for balancing: one factor per method, or per term.
-GROUPINGS = ('method', 'term')
-
-
 def _check_fraction(name: str, value) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) \
             or not 0 < value < 1:
@@ -100,31 +96,33 @@ def updated_factors(factors: Tensor, det: Tensor, own: Tensor,
 
 
 class DistillBalance(BaseModule):
-    """Keep each distillation group at a target share of the student's
-    training signal, for any method and any combination of methods.
+    """Keep each method's distillation terms at a target share of the
+    student's training signal, for any method and any combination of
+    methods.
 
-    A group is a method (``groups='method'``: all its terms share one
-    factor) or a single term (``groups='term'``). Every ``interval``
-    training steps (from step ``start``) the subclass measures a statistic
-    of each group and of the student's detection loss
-    (:meth:`_measure`); :func:`updated_factors` then moves each group's
-    factor one bounded step towards its target share. The factors multiply
-    the terms together with the loss weights of the methods and with
-    ``DistillLossWeightHook``'s schedule, which the statistics do not
+    Each method is one group: all its terms share one factor. Every
+    ``interval`` training steps (from step ``start``) the subclass measures
+    a statistic of each method's unbalanced terms and of the student's
+    detection loss (:meth:`_measure`); :func:`updated_factors` then moves
+    each factor one bounded step towards its target share. The factors
+    multiply the terms together with the loss weights of the methods and
+    with ``DistillLossWeightHook``'s schedule, which the statistics do not
     include: a warm-up still warms up.
 
-    Factors, last shares and the step count are the module's extra state,
-    so they are saved in checkpoints and restored by ``--resume``. The
-    statistics are averaged over the processes of a distributed run before
-    each update, so every rank has the same factors. The distiller logs
-    ``balance_factor_<group>`` and ``balance_share_<group>`` with the
-    losses.
+    The factors, the last measured shares, the step count and the running
+    sums are buffers (fixed in shape once :meth:`bind` knows the methods),
+    so they are saved in checkpoints, restored by ``--resume``, broadcast
+    by mmengine at the start of a distributed run and kept by EMA copies
+    like any other state. The statistics are averaged over the processes
+    of a distributed run before each update, and every process counts every
+    training step (also those that skip the teacher), so every rank
+    applies the same factors. The distiller logs ``balance_factor_<method>``
+    and ``balance_share_<method>`` with the losses.
 
     Args:
-        target: Target share of every group, in (0, 1).
-        targets: Per-group targets overriding ``target``, keyed by method
-            name, or by ``'<method>_<term>'`` with ``groups='term'``.
-        groups: ``'method'`` or ``'term'``.
+        target: Target share of every method, in (0, 1).
+        targets: Per-method targets overriding ``target``, keyed by method
+            name.
         interval: Training steps between two updates.
         start: First step that may update (``None``: ``interval``).
         tolerance: Relative half-width of the band around the target in
@@ -139,7 +137,6 @@ class DistillBalance(BaseModule):
     def __init__(self,
                  target: float = 0.1,
                  targets: Optional[Mapping[str, float]] = None,
-                 groups: str = 'method',
                  interval: int = 50,
                  start: Optional[int] = None,
                  tolerance: float = 0.1,
@@ -151,14 +148,10 @@ class DistillBalance(BaseModule):
         name = type(self).__name__
         self.target = _check_fraction('target', target)
         if targets is not None and not isinstance(targets, Mapping):
-            raise TypeError(f'{name} targets must be a dict {{group: share}}, '
-                            f'got {targets!r}.')
+            raise TypeError(f'{name} targets must be a dict {{method: '
+                            f'share}}, got {targets!r}.')
         self.targets = {str(k): _check_fraction(f'targets[{k!r}]', v)
                         for k, v in (targets or {}).items()}
-        if groups not in GROUPINGS:
-            raise ValueError(f'{name} groups must be one of {GROUPINGS}, '
-                             f'got {groups!r}.')
-        self.groups = groups
         for key, value in (('interval', interval), ('start', start)):
             if value is not None and (isinstance(value, bool) or
                                       not isinstance(value, int)
@@ -180,19 +173,19 @@ class DistillBalance(BaseModule):
                 f'{name} needs min_factor <= 1 <= max_factor (the factors '
                 f'start at 1), got {min_factor!r} and {max_factor!r}.')
         self.method_names: Tuple[str, ...] = ()
-        #: group -> its terms (``'<method>_<term>'``), known from step 1
-        self.group_terms: Optional[Dict[str, List[str]]] = None
-        self.factors: Dict[str, float] = {}
-        self.shares: Dict[str, float] = {}
-        self.step = 0
+        # host copies of the buffers, so that no step waits for a device
+        self._factors: List[float] = []
+        self._shares: List[float] = []
+        self._step = 0
+        self.register_load_state_dict_post_hook(
+            lambda module, keys: module._read_buffers())
 
     # ------------------------------------------------------------- binding
     def bind(self, method_names: Sequence[str]) -> None:
-        """Check the target keys against the distiller's methods.
+        """Fix the methods (one factor each) and check the target keys.
 
         Raises:
-            KeyError: A key names no method (or, with ``groups='term'``,
-                its method part names none).
+            KeyError: A ``targets`` key names no method.
             ValueError: A method name contains ``'loss'`` (its logged
                 factor would be summed into the loss by mmengine).
         """
@@ -201,127 +194,123 @@ class DistillBalance(BaseModule):
         for method in self.method_names:
             if 'loss' in method:
                 raise ValueError(
-                    f'{name} logs balance_factor_<group>; the method name '
+                    f'{name} logs balance_factor_<method>; the method name '
                     f'{method!r} contains "loss", so mmengine would add the '
                     'logged factor to the loss. Give the method another '
                     '`name`.')
-        for key in self.targets:
-            method = key if self.groups == 'method' else key.split('_')[0]
-            if method not in self.method_names:
-                raise KeyError(
-                    f'{name} targets has the key {key!r}, but the '
-                    f'distiller\'s methods are {list(self.method_names)}. '
-                    + ('Key the targets by method name.'
-                       if self.groups == 'method' else
-                       "Key the targets by '<method>_<term>' (the loss name "
-                       'without loss_).'))
-
-    def group_of(self, term: str) -> str:
-        """The group of a term ``'<method>_<term>'``."""
-        return term.split('_')[0] if self.groups == 'method' else term
-
-    def _set_groups(self, terms: Sequence[str]) -> None:
-        """Fix the groups from the first step's terms; check term keys."""
-        groups: Dict[str, List[str]] = {}
-        for term in terms:
-            groups.setdefault(self.group_of(term), []).append(term)
-        unknown = [k for k in self.targets if k not in groups]
+        unknown = sorted(set(self.targets) - set(self.method_names))
         if unknown:
             raise KeyError(
-                f'{type(self).__name__} targets has the keys {unknown}, but '
-                f'the distillation groups are {sorted(groups)}; fix the '
-                'keys.')
-        self.group_terms = groups
-        for group in groups:
-            self.factors.setdefault(group, 1.0)
+                f'{name} targets has the keys {unknown}, but the '
+                f'distiller\'s methods are {list(self.method_names)}. Key '
+                'the targets by method name.')
+        g = len(self.method_names)
+        self.register_buffer('factor', torch.ones(g, dtype=torch.float64))
+        self.register_buffer(
+            'share', torch.full((g, ), math.nan, dtype=torch.float64))
+        self.register_buffer('step', torch.zeros((), dtype=torch.long))
+        self._register_running_buffers(g)
+        self._read_buffers()
+
+    def _read_buffers(self) -> None:
+        """Refresh the host copies after the buffers were loaded."""
+        if not self.method_names:
+            return
+        self._factors = self.factor.tolist()
+        self._shares = self.share.tolist()
+        self._step = int(self.step)
+        self._read_running_buffers()
+
+    @property
+    def factors(self) -> Dict[str, float]:
+        """Each method's current factor."""
+        return dict(zip(self.method_names, self._factors))
+
+    @property
+    def shares(self) -> Dict[str, float]:
+        """Each method's last measured share (methods measured so far)."""
+        return {m: s for m, s in zip(self.method_names, self._shares)
+                if math.isfinite(s)}
 
     # ----------------------------------------------------------- each step
-    def factor(self, term: str) -> float:
-        """The balance factor of a term (1 before the first update)."""
-        return self.factors.get(self.group_of(term), 1.0)
+    def factor_of(self, term: str) -> float:
+        """The balance factor of a term ``'<method>_<term>'``."""
+        return self._factors[self.method_names.index(term.split('_')[0])]
 
-    def observe(self, distill: Mapping[str, Tensor],
-                losses: Mapping[str, object], student: nn.Module) -> None:
-        """Count a training step, measure when due and update the factors.
+    def _group_terms(self, distill: Mapping[str, Tensor]) -> List[List[str]]:
+        groups: List[List[str]] = [[] for _ in self.method_names]
+        for term in distill:
+            groups[self.method_names.index(term.split('_')[0])].append(term)
+        return groups
+
+    def observe(self, distill: Optional[Mapping[str, Tensor]],
+                losses: Optional[Mapping[str, object]],
+                student: Optional[nn.Module]) -> None:
+        """Count a training step; when an update is due, measure, average
+        over the processes and update the factors.
 
         Args:
             distill: The methods' unbalanced terms, ``{'<method>_<term>':
-                scalar}``, with their graphs.
+                scalar}``, with their graphs; ``None`` for a step that
+                computed none (the teacher was skipped): it still counts,
+                and joins a due update's averaging without statistics.
             losses: The student's detection losses, with their graphs.
             student: The student (the parameters gradients are measured on).
         """
-        if self.group_terms is None:
-            self._set_groups(list(distill))
-        self.step += 1
-        due = self.step >= self.start and \
-            (self.step - self.start) % self.interval == 0
-        measured = self._measure(self.group_terms, distill, losses, student,
-                                 due)
-        if measured is None:
+        self._step += 1
+        self.step.fill_(self._step)
+        due = self._step >= self.start and \
+            (self._step - self.start) % self.interval == 0
+        g = len(self.method_names)
+        measured = None if distill is None else self._measure(
+            self._group_terms(distill), distill, losses, student, due)
+        if not due:
             return
-        det, own = measured
-        stats = torch.cat([det, own]).detach().double()
+        if measured is None:  # nothing measured here: no vote
+            stats = torch.full((2 * g, ), math.nan, dtype=torch.float64,
+                               device=self.factor.device)
+        else:
+            stats = torch.cat([measured[0], measured[1]]).detach().double()
         all_reduce(stats, op='mean')
         stats = stats.cpu()
-        k = len(self.group_terms)
-        names = list(self.group_terms)
+        targets = torch.tensor(
+            [self.targets.get(m, self.target) for m in self.method_names],
+            dtype=torch.float64)
         factors, shares = updated_factors(
-            torch.tensor([self.factors[g] for g in names]), stats[:k],
-            stats[k:], torch.tensor([self.targets.get(g, self.target)
-                                     for g in names]), self.tolerance,
-            self.max_step, self.min_factor, self.max_factor)
-        self.factors = dict(zip(names, factors.tolist()))
-        self.shares = {
-            g: s for g, s in zip(names, shares.tolist()) if math.isfinite(s)
-        }
+            torch.tensor(self._factors, dtype=torch.float64), stats[:g],
+            stats[g:], targets, self.tolerance, self.max_step,
+            self.min_factor, self.max_factor)
+        self._factors, self._shares = factors.tolist(), shares.tolist()
+        self.factor.copy_(factors)
+        self.share.copy_(shares)
 
-    def _measure(self, group_terms: Mapping[str, List[str]],
+    def _measure(self, groups: List[List[str]],
                  distill: Mapping[str, Tensor], losses: Mapping[str, object],
                  student: nn.Module,
                  due: bool) -> Optional[Tuple[Tensor, Tensor]]:
         """The statistics of an update, or ``None`` when none is due.
 
         Returns:
-            tuple: The detection statistic and the group statistic, each of
-            shape ``(G, )`` in the order of ``group_terms``.
+            tuple: The detection statistic and the method statistic, each
+            of shape ``(G, )`` in the order of the methods.
         """
         raise NotImplementedError
 
     def log_values(self, device: torch.device) -> Dict[str, Tensor]:
-        """``balance_factor_<group>`` and, once measured,
-        ``balance_share_<group>``, as tensors for the loss dict."""
-        out = {f'balance_factor_{g}': torch.tensor(f, device=device)
-               for g, f in self.factors.items()}
-        out.update({f'balance_share_{g}': torch.tensor(s, device=device)
-                    for g, s in self.shares.items()})
+        """``balance_factor_<method>`` and, once measured,
+        ``balance_share_<method>``, as tensors for the loss dict."""
+        out = {f'balance_factor_{m}': torch.tensor(f, device=device)
+               for m, f in self.factors.items()}
+        out.update({f'balance_share_{m}': torch.tensor(s, device=device)
+                    for m, s in self.shares.items()})
         return out
 
-    # --------------------------------------------------------------- state
-    def get_extra_state(self) -> dict:
-        """Factors, shares, step and the subclass's running statistics, as
-        plain data (checkpoints load weights-only)."""
-        return dict(step=self.step, factors=dict(self.factors),
-                    shares=dict(self.shares),
-                    group_terms=None if self.group_terms is None else
-                    {g: list(t) for g, t in self.group_terms.items()},
-                    running=self._running_state())
+    # ------------------------------------------- the subclass's running state
+    def _register_running_buffers(self, num_methods: int) -> None:
+        """Register the subclass's running statistics as buffers."""
 
-    def set_extra_state(self, state: dict) -> None:
-        """Restore what :meth:`get_extra_state` saved (``--resume``)."""
-        self.step = int(state['step'])
-        self.factors = {str(g): float(f) for g, f in state['factors'].items()}
-        self.shares = {str(g): float(s) for g, s in state['shares'].items()}
-        terms = state.get('group_terms')
-        self.group_terms = None if terms is None else {
-            str(g): [str(t) for t in ts] for g, ts in terms.items()}
-        self._load_running_state(state.get('running') or {})
-
-    def _running_state(self) -> dict:
-        """The subclass's running statistics, as plain data."""
-        return {}
-
-    def _load_running_state(self, state: dict) -> None:
-        """Restore :meth:`_running_state`."""
+    def _read_running_buffers(self) -> None:
+        """Refresh the subclass's host copies after a load."""
 
 
 def build_balance(cfg) -> Optional[DistillBalance]:

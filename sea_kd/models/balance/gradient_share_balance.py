@@ -56,7 +56,7 @@ class GradientShareBalance(DistillBalance):
     def __init__(self, target: float = 0.1, **kwargs) -> None:
         super().__init__(target=target, **kwargs)
 
-    def _measure(self, group_terms: Mapping[str, List[str]],
+    def _measure(self, groups: List[List[str]],
                  distill: Mapping[str, Tensor], losses: Mapping[str, object],
                  student: nn.Module,
                  due: bool) -> Optional[Tuple[Tensor, Tensor]]:
@@ -69,8 +69,9 @@ class GradientShareBalance(DistillBalance):
             if det_loss.requires_grad else [None] * len(params)
         zero = params[0].new_zeros((), dtype=torch.float64)
         det, own = [], []
-        for terms in group_terms.values():
-            total = torch.stack([distill[t] for t in terms]).sum()
+        for terms in groups:
+            total = torch.stack([distill[t] for t in terms]).sum() \
+                if terms else zero
             if not total.requires_grad:  # e.g. a term at zero this step
                 det.append(zero)
                 own.append(zero)

@@ -37,35 +37,37 @@ class LossRatioBalance(DistillBalance):
 
     def __init__(self, target: float = 0.5, **kwargs) -> None:
         super().__init__(target=target, **kwargs)
-        self._sums: Optional[Tensor] = None
         self._count = 0
 
-    def _measure(self, group_terms: Mapping[str, List[str]],
+    def _register_running_buffers(self, num_methods: int) -> None:
+        # the sums of the detection loss and of each method's terms since
+        # the last update, and how many steps they hold
+        self.register_buffer(
+            'window_sum', torch.zeros(num_methods + 1, dtype=torch.float64))
+        self.register_buffer('window_count',
+                             torch.zeros((), dtype=torch.long))
+
+    def _read_running_buffers(self) -> None:
+        self._count = int(self.window_count)
+
+    def _measure(self, groups: List[List[str]],
                  distill: Mapping[str, Tensor], losses: Mapping[str, object],
                  student: nn.Module,
                  due: bool) -> Optional[Tuple[Tensor, Tensor]]:
         with torch.no_grad():
-            det = student_detection_loss(losses).float()
+            det = student_detection_loss(losses).double()
             own = torch.stack([
-                torch.stack([distill[t].float() for t in terms]).sum()
-                for terms in group_terms.values()
+                torch.stack([distill[t] for t in terms]).sum().double()
+                if terms else det.new_zeros(()) for terms in groups
             ])
-            step = torch.cat([det.reshape(1), own]).double()
-        self._sums = step if self._sums is None else \
-            self._sums.to(step.device) + step
+            self.window_sum += torch.cat([det.reshape(1), own]).to(
+                self.window_sum.device)
         self._count += 1
+        self.window_count.fill_(self._count)
         if not due:
             return None
-        means = self._sums / self._count
-        self._sums, self._count = None, 0
-        return means[0].expand(len(group_terms)), means[1:]
-
-    def _running_state(self) -> dict:
-        return dict(count=self._count, sums=None if self._sums is None else
-                    self._sums.tolist())
-
-    def _load_running_state(self, state: dict) -> None:
-        self._count = int(state.get('count', 0))
-        sums = state.get('sums')
-        self._sums = None if sums is None else torch.tensor(
-            sums, dtype=torch.float64)
+        means = self.window_sum / self._count
+        self.window_sum.zero_()
+        self._count = 0
+        self.window_count.fill_(0)
+        return means[0].expand(len(groups)), means[1:]

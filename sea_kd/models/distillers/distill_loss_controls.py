@@ -184,6 +184,11 @@ class DistillLossControlsMixin:
         zero = self._distill_zero(batch_inputs)
         for term in self._distill_terms:
             losses[f'loss_{term}'] = zero
+        balance = getattr(self, 'balance', None)
+        if balance is not None:
+            if self.training:  # the step counts on every rank
+                balance.observe(None, None, None)
+            losses.update(balance.log_values(batch_inputs.device))
         return losses
 
     # ------------------------------------------------- scale, check, skip
@@ -198,7 +203,7 @@ class DistillLossControlsMixin:
         self._distill_terms = terms
         balance = getattr(self, 'balance', None)
         if balance is not None:
-            factors = {q: f * balance.factor(q) for q, f in factors.items()}
+            factors = {q: f * balance.factor_of(q) for q, f in factors.items()}
         active = [term for term in distill if factors[term] != 0]
         skip = False
         if active:

@@ -135,8 +135,8 @@ class Distiller(DistillLossControlsMixin, BaseDetector):
         balance: Optional automatic balancing of the terms, e.g.
             ``dict(type='GradientShareBalance', target=0.1)`` or
             ``dict(type='LossRatioBalance')``
-            (:mod:`sea_kd.models.balance`): each method's (or term's) factor
-            is kept near a target share of the student's training signal.
+            (:mod:`sea_kd.models.balance`): each method's factor is kept
+            near a target share of the student's training signal.
 
     The distillation terms are multiplied by :attr:`distill_loss_scale` and
     per-method and per-term factors (see :meth:`set_distill_loss_scale` and
