@@ -120,8 +120,10 @@ def resume_point(work_dir: str):
                       (f' Resuming from `{path}` instead.' if path else ''))
     if skipped and path is None:
         raise RuntimeError(
-            f'No intact checkpoint to resume from in `{work_dir}` (all '
-            f'{len(skipped)} are damaged); start again without `--resume`.')
+            f'No checkpoint to resume from in `{work_dir}`: the '
+            f'{len(skipped)} found were passed over (see the warnings above '
+            'for why); resume from a checkpoint with `--resume PATH`, or '
+            'start again without `--resume`.')
     return path
 
 

@@ -41,25 +41,30 @@ def _inside(path: str, directory: str) -> bool:
 
 def _candidates(work_dir: str) -> Tuple[List[str], List[Tuple[str, str]]]:
     """``last_checkpoint``'s target, then numbered checkpoints, newest
-    first; and the targets passed over (one outside ``work_dir``: mmengine
-    writes the path it saved to, so in a copied work dir it names the
-    original's checkpoint)."""
-    out, passed = [], []
-    pointer = osp.join(work_dir, 'last_checkpoint')
-    if osp.isfile(pointer):
-        with open(pointer) as f:
-            named = f.read().strip()
-        if named and _inside(named, work_dir):
-            out.append(named)
-        elif named:
-            passed.append((named, f'it is outside the work dir `{work_dir}` '
-                           f'that `{pointer}` belongs to (a copied work '
-                           'dir?)'))
+    first; and the targets passed over.
+
+    mmengine writes the path it saved to into ``last_checkpoint``. In a
+    copied work dir that path names the original's checkpoint, so a target
+    outside ``work_dir`` is passed over when ``work_dir`` holds numbered
+    checkpoints of its own; without any (``CheckpointHook(out_dir=...)``
+    saves them elsewhere) it is followed.
+    """
     numbered = []
     for name in os.listdir(work_dir) if osp.isdir(work_dir) else []:
         match = _NUMBERED.match(name)
         if match:
             numbered.append((int(match.group(1)), osp.join(work_dir, name)))
+    out, passed = [], []
+    pointer = osp.join(work_dir, 'last_checkpoint')
+    if osp.isfile(pointer):
+        with open(pointer) as f:
+            named = f.read().strip()
+        if named and numbered and not _inside(named, work_dir):
+            passed.append((named, f'it is outside the work dir `{work_dir}` '
+                           f'that `{pointer}` belongs to, which holds '
+                           'checkpoints of its own (a copied work dir?)'))
+        elif named:
+            out.append(named)
     for _, path in sorted(numbered, reverse=True):
         if all(not osp.exists(p) or not osp.samefile(p, path) for p in out):
             out.append(path)

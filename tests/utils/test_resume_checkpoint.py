@@ -67,3 +67,17 @@ def test_a_copied_work_dir_does_not_resume_from_the_original(
     assert path == str(copy / 'iter_1.pth')
     assert skipped[0][0] == str(original / 'iter_2.pth')
     assert 'outside the work dir' in skipped[0][1]
+
+
+def test_checkpoints_saved_to_an_out_dir_are_followed(tmp_path: Path) -> None:
+    """``CheckpointHook(out_dir=...)`` saves outside the work dir and points
+    ``last_checkpoint`` there; with no checkpoint of its own in the work
+    dir, that target is the one to resume from."""
+    work = tmp_path / 'work_dirs' / 'run'
+    work.mkdir(parents=True)
+    out = tmp_path / 'storage' / 'run'
+    out.mkdir(parents=True)
+    _save(out / 'iter_4.pth')
+    (work / 'last_checkpoint').write_text(str(out / 'iter_4.pth'))
+    assert latest_intact_checkpoint(str(work)) == (str(out / 'iter_4.pth'),
+                                                   [])
