@@ -17,8 +17,12 @@ Runner's ``load_from`` and ``--resume``, ``init_cfg`` pretrained weights,
   on every use, not only on download, and loaded weights-only. mmengine's
   own loader unpickles downloads with ``weights_only=False``, which lets a
   served file run code. A download that is refused is deleted from the
-  cache. A name that carries no hash is cached under a folder named by
-  the URL's hash, so two URLs that end in the same name never share a file.
+  cache. Downloads are cached under a folder named by the URL's hash, so
+  two URLs that end in the same name never share a file.
+* **Other schemes** mmengine registers (``s3://``, ``petrel://``,
+  ``pavi://``, and ``open-mmlab://`` names mapped to local files) keep
+  their own reading, which unpickles with torch's default weights-only
+  loading; their results pass through :func:`strip_config_strings` too.
 * **Complete and intact**: a zip checkpoint's every member is checked
   against the CRC-32 torch wrote for it before it is unpickled, so zeroed
   or flipped bytes inside a tensor are an error, not altered weights.
@@ -254,11 +258,13 @@ def _download(url: str, cached: str, progress: bool) -> None:
 def cache_path(url: str, model_dir: Optional[str] = None) -> str:
     """Where the download of ``url`` is cached.
 
-    A file name that carries a SHA-256 prefix (``name-<hex>.pth``) is
-    cached under that name in torch's hub cache, as torch and mmengine do
-    (its content is checked against the prefix on every use). Any other
-    name is cached in a folder named by the URL's hash, so that another URL
-    ending in the same name gets its own file.
+    Every download is cached in a folder named by the URL's hash, so that
+    another URL ending in the same name never gets its file (a hash prefix
+    in the name is too short to stop a crafted collision). A file that
+    carries a SHA-256 prefix in its name (``name-<hex>.pth``) and already
+    lies in torch's flat layout (``checkpoints/name``, put there by hand
+    for offline use, or by torch) is used from there, checked against the
+    prefix on every use.
 
     Args:
         url: The checkpoint's URL.
@@ -276,8 +282,9 @@ def cache_path(url: str, model_dir: Optional[str] = None) -> str:
             f'Checkpoint URL `{url}` names no file (it ends in `/`); give '
             'the URL of the .pth file itself.')
     root = _hub_checkpoint_dir(model_dir)
-    if _name_hash(name) is not None:
-        return osp.join(root, name)
+    flat = osp.join(root, name)
+    if _name_hash(name) is not None and osp.isfile(flat):
+        return flat  # placed by hand or by torch; checked against its hash
     url_key = hashlib.sha256(url.encode()).hexdigest()[:16]
     return osp.join(root, f'url_{url_key}', name)
 
@@ -341,6 +348,19 @@ def load_remote_checkpoint(filename: str,
     return checkpoint
 
 
+def _stripping(load):
+    """``load`` (an mmengine scheme's loader) with
+    :func:`strip_config_strings` applied to what it returns."""
+
+    def stripped(filename: str, *args, **kwargs) -> Any:
+        return strip_config_strings(load(filename, *args, **kwargs),
+                                    filename)
+
+    stripped._strips_config = True
+    stripped.__doc__ = load.__doc__
+    return stripped
+
+
 def register_safe_checkpoint_loaders() -> None:
     """Make mmengine load every checkpoint through this module.
 
@@ -359,3 +379,7 @@ def register_safe_checkpoint_loaders() -> None:
     loader.register_scheme(
         list(REMOTE_PREFIXES), load_remote_checkpoint, force=True)
     mmengine_checkpoint.load_from_http = load_remote_checkpoint
+    ours = (load_local_checkpoint, load_remote_checkpoint)
+    for prefix, fn in list(loader._schemes.items()):
+        if fn not in ours and not getattr(fn, '_strips_config', False):
+            loader.register_scheme(prefix, _stripping(fn), force=True)

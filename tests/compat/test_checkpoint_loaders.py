@@ -14,7 +14,8 @@ from torch import nn
 
 import sea_kd  # noqa: F401  registers the loaders
 from sea_kd.compat import CheckpointFileError
-from sea_kd.compat.checkpoint_loaders import (load_local_checkpoint,
+from sea_kd.compat.checkpoint_loaders import (cache_path,
+                                              load_local_checkpoint,
                                               load_remote_checkpoint)
 
 
@@ -85,7 +86,7 @@ def test_served_checkpoint_loads_and_its_hash_is_checked(server) -> None:
         torch.testing.assert_close(loaded['state_dict']['bias'],
                                    weights['bias'])
     # the cached copy is checked again on every use, not only on download
-    cached = cache / named.name
+    cached = Path(cache_path(f'{url}/{named.name}'))
     cached.write_bytes(cached.read_bytes() + b'x')
     with pytest.raises(CheckpointFileError, match='does not match the hash'):
         CheckpointLoader.load_checkpoint(f'{url}/{named.name}')

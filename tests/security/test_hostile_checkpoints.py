@@ -73,6 +73,24 @@ def test_served_config_string_is_removed(server, tmp_path: Path) -> None:
     assert not marker.exists()
 
 
+def test_open_mmlab_name_of_a_local_file_is_stripped_too(
+        tmp_path: Path, monkeypatch) -> None:
+    """mmengine's ``open-mmlab://`` loader reads a name that
+    ``$MMENGINE_HOME/open_mmlab.json`` maps to a local file with its own
+    ``torch.load``; the config strings are removed from it as well."""
+    import json
+    marker = tmp_path / 'PWNED'
+    save_config_carrier(tmp_path / 'evil.pth', marker, 'config')
+    (tmp_path / 'open_mmlab.json').write_text(json.dumps(dict(
+        evil_model='evil.pth')))
+    monkeypatch.setenv('MMENGINE_HOME', str(tmp_path))
+    with pytest.warns(CheckpointConfigRemovedWarning,
+                      match='open-mmlab://evil_model'):
+        loaded = CheckpointLoader.load_checkpoint('open-mmlab://evil_model')
+    assert 'config' not in loaded['meta'] and loaded['meta']['iter'] == 1
+    assert not marker.exists()
+
+
 def test_runner_resume_runs_no_meta_config(tmp_path: Path) -> None:
     """mmengine's ``Runner.resume`` itself: it would run ``meta['config']``
     through ``Config.fromstring``."""
@@ -151,11 +169,18 @@ def test_urls_with_the_same_file_name_get_their_own_downloads(
     assert second['state_dict']['w'].item() == 2.0
 
 
-def test_hash_named_downloads_keep_torch_cache_layout(tmp_path: Path) -> None:
-    """A name that carries its content hash (mmdet's model zoo) is cached
-    under that name, so a copy placed there by hand is used offline."""
+def test_hash_named_downloads_are_keyed_by_url_unless_placed_by_hand(
+        tmp_path: Path) -> None:
+    """A hash prefix in a name is too short to stop a crafted collision, so
+    a hash-named download is keyed by its URL like any other; a copy placed
+    in torch's flat layout by hand (offline use) is used from there."""
     name = 'retinanet_r50_fpn_1x_coco_20200130-c2398f9e.pth'
-    assert cache_path(f'http://host/{name}', str(tmp_path)) == \
+    genuine = cache_path(f'http://zoo.example/{name}', str(tmp_path))
+    hostile = cache_path(f'http://evil.example/{name}', str(tmp_path))
+    assert genuine != hostile and str(tmp_path / name) not in (genuine,
+                                                               hostile)
+    (tmp_path / name).write_bytes(b'placed by hand')
+    assert cache_path(f'http://zoo.example/{name}', str(tmp_path)) == \
         str(tmp_path / name)
     assert cache_path('http://host/a/model.pth', str(tmp_path)) != \
         cache_path('http://host/b/model.pth', str(tmp_path))
