@@ -27,7 +27,6 @@ import json
 import os
 import os.path as osp
 import sys
-import tempfile
 from typing import List, Optional, Sequence, Tuple
 
 import cv2
@@ -43,6 +42,7 @@ from sea_kd.datasets.pseudo_labels import (category_ids_by_name,
                                            detections_to_coco)
 from sea_kd.models.distillers.pair_checks import (checkpoint_classes,
                                                   num_classes_of)
+from sea_kd.utils.atomic_write import atomic_open
 from sea_kd.utils.checkpoint_loading import (load_state_dict_strict,
                                              read_checkpoint)
 
@@ -226,16 +226,10 @@ def predict(model: nn.Module, paths: List[str], where: str) -> List[dict]:
 
 
 def write_json(data: dict, out: str) -> None:
-    """Write ``data`` to ``out`` through a temporary file in its folder."""
-    fd, tmp = tempfile.mkstemp(suffix='.json.tmp',
-                               dir=osp.dirname(osp.abspath(out)))
-    try:
-        with os.fdopen(fd, 'w') as f:
-            json.dump(data, f)
-        os.replace(tmp, out)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    """Write ``data`` to ``out`` through a temporary file in its folder
+    (with the mode of any new file under the umask)."""
+    with atomic_open(out) as f:
+        json.dump(data, f)
 
 
 def no_boxes_message(args: argparse.Namespace, num_images: int,

@@ -28,6 +28,7 @@ from typing import (Any, Callable, Dict, Iterable, List, Optional, Sequence,
 
 from mmengine.config import Config
 
+from ..utils.atomic_write import atomic_open
 from ..utils.resume_checkpoint import (checkpoint_problem,
                                        latest_intact_checkpoint)
 from .comparison_stats import gap_closed, mean_std, paired_difference
@@ -159,10 +160,8 @@ def plan_runs(work_dir: str, student: str, methods: Sequence[str],
 def _write_json(path: str, data: Any) -> None:
     """Write ``data`` to ``path`` atomically (a temporary file, renamed)."""
     os.makedirs(osp.dirname(path), exist_ok=True)
-    tmp = path + '.tmp'
-    with open(tmp, 'w') as f:
+    with atomic_open(path) as f:
         json.dump(data, f, indent=2)
-    os.replace(tmp, path)
 
 
 def write_metrics(run: Run, metrics: Dict[str, float]) -> None:

@@ -1,15 +1,14 @@
 """Turn a distiller checkpoint into a plain mmdet checkpoint of the student."""
 from __future__ import annotations
 
-import os
 import os.path as osp
-import secrets
 from collections import OrderedDict
 from typing import Optional
 
 import torch
 from mmengine.config import Config
 
+from .atomic_write import atomic_open
 from .checkpoint_loading import check_state_dict_matches, read_state_dict
 
 STUDENT_PREFIX = 'student.'
@@ -90,28 +89,9 @@ def _verify(student_state: dict, config: str, out_file: str) -> bool:
 
 
 def _save_atomically(obj: dict, out_file: str) -> None:
-    """``torch.save`` to a temporary file in the same directory, then rename
-    it to ``out_file`` (an atomic replace on POSIX).
-
-    The temporary file is created with mode ``0o666`` less the umask, as
-    ``open(out_file, 'w')`` would create ``out_file`` (``0o644`` under the
-    usual umask ``022``), not with ``tempfile.mkstemp``'s ``0o600``: the
-    exported student is meant to be shared like any other checkpoint.
-    """
-    directory = osp.dirname(osp.abspath(out_file))
-    prefix = '.' + osp.basename(out_file) + '.'
-    while True:
-        tmp = osp.join(directory, f'{prefix}{secrets.token_hex(8)}.tmp')
-        try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-            break
-        except FileExistsError:
-            continue
-    try:
-        with os.fdopen(fd, 'wb') as f:
-            torch.save(obj, f)
-        os.replace(tmp, out_file)
-    except BaseException:
-        if osp.exists(tmp):
-            os.remove(tmp)
-        raise
+    """``torch.save`` to ``out_file`` through :func:`atomic_open`: an
+    interrupted export leaves no partial file, and the file gets the mode
+    any new file gets under the umask (it is shared like any other
+    checkpoint)."""
+    with atomic_open(out_file, 'wb') as f:
+        torch.save(obj, f)
