@@ -198,7 +198,9 @@ def archive_problem(path: str) -> Optional[str]:
                 with archive.open(info) as member:
                     while member.read(1 << 22):
                         pass
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as error:
+    # NotImplementedError: an unknown compression; RuntimeError: encrypted
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError,
+            NotImplementedError, RuntimeError) as error:
         return f'it is corrupt ({error})'
     return None
 
