@@ -4,7 +4,7 @@
         --teacher-ckpt TEACHER.pth --methods CONFIG [CONFIG ...]
         [--seeds 0-4] [--jobs 2] [--split val|test] [--work-dir DIR]
         [--fi NAME] [--metric coco/bbox_mAP] [--cfg-options k=v ...]
-        [--adopt-unrecorded]
+        [--adopt-unrecorded] [--pairs CONFIG:BASELINE ...]
 
 Trains the student alone and every method config with each seed
 (``randomness.seed``: same seed, same data order and initialisation), evaluates
