@@ -327,7 +327,7 @@ def build_balance(cfg) -> Optional[DistillBalance]:
     if not isinstance(cfg, Mapping):
         raise TypeError(
             "A distiller's `balance` must be a config dict such as "
-            "dict(type='GradientShareBalance', target=0.1), got "
+            "dict(type='GradientShareBalance', target=0.9), got "
             f'{cfg!r}.')
     cfg = dict(cfg)
     kind = cfg.pop('type', None)

@@ -133,7 +133,7 @@ class Distiller(DistillLossControlsMixin, BaseDetector):
             methods and the losses run in float32
             (:mod:`.teacher_precision`).
         balance: Optional automatic balancing of the terms, e.g.
-            ``dict(type='GradientShareBalance', target=0.1)`` or
+            ``dict(type='GradientShareBalance', target=0.9)`` or
             ``dict(type='LossRatioBalance')``
             (:mod:`sea_kd.models.balance`): each method's factor is kept
             near a target share of the student's training signal.

@@ -403,7 +403,7 @@ def test_ddp_training_steps_with_balancing(fi_cfg, tmp_path):
                             rank=0, world_size=1)
     try:
         model = _distiller(fi_cfg, balance=dict(
-            type='GradientShareBalance', interval=1))
+            type='GradientShareBalance', target=0.1, interval=1))
         wrapped = CPUCompatibleDistributedDataParallel(model)
         optim = OptimWrapper(torch.optim.SGD(model.parameters(), lr=1e-3))
         packed = demo_mm_inputs(batch_size=2, image_shapes=[(3, 64, 64)] * 2,
