@@ -43,8 +43,7 @@ from sea_kd.datasets.pseudo_labels import (category_ids_by_name,
 from sea_kd.models.distillers.pair_checks import (checkpoint_classes,
                                                   num_classes_of)
 from sea_kd.utils.atomic_write import atomic_open
-from sea_kd.utils.checkpoint_loading import (load_state_dict_strict,
-                                             read_checkpoint)
+from sea_kd.utils.checkpoint_loading import load_state_dict_strict
 
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp')
 
@@ -146,14 +145,13 @@ def build_teacher(cfg: Config, checkpoint: str,
     init_default_scope(cfg.get('default_scope', 'mmdet'))
     model = revert_sync_batchnorm(MODELS.build(cfg.model))
     try:
-        load_state_dict_strict(model, checkpoint, 'checkpoint')
+        meta = load_state_dict_strict(model, checkpoint, 'checkpoint')
     except RuntimeError as error:
         raise RuntimeError(
             f'{error}\n  tools/pseudo_label.py labels with the teacher config'
             ' given: pass the checkpoint trained with it (a distiller\'s '
             '`teacher_ckpt`, not the distiller\'s own checkpoint).') \
             from error
-    meta = read_checkpoint(checkpoint, 'checkpoint')[1]
     classes = teacher_classes(cfg, meta, checkpoint, num_classes_of(model))
     model.dataset_meta = dict(classes=tuple(classes))
     model.cfg = cfg

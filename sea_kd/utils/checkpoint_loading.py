@@ -119,7 +119,7 @@ def check_state_dict_matches(module: nn.Module,
     raise RuntimeError('\n'.join(lines))
 
 
-def load_state_dict_strict(module: nn.Module, path: str, role: str) -> None:
+def load_state_dict_strict(module: nn.Module, path: str, role: str) -> dict:
     """Load a checkpoint into ``module``, failing on any mismatch, so that a
     checkpoint from another model never loads silently (see
     :func:`check_state_dict_matches`).
@@ -128,10 +128,15 @@ def load_state_dict_strict(module: nn.Module, path: str, role: str) -> None:
         module: The model to load into.
         path: The checkpoint file.
         role: What the checkpoint is for (``'teacher_ckpt'``...).
+
+    Returns:
+        The checkpoint's ``meta`` (empty when it has none), so that callers
+        need not read the file again.
     """
-    state_dict = read_state_dict(path, role)
+    state_dict, meta = read_checkpoint(path, role)
     check_state_dict_matches(module, state_dict, path, role)
     module.load_state_dict(state_dict, strict=True)
+    return meta
 
 
 def checkpoint_the_runner_loads(runner) -> Tuple[Optional[str], bool]:

@@ -69,8 +69,10 @@ def _runner(tmp_path, data_classes, meta):
     ckpt = tmp_path / 'teacher.pth'
     torch.save(dict(state_dict=dict(w=torch.zeros(1)), meta=meta), ckpt)
     head = SimpleNamespace(bbox_head=SimpleNamespace(num_classes=6))
+    # as a Distiller keeps them after loading its teacher checkpoint
     model = SimpleNamespace(teacher=head, student=head,
-                            teacher_ckpt=str(ckpt))
+                            teacher_ckpt=str(ckpt),
+                            teacher_ckpt_classes=checkpoint_classes(meta))
     dataset = SimpleNamespace(metainfo=dict(classes=tuple(data_classes)))
     return SimpleNamespace(model=model, train_dataloader=SimpleNamespace(
         dataset=dataset)), ckpt

@@ -23,7 +23,8 @@ from ..capture import (RECORD_PARTS, DenseHeadOutputs, DistillRecord,
                        teacher_query_forward, teacher_roi_forward)
 from .distill_loss_controls import DistillLossControlsMixin
 from .method_hints import methods_hint
-from .pair_checks import check_same_classes, check_same_dense_layout
+from .pair_checks import (check_same_classes, check_same_dense_layout,
+                          checkpoint_classes)
 from .teacher_precision import lower_teacher_precision, teacher_dtype_of
 from .teacher_preprocessing import (check_convertible_preprocessing,
                                     convert_to_teacher_inputs)
@@ -178,7 +179,11 @@ class Distiller(DistillLossControlsMixin, BaseDetector):
                 'Train the teacher first and set `teacher_ckpt` to its '
                 'checkpoint.')
         teacher_model = MODELS.build(teacher_cfg)
-        load_state_dict_strict(teacher_model, teacher_ckpt, 'teacher_ckpt')
+        teacher_meta = load_state_dict_strict(teacher_model, teacher_ckpt,
+                                              'teacher_ckpt')
+        #: The classes the teacher checkpoint records (``None``: none), for
+        #: the class-identity checks before training.
+        self.teacher_ckpt_classes = checkpoint_classes(teacher_meta)
         teacher_model.eval()
         teacher_model.requires_grad_(False)
         self.teacher_dtype = teacher_dtype

@@ -5,7 +5,6 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from torch import nn
 
-from ...utils.checkpoint_loading import read_checkpoint
 from ..utils.category_masks import normalize_strides
 
 #: Class names shown in full in a message; longer lists are cut.
@@ -80,22 +79,17 @@ def checkpoint_classes(meta: dict) -> Optional[List[str]]:
 
 
 def teacher_checkpoint_classes(model: nn.Module) -> Optional[List[str]]:
-    """The classes a distiller's teacher checkpoint was trained on.
-
-    Reads the ``meta`` of ``model.teacher_ckpt`` (weights-only, see
-    :func:`~sea_kd.utils.checkpoint_loading.read_checkpoint`).
+    """The classes a distiller's teacher checkpoint was trained on, as the
+    distiller read them when it loaded the checkpoint.
 
     Args:
         model: A distiller (unwrapped); any other model gives ``None``.
 
     Returns:
         The class names (:func:`checkpoint_classes`), or ``None`` when the
-        model has no teacher checkpoint or the checkpoint records none.
+        model is no distiller or its checkpoint records none.
     """
-    path = getattr(model, 'teacher_ckpt', None)
-    if not path or not hasattr(model, 'teacher'):
-        return None
-    return checkpoint_classes(read_checkpoint(path, 'teacher_ckpt')[1])
+    return getattr(model, 'teacher_ckpt_classes', None)
 
 
 def _class_names(classes: Sequence[str]) -> str:
