@@ -42,6 +42,7 @@ choose hyper-parameters on val, report on test.
 import argparse
 import copy
 import functools
+import hashlib
 import json
 import os
 import os.path as osp
@@ -91,6 +92,13 @@ def parse_args():
                         'adl-balanced:adl')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         default={}, help='overrides for every run')
+    parser.add_argument('--retarget', action='store_true',
+                        help='run every method on the --student and '
+                        '--teacher configs (model.student, model.teacher; '
+                        'with --teacher-ckpt) and on the student config\'s '
+                        'data set (its dataloaders and evaluators) instead '
+                        'of each method config\'s own: the demo methods on '
+                        'your own pair and data, without a config each')
     parser.add_argument('--adopt-unrecorded', action='store_true',
                         help='run dirs with results but no run.json (made '
                         'by an older compare.py) were made with these '
@@ -128,6 +136,21 @@ def split_options(cfg: Config, split: str) -> dict:
             'test_evaluator.ann_file': osp.join(data_root, ann)}
 
 
+RETARGETED = ('train_dataloader', 'val_dataloader', 'test_dataloader',
+              'val_evaluator', 'test_evaluator')
+
+
+def retarget_options(args, student: Config) -> dict:
+    """``--retarget``: options that put a method config on the
+    comparison's student and teacher and on the student config's data set
+    (each of :data:`RETARGETED` replaced whole, not merged)."""
+    options = {'model.student': args.student, 'model.teacher': args.teacher}
+    for key in RETARGETED:
+        if key in student:
+            options[key] = dict(_delete_=True, **student[key].to_dict())
+    return options
+
+
 def final_checkpoint(cfg: Config, work_dir: str) -> str:
     train_cfg = cfg.train_cfg
     if train_cfg.get('max_epochs'):
@@ -155,9 +178,21 @@ def prepare(args, runs: List[Run]) -> Dict[Tuple[str, Optional[int]],
     here, in the main thread (mmengine's config loader is not
     thread-safe), each file once."""
     load = functools.lru_cache(maxsize=None)(Config.fromfile)
+    retarget = retarget_options(args, merged(
+        load(args.student), args.cfg_options)) if args.retarget else {}
+    # the data set --retarget puts in place, recorded with the options: it
+    # is in no file the run's config names (the student and teacher are
+    # hashed with the config)
+    data = {k: v for k, v in retarget.items() if k in RETARGETED}
+    recorded = dict(args.cfg_options, **{'--retarget': hashlib.sha256(
+        json.dumps(data, sort_keys=True, default=repr).encode()
+    ).hexdigest()}) if retarget else args.cfg_options
     prepared = {}
     for run in runs:
         options = dict(args.cfg_options)
+        method = run.role == 'method'
+        if method:
+            options.update(retarget)
         if args.teacher_ckpt and 'teacher' in (load(run.config).model or {}):
             options['model.teacher_ckpt'] = args.teacher_ckpt
         if run.seed is not None:
@@ -170,7 +205,8 @@ def prepare(args, runs: List[Run]) -> Dict[Tuple[str, Optional[int]],
             else args.teacher_ckpt
         run.record = run_record(
             run.config, config_sha256(run.config, cfg.model, REPO, load),
-            args.cfg_options, run.seed, teacher_ckpt, REPO)
+            recorded if method else args.cfg_options, run.seed,
+            teacher_ckpt, REPO)
         prepared[(run.name, run.seed)] = Prepared(
             cfg if trains else None,
             merged(cfg, split_options(cfg, args.split)),
@@ -288,6 +324,10 @@ def main():
                          'evaluated, not trained).')
     if args.teacher_ckpt:
         args.teacher_ckpt = osp.abspath(args.teacher_ckpt)
+    if args.retarget and not (args.teacher and args.teacher_ckpt):
+        raise SystemExit('--retarget puts every method on the --student and '
+                         '--teacher configs: give --teacher and '
+                         '--teacher-ckpt too.')
     pairs = parse_pairs(args.pairs,
                         [config_name(c) for c in configs[:1 + len(
                             args.methods)]])

@@ -5,6 +5,7 @@ import json
 import os.path as osp
 
 import pytest
+from mmengine.config import Config
 
 from sea_kd.datasets import generate_synthetic_coco
 
@@ -67,6 +68,23 @@ def test_own_data_walkthrough(tmp_path):
                     tmp_path / 'test', '--metrics-out', metrics,
                     '--cfg-options', *opts))
     assert metrics.is_file()
+
+    # section 7: a demo method on this pair and data set (--retarget)
+    adl = osp.join(REPO, 'configs', 'demo',
+                   'adl_retinanet_r18_to_r18-w16_synthetic.py')
+    work = tmp_path / 'compare'
+    out = run_tool(python('tools/compare.py', '--retarget', '--student',
+                          STUDENT, '--teacher', TEACHER, '--teacher-ckpt',
+                          teacher_ckpt, '--methods', adl, '--seeds', '0',
+                          '--split', 'val', '--work-dir', work,
+                          '--cfg-options', *opts))
+    assert '[3/3]' in out.stdout
+    name = osp.splitext(osp.basename(adl))[0]
+    trained = Config.fromfile(work / name / 'seed0' / 'configs' / f'{name}.py')
+    assert trained.model.student == STUDENT
+    assert trained.model.teacher_ckpt == str(teacher_ckpt)
+    assert tuple(trained.train_dataloader.dataset.metainfo.classes) == \
+        tuple(RENAMED.values())
 
 
 def test_page_names_the_tested_configs():
