@@ -137,18 +137,24 @@ def split_options(cfg: Config, split: str) -> dict:
 
 
 RETARGETED = ('train_dataloader', 'val_dataloader', 'test_dataloader',
-              'val_evaluator', 'test_evaluator')
+              'val_evaluator', 'test_evaluator', 'val_cfg', 'test_cfg')
 
 
-def retarget_options(args, student: Config) -> dict:
-    """``--retarget``: options that put a method config on the
-    comparison's student and teacher and on the student config's data set
-    (each of :data:`RETARGETED` replaced whole, not merged)."""
-    options = {'model.student': args.student, 'model.teacher': args.teacher}
+def retarget(cfg: Config, student: Config, args) -> None:
+    """``--retarget``: put a method config on the comparison's student and
+    teacher and on the student config's data set, in place: each of
+    :data:`RETARGETED` is the student's, whole (not merged), and absent
+    where the student has none."""
+    if 'teacher' not in (cfg.model or {}):
+        raise SystemExit(f'--retarget: {cfg.filename} names no teacher '
+                         '(model.teacher); list only distiller configs in '
+                         '--methods.')
+    cfg.model.student = args.student
+    cfg.model.teacher = args.teacher
     for key in RETARGETED:
+        cfg.pop(key, None)
         if key in student:
-            options[key] = dict(_delete_=True, **student[key].to_dict())
-    return options
+            cfg[key] = copy.deepcopy(student[key])
 
 
 def final_checkpoint(cfg: Config, work_dir: str) -> str:
@@ -167,7 +173,8 @@ class Prepared(NamedTuple):
 
 def merged(cfg: Config, options: dict) -> Config:
     cfg = copy.deepcopy(cfg)
-    cfg.merge_from_dict(options)
+    # mmengine's merge consumes `_delete_` keys of the dicts it is given
+    cfg.merge_from_dict(copy.deepcopy(options))
     return cfg
 
 
@@ -178,26 +185,33 @@ def prepare(args, runs: List[Run]) -> Dict[Tuple[str, Optional[int]],
     here, in the main thread (mmengine's config loader is not
     thread-safe), each file once."""
     load = functools.lru_cache(maxsize=None)(Config.fromfile)
-    retarget = retarget_options(args, merged(
-        load(args.student), args.cfg_options)) if args.retarget else {}
+    student = merged(load(args.student), args.cfg_options) \
+        if args.retarget else None
     # the data set --retarget puts in place, recorded with the options: it
     # is in no file the run's config names (the student and teacher are
     # hashed with the config)
-    data = {k: v for k, v in retarget.items() if k in RETARGETED}
     recorded = dict(args.cfg_options, **{'--retarget': hashlib.sha256(
-        json.dumps(data, sort_keys=True, default=repr).encode()
-    ).hexdigest()}) if retarget else args.cfg_options
-    prepared = {}
+        json.dumps({k: student.get(k) for k in RETARGETED}, sort_keys=True,
+                   default=repr).encode()).hexdigest()}) \
+        if args.retarget else args.cfg_options
+    prepared, noted = {}, set()
     for run in runs:
         options = dict(args.cfg_options)
         method = run.role == 'method'
-        if method:
-            options.update(retarget)
         if args.teacher_ckpt and 'teacher' in (load(run.config).model or {}):
             options['model.teacher_ckpt'] = args.teacher_ckpt
         if run.seed is not None:
             options['randomness.seed'] = run.seed
         cfg = merged(load(run.config), options)
+        if method and args.retarget:
+            retarget(cfg, student, args)
+            if cfg.get('train_cfg') != student.get('train_cfg') and \
+                    run.name not in noted:
+                noted.add(run.name)
+                print(f'note: {run.name} keeps its own schedule '
+                      f'({cfg.train_cfg}), not the student config\'s '
+                      f'({student.get("train_cfg")}); give one to all with '
+                      '--cfg-options', flush=True)
         trains = run.seed is not None  # the teacher is evaluated only
         run.checkpoint = final_checkpoint(cfg, run.work_dir) if trains \
             else None

@@ -18,8 +18,8 @@ smaller objects (diameter as a fraction of the image side), more objects
 per image. The second demo data set (docs/results.md):
 
     python tools/make_synthetic_coco.py --out data/synthetic_coco_varied \
-        --num-classes 20 --img-size 256 --min-objects 4 --max-objects 12 \
-        --min-size-frac 0.04 --max-size-frac 0.25
+        --num-classes 20 --img-size 160 --min-objects 4 --max-objects 12 \
+        --min-size-frac 0.05 --max-size-frac 0.3
 """
 import argparse
 import json

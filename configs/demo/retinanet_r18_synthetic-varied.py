@@ -1,9 +1,9 @@
 # The RetinaNet demo teacher on the second generated data set, which differs
 # from the demo's the way users' data differ: 20 classes instead of 6,
 # 160-px images instead of 128, 4-12 objects per image instead of 1-6, of
-# 8-48 px instead of 10-64 (made by the command in docs/results.md). Only
-# the data set and the class count change: the model, the anchors and the
-# schedule are the demo's.
+# 8-48 px instead of 10-64 (made by the command in docs/results.md, "The
+# second data set"). Only the data set and the class count change: the
+# model, the anchors and the schedule are the demo's.
 _base_ = './retinanet_r18_synthetic.py'
 
 data_root = 'data/synthetic_coco_varied/'

@@ -61,9 +61,12 @@ def setup(tmp_path, monkeypatch):
     fake = FakeTools()
     monkeypatch.setattr(compare, '_call', fake)
 
-    def run(*extra, teacher=True) -> None:
+    (cfgs / 'fi2.py').write_text(METHOD)
+
+    def run(*extra, teacher=True, methods=('fi', 'fi2')) -> None:
         argv = ['tools/compare.py', '--student', cfgs / 'student.py',
-                '--methods', cfgs / 'fi.py', '--seeds', '0',
+                '--methods', *[cfgs / f'{m}.py' for m in methods],
+                '--seeds', '0-1',
                 '--work-dir', tmp_path / 'cmp', *extra]
         if teacher:
             argv += ['--teacher', cfgs / 'teacher.py',
@@ -77,23 +80,45 @@ def setup(tmp_path, monkeypatch):
 
 def test_methods_train_on_the_given_pair_and_the_students_data(setup):
     setup.run('--retarget')
+    for seed in (0, 1):
+        student = setup.fake.train_cfg(f'student seed {seed}')
+        # every method and seed: mmengine's merge consumes `_delete_`, so a
+        # shared option dict would replace the data of the first run only
+        for method in ('fi', 'fi2'):
+            cfg = setup.fake.train_cfg(f'{method} seed {seed}')
+            assert cfg.model.student == str(setup.cfgs / 'student.py')
+            assert cfg.model.teacher == str(setup.cfgs / 'teacher.py')
+            assert cfg.model.teacher_ckpt == str(setup.ckpt)
+            for key in compare.RETARGETED:
+                # replaced whole: nothing of the method's own data is left
+                assert cfg.get(key) == student.get(key), (method, key)
+            assert 'filter_cfg' not in cfg.train_dataloader.dataset
+            assert tuple(cfg.train_dataloader.dataset.metainfo.classes) == \
+                ('a', 'b', 'c')
+
+
+def test_a_student_without_validation_gives_methods_none(setup):
+    path = setup.cfgs / 'student.py'
+    path.write_text(path.read_text() + 'val_dataloader = None\n'
+                    'val_evaluator = None\nval_cfg = None\n')
+    setup.run('--retarget', methods=('fi',))
     cfg = setup.fake.train_cfg('fi seed 0')
-    assert cfg.model.student == str(setup.cfgs / 'student.py')
-    assert cfg.model.teacher == str(setup.cfgs / 'teacher.py')
-    assert cfg.model.teacher_ckpt == str(setup.ckpt)
-    student = setup.fake.train_cfg('student seed 0')
-    for key in compare.RETARGETED:
-        # replaced whole: nothing of the method's own data set is left
-        assert cfg[key].to_dict() == student[key].to_dict(), key
-    assert 'filter_cfg' not in cfg.train_dataloader.dataset
-    assert tuple(cfg.train_dataloader.dataset.metainfo.classes) == \
-        ('a', 'b', 'c')
+    assert cfg.val_dataloader is None and cfg.val_evaluator is None
+    assert cfg.val_cfg is None
+
+
+def test_a_method_config_without_teacher_is_refused(setup):
+    (setup.cfgs / 'plain.py').write_text(DETECTOR.format(depth=18, **DEMO))
+    with pytest.raises(SystemExit, match='names no teacher'):
+        setup.run('--retarget', methods=('plain',))
+    assert setup.fake.calls == []
 
 
 def test_without_retarget_methods_keep_their_own_pair_and_data(setup):
     setup.run()
     cfg = setup.fake.train_cfg('fi seed 0')
     assert cfg.model.student == str(setup.cfgs / 'demo_student.py')
+    assert 'filter_cfg' in cfg.train_dataloader.dataset
     assert cfg.train_dataloader.dataset.data_root == 'demodata/'
 
 
