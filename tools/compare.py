@@ -96,7 +96,8 @@ def parse_args():
                         help='run every method on the --student and '
                         '--teacher configs (model.student, model.teacher; '
                         'with --teacher-ckpt) and on the student config\'s '
-                        'data set (its dataloaders and evaluators) instead '
+                        'data set (its dataloaders, evaluators and val/test '
+                        'loops) instead '
                         'of each method config\'s own: the demo methods on '
                         'your own pair and data, without a config each')
     parser.add_argument('--adopt-unrecorded', action='store_true',
