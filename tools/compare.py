@@ -174,8 +174,7 @@ class Prepared(NamedTuple):
 
 def merged(cfg: Config, options: dict) -> Config:
     cfg = copy.deepcopy(cfg)
-    # mmengine's merge consumes `_delete_` keys of the dicts it is given
-    cfg.merge_from_dict(copy.deepcopy(options))
+    cfg.merge_from_dict(options)
     return cfg
 
 
