@@ -17,7 +17,8 @@ from mmengine.model import constant_init, kaiming_init
 from torch import Tensor, nn
 
 
-def fgd_attention(feat: Tensor, temperature: float) -> Tuple[Tensor, Tensor]:
+def fgd_attention(feat: Tensor, temperature: float,
+                  relative: bool = False) -> Tuple[Tensor, Tensor]:
     """Spatial and channel attention of a feature map.
 
     With ``F`` of shape (N, C, H, W) and ``T`` the temperature::
@@ -25,17 +26,25 @@ def fgd_attention(feat: Tensor, temperature: float) -> Tuple[Tensor, Tensor]:
         A^S = H·W · softmax_{h,w}( (1/C) Σ_c |F_{c,h,w}| / T )    (N, H, W)
         A^C = C · softmax_c( (1/HW) Σ_{h,w} |F_{c,h,w}| / T )      (N, C)
 
-    Both average 1 over their axis.
+    Both average 1 over their axis. With ``relative``, ``T`` is taken
+    relative to the map's scale: each image's ``|F|`` is first divided by
+    its mean ``m = (1/CHW) Σ_{c,h,w} |F_{c,h,w}|`` (the same as using
+    ``T·m`` as the temperature), so that ``F`` and ``k·F`` have the same
+    attention for any ``k > 0``; a map of zeros gets uniform attention.
 
     Args:
         feat: (N, C, H, W) feature map.
         temperature: ``T``.
+        relative: Scale ``T`` by each image's mean ``|F|``.
 
     Returns:
         ``(A^S, A^C)``.
     """
     n, c, h, w = feat.shape
     value = feat.abs()
+    if relative:
+        scale = value.mean((1, 2, 3), keepdim=True)
+        value = value / scale.clamp(min=torch.finfo(value.dtype).tiny)
     spatial = F.softmax(value.mean(1).reshape(n, -1) / temperature, dim=1)
     channel = F.softmax(value.mean((2, 3)) / temperature, dim=1)
     return (h * w) * spatial.reshape(n, h, w), c * channel

@@ -53,6 +53,14 @@ class FGD(DistillMethod):
     Args:
         temperature: ``T`` of the attention (the authors: 0.5; 0.8 for
             FCOS).
+        relative_temperature: Take ``T`` relative to each feature map's
+            mean ``|F|`` (per image and level, for the teacher's and the
+            student's attention alike; :func:`fgd_attention`), so that the
+            attention does not depend on the features' scale. Not in the
+            paper, whose absolute ``T`` was set on COCO's features: on a
+            teacher with larger features (the RetinaNet demo teacher's
+            mean ``|F|`` is 1.7 to 29 by level) an absolute 0.5 puts 90 %
+            of the channel attention on a single one of 128 channels.
         alpha_fg: α (RetinaNet configs of the authors: 1e-3; two-stage:
             5e-5).
         beta_bg: β (5e-4; two-stage 2.5e-5).
@@ -80,6 +88,7 @@ class FGD(DistillMethod):
 
     def __init__(self,
                  temperature: float = 0.5,
+                 relative_temperature: bool = False,
                  alpha_fg: float = 1e-3,
                  beta_bg: float = 5e-4,
                  gamma_attention: float = 5e-4,
@@ -95,6 +104,7 @@ class FGD(DistillMethod):
             raise ValueError(f'FGD temperature must be positive, got '
                              f'{temperature}.')
         self.temperature = temperature
+        self.relative_temperature = bool(relative_temperature)
         self.weights = dict(fg=alpha_fg, bg=beta_bg,
                             attention=gamma_attention, **{
                                 'global': lambda_global})
@@ -169,8 +179,10 @@ class FGD(DistillMethod):
                     f'{tuple(s.shape)} (aligned) with the teacher\'s '
                     f'{tuple(t.shape)} position by position; use necks of '
                     'the same strides.')
-            spatial_t, channel_t = fgd_attention(t, self.temperature)
-            spatial_s, channel_s = fgd_attention(s, self.temperature)
+            spatial_t, channel_t = fgd_attention(t, self.temperature,
+                                                 self.relative_temperature)
+            spatial_s, channel_s = fgd_attention(s, self.temperature,
+                                                 self.relative_temperature)
             fg, bg = focal_box_masks(boxes, valid, tuple(s.shape[-2:]),
                                      strides[level])
             loss_fg, loss_bg = focal_feature_loss(s, t, fg, bg, spatial_t,

@@ -83,24 +83,64 @@ def test_masks_match_the_authors_loop_with_overlaps_and_empty_images():
     assert fg.eq(0).all() and bg.sum((1, 2)).allclose(torch.ones(2))
 
 
+def loop_attention(x, temperatures):
+    """A^S and A^C of ``x`` (N, C, H, W) by element loops, image ``n`` at
+    temperature ``temperatures[n]``, as nested lists."""
+    n_img, c_n, h, w = x.shape
+    spatial, channel = [], []
+    for n in range(n_img):
+        t = temperatures[n]
+        means = [[sum(abs(float(x[n, c, j, i])) for c in range(c_n)) / c_n
+                  for i in range(w)] for j in range(h)]
+        z = sum(math.exp(m / t) for row in means for m in row)
+        spatial.append([[h * w * math.exp(means[j][i] / t) / z
+                         for i in range(w)] for j in range(h)])
+        cm = [sum(abs(float(v)) for v in x[n, c].flatten()) / (h * w)
+              for c in range(c_n)]
+        zc = sum(math.exp(m / t) for m in cm)
+        channel.append([c_n * math.exp(m / t) / zc for m in cm])
+    return spatial, channel
+
+
+def assert_attention_equals(x, temperature, relative, temperatures):
+    spatial, channel = fgd_attention(x, temperature, relative)
+    ref_s, ref_c = loop_attention(x, temperatures)
+    assert torch.allclose(spatial, torch.tensor(ref_s), rtol=1e-5)
+    assert torch.allclose(channel, torch.tensor(ref_c), rtol=1e-5)
+
+
 def test_attention_against_loops():
     g = torch.Generator().manual_seed(0)
     x = torch.randn(2, 3, 4, 5, generator=g)
-    spatial, channel = fgd_attention(x, 0.5)
-    for n in range(2):
-        means = [[sum(abs(float(x[n, c, j, i])) for c in range(3)) / 3
-                  for i in range(5)] for j in range(4)]
-        z = sum(math.exp(m / 0.5) for row in means for m in row)
-        for j in range(4):
-            for i in range(5):
-                assert spatial[n, j, i].item() == pytest.approx(
-                    20 * math.exp(means[j][i] / 0.5) / z, rel=1e-5)
-        cm = [sum(abs(float(v)) for v in x[n, c].flatten()) / 20
-              for c in range(3)]
-        zc = sum(math.exp(m / 0.5) for m in cm)
-        for c in range(3):
-            assert channel[n, c].item() == pytest.approx(
-                3 * math.exp(cm[c] / 0.5) / zc, rel=1e-5)
+    assert_attention_equals(x, 0.5, False, [0.5, 0.5])
+
+
+def test_relative_attention_is_the_absolute_one_at_t_times_mean_abs():
+    g = torch.Generator().manual_seed(2)
+    x = torch.randn(2, 3, 4, 5, generator=g)
+    x[1] *= 7.0  # the two images at different scales
+    means = [sum(abs(float(v)) for v in x[n].flatten()) / 60
+             for n in range(2)]
+    assert_attention_equals(x, 0.5, True, [0.5 * m for m in means])
+
+
+def test_relative_attention_does_not_depend_on_the_scale():
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(2, 4, 3, 3, generator=g)
+    small_s, small_c = fgd_attention(x, 0.5, relative=True)
+    large_s, large_c = fgd_attention(40.0 * x, 0.5, relative=True)
+    assert torch.allclose(small_s, large_s, rtol=1e-5)
+    assert torch.allclose(small_c, large_c, rtol=1e-5)
+    # the absolute temperature does depend on it: larger maps, sharper
+    # attention
+    assert fgd_attention(40.0 * x, 0.5)[1].amax() > small_c.amax() * 1.5
+
+
+def test_relative_attention_of_zeros_is_uniform():
+    spatial, channel = fgd_attention(torch.zeros(1, 3, 2, 2), 0.5,
+                                     relative=True)
+    assert torch.equal(spatial, torch.ones(1, 2, 2))
+    assert torch.equal(channel, torch.ones(1, 3))
 
 
 def test_focal_and_attention_losses_against_loops():

@@ -19,10 +19,12 @@ def fgd(pair, **kwargs):
     return distiller_with(pair, dict(type='FGD', **kwargs))
 
 
-def test_terms_against_the_pieces_level_by_level(pair):
+@pytest.mark.parametrize('relative', [False, True])
+def test_terms_against_the_pieces_level_by_level(pair, relative):
     weights = dict(alpha_fg=2.0, beta_bg=3.0, gamma_attention=5.0,
                    lambda_global=7.0)
-    model = fgd(pair, levels=[0, 2], temperature=0.8, **weights)
+    model = fgd(pair, levels=[0, 2], temperature=0.8,
+                relative_temperature=relative, **weights)
     method = model.methods['fgd']
     for level in method.level_modules:  # blocks away from the identity
         torch.nn.init.normal_(level.context_student.transform[-1].weight)
@@ -39,8 +41,8 @@ def test_terms_against_the_pieces_level_by_level(pair):
             aligned = mods.align(s[level])
             stride = inputs.shape[-1] / s[level].shape[-1]
             fg, bg = reference_masks(boxes, *s[level].shape[-2:], stride)
-            st, ct = fgd_attention(t[level], 0.8)
-            ss, cs = fgd_attention(aligned, 0.8)
+            st, ct = fgd_attention(t[level], 0.8, relative)
+            ss, cs = fgd_attention(aligned, 0.8, relative)
             f, b = focal_feature_loss(aligned, t[level], fg, bg, st, ct)
             expected['fg'] += f.item()
             expected['bg'] += b.item()
