@@ -31,6 +31,8 @@ def fgd_attention(feat: Tensor, temperature: float,
     its mean ``m = (1/CHW) Σ_{c,h,w} |F_{c,h,w}|`` (the same as using
     ``T·m`` as the temperature), so that ``F`` and ``k·F`` have the same
     attention for any ``k > 0``; a map of zeros gets uniform attention.
+    Give float32 maps with ``relative``: the scaled values reach ``C·H·W``,
+    beyond float16's range on large maps (:class:`FGD` casts first).
 
     Args:
         feat: (N, C, H, W) feature map.
@@ -44,7 +46,7 @@ def fgd_attention(feat: Tensor, temperature: float,
     value = feat.abs()
     if relative:
         scale = value.mean((1, 2, 3), keepdim=True)
-        value = value / scale.clamp(min=torch.finfo(value.dtype).tiny)
+        value = value / scale.clamp(min=1e-12)
     spatial = F.softmax(value.mean(1).reshape(n, -1) / temperature, dim=1)
     channel = F.softmax(value.mean((2, 3)) / temperature, dim=1)
     return (h * w) * spatial.reshape(n, h, w), c * channel

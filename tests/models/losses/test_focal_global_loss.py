@@ -136,7 +136,29 @@ def test_relative_attention_does_not_depend_on_the_scale():
     assert fgd_attention(40.0 * x, 0.5)[1].amax() > small_c.amax() * 1.5
 
 
+def test_relative_attention_gradient():
+    # gradcheck in double precision, the scale included; and since the
+    # relative attention does not change when the map is scaled, the
+    # gradient of any loss on it has no component along the map itself
+    # (sum F * dL/dF = 0), which fails if the scale were detached
+    g = torch.Generator().manual_seed(4)
+    x = torch.randn(2, 3, 3, 4, generator=g, dtype=torch.float64) + 0.5
+    x.requires_grad_(True)
+    weights = torch.randn(2, 3, 4, generator=g, dtype=torch.float64)
+    weights_c = torch.randn(2, 3, generator=g, dtype=torch.float64)
+
+    def loss(feat):
+        spatial, channel = fgd_attention(feat, 0.5, relative=True)
+        return (spatial * weights).sum() + (channel * weights_c).sum()
+
+    assert torch.autograd.gradcheck(loss, (x, ))
+    grad, = torch.autograd.grad(loss(x), x)
+    assert grad.abs().sum() > 1e-3
+    assert (grad * x).sum().abs().item() < 1e-9
+
+
 def test_relative_attention_of_zeros_is_uniform():
+    # no 0/0: the scale is clamped, and the attention stays finite
     spatial, channel = fgd_attention(torch.zeros(1, 3, 2, 2), 0.5,
                                      relative=True)
     assert torch.equal(spatial, torch.ones(1, 2, 2))

@@ -59,10 +59,19 @@ def test_terms_against_the_pieces_level_by_level(pair, relative):
     assert losses['loss_fgd_global'].item() == pytest.approx(
         7.0 * expected['glob'], rel=1e-4)
     assert expected['fg'] > 0 and expected['glob'] > 0
+    # the option changes the terms on this pair (its maps are not at
+    # mean |F| = 1), so a dropped flag would not pass
+    other = fgd(pair, levels=[0, 2], temperature=0.8,
+                relative_temperature=not relative, **weights)
+    other.load_state_dict(model.state_dict())
+    other_losses = other.loss(inputs, samples)
+    assert other_losses['loss_fgd_attention'].item() != pytest.approx(
+        losses['loss_fgd_attention'].item(), rel=1e-3)
 
 
-def test_gradients_reach_student_and_method_not_teacher(pair):
-    model = fgd(pair)
+@pytest.mark.parametrize('relative', [False, True])
+def test_gradients_reach_student_and_method_not_teacher(pair, relative):
+    model = fgd(pair, relative_temperature=relative)
     losses = model.loss(*make_batch(model, num_items=[0, 2]))
     total = sum(v for k, v in losses.items() if k.startswith('loss_fgd'))
     assert torch.isfinite(total)
@@ -74,8 +83,9 @@ def test_gradients_reach_student_and_method_not_teacher(pair):
     assert all(p.grad is None for p in model.teacher.parameters())
 
 
-def test_attention_term_alone_trains_the_student(pair):
-    model = fgd(pair)
+@pytest.mark.parametrize('relative', [False, True])
+def test_attention_term_alone_trains_the_student(pair, relative):
+    model = fgd(pair, relative_temperature=relative)
     losses = model.loss(*make_batch(model))
     losses['loss_fgd_attention'].backward()
     assert model.student.neck.fpn_convs[0].conv.weight.grad.abs().sum() > 0
@@ -93,8 +103,9 @@ def test_no_ground_truth_distils_the_background_only(pair):
 
 
 @pytest.mark.parametrize('dtype', [torch.float16, torch.bfloat16])
-def test_half_features_are_computed_in_fp32(pair, dtype):
-    model = fgd(pair)
+@pytest.mark.parametrize('relative', [False, True])
+def test_half_features_are_computed_in_fp32(pair, dtype, relative):
+    model = fgd(pair, relative_temperature=relative)
     inputs, samples = make_batch(model)
     with torch.no_grad():
         s = tuple(f.to(dtype) for f in model.student.extract_feat(inputs))
