@@ -3,6 +3,12 @@
 # narrow R-18 student, on the generated data set. Teacher and student share
 # the anchor layout, as the harmony score and HD match them anchor by anchor.
 # hd_... and tfd_... are the ablations (one term each).
+# The first weights (HD 1, TFD 0.01), balanced (GradientShareBalance,
+# target 0.9, the one setting chosen on val for all methods). On test,
+# seeds 0-2: +6.8 AP over the student (57 % of the gap), +4.0 [+2.9, +5.2]
+# over the same weights unbalanced, +0.7 [+0.1, +1.2] over 30 times them
+# (the previous demo config, chosen on val) (docs/results.md, "Balancing
+# on test").
 _base_ = [
     '../_base_/datasets/synthetic_coco_detection.py',
     '../_base_/schedules/synthetic_iters.py',
@@ -27,11 +33,7 @@ model = dict(
         temperature=1.0,
         positive_target='teacher',
         harmony_weight=True,
-        # HD and TFD weights: 30 times the first ones (1 and 0.01), chosen
-        # on val among x1, x3, x10, x30 and x100 (3 seeds,
-        # docs/methods/tbd.md): x30 and x100 tie at 13.1 AP, the smaller
-        # weight is kept
-        loss_weight=30.0),
+        loss_weight=1.0),
     loss_tfd=dict(
         type='TFDLoss',
         task_weights='dynamic',
@@ -39,9 +41,9 @@ model = dict(
         cls_mask_norm='max',
         reg_mask='harmony',
         # the teacher FPN features are large (mask-weighted squared error
-        # about 40 per element at the start), hence a small weight; 30
-        # times the first one (0.01), with HD's (above)
-        loss_weight=0.3),
+        # about 40 per element at the start), hence a small weight
+        loss_weight=0.01),
     adapter=dict(type='ConvAdapter'),
     cls_loss_keys=('loss_cls', ),
-    reg_loss_keys=('loss_bbox', ))
+    reg_loss_keys=('loss_bbox', ),
+    balance=dict(type='GradientShareBalance', target=0.9))
