@@ -7,6 +7,7 @@ from typing import Dict, Optional, Sequence
 
 from scipy.stats import t as student_t
 
+
 def t_quantile_975(df: int) -> float:
     """The 97.5 % quantile of Student's t with ``df`` degrees of freedom
     (``scipy.stats.t``), the half-width factor of a two-sided 95 % interval.
