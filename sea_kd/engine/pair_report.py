@@ -3,16 +3,17 @@
 :func:`build_pair_report` builds the distiller (running its build-time pair
 checks and loading the checkpoints), runs one training batch through
 ``loss``, evaluates the teacher on the first validation images and returns
-what a user should look at before training: classes, neck levels, dense
-prior layouts, RoI extractors, the distillation modules, the loss values and
-the teacher's metrics. :func:`format_pair_report` renders it as text;
+what a user should look at before training: classes, neck levels with
+their features' mean ``|F|``, dense prior layouts, RoI extractors, the
+distillation modules (with FGD's attention concentration), the loss values
+and the teacher's metrics. :func:`format_pair_report` renders it as text;
 ``tools/check_pair.py`` is the command line.
 """
 from __future__ import annotations
 
 import copy
 import math
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence
 
 import torch
 from mmdet.registry import MODELS
@@ -29,6 +30,7 @@ from ..models.distillers.pair_checks import (class_identity_problem,
                                              dense_layout_of, num_classes_of,
                                              prior_strides_of,
                                              teacher_checkpoint_classes)
+from ..models.losses.focal_global_loss import fgd_attention
 from ..models.utils.category_masks import infer_strides
 from .teacher_evaluation import evaluate_teacher
 
@@ -59,9 +61,61 @@ def _loss_value(value: Any) -> float:
     return float(value.detach().float().sum())
 
 
+def attention_cover(attention: Tensor, share: float = 0.9) -> Tensor:
+    """How many entries of each attention row hold ``share`` of its sum.
+
+    The smallest ``k`` such that the ``k`` largest entries of a row sum to
+    at least ``share`` of the row's sum: ``k = 1`` when one entry holds
+    that much, ``k`` equal to the row's length when attention is uniform
+    and ``share`` is 1.
+
+    Args:
+        attention: (N, L) non-negative attention, one row per image.
+        share: The share of the sum to cover, in (0, 1].
+
+    Returns:
+        (N, ) the counts, as a long tensor.
+    """
+    values = attention.detach().float().sort(dim=1, descending=True).values
+    cumulative = values.cumsum(1)
+    # a relative tolerance, so that a share of exactly 0.9 reached by sums
+    # of floats is counted as reached
+    need = share * cumulative[:, -1:] * (1 - 1e-6)
+    return (cumulative < need).sum(1) + 1
+
+
+def _fgd_attention_rows(distiller: Distiller,
+                        teacher_feats: Sequence[Tensor]) -> List[dict]:
+    """For each FGD method, how concentrated its attention is on each
+    teacher level: the share of the channels (and of the positions) that
+    hold 90 % of ``A^C`` (``A^S``), averaged over the batch's images."""
+    rows = []
+    for name, method in distiller.methods.items():
+        if type(method).__name__ != 'FGD':
+            continue
+        levels = []
+        for i, feat in enumerate(teacher_feats):
+            spatial, channel = fgd_attention(
+                feat.detach().float(), method.temperature,
+                method.relative_temperature)
+            channels = attention_cover(channel).float()
+            positions = attention_cover(spatial.flatten(1)).float()
+            levels.append(dict(
+                level=i,
+                channels=float(channels.mean()),
+                channel_share=float(channels.mean() / channel.shape[1]),
+                position_share=float(positions.mean() /
+                                     spatial[0].numel())))
+        rows.append(dict(method=name, temperature=method.temperature,
+                         relative=method.relative_temperature,
+                         levels=levels))
+    return rows
+
+
 def _level_rows(detector: nn.Module, feats: Sequence[Tensor],
                 input_shape: Sequence[int]) -> List[Dict[str, Any]]:
-    """Channels, size and stride of every neck level on one batch.
+    """Channels, size, stride and mean ``|F|`` of every neck level on one
+    batch.
 
     The stride is the dense prior generator's when it has one per level,
     otherwise inferred from the feature and padded input sizes.
@@ -74,7 +128,8 @@ def _level_rows(detector: nn.Module, feats: Sequence[Tensor],
         source = 'feature size'
     return [
         dict(level=i, channels=int(f.shape[1]), size=list(size),
-             stride=list(stride), stride_from=source)
+             stride=list(stride), stride_from=source,
+             mean_abs=float(f.detach().float().abs().mean()))
         for i, (f, size, stride) in enumerate(zip(feats, sizes, strides))
     ]
 
@@ -297,6 +352,7 @@ def build_pair_report(cfg: Config,
         teacher=teacher,
         student=student,
         distillation_modules=_distillation_modules(distiller),
+        fgd_attention=_fgd_attention_rows(distiller, teacher_feats),
         losses=dict(student=student_losses, distillation=distill_losses,
                     total=sum(values.values())),
         teacher_eval=_teacher_metrics(distiller, cfg, num_val_images),
@@ -379,6 +435,9 @@ def format_pair_report(report: Dict[str, Any]) -> str:
                 cells.append(f'{"-":>{width}}{"-":>10}{"-":>9}')
         lines.append(''.join(cells))
     for role, summary in (('teacher', t), ('student', s)):
+        lines.append(f'  mean |F|, {role}: ' + ', '.join(
+            f'{r["mean_abs"]:.3g}' for r in summary['neck']))
+    for role, summary in (('teacher', t), ('student', s)):
         for head, layout in summary['dense_priors'].items():
             extra = ', '.join(
                 f'{k} {_fmt_list(layout[k])}'
@@ -409,6 +468,16 @@ def format_pair_report(report: Dict[str, Any]) -> str:
                          f', {layer["params"]:,} parameters')
     if not report['distillation_modules']:
         lines.append('  none')
+    for row in report.get('fgd_attention', []):
+        kind = 'relative' if row['relative'] else 'absolute'
+        lines.append(
+            f'  {row["method"]} attention on the teacher (T '
+            f'{row["temperature"]:g}, {kind}), share holding 90 % of it by '
+            'level: channels '
+            + ', '.join(f'{x["channel_share"]:.1%} ({x["channels"]:.3g})'
+                        for x in row['levels'])
+            + '; positions '
+            + ', '.join(f'{x["position_share"]:.0%}' for x in row['levels']))
     losses = report['losses']
     lines.append('Losses on one training batch:')
     for group in ('student', 'distillation'):

@@ -8,6 +8,7 @@ import torch
 from sea_kd.datasets import SYNTHETIC_CLASSES
 from sea_kd.engine import PairCheckError, build_pair_report, \
     format_pair_report
+from sea_kd.engine.pair_report import _level_rows, attention_cover
 
 from ..conftest import build, tiny_detector_cfg
 from .helpers import (IMG_SIZE, fi_distiller_cfg, first_images_test_metrics,
@@ -182,3 +183,50 @@ def test_more_images_than_the_validation_set_evaluate_all_of_it(
     plain = plain_test_metrics(tiny_coco, tiny_teacher_cfg(),
                                tiny_teacher_ckpt, str(tmp_path / 'plain'))
     assert report['teacher_eval'] == dict(images=16, metrics=plain)
+
+
+def test_attention_cover_by_hand():
+    attention = torch.tensor([[0.5, 0.3, 0.1, 0.1],    # 0.9 with three
+                              [0.1, 0.1, 0.3, 0.5],    # the same, unsorted
+                              [1.0, 0.0, 0.0, 0.0],    # one holds it all
+                              [0.25, 0.25, 0.25, 0.25],  # 0.75 with three
+                              [2.0, 0.0, 2.0, 0.0]])   # unnormalised rows
+    assert attention_cover(attention).tolist() == [3, 3, 1, 4, 2]
+    assert attention_cover(attention, share=0.5).tolist() == [1, 1, 1, 2, 1]
+
+
+def test_level_rows_report_the_mean_absolute_activation():
+    detector = build(tiny_student_cfg())
+    feats = [torch.tensor([-3.0, 1.0]).repeat(2, 8, 4, 2)
+             for _ in range(5)]   # |F| is 3 or 1, half each: mean 2
+    feats[1] = torch.zeros(2, 8, 2, 2)
+    rows = _level_rows(detector, feats, (64, 64))
+    assert [r['mean_abs'] for r in rows] == [2.0, 0.0, 2.0, 2.0, 2.0]
+
+
+def test_fgd_attention_concentration_is_reported(tiny_coco,
+                                                 tiny_teacher_ckpt,
+                                                 tmp_path):
+    model = dict(type='Distiller', student=tiny_student_cfg(),
+                 teacher=tiny_teacher_cfg(), teacher_ckpt=tiny_teacher_ckpt,
+                 methods=[dict(type='FGD', temperature=0.5),
+                          dict(type='FGD', name='fgdrel', temperature=0.5,
+                               relative_temperature=True)])
+    report = build_pair_report(run_cfg(tiny_coco, model, str(tmp_path)),
+                               num_val_images=0)
+    absolute, relative = report['fgd_attention']
+    assert (absolute['method'], absolute['relative']) == ('fgd', False)
+    assert (relative['method'], relative['relative']) == ('fgdrel', True)
+    channels = [r['channels'] for r in report['teacher']['neck']]
+    for row in (absolute, relative):
+        assert [x['level'] for x in row['levels']] == list(range(5))
+        for x, c in zip(row['levels'], channels):
+            assert 1 <= x['channels'] <= c
+            assert x['channel_share'] == pytest.approx(x['channels'] / c)
+            assert 0 < x['position_share'] <= 1
+    text = format_pair_report(report)
+    assert 'fgd attention on the teacher (T 0.5, absolute), share holding ' \
+        '90 % of it by level: channels ' in text
+    assert 'fgdrel attention on the teacher (T 0.5, relative)' in text
+    assert re.search(r'^  mean \|F\|, teacher: [0-9.e+-]+(, [0-9.e+-]+){4}$',
+                     text, re.M)
