@@ -31,6 +31,7 @@ from ..models.distillers.pair_checks import (class_identity_problem,
                                              prior_strides_of,
                                              teacher_checkpoint_classes)
 from ..models.losses.focal_global_loss import fgd_attention
+from ..models.methods.fgd import FGD
 from ..models.utils.category_masks import infer_strides
 from .teacher_evaluation import evaluate_teacher
 
@@ -76,7 +77,7 @@ def attention_cover(attention: Tensor, share: float = 0.9) -> Tensor:
     Returns:
         (N, ) the counts, as a long tensor.
     """
-    values = attention.detach().float().sort(dim=1, descending=True).values
+    values = attention.detach().double().sort(dim=1, descending=True).values
     cumulative = values.cumsum(1)
     # a relative tolerance, so that a share of exactly 0.9 reached by sums
     # of floats is counted as reached
@@ -87,21 +88,23 @@ def attention_cover(attention: Tensor, share: float = 0.9) -> Tensor:
 def _fgd_attention_rows(distiller: Distiller,
                         teacher_feats: Sequence[Tensor]) -> List[dict]:
     """For each FGD method, how concentrated its attention is on each
-    teacher level: the share of the channels (and of the positions) that
-    hold 90 % of ``A^C`` (``A^S``), averaged over the batch's images."""
+    teacher level it distils: the share of the channels (and of the
+    positions) that hold 90 % of ``A^C`` (``A^S``), averaged over the
+    batch's images."""
     rows = []
     for name, method in distiller.methods.items():
-        if type(method).__name__ != 'FGD':
+        if not isinstance(method, FGD):
             continue
         levels = []
-        for i, feat in enumerate(teacher_feats):
+        for student_level, teacher_level in method.level_pairs:
             spatial, channel = fgd_attention(
-                feat.detach().float(), method.temperature,
-                method.relative_temperature)
-            channels = attention_cover(channel).float()
-            positions = attention_cover(spatial.flatten(1)).float()
+                teacher_feats[teacher_level].detach().float(),
+                method.temperature, method.relative_temperature)
+            channels = attention_cover(channel).double()
+            positions = attention_cover(spatial.flatten(1)).double()
             levels.append(dict(
-                level=i,
+                level=teacher_level,
+                student_level=student_level,
                 channels=float(channels.mean()),
                 channel_share=float(channels.mean() / channel.shape[1]),
                 position_share=float(positions.mean() /
@@ -473,7 +476,8 @@ def format_pair_report(report: Dict[str, Any]) -> str:
         lines.append(
             f'  {row["method"]} attention on the teacher (T '
             f'{row["temperature"]:g}, {kind}), share holding 90 % of it by '
-            'level: channels '
+            'teacher level (' + ', '.join(str(x['level']) for x in
+                                          row['levels']) + '): channels '
             + ', '.join(f'{x["channel_share"]:.1%} ({x["channels"]:.3g})'
                         for x in row['levels'])
             + '; positions '

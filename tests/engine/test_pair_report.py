@@ -4,11 +4,13 @@ import re
 
 import pytest
 import torch
+from mmdet.registry import MODELS
 
 from sea_kd.datasets import SYNTHETIC_CLASSES
 from sea_kd.engine import PairCheckError, build_pair_report, \
     format_pair_report
-from sea_kd.engine.pair_report import _level_rows, attention_cover
+from sea_kd.engine.pair_report import (_fgd_attention_rows, _level_rows,
+                                       attention_cover)
 
 from ..conftest import build, tiny_detector_cfg
 from .helpers import (IMG_SIZE, fi_distiller_cfg, first_images_test_metrics,
@@ -190,9 +192,13 @@ def test_attention_cover_by_hand():
                               [0.1, 0.1, 0.3, 0.5],    # the same, unsorted
                               [1.0, 0.0, 0.0, 0.0],    # one holds it all
                               [0.25, 0.25, 0.25, 0.25],  # 0.75 with three
-                              [2.0, 0.0, 2.0, 0.0]])   # unnormalised rows
-    assert attention_cover(attention).tolist() == [3, 3, 1, 4, 2]
-    assert attention_cover(attention, share=0.5).tolist() == [1, 1, 1, 2, 1]
+                              [2.0, 0.0, 2.0, 0.0],    # unnormalised rows
+                              # 0.6 + 0.3 is 0.8999999999999999 in floats:
+                              # two entries, not three
+                              [0.6, 0.3, 0.1, 0.0]])
+    assert attention_cover(attention).tolist() == [3, 3, 1, 4, 2, 2]
+    assert attention_cover(attention, share=0.5).tolist() == [
+        1, 1, 1, 2, 1, 1]
 
 
 def test_level_rows_report_the_mean_absolute_activation():
@@ -226,7 +232,40 @@ def test_fgd_attention_concentration_is_reported(tiny_coco,
             assert 0 < x['position_share'] <= 1
     text = format_pair_report(report)
     assert 'fgd attention on the teacher (T 0.5, absolute), share holding ' \
-        '90 % of it by level: channels ' in text
+        '90 % of it by teacher level (0, 1, 2, 3, 4): channels ' in text
     assert 'fgdrel attention on the teacher (T 0.5, relative)' in text
     assert re.search(r'^  mean \|F\|, teacher: [0-9.e+-]+(, [0-9.e+-]+){4}$',
                      text, re.M)
+
+
+def test_fgd_attention_rows_by_hand(tiny_teacher_ckpt):
+    model = MODELS.build(dict(
+        type='Distiller', student=tiny_student_cfg(),
+        teacher=tiny_teacher_cfg(), teacher_ckpt=tiny_teacher_ckpt,
+        methods=[dict(type='FGD', levels=[1, 3], temperature=0.5),
+                 dict(type='FGD', name='fgdrel', levels=[1, 3],
+                      temperature=0.5, relative_temperature=True)]))
+    c = tiny_teacher_cfg()['neck']['out_channels']
+    assert c == 32
+    base = torch.ones(2, c, 4, 4)
+    base[:, 0] = 2.0       # one channel twice the others, same everywhere
+    feats = [torch.zeros(2, c, 4, 4) for _ in range(5)]
+    feats[1], feats[3] = 10 * base, base
+    absolute, relative = _fgd_attention_rows(model, feats)
+    assert [x['level'] for x in absolute['levels']] == [1, 3]
+    assert [x['student_level'] for x in absolute['levels']] == [1, 3]
+    # A^C is softmax(mean_hw |F| / T) over the channels. Absolute T 0.5 at
+    # level 1: 40 against 20, so the first channel holds all of it (1
+    # channel). At level 3 (and relative at either level, where |F| is
+    # divided by its mean 33/32, resp. 330/32): logits differ by 2 (resp.
+    # 2·32/33 = 1.94), the first channel weighs e^2 = 7.39 (e^1.94 = 6.95)
+    # against 31 others of weight 1: 90 % of 38.39 (37.95) is 34.55
+    # (34.16), reached with the first and 28 others: 29 channels.
+    assert [x['channels'] for x in absolute['levels']] == [1, 29]
+    assert [x['channels'] for x in relative['levels']] == [29, 29]
+    assert absolute['levels'][0]['channel_share'] == pytest.approx(1 / 32)
+    assert relative['levels'][0]['channel_share'] == pytest.approx(29 / 32)
+    # A^S is uniform over the 16 positions: 90 % needs 15 of them
+    for row in (absolute, relative):
+        assert [x['position_share'] for x in row['levels']] == \
+            pytest.approx([15 / 16] * 2)
