@@ -46,7 +46,7 @@ class Recorder(Hook):
             scale=runner.model.distill_loss_scale,
             logged=runner.message_hub.get_scalar(
                 'train/distill_weight_factor').current(),
-            feat=float(outputs['loss_fi_feat'])))
+            feat=float(outputs['loss_fi_feat'].detach())))
 
 
 def train(setup, work_dir, max_iters, hook=HOOK, **kwargs):
