@@ -46,19 +46,20 @@ import hashlib
 import json
 import os
 import os.path as osp
-import subprocess
 import sys
 from typing import Callable, Dict, List, NamedTuple, Optional, Tuple
 
 from mmengine.config import Config, DictAction
 
-from sea_kd.engine.comparison import (MetricsError, Run, RunReuseError,
+from sea_kd.engine.comparison import (MetricsError, Progress, Run,
+                                      RunReuseError,
                                       adopt_unrecorded, check_metric,
                                       check_runs, config_name, config_sha256,
                                       evaluator_metric_keys, finished_metrics,
                                       format_markdown, parse_seeds, plan_runs,
                                       plot_comparison, resume_point,
                                       run_comparison, run_record, summarize)
+from sea_kd.engine.run_progress import run_logged
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
@@ -248,9 +249,13 @@ def write_configs(runs: List[Run], prepared: dict,
 
 
 def make_executor(args, env_base: dict, prepared: dict, configs: dict,
-                  log: Callable[[str], None]):
-    """The function that trains and evaluates one run in subprocesses."""
+                  log: Callable[[str], None], progress: Progress):
+    """The function that trains and evaluates one run in subprocesses,
+    reporting each one's progress (:func:`run_logged`; the overall time
+    left from ``progress``)."""
     gpus = _visible_gpus()
+    # one line updated in place only for one run at a time on a terminal
+    in_place = sys.stdout.isatty() and args.jobs == 1
 
     def execute(run: Run, slot: int) -> dict:
         env = dict(env_base)
@@ -268,27 +273,24 @@ def make_executor(args, env_base: dict, prepared: dict, configs: dict,
             _call([sys.executable, 'tools/train.py', train_config,
                    '--work-dir', run.work_dir,
                    *(['--resume', resume] if resume else [])], run, 'train',
-                  env)
+                  env, progress=progress, in_place=in_place)
         out = run.metrics_file + '.out'  # written as done by the caller
         _call([sys.executable, 'tools/test.py', test_config, checkpoint,
                '--work-dir', osp.join(run.work_dir, 'test'),
-               '--metrics-out', out], run, 'test', env)
+               '--metrics-out', out], run, 'test', env, progress=progress,
+              in_place=in_place)
         with open(out) as f:
             return json.load(f)
 
     return execute
 
 
-def _call(cmd: list, run: Run, stage: str, env: dict) -> None:
-    log = osp.join(run.work_dir, f'{stage}.log')
-    with open(log, 'w') as f:
-        proc = subprocess.run(cmd, cwd=REPO, env=env, stdout=f,
-                              stderr=subprocess.STDOUT)
-    if proc.returncode != 0:
-        with open(log) as f:
-            tail = f.read()[-3000:]
-        raise RuntimeError(f'{stage} of {run.label()} failed (exit '
-                           f'{proc.returncode}); log {log}:\n{tail}')
+def _call(cmd: list, run: Run, stage: str, env: dict,
+          progress: Optional[Progress] = None, in_place: bool = False) -> None:
+    run_logged(cmd, osp.join(run.work_dir, f'{stage}.log'),
+               f'{run.label()} {stage}', cwd=REPO, env=env,
+               overall_left=progress.overall_left if progress else None,
+               in_place=in_place)
 
 
 def _visible_gpus() -> list:
@@ -364,8 +366,10 @@ def main():
         metric_keys = check_metric_early(args.metric, runs, prepared)
         paths = write_configs([r for r in runs if not r.done], prepared,
                               args.split)
-        run_comparison(runs, make_executor(args, env, prepared, paths, log),
-                       args.jobs, log=log)
+        progress = Progress(total=0, jobs=args.jobs)
+        run_comparison(runs, make_executor(args, env, prepared, paths, log,
+                                           progress),
+                       args.jobs, log=log, progress=progress)
         summary = summarize(runs, args.metric, args.fi or detect_fi(
             args.methods), metric_keys, pairs)
     except (RunReuseError, MetricsError, ValueError) as error:

@@ -13,8 +13,11 @@ student), one seed each, quick protocol. Each run is a subprocess of
 tools/train.py, tools/export_student.py and tools/test.py, exactly the
 commands a user types. A teacher is trained only when its checkpoint (the
 distiller config's ``teacher_ckpt``) is absent, a run only when its final
-checkpoint is. A progress line (run i of n, elapsed, time left) follows
-each run, and each pair's table is printed as soon as the pair is done.
+checkpoint is. While a run trains or is evaluated, its progress is shown
+(iterations done of total, the run's time left from its own log, the time
+left for the whole demo): in place on a terminal, as a line every 20
+seconds otherwise. A line (run i of n, elapsed, time left) follows each
+run, and each pair's table is printed as soon as the pair is done.
 """
 import argparse
 import json
@@ -28,6 +31,7 @@ import time
 from mmengine.config import Config
 
 from sea_kd.datasets import generate_synthetic_coco, split_labeled_unlabeled
+from sea_kd.engine.run_progress import clock, run_logged
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 DEMO = osp.join('configs', 'demo')
@@ -95,7 +99,7 @@ def name_of(config):
     return osp.splitext(osp.basename(config))[0]
 
 
-def train(config, work_dir, log_dir):
+def train(config, work_dir, log_dir, progress=None):
     """Train and return the final checkpoint (skips a finished run)."""
     last = osp.join(work_dir, 'last_checkpoint')
     cfg = Config.fromfile(osp.join(REPO, config))
@@ -103,10 +107,9 @@ def train(config, work_dir, log_dir):
     if not osp.exists(final):
         log = osp.join(log_dir, name_of(config) + '.train.log')
         print(f'training {config} (log: {log})', flush=True)
-        with open(log, 'w') as f:
-            subprocess.run([sys.executable, 'tools/train.py', config,
-                            '--work-dir', work_dir], check=True, cwd=REPO,
-                           stdout=f, stderr=subprocess.STDOUT)
+        run_logged([sys.executable, 'tools/train.py', config, '--work-dir',
+                    work_dir], log, f'train {name_of(config)}', cwd=REPO,
+                   overall_left=progress.overall_left if progress else None)
     assert osp.exists(last), f'no checkpoint written by {config}'
     return final
 
@@ -114,11 +117,9 @@ def train(config, work_dir, log_dir):
 def evaluate(config, checkpoint, work_dir, log_dir):
     out = osp.join(work_dir, 'metrics.json')
     log = osp.join(log_dir, osp.basename(work_dir) + '.test.log')
-    with open(log, 'w') as f:
-        subprocess.run([sys.executable, 'tools/test.py', config, checkpoint,
-                        '--work-dir', work_dir, '--metrics-out', out],
-                       check=True, cwd=REPO, stdout=f,
-                       stderr=subprocess.STDOUT)
+    run_logged([sys.executable, 'tools/test.py', config, checkpoint,
+                '--work-dir', work_dir, '--metrics-out', out], log,
+               f'test {osp.basename(work_dir)}', cwd=REPO)
     with open(out) as f:
         return json.load(f)
 
@@ -159,18 +160,26 @@ class Progress:
         left_iters = sum(it for _, it in self.jobs[self.done:])
         rate = self.train_seconds / self.trained_iters \
             if self.trained_iters else None
-        left = f'about {fmt(rate * left_iters)} left' if rate else \
+        left = f'about {clock(rate * left_iters)} left' if rate else \
             'time left not known yet'
         line = (f'[{self.done}/{len(self.jobs)}] {label}: done in '
-                f'{fmt(seconds)}; elapsed {fmt(time.time() - self.start)}, '
-                f'{left}')
+                f'{clock(seconds)}; elapsed {clock(time.time() - self.start)}'
+                f', {left}')
         print(line, flush=True)
         return line
 
-
-def fmt(seconds):
-    seconds = int(round(seconds))
-    return f'{seconds // 60}:{seconds % 60:02d}'
+    def overall_left(self, state, elapsed):
+        """Seconds left for the whole demo while run ``done + 1`` trains:
+        its own time left (mmengine's ``eta`` in its log) plus the seconds
+        per iteration so far (or this run's) times the iterations of the
+        runs after it; ``None`` until the log gives an estimate."""
+        if state is None or state.stage != 'train' or state.eta is None:
+            return None
+        after = sum(it for _, it in self.jobs[self.done + 1:])
+        rate = self.train_seconds / self.trained_iters \
+            if self.trained_iters else \
+            (elapsed + state.eta) / max(state.total, 1)
+        return state.eta + rate * after
 
 
 def iterations_to_train(config, work_dir):
@@ -245,7 +254,7 @@ def main():
         if run_dir not in checkpoints:
             iters = iterations_to_train(config, run_dir)
             start = time.time()
-            checkpoints[run_dir] = train(config, run_dir, log_dir)
+            checkpoints[run_dir] = train(config, run_dir, log_dir, progress)
             progress.finished(label, iters, time.time() - start)
         return checkpoints[run_dir]
 
@@ -297,7 +306,7 @@ def main():
     print(f'{"pair":<26} {"model":<12} {"AP":>6} {"AP50":>6}')
     for pair, model, ap, ap50 in rows:
         print(f'{pair:<26} {model:<12} {100 * ap:6.1f} {100 * ap50:6.1f}')
-    print(f'total {fmt(time.time() - progress.start)}')
+    print(f'total {clock(time.time() - progress.start)}')
     with open(osp.join(REPO, args.work_dir, 'results.json'), 'w') as f:
         json.dump([dict(pair=p, model=m, AP=a, AP50=b)
                    for p, m, a, b in rows], f, indent=2)

@@ -32,6 +32,7 @@ from ..utils.atomic_write import atomic_open
 from ..utils.resume_checkpoint import (checkpoint_problem,
                                        latest_intact_checkpoint)
 from .comparison_stats import gap_closed, mean_std, paired_difference
+from .run_progress import LogProgress, clock
 
 METRICS_FILE = 'metrics.json'
 RUN_RECORD = 'run.json'
@@ -468,21 +469,38 @@ class Progress:
         mean = sum(self.durations) / len(self.durations)
         eta = mean * left / max(self.jobs, 1)
         return (f'[{self.done}/{self.total}] {run.label()}: {note} '
-                f'({_clock(seconds)}); elapsed {_clock(elapsed)}, '
-                f'about {_clock(eta)} left')
+                f'({clock(seconds)}); elapsed {clock(elapsed)}, '
+                f'about {clock(eta)} left')
 
+    def overall_left(self, state: Optional[LogProgress],
+                     elapsed: float) -> Optional[float]:
+        """Seconds left for every run, while one is in flight: its own time
+        left (mmengine's ``eta`` in its log) plus the mean duration of a
+        finished run (or this run's projected one) for each run not started.
 
-def _clock(seconds: float) -> str:
-    seconds = int(round(seconds))
-    h, rest = divmod(seconds, 3600)
-    m, s = divmod(rest, 60)
-    return f'{h}:{m:02d}:{s:02d}' if h else f'{m}:{s:02d}'
+        Args:
+            state: The run's last progress line (:func:`read_progress`).
+            elapsed: Seconds the run has been going.
+        """
+        jobs = max(self.jobs, 1)
+        after = max(self.total - self.done - jobs, 0)
+        own = state.eta if state is not None else None
+        if self.durations:
+            mean = sum(self.durations) / len(self.durations)
+        elif own is not None:
+            mean = elapsed + own
+        else:
+            return None
+        if own is None:
+            own = max(mean - elapsed, 0.0)
+        return own + mean * after / jobs
 
 
 def run_comparison(runs: Sequence[Run],
                    execute: Callable[[Run, int], Dict[str, float]],
                    jobs: int = 1,
-                   log: Callable[[str], None] = print) -> None:
+                   log: Callable[[str], None] = print,
+                   progress: Optional[Progress] = None) -> None:
     """Execute every run not done yet, ``jobs`` at a time.
 
     ``execute(run, slot)`` trains and evaluates one run and returns its
@@ -497,6 +515,9 @@ def run_comparison(runs: Sequence[Run],
         execute: Runs one (config, seed).
         jobs: Runs in parallel.
         log: Where progress lines go.
+        progress: The counter whose :meth:`Progress.overall_left` the
+            executor may report while a run is in flight (``None``: a new
+            one); its ``total`` and ``jobs`` are set here.
 
     Raises:
         RunReuseError: Before anything runs, when a run dir holds results
@@ -513,7 +534,9 @@ def run_comparison(runs: Sequence[Run],
     if skipped:
         log(f'{skipped} of {len(runs)} runs already finished; '
             f'{len(todo)} to go')
-    progress = Progress(total=len(todo), jobs=jobs)
+    if progress is None:
+        progress = Progress(total=len(todo), jobs=jobs)
+    progress.total, progress.jobs = len(todo), jobs
     free = list(range(jobs))
     lock = threading.Lock()
 

@@ -75,7 +75,8 @@ class FakeTools:
         self.metrics = METRICS if metrics is None else metrics
         self.stop_at: Optional[int] = None
 
-    def __call__(self, cmd: list, run, stage: str, env: dict) -> None:
+    def __call__(self, cmd: list, run, stage: str, env: dict,
+                 **progress) -> None:
         if stage == 'test':
             self.calls.append(('test', run.label(), cmd))
             with open(cmd[cmd.index('--metrics-out') + 1], 'w') as f:
