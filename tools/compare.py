@@ -5,6 +5,7 @@
         [--seeds 0-4] [--jobs 2] [--split val|test] [--work-dir DIR]
         [--fi NAME] [--metric coco/bbox_mAP] [--cfg-options k=v ...]
         [--adopt-unrecorded] [--pairs CONFIG:BASELINE ...]
+        [--labels NAME=LABEL ...]
 
 Trains the student alone and every method config with each seed
 (``randomness.seed``: same seed, same data order and initialisation), evaluates
@@ -12,7 +13,11 @@ each final checkpoint and the teacher on the chosen split, and writes
 ``comparison.md``, ``comparison.json`` and ``comparison.png`` to the work
 dir: mean ± std AP per config, the paired difference from the student and
 from feature imitation with its 95 % confidence interval, wins out of N and
-the share of the teacher-student gap closed.
+the share of the teacher-student gap closed. The figure labels each config
+by its method (``--labels`` to choose; ``tools/plot_comparison.py`` draws it
+again from ``comparison.json``). While a run is in flight, its progress
+(iterations, its time left, the comparison's time left) is shown in place on
+a terminal and as a line every 20 seconds otherwise.
 
 Runs already finished are kept (``<work-dir>/<config>/seed<S>/metrics.json``
 on val, ``metrics.test.json`` on test; a run trained for one split is only
@@ -57,8 +62,9 @@ from sea_kd.engine.comparison import (MetricsError, Progress, Run,
                                       check_runs, config_name, config_sha256,
                                       evaluator_metric_keys, finished_metrics,
                                       format_markdown, parse_seeds, plan_runs,
-                                      plot_comparison, resume_point,
+                                      resume_point,
                                       run_comparison, run_record, summarize)
+from sea_kd.engine.comparison_plot import parse_labels, plot_comparison
 from sea_kd.engine.run_progress import run_logged
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -78,6 +84,11 @@ def parse_args():
     parser.add_argument('--jobs', type=int, default=1)
     parser.add_argument('--split', default='val', choices=['val', 'test'])
     parser.add_argument('--work-dir', default='work_dirs/compare')
+    parser.add_argument('--labels', nargs='+', default=[],
+                        metavar='NAME=LABEL',
+                        help='labels of configs in the figure (default: '
+                        'the method of an OpenMMLab-style config name, '
+                        '"student" for the student)')
     parser.add_argument('--fi', help='the config name of the second '
                         'baseline every method is paired with (default: '
                         'feature imitation: the method config of type '
@@ -330,6 +341,10 @@ def check_metric_early(metric: str, runs: List[Run],
 
 def main():
     args = parse_args()
+    try:  # a bad label fails before any run
+        labels = parse_labels(args.labels)
+    except ValueError as error:
+        raise SystemExit(f'tools/compare.py: {error}') from error
     configs = [args.student, *args.methods] + (
         [args.teacher] if args.teacher else [])
     configs = [osp.abspath(c) for c in configs]
@@ -378,13 +393,15 @@ def main():
                    command=' '.join(sys.argv))
     if args.fi:  # a baseline named by the user: name it in the table
         summary['baseline_label'] = f'`{args.fi}`'
+    summary['labels'] = labels
     table = format_markdown(summary)
     with open(osp.join(work_dir, 'comparison.md'), 'w') as f:
         f.write(f'`python {" ".join(sys.argv)}` (split {args.split})\n\n'
                 + table)
     with open(osp.join(work_dir, 'comparison.json'), 'w') as f:
         json.dump(summary, f, indent=2)
-    plot_comparison(summary, osp.join(work_dir, 'comparison.png'))
+    plot_comparison(summary, osp.join(work_dir, 'comparison.png'),
+                    summary['labels'])
     print(table, flush=True)
 
 

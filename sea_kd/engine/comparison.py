@@ -701,32 +701,3 @@ def format_markdown(summary: dict) -> str:
                   f'{_diff_cell(p["diff"])} | {_wins_cell(p["diff"])} |'
                   for p in summary['pairs']]
     return '\n'.join(lines) + '\n'
-
-
-def plot_comparison(summary: dict, out_file: str) -> None:
-    """Each seed's AP as a dot, the mean with its 95 % interval as a bar."""
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
-
-    from .comparison_stats import t_quantile_975
-    rows = summary['methods']
-    fig, ax = plt.subplots(figsize=(1.2 * len(rows) + 2, 3.5))
-    for x, row in enumerate(rows):
-        values = list(row['ap'].values())
-        ax.scatter([x] * len(values), values, s=14, color='0.55', zorder=2)
-        n = len(values)
-        half = t_quantile_975(n - 1) * row['std'] / n**0.5 if n > 1 else 0
-        ax.errorbar(x, row['mean'], yerr=half, fmt='o', color='C0',
-                    capsize=4, zorder=3)
-    if summary['teacher'] is not None:
-        ax.axhline(summary['teacher'], color='C3', ls='--', lw=1,
-                   label='teacher')
-        ax.legend(loc='best', fontsize=8)
-    ax.set_xticks(range(len(rows)))
-    ax.set_xticklabels([r['name'] for r in rows], rotation=20, ha='right',
-                       fontsize=7)
-    ax.set_ylabel(f'{summary["metric"]} (%)')
-    fig.tight_layout()
-    fig.savefig(out_file, dpi=120)
-    plt.close(fig)
