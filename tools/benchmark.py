@@ -32,6 +32,7 @@ import copy
 import ctypes
 import gc
 import json
+import os
 import statistics
 import tempfile
 import threading
@@ -118,7 +119,7 @@ class PeakRSS:
     """Peak resident-set growth of this process while the block runs."""
 
     def __init__(self):
-        self.page = 4096
+        self.page = os.sysconf('SC_PAGE_SIZE')
         self.peak = 0
 
     def _rss(self):

@@ -336,14 +336,14 @@ def load_remote_checkpoint(filename: str,
         UnsafeCheckpointError: The file holds objects outside the
             weights-only allow-list (the download is deleted).
     """
-    from mmengine.dist import get_dist_info
+    from mmengine.dist import barrier, get_dist_info
     rank, world_size = get_dist_info()
     checkpoint = None
     if rank == 0:
         checkpoint = _fetch_and_load(filename, model_dir, map_location,
                                      progress)
     if world_size > 1:
-        torch.distributed.barrier()
+        barrier()
         if rank > 0:
             checkpoint = _fetch_and_load(filename, model_dir, map_location,
                                          progress)

@@ -46,6 +46,6 @@ class CWDLoss(nn.Module):
             log_p_s = F.log_softmax(s.float().flatten(2) / self.tau, dim=2)
             log_p_t = F.log_softmax(
                 t.detach().float().flatten(2) / self.tau, dim=2)
-            kl = (log_p_t.exp() * (log_p_t - log_p_s)).sum()
+            kl = F.kl_div(log_p_s, log_p_t, reduction='sum', log_target=True)
             total = total + kl * self.tau**2 / (n * c)
         return self.loss_weight * total

@@ -31,7 +31,7 @@ def soft_cross_entropy(student_cls: Tensor, targets: Tensor,
     if use_sigmoid:
         return F.binary_cross_entropy_with_logits(
             student_cls, targets, reduction='none').sum(dim=-1)
-    return -(targets * F.log_softmax(student_cls, dim=-1)).sum(dim=-1)
+    return F.cross_entropy(student_cls, targets, reduction='none')
 
 
 @MODELS.register_module()

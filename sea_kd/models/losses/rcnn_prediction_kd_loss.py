@@ -50,7 +50,8 @@ class RCNNLogitKDLoss(nn.Module):
         t = _fp32(teacher_logits.detach())
         log_q = F.log_softmax(t / self.temperature, dim=1)
         log_p = F.log_softmax(s / self.temperature, dim=1)
-        kl = (log_q.exp() * (log_q - log_p)).sum(dim=1)
+        kl = F.kl_div(log_p, log_q, reduction='none',
+                      log_target=True).sum(dim=1)
         return self.loss_weight * self.temperature**2 * kl.mean()
 
 

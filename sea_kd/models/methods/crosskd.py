@@ -1,7 +1,7 @@
 """CrossKD: the student's head features through the teacher's head."""
 from __future__ import annotations
 
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Sequence
 
 import torch
 from mmdet.registry import MODELS

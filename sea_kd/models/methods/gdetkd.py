@@ -5,7 +5,7 @@ from typing import Dict, List, Optional, Tuple
 
 from mmdet.models.detectors import SingleStageDetector, TwoStageDetector
 from mmdet.registry import MODELS
-from mmdet.utils import ConfigType, OptConfigType
+from mmdet.utils import OptConfigType
 from mmengine.logging import MMLogger
 from torch import Tensor, nn
 

@@ -1,7 +1,7 @@
 """G-DetKD between two-stage detectors (the homogeneous pipeline)."""
 from __future__ import annotations
 
-from typing import Dict, List
+from typing import Dict
 
 from mmdet.registry import MODELS
 from mmdet.utils import OptConfigType
