@@ -50,9 +50,11 @@ def test_zero_when_equal_up_to_a_shift_and_gradient_to_student_only():
     s = [torch.randn(2, 3, 4, 4, requires_grad=True)]
     t = [(s[0] + 5).detach().requires_grad_(True)]
     assert CWDLoss()(s, t).item() == pytest.approx(0.0, abs=1e-6)
-    loss = CWDLoss()(s, [torch.randn(2, 3, 4, 4, requires_grad=True)])
+    teacher = [torch.randn(2, 3, 4, 4, requires_grad=True)]
+    loss = CWDLoss()(s, teacher)
     loss.backward()
     assert s[0].grad.abs().sum() > 0
+    assert teacher[0].grad is None  # the loss detaches the teacher
 
 
 @pytest.mark.parametrize('dtype', [torch.float16, torch.bfloat16])

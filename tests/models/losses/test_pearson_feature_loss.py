@@ -65,9 +65,11 @@ def test_perfectly_correlated_is_zero_and_gradient_reaches_student_only():
     t = [(5 * s[0] - 1).detach().requires_grad_(True)]
     loss = PKDLoss()(s, t)
     assert loss.item() == pytest.approx(0.0, abs=1e-8)
-    loss = PKDLoss()(s, [torch.randn(2, 4, 3, 3, requires_grad=True)])
+    teacher = [torch.randn(2, 4, 3, 3, requires_grad=True)]
+    loss = PKDLoss()(s, teacher)
     loss.backward()
     assert s[0].grad.abs().sum() > 0
+    assert teacher[0].grad is None  # the loss detaches the teacher
 
 
 def test_one_value_per_channel_and_constant_channels_are_finite():
