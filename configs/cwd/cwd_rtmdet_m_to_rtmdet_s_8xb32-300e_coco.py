@@ -6,8 +6,10 @@
 # kd_s_rtmdet_m_neck_300e_coco, 44.6 -> 45.7 AP): channel-wise divergence
 # (tau 1, weight 1) on the three neck outputs, and no distillation in the
 # last 20 epochs, on the light pipeline (DistillLossWeightHook stop_at=280).
-# Differences: sea_kd's CWD maps the student's 128 channels to the
-# teacher's 192 by a 1x1 ConvAdapter, where MMRazor uses a convolution with
+# Differences: mmyolo taps neck.out_layers.i.conv (before BatchNorm and
+# SiLU), sea_kd the neck outputs; sea_kd's CWD maps the student's 128
+# channels to the teacher's 192 by a 1x1 ConvAdapter, where MMRazor uses a
+# convolution with
 # affine-free BatchNorm on the student and an affine-free BatchNorm on the
 # teacher (docs/methods/cwd.md). EMAHook averages the student's and the
 # adapters' weights; the teacher is outside the module tree and not copied

@@ -5,7 +5,9 @@
 # first four FPN levels (P2-P5), gradient clipping at 35, and the
 # inheriting strategy. Download the
 # teacher from mmdet's model zoo (faster-rcnn_r101_fpn_2x_coco) to
-# teacher_ckpt. Published: 42.0 AP (student 38.4).
+# teacher_ckpt. No published number: the README's 42.0 for a Faster R-CNN
+# R-50 student (38.4) comes from a Cascade Mask R-CNN X-101 teacher
+# (docs/methods/fgd.md).
 _base_ = [
     'mmdet::_base_/datasets/coco_detection.py',
     'mmdet::_base_/schedules/schedule_2x.py',
