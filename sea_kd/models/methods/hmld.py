@@ -6,7 +6,7 @@ from typing import Dict, List, Optional, Tuple
 
 import torch
 from mmdet.registry import MODELS
-from mmdet.structures.bbox import bbox_cxcywh_to_xyxy
+from mmdet.structures.bbox import bbox_cxcywh_to_xyxy, bbox_xyxy_to_cxcywh
 from mmdet.utils import ConfigType
 from mmengine.structures import InstanceData
 from torch import Tensor
@@ -20,6 +20,13 @@ from .distill_method import DistillMethod
 TEACHER_QUERIES = ('all', 'gt_matched')
 #: which decoder layers are distilled
 LAYERS = ('all', 'last')
+
+
+def clip_to_image(boxes: Tensor) -> Tensor:
+    """Clip normalised ``(cx, cy, w, h)`` boxes to the image: the part of
+    each box inside ``[0, 1]²`` (the coordinates are fractions of the
+    image's width and height, as DETR heads predict them)."""
+    return bbox_xyxy_to_cxcywh(bbox_cxcywh_to_xyxy(boxes).clamp(0, 1))
 
 
 @MODELS.register_module()
@@ -52,6 +59,10 @@ class HMLD(DistillMethod):
             authors' equal-depth pairs); ``'last'``: the last layers only.
         match_cost: Weights of the matching cost, ``cls``, ``l1``, ``giou``
             (authors: 1, 5, 2).
+        clip_teacher_boxes: Clip the teacher's boxes to the image before
+            matching and as targets, as the source does
+            (``_get_teacher_bboxes_distill_single``): a box reaching past
+            the image border keeps only its part inside.
         loss_hmld: Config of the loss (default :class:`QueryKDLoss`, with
             the authors' weights 1, 5, 2; ``use_sigmoid`` is set from the
             heads).
@@ -66,6 +77,7 @@ class HMLD(DistillMethod):
                  layers: str = 'all',
                  match_cost: Optional[dict] = None,
                  loss_hmld: ConfigType = dict(type='QueryKDLoss'),
+                 clip_teacher_boxes: bool = True,
                  **kwargs) -> None:
         super().__init__(**kwargs)
         if teacher_queries not in TEACHER_QUERIES:
@@ -81,6 +93,7 @@ class HMLD(DistillMethod):
                              f'{sorted(unknown)}.')
         costs.update(match_cost or {})
         self.match_cost = costs
+        self.clip_teacher_boxes = bool(clip_teacher_boxes)
         self.teacher_queries = teacher_queries
         self.layers = layers
         self._loss_cfg = dict(loss_hmld)
@@ -155,6 +168,8 @@ class HMLD(DistillMethod):
             student.bbox_preds[s_layers]
         t_cls, t_box = teacher.cls_scores[t_layers], \
             teacher.bbox_preds[t_layers]
+        if self.clip_teacher_boxes:
+            t_box = clip_to_image(t_box)
         scale = torch.stack([
             s_box.new_tensor([m['img_shape'][1], m['img_shape'][0]] * 2)
             for m in record.batch_img_metas])

@@ -9,6 +9,7 @@ from mmdet.registry import MODELS
 from sea_kd.models.capture import (DistillRecord, QueryOutputs,
                                    student_loss_with_record,
                                    teacher_query_forward)
+from sea_kd.models.methods.hmld import clip_to_image
 from ...conftest import build, make_batch, tiny_detector_cfg
 
 
@@ -129,7 +130,11 @@ def test_pairs_follow_the_teacher_and_the_terms_are_the_losss(dino_pair):
     _, samples = make_batch(model)
     gen = torch.Generator().manual_seed(0)
     t_cls = torch.randn(2, 2, 30, 3, generator=gen) * 3
-    t_box = torch.rand(2, 2, 30, 4, generator=gen) * 0.5 + 0.25
+    # boxes inside the image (centres in [0.4, 0.6], sizes up to 0.6), which
+    # clipping leaves as they are
+    t_box = torch.cat([torch.rand(2, 2, 30, 2, generator=gen) * 0.2 + 0.4,
+                       torch.rand(2, 2, 30, 2, generator=gen) * 0.4 + 0.2],
+                      dim=-1)
     order = torch.randperm(30, generator=gen)
     s_cls = (t_cls[:, :, order] + 0.01).requires_grad_(True)
     s_box = t_box[:, :, order] + 0.001
@@ -257,3 +262,33 @@ def test_ddq_detr_heads_are_refused():
     fake = SimpleNamespace(bbox_head=DDQDETRHead.__new__(DDQDETRHead))
     with pytest.raises(TypeError, match='one-to-many'):
         check_query_head(fake, 'student')
+
+
+def test_clip_to_image_keeps_the_part_inside():
+    boxes = torch.tensor([[0.5, 0.5, 0.4, 0.2],     # inside: unchanged
+                          [0.1, 0.5, 0.4, 0.2],     # x from -0.1 to 0.3
+                          [0.9, 0.95, 0.4, 0.3]])   # past right and bottom
+    clipped = clip_to_image(boxes)
+    # by hand: x1 y1 x2 y2 clamped to [0, 1], back to centre and size
+    assert torch.allclose(clipped, torch.tensor([
+        [0.5, 0.5, 0.4, 0.2],
+        [0.15, 0.5, 0.3, 0.2],
+        [0.85, 0.9, 0.3, 0.2]]), atol=1e-6)
+
+
+def test_the_teachers_boxes_are_clipped_as_targets(dino_pair):
+    """A teacher box past the border is learnt as its part inside (the
+    source's behaviour); ``clip_teacher_boxes=False`` keeps it whole."""
+    model = distiller(*dino_pair)
+    method = model.methods['hmld']
+    _, samples = make_batch(model)
+    t_cls = torch.zeros(1, 2, 1, 3)
+    t_box = torch.tensor([0.1, 0.5, 0.4, 0.2]).expand(1, 2, 1, 4)
+    s_box = torch.tensor([0.15, 0.5, 0.3, 0.2]).expand(1, 2, 1, 4)
+    record = _record(samples, (t_cls.clone(), s_box), (t_cls, t_box))
+    assert method(record)['l1'].item() == pytest.approx(0.0, abs=1e-6)
+    method.clip_teacher_boxes = False
+    # 5 * (|0.15 - 0.1| + |0.3 - 0.4|) / 4 per layer... summed over the
+    # two images' single pairs and averaged by the layer's 2 pairs
+    assert method(record)['l1'].item() == pytest.approx(
+        5 * (0.05 + 0.1), rel=1e-4)
