@@ -1,5 +1,6 @@
 from .adaptive_distillation_loss import ADLoss
 from .feature_mse_loss import FeatureMSELoss
+from .masked_feature_mse_loss import MaskedFeatureMSELoss
 from .harmonious_distillation_loss import HDLoss  # noqa: F401
 from .task_decoupled_feature_loss import TFDLoss  # noqa: F401
 from .sea_loss import SEALoss  # noqa: F401
@@ -13,5 +14,5 @@ from .kd_quality_focal_loss import KDQualityFocalLoss
 from .distribution_kl_loss import DistributionKLLoss
 from .query_kd_loss import QueryKDLoss
 
-__all__ = ['ADLoss', 'FeatureMSELoss', 'PKDLoss', 'CWDLoss',
+__all__ = ['ADLoss', 'FeatureMSELoss', 'MaskedFeatureMSELoss', 'PKDLoss', 'CWDLoss',
            'KDQualityFocalLoss', 'DistributionKLLoss', 'QueryKDLoss']

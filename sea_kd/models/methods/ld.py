@@ -1,16 +1,19 @@
 """LD: localization distillation of GFL's box distributions."""
 from __future__ import annotations
 
-from typing import Dict, Optional
+from typing import Dict, List, Optional
 
 import torch
 from mmdet.models.dense_heads import GFLHead
 from mmdet.registry import MODELS
+from mmdet.structures.bbox import bbox_overlaps
 from mmdet.utils import OptConfigType
 from torch import Tensor
 from torch.nn.utils.rnn import pad_sequence
 
+from ..adapters import build_level_adapters
 from ..capture import DistillRecord
+from ..distillers.pair_checks import neck_channels_of
 from ..utils.dense_layout import flatten_level_maps, level_priors
 from ..utils.valuable_localization_region import vlr_weights
 from .distill_method import DistillMethod
@@ -37,13 +40,29 @@ class LD(DistillMethod):
       logits (softmax over classes, T = 2, λ = 10), normalised per level
       as the source's per-level loss is.
 
-    Not implemented: the source's feature imitation at "GI" regions
-    (``loss_im``, weight 0 in the configs its headline numbers come from)
-    and its VLR logit term (multiplied by 0 in the source).
+    - ``loss_ld_im`` (option ``loss_im``, off by default as in the source's
+      head): the student's neck features (through ``adapter``) imitate the
+      teacher's at the fine-grained positions (``imitation_method=
+      'finegrained'`` of the source's ``ld_r50_gflv1_r101_fpn_coco_1x.py``,
+      weight 2): the anchors whose IoU with a ground-truth box exceeds half
+      of that box's largest IoU with any anchor (Wang et al., CVPR 2019),
+      :class:`MaskedFeatureMSELoss` per level.
+
+    Not implemented: the source's other imitation regions (``'gibox'``,
+    ``'decouple'``, ``'fitnet'``) and its VLR logit term (multiplied by 0
+    in the source).
 
     Args:
         loss_main / loss_vlr / loss_kd: The terms' losses, or ``None`` to
             drop a term.
+        loss_im: The imitation term's loss, e.g.
+            ``dict(type='MaskedFeatureMSELoss', loss_weight=2.0)``; ``None``
+            (default) leaves it out.
+        adapter: Per-level adapter of the student's neck channels for
+            ``loss_im`` (e.g. ``dict(type='ConvAdapter')``); ``None``
+            requires equal channels.
+        im_ratio: A position is fine-grained when its anchor's IoU with a
+            box exceeds this fraction of the box's largest IoU (source: 0.5).
         vlr_topk: Anchors per level per box for the VLR threshold;
             ``None``: the student head's ATSS ``topk``.
         vlr_low: The VLR's lower DIoU bound as a fraction of the threshold.
@@ -66,12 +85,21 @@ class LD(DistillMethod):
                                                loss_weight=10.0),
                  vlr_topk: Optional[int] = None,
                  vlr_low: float = 0.25,
+                 loss_im: OptConfigType = None,
+                 adapter: OptConfigType = None,
+                 im_ratio: float = 0.5,
                  **kwargs) -> None:
         super().__init__(**kwargs)
-        self._cfgs = dict(main=loss_main, vlr=loss_vlr, kd=loss_kd)
+        self._cfgs = dict(main=loss_main, vlr=loss_vlr, kd=loss_kd,
+                          im=loss_im)
         if all(cfg is None for cfg in self._cfgs.values()):
-            raise ValueError('LD has no term to compute: loss_main, loss_vlr '
-                             'and loss_kd are all None. Configure one.')
+            raise ValueError('LD has no term to compute: loss_main, '
+                             'loss_vlr, loss_kd and loss_im are all None. '
+                             'Configure one.')
+        if not 0 < im_ratio <= 1:
+            raise ValueError(f'im_ratio must be in (0, 1], got {im_ratio!r}.')
+        self.im_ratio = float(im_ratio)
+        self._adapter_cfg = adapter
         self._vlr_topk = vlr_topk
         self.vlr_low = vlr_low
 
@@ -98,6 +126,18 @@ class LD(DistillMethod):
         for term, cfg in self._cfgs.items():
             setattr(self, f'loss_{term}',
                     None if cfg is None else MODELS.build(cfg))
+        self.adapters = None
+        if self.loss_im is not None:
+            s_ch, t_ch = neck_channels_of(self.student), \
+                neck_channels_of(self.teacher)
+            if self._adapter_cfg is not None:
+                self.adapters = build_level_adapters(self._adapter_cfg, s_ch,
+                                                     t_ch)
+            elif s_ch != t_ch:
+                raise ValueError(
+                    "LD's loss_im compares neck features, but the student's "
+                    f"have {s_ch} channels and the teacher's {t_ch}; set "
+                    "adapter=dict(type='ConvAdapter').")
 
     def forward(self, record: DistillRecord) -> Dict[str, Tensor]:
         s_dense, t_dense = record.student_dense, record.teacher_dense
@@ -139,17 +179,51 @@ class LD(DistillMethod):
                                dim=1)[pos] / per_level[level]
             losses['kd'] = self.loss_kd(s_cls[pos], t_cls[pos],
                                         weight=weight, avg_factor=1.0)
+        if self.loss_im is not None:
+            losses['im'] = self._im(record, s_dense.bbox_preds)
         return losses
+
+    @staticmethod
+    def _gt_boxes(record: DistillRecord, like: Tensor):
+        """Padded ground-truth boxes (B, M, 4) and which are real (B, M)."""
+        boxes = [g.bboxes for g in record.batch_gt_instances]
+        boxes = [b.tensor if hasattr(b, 'tensor') else b for b in boxes]
+        gts = pad_sequence([b.to(like) for b in boxes], batch_first=True)
+        count = torch.as_tensor([len(b) for b in boxes], device=like.device)
+        valid = torch.arange(gts.shape[1], device=like.device)[None] < \
+            count[:, None]
+        return gts, valid
+
+    def fine_grained_masks(self, record: DistillRecord,
+                           maps) -> List[Tensor]:
+        """Per level, (B, H, W): the positions whose anchor's IoU with a
+        ground-truth box exceeds ``im_ratio`` times that box's largest IoU
+        with any anchor."""
+        anchors = level_priors(self.student.bbox_head, maps)        # N, 4
+        gts, valid = self._gt_boxes(record, anchors)
+        batch = gts.shape[0]
+        if gts.shape[1] == 0:
+            fine = anchors.new_zeros((batch, anchors.shape[0]),
+                                     dtype=torch.bool)
+        else:
+            iou = bbox_overlaps(anchors.expand(batch, -1, -1), gts)  # B,N,M
+            best = iou.max(dim=1, keepdim=True).values
+            fine = ((iou > self.im_ratio * best) & valid[:, None]).any(-1)
+        sizes = [tuple(m.shape[-2:]) for m in maps]
+        return [m.reshape(batch, *hw) for m, hw in zip(
+            torch.split(fine, [h * w for h, w in sizes], dim=1), sizes)]
+
+    def _im(self, record: DistillRecord, maps) -> Tensor:
+        """The imitation term at the fine-grained positions."""
+        student = list(record.student_neck)
+        if self.adapters is not None:
+            student = [a(s) for a, s in zip(self.adapters, student)]
+        return self.loss_im(student, list(record.teacher_neck),
+                            self.fine_grained_masks(record, maps))
 
     def _vlr(self, record: DistillRecord, maps) -> Tensor:
         anchors = level_priors(self.student.bbox_head, maps)
         sizes = [m.shape[-2] * m.shape[-1] for m in maps]
-        boxes = [g.bboxes for g in record.batch_gt_instances]
-        boxes = [b.tensor if hasattr(b, 'tensor') else b for b in boxes]
-        gts = pad_sequence([b.to(anchors) for b in boxes], batch_first=True)
-        count = torch.as_tensor([len(b) for b in boxes],
-                                device=anchors.device)
-        valid = torch.arange(gts.shape[1], device=anchors.device)[None] < \
-            count[:, None]
+        gts, valid = self._gt_boxes(record, anchors)
         return vlr_weights(anchors, sizes, gts, valid, self.vlr_topk,
                            self.vlr_low)

@@ -134,3 +134,71 @@ def test_build_errors(gfl_pair, pair, save_state):
                           teacher_ckpt=ckpt, methods=[dict(type='LD')]))
     with pytest.raises(ValueError, match='no term'):
         ld_distiller(gfl_pair, loss_main=None, loss_vlr=None, loss_kd=None)
+
+
+IM = dict(loss_im=dict(type='MaskedFeatureMSELoss', loss_weight=2.0),
+          adapter=dict(type='ConvAdapter'))
+
+
+def _source_fine_grained(anchors, gt_bboxes, ratio=0.5):
+    """The source's ``get_im_region(mode='finegrained')`` for one image, as
+    a loop over its boxes: anchors whose IoU with a box exceeds ``ratio``
+    times that box's largest IoU."""
+    flags = torch.zeros(len(anchors), dtype=torch.bool)
+    for gt in gt_bboxes:
+        x1 = torch.maximum(anchors[:, 0], gt[0])
+        y1 = torch.maximum(anchors[:, 1], gt[1])
+        x2 = torch.minimum(anchors[:, 2], gt[2])
+        y2 = torch.minimum(anchors[:, 3], gt[3])
+        inter = (x2 - x1).clamp(min=0) * (y2 - y1).clamp(min=0)
+        area = (anchors[:, 2] - anchors[:, 0]) * (anchors[:, 3] - anchors[:, 1])
+        union = area + (gt[2] - gt[0]) * (gt[3] - gt[1]) - inter
+        iou = inter / union
+        flags |= iou > ratio * iou.max()
+    return flags
+
+
+def test_imitation_term_is_the_masked_mse_of_the_fine_grained_positions(
+        gfl_pair, monkeypatch):
+    model = ld_distiller(gfl_pair, loss_main=None, loss_vlr=None,
+                         loss_kd=None, **IM)
+    method = model.methods['ld']
+    seen = {}
+    forward = method.forward
+    monkeypatch.setattr(method, 'forward',
+                        lambda record: seen.setdefault('record', record)
+                        and forward(record))
+    inputs, samples = make_batch(model, num_items=[3, 1])
+    losses = model.loss(inputs, samples)
+    record = seen['record']
+    maps = record.student_dense.bbox_preds
+    masks = method.fine_grained_masks(record, maps)
+    anchors = torch.cat(model.student.bbox_head.prior_generator.grid_priors(
+        [m.shape[-2:] for m in maps], device='cpu'))
+    for b, sample in enumerate(samples):
+        want = _source_fine_grained(anchors, sample.gt_instances.bboxes)
+        got = torch.cat([m[b].flatten() for m in masks])
+        assert torch.equal(got, want) and got.any()
+    with torch.no_grad():
+        ref = 0.0
+        for lvl, (s, t) in enumerate(zip(record.student_neck,
+                                         record.teacher_neck)):
+            s = method.adapters[lvl](s)
+            for_rows = masks[lvl]
+            if for_rows.any():
+                ref += F.mse_loss(s.permute(0, 2, 3, 1)[for_rows],
+                                  t.permute(0, 2, 3, 1)[for_rows]).item()
+    assert losses['loss_ld_im'].item() == pytest.approx(2.0 * ref, rel=1e-4)
+    losses['loss_ld_im'].backward()
+    assert method.adapters[0].conv.weight.grad.abs().sum() > 0
+    assert all(p.grad is None for p in model.teacher.parameters())
+
+
+def test_imitation_term_without_ground_truth_and_its_build_error(gfl_pair):
+    model = ld_distiller(gfl_pair, **IM)
+    inputs, samples = make_batch(model, num_items=[0, 0])
+    assert model.loss(inputs, samples)['loss_ld_im'].item() == 0.0
+    with pytest.raises(ValueError, match='ConvAdapter'):
+        ld_distiller(gfl_pair, loss_im=IM['loss_im'])
+    with pytest.raises(ValueError, match='im_ratio'):
+        ld_distiller(gfl_pair, im_ratio=0.0)
