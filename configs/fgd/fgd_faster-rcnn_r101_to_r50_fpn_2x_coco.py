@@ -20,10 +20,10 @@ model = dict(
     student='mmdet::faster_rcnn/faster-rcnn_r50_fpn_2x_coco.py',
     teacher='mmdet::faster_rcnn/faster-rcnn_r101_fpn_2x_coco.py',
     teacher_ckpt='checkpoints/faster-rcnn_r101_fpn_2x_coco.pth',
+    inherit_teacher=True,  # the authors' inheriting strategy
     methods=[
         dict(type='FGD', temperature=0.5, alpha_fg=5e-5, beta_bg=2.5e-5,
-             gamma_attention=5e-5, lambda_global=5e-7, levels=[0, 1, 2, 3],
-             inherit_teacher=True),
+             gamma_attention=5e-5, lambda_global=5e-7, levels=[0, 1, 2, 3]),
     ])
 # Faster R-CNN's optimiser settings (8 GPUs x 2 images), the authors'
 # clipping

@@ -19,10 +19,10 @@ model = dict(
     student='mmdet::retinanet/retinanet_r50_fpn_2x_coco.py',
     teacher='mmdet::retinanet/retinanet_x101-64x4d_fpn_1x_coco.py',
     teacher_ckpt='checkpoints/retinanet_x101-64x4d_fpn_1x_coco.pth',
+    inherit_teacher=True,  # the authors' inheriting strategy
     methods=[
         dict(type='FGD', temperature=0.5, alpha_fg=1e-3, beta_bg=5e-4,
-             gamma_attention=5e-4, lambda_global=5e-6, levels=None,
-             inherit_teacher=True),
+             gamma_attention=5e-4, lambda_global=5e-6, levels=None),
     ])
 # RetinaNet's optimiser settings (8 GPUs x 2 images), the authors' clipping
 optim_wrapper = dict(

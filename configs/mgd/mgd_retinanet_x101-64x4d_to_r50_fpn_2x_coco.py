@@ -2,7 +2,10 @@
 # RetinaNet R-50 student, the authors' setting (yzd-v/MGD
 # det/configs/distillers/mgd/retina_rx101_64x4d_distill_retina_r50_fpn_2x_coco):
 # alpha 2e-5, mask ratio 0.65 on all five FPN levels, gradient clipping at
-# 35. Download the teacher from mmdet's model zoo
+# 35, and the inheriting strategy (init_student=True in every one of the
+# authors' detection configs: the student's neck and head start from the
+# teacher's; yzd-v/MGD@2c9da0b, det/mmdet/distillation/distillers/
+# detection_distiller.py). Download the teacher from mmdet's model zoo
 # (retinanet_x101-64x4d_fpn_ms-640-800-3x_coco) to teacher_ckpt; the student
 # starts from ImageNet weights. Published: 41.0 AP (student 37.4).
 _base_ = [
@@ -17,6 +20,7 @@ model = dict(
     student='mmdet::retinanet/retinanet_r50_fpn_2x_coco.py',
     teacher='mmdet::retinanet/retinanet_x101-64x4d_fpn_ms-640-800-3x_coco.py',
     teacher_ckpt='checkpoints/retinanet_x101-64x4d_fpn_ms-640-800-3x_coco.pth',
+    inherit_teacher=True,  # the authors' inheriting strategy
     methods=[dict(type='MGD', alpha=2e-5, mask_ratio=0.65, levels=None)])
 # RetinaNet's optimiser settings (8 GPUs x 2 images), the authors' clipping
 optim_wrapper = dict(

@@ -25,6 +25,7 @@ from .distill_loss_controls import DistillLossControlsMixin
 from .method_hints import methods_hint
 from .pair_checks import (check_same_classes, check_same_dense_layout,
                           checkpoint_classes)
+from ..utils.teacher_inheriting import inherit_teacher_weights
 from .teacher_precision import lower_teacher_precision, teacher_dtype_of
 from .teacher_preprocessing import (check_convertible_preprocessing,
                                     convert_to_teacher_inputs)
@@ -117,6 +118,12 @@ class Distiller(DistillLossControlsMixin, BaseDetector):
             ``<name>2``.
         student_ckpt: Optional checkpoint to start the student from, loaded
             strictly after weight initialisation.
+        inherit_teacher: The inheriting strategy of the FGD and MGD authors:
+            the student's neck and heads start from the teacher's where
+            names and shapes agree (the backbone keeps its own weights),
+            in :meth:`init_weights` before the methods' ``init_student``
+            and ``student_ckpt``; logged with what was copied
+            (``sea_kd/models/utils/teacher_inheriting.py``).
         data_preprocessor: Defaults to the student's data preprocessor.
         init_cfg: Initialisation of the distillation modules.
         nonfinite_loss: What a NaN/inf distillation term does: ``'raise'``
@@ -157,7 +164,8 @@ class Distiller(DistillLossControlsMixin, BaseDetector):
                  nonfinite_loss: str = 'raise',
                  max_consecutive_skips: int = 10,
                  teacher_dtype: str = 'float32',
-                 balance: OptConfigType = None) -> None:
+                 balance: OptConfigType = None,
+                 inherit_teacher: bool = False) -> None:
         # a bad name, methods list or balance fails before any build
         teacher_dtype_of(teacher_dtype)
         _check_method_cfgs(methods, type(self).__name__)
@@ -192,6 +200,12 @@ class Distiller(DistillLossControlsMixin, BaseDetector):
         object.__setattr__(self, '_teacher', teacher_model)
         self.teacher_ckpt = teacher_ckpt
         self.student_ckpt = student_ckpt
+        if not isinstance(inherit_teacher, bool):
+            raise TypeError(f'inherit_teacher must be True or False, got '
+                            f'{inherit_teacher!r}.')
+        self.inherit_teacher = inherit_teacher
+        #: What the inheriting strategy copied (``'<part>.<key>'``).
+        self.inherited_params: List[str] = []
 
         check_same_classes(self.student, self.teacher)
         # mmengine's ModuleDict: init_weights reaches the methods' modules
@@ -334,8 +348,12 @@ class Distiller(DistillLossControlsMixin, BaseDetector):
     def init_weights(self) -> None:
         """Initialise student and methods, let each method change the
         student's start (:meth:`DistillMethod.init_student`), then load
-        ``student_ckpt`` if given."""
+        ``student_ckpt`` if given. With ``inherit_teacher``, the teacher's
+        neck and heads are copied first."""
         super().init_weights()
+        if self.inherit_teacher:
+            self.inherited_params = inherit_teacher_weights(
+                self.student, self.teacher)
         for method in self.methods.values():
             method.init_student()
         if self.student_ckpt:

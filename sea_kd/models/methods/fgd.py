@@ -1,20 +1,20 @@
 """FGD: focal and global distillation of the neck features."""
 from __future__ import annotations
 
+import warnings
 from typing import Dict, List, Optional, Sequence
 
 from mmdet.registry import MODELS
-from mmengine.logging import MMLogger
 from torch import Tensor, nn
 
 from ..capture import DistillRecord
+from ..utils.teacher_inheriting import inherit_teacher_weights
 from ..distillers.pair_checks import neck_channels_of, prior_strides_of
 from ..losses.focal_global_loss import (GlobalContextBlock, attention_loss,
                                         fgd_attention, focal_box_masks,
                                         focal_feature_loss, global_loss)
 from ..utils.category_masks import (StrideLike, infer_strides,
                                     normalize_strides, pad_instances)
-from ..utils.head_transfer import copy_matching_state
 from ..utils.precision import at_least_fp32
 from .distill_method import DistillMethod, checked_level_matching
 
@@ -76,10 +76,10 @@ class FGD(DistillMethod):
             (:class:`FeatureImitation`).
         strides: Stride per neck level; ``None``: the student's prior
             generator, else inferred from the padded input size.
-        inherit_teacher: Initialise the student's neck and heads from the
-            teacher's where names and shapes agree (the authors'
-            ``init_student=True``, the "inheriting strategy"); the backbone
-            keeps its own weights.
+        inherit_teacher: Deprecated: set ``inherit_teacher=True`` on the
+            ``Distiller`` instead (the same inheriting strategy, for any
+            method); here it still applies it, with a
+            ``DeprecationWarning``.
         **kwargs: ``name``, ``init_cfg`` (:class:`DistillMethod`).
     """
 
@@ -108,6 +108,13 @@ class FGD(DistillMethod):
         self.weights = dict(fg=alpha_fg, bg=beta_bg,
                             attention=gamma_attention, **{
                                 'global': lambda_global})
+        if inherit_teacher:
+            warnings.warn(
+                "FGD(inherit_teacher=True) is deprecated: set "
+                "inherit_teacher=True on the Distiller (model = dict("
+                "type='Distiller', ..., inherit_teacher=True)), which "
+                'applies the same inheriting strategy for any method.',
+                DeprecationWarning, stacklevel=2)
         self.inherit_teacher = inherit_teacher
         self._levels_cfg = levels
         self._strides_cfg = strides
@@ -138,23 +145,9 @@ class FGD(DistillMethod):
         """The inheriting strategy: the teacher's neck and heads, where
         they fit."""
         self.inherited_params = []
-        if not self.inherit_teacher:
-            return
-        copied, skipped = [], []
-        for name, part in self.student.named_children():
-            source = getattr(self.teacher, name, None)
-            if name in ('backbone', 'data_preprocessor') or \
-                    not isinstance(source, nn.Module):
-                continue
-            c, s = copy_matching_state(source, part)
-            copied += [f'{name}.{k}' for k in c]
-            skipped += [f'{name}.{k}' for k in s]
-        self.inherited_params = copied
-        MMLogger.get_current_instance().info(
-            f'FGD inheriting strategy: copied {len(copied)} entries of the '
-            f"teacher's neck and heads into the student; kept "
-            f'{len(skipped)} of another shape or absent from the teacher '
-            f'({", ".join(skipped) or "none"}).')
+        if self.inherit_teacher:
+            self.inherited_params = inherit_teacher_weights(self.student,
+                                                            self.teacher)
 
     def forward(self, record: DistillRecord) -> Dict[str, Tensor]:
         student = [at_least_fp32(record.student_neck[i]) for i in self.levels]

@@ -117,9 +117,10 @@ def test_half_features_are_computed_in_fp32(pair, dtype, relative):
                for v in out.values())
 
 
-def test_inheriting_strategy_copies_neck_and_heads_not_backbone(pair):
+def test_deprecated_inherit_teacher_still_copies_neck_and_heads(pair):
     s_cfg = tiny_detector_cfg('retinanet', base_channels=8, neck_channels=64)
-    model = fgd((s_cfg, *pair[1:]), inherit_teacher=True)
+    with pytest.deprecated_call(match="inherit_teacher=True on the Distiller"):
+        model = fgd((s_cfg, *pair[1:]), inherit_teacher=True)
     teacher = model.teacher
     assert torch.equal(model.student.bbox_head.retina_cls.weight,
                        teacher.bbox_head.retina_cls.weight)
