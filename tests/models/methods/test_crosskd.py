@@ -438,3 +438,66 @@ def test_gfl_terms_match_a_plain_reference(save_state, monkeypatch):
     assert losses['loss_crosskd_reg'].item() == pytest.approx(
         reg.item(), rel=1e-4)
     assert reg.item() > 0
+
+
+@pytest.mark.parametrize('kind', ['atss', 'fcos'])
+def test_atss_and_fcos_terms_match_a_plain_reference(kind, save_state,
+                                                     monkeypatch):
+    """ATSS and FCOS: QFL of the cross logits, the GIoU of the decoded
+    boxes weighted by ω (the teacher's top class probability at valid
+    positions) over A, and (ATSS, as the authors' code) the centerness BCE
+    at the positives over A."""
+    torch.manual_seed(0)
+    s_cfg = tiny_detector_cfg(kind, base_channels=8, neck_channels=32)
+    t_cfg = tiny_detector_cfg(kind, base_channels=16, neck_channels=64)
+    method_cfg = dict(CROSSKD, loss_centerness=dict(
+        type='CrossEntropyLoss', use_sigmoid=True)) if kind == 'atss' \
+        else CROSSKD
+    model = distiller_with(
+        (s_cfg, t_cfg, save_state(build(t_cfg), 'teacher.pth'), None),
+        method_cfg)
+    method = model.methods['crosskd']
+    seen = {}
+    forward = method.forward
+    monkeypatch.setattr(method, 'forward',
+                        lambda record: seen.setdefault('record', record)
+                        and forward(record))
+    losses = model.loss(*make_batch(model))
+    record = seen['record']
+    head = model.teacher.bbox_head
+    with torch.no_grad():
+        cross = method.cross_head_outputs(record)
+
+        def flat(maps, d):
+            return torch.cat([m.permute(0, 2, 3, 1).reshape(
+                m.shape[0], -1, d) for m in maps], 1).reshape(-1, d)
+
+        x_cls, t_cls = flat(cross[0], 3), flat(
+            record.teacher_dense.cls_scores, 3)
+        x_box, t_box = flat(cross[1], 4), flat(
+            record.teacher_dense.bbox_preds, 4)
+        weights = torch.cat(record.dense_targets.label_weights,
+                            1).reshape(-1)
+        avg = max(float(record.dense_targets.avg_factor), 1.0)
+        priors = torch.cat(head.prior_generator.grid_priors(
+            [m.shape[-2:] for m in cross[0]], device='cpu')).repeat(2, 1)
+        if kind == 'fcos':  # distances: never negative
+            x_box, t_box = x_box.clamp(min=0), t_box.clamp(min=0)
+        omega = t_cls.max(1).values.sigmoid() * (weights > 0)
+        reg = GIoULoss()(head.bbox_coder.decode(priors, x_box),
+                         head.bbox_coder.decode(priors, t_box),
+                         weight=omega, avg_factor=avg)
+    assert losses['loss_crosskd_cls'].item() == pytest.approx(
+        _qfl(x_cls, t_cls, weights, avg).item(), rel=1e-4)
+    assert losses['loss_crosskd_reg'].item() == pytest.approx(
+        reg.item(), rel=1e-4)
+    if kind == 'atss':
+        labels = torch.cat(record.dense_targets.labels, 1).reshape(-1)
+        pos = (labels >= 0) & (labels < 3)
+        x_ctr, t_ctr = flat(cross[2], 1).reshape(-1), flat(
+            record.teacher_dense.extras[0], 1).reshape(-1)
+        q = t_ctr[pos].sigmoid()
+        bce = -(q * torch.nn.functional.logsigmoid(x_ctr[pos]) +
+                (1 - q) * torch.nn.functional.logsigmoid(-x_ctr[pos]))
+        assert losses['loss_crosskd_centerness'].item() == pytest.approx(
+            (bce.sum() / avg).item(), rel=1e-4)
