@@ -365,6 +365,12 @@ def main():
     work_dir = osp.abspath(args.work_dir)
     runs = plan_runs(work_dir, args.student, args.methods,
                      parse_seeds(args.seeds), args.teacher, args.split)
+    unknown = sorted(set(labels) - {run.name for run in runs})
+    if unknown:
+        raise SystemExit(
+            f'tools/compare.py: --labels names {unknown}, which are not '
+            f'configs of the comparison; use their names (file names '
+            f'without .py).')
     env = dict(os.environ, PYTHONUNBUFFERED='1')
     env['PYTHONPATH'] = os.pathsep.join(
         p for p in (REPO, os.environ.get('PYTHONPATH')) if p)

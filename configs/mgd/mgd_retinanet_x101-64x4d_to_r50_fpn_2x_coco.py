@@ -2,11 +2,12 @@
 # RetinaNet R-50 student, the authors' setting (yzd-v/MGD
 # det/configs/distillers/mgd/retina_rx101_64x4d_distill_retina_r50_fpn_2x_coco):
 # alpha 2e-5, mask ratio 0.65 on all five FPN levels, gradient clipping at
-# 35, and the inheriting strategy (init_student=True in every one of the
-# authors' detection configs: the student's neck and head start from the
-# teacher's; yzd-v/MGD@2c9da0b, det/mmdet/distillation/distillers/
-# detection_distiller.py). Download the teacher from mmdet's model zoo
-# (retinanet_x101-64x4d_fpn_ms-640-800-3x_coco) to teacher_ckpt; the student
+# 35, and the inheriting strategy (init_student=True, as in the authors'
+# configs whose teacher and student share the detector type: the student's
+# neck and head start from the teacher's; yzd-v/MGD@2c9da0b,
+# det/mmdet/distillation/distillers/detection_distiller.py). Download the
+# teacher from mmdet's model zoo (retinanet_x101-64x4d_fpn_ms-640-800-3x_coco)
+# to teacher_ckpt; the student
 # starts from ImageNet weights. Published: 41.0 AP (student 37.4).
 _base_ = [
     'mmdet::_base_/datasets/coco_detection.py',

@@ -476,18 +476,20 @@ class Progress:
                      elapsed: float) -> Optional[float]:
         """Seconds left for every run, while one is in flight: its own time
         left (mmengine's ``eta`` in its log) plus the mean duration of a
-        finished run (or this run's projected one) for each run not started.
+        finished run for each run not started; before any run finished,
+        this run's projected training time stands for the mean. ``None``
+        while nothing gives an estimate (e.g. the first run's evaluation).
 
         Args:
-            state: The run's last progress line (:func:`read_progress`).
-            elapsed: Seconds the run has been going.
+            state: The stage's last progress line (:func:`read_progress`).
+            elapsed: Seconds the stage's process has been going.
         """
         jobs = max(self.jobs, 1)
         after = max(self.total - self.done - jobs, 0)
         own = state.eta if state is not None else None
         if self.durations:
             mean = sum(self.durations) / len(self.durations)
-        elif own is not None:
+        elif own is not None and state.stage == 'train':
             mean = elapsed + own
         else:
             return None

@@ -20,6 +20,14 @@ def short_label(name: str, role: str = 'method') -> str:
     return name
 
 
+def tick_labels(rows, labels: Mapping[str, str]) -> list:
+    """Each row's label: the user's, else :func:`short_label`, else (where
+    two short labels would be the same) the config name."""
+    short = [short_label(r['name'], r.get('role', '')) for r in rows]
+    return [labels.get(r['name'], s if short.count(s) == 1 else r['name'])
+            for r, s in zip(rows, short)]
+
+
 def parse_labels(items) -> dict:
     """``['fi=FI', ...]`` -> ``{'fi': 'FI'}`` (``--labels`` of the tools).
 
@@ -53,6 +61,11 @@ def comparison_figure(summary: dict,
 
     labels = dict(labels or {})
     rows = summary['methods']
+    unknown = sorted(set(labels) - {r['name'] for r in rows})
+    if unknown:
+        raise ValueError(
+            f'Labels for {unknown}, which are not configs of the comparison '
+            f'({", ".join(r["name"] for r in rows)}): use their names.')
     fig, ax = plt.subplots(figsize=(max(0.55 * len(rows) + 1.8, 4.0), 3.4))
     student = next((r for r in rows if r.get('role') == 'student'), None)
     for x, row in enumerate(rows):
@@ -78,9 +91,8 @@ def comparison_figure(summary: dict,
         ax.legend(loc='best', fontsize=7, framealpha=0.8,
                   title='% = gap closed', title_fontsize=7)
     ax.set_xticks(range(len(rows)))
-    ax.set_xticklabels(
-        [labels.get(r['name'], short_label(r['name'], r.get('role', '')))
-         for r in rows], rotation=35, ha='right', fontsize=8)
+    ax.set_xticklabels(tick_labels(rows, labels), rotation=35, ha='right',
+                       fontsize=8)
     ax.tick_params(axis='y', labelsize=8)
     ax.set_ylabel(f'{summary["metric"]} (%)', fontsize=8)
     ax.grid(axis='y', lw=0.4, alpha=0.5)

@@ -13,13 +13,18 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
 from dataclasses import dataclass
 from typing import Callable, Optional, Sequence, TextIO
 
-_ITER = re.compile(r'Iter\((train|val|test)\)\s*\[\s*(\d+)/(\d+)\]')
+# iteration-based loops: "Iter(train) [ 50/600]"; epoch-based ones:
+# "Epoch(train)  [3][ 50/7330]"
+_ITER = re.compile(r'(?:Iter\((train|val|test)\)|'
+                   r'Epoch\((train|val|test)\)\s*\[\s*(\d+)\])'
+                   r'\s*\[\s*(\d+)/(\d+)\]')
 _ETA = re.compile(r'eta: (?:(\d+) days?, )?(\d+):(\d\d):(\d\d)')
 _TAIL_BYTES = 1 << 16
 
@@ -30,15 +35,19 @@ class LogProgress:
 
     Attributes:
         stage: ``'train'``, ``'val'`` or ``'test'``.
-        done: Iterations done in that stage.
-        total: Iterations of the stage.
+        done: Iterations done in that stage (in the epoch, for an
+            epoch-based loop).
+        total: Iterations of the stage (of the epoch).
         eta: mmengine's estimate of the stage's time left, in seconds
-            (``None`` when the line has none).
+            (``None`` when the line has none): all training epochs left,
+            for an epoch-based training.
+        epoch: The epoch, for an epoch-based loop (``None`` otherwise).
     """
     stage: str
     done: int
     total: int
     eta: Optional[float]
+    epoch: Optional[int] = None
 
 
 def parse_progress(text: str) -> Optional[LogProgress]:
@@ -57,8 +66,10 @@ def parse_progress(text: str) -> Optional[LogProgress]:
     if eta:
         days, h, m, s = (int(g or 0) for g in eta.groups())
         seconds = float(((days * 24 + h) * 60 + m) * 60 + s)
-    return LogProgress(match.group(1), int(match.group(2)),
-                       int(match.group(3)), seconds)
+    stage = match.group(1) or match.group(2)
+    epoch = int(match.group(3)) if match.group(3) else None
+    return LogProgress(stage, int(match.group(4)), int(match.group(5)),
+                       seconds, epoch)
 
 
 def read_progress(log: str) -> Optional[LogProgress]:
@@ -86,7 +97,8 @@ def progress_line(label: str, state: Optional[LogProgress], elapsed: float,
     if state is None:
         where = 'starting'
     else:
-        where = (f'{state.stage} iter {state.done}/{state.total} '
+        epoch = '' if state.epoch is None else f' epoch {state.epoch},'
+        where = (f'{state.stage}{epoch} iter {state.done}/{state.total} '
                  f'({100 * state.done // max(state.total, 1)}%)')
         if state.eta is not None:
             where += f', run about {clock(state.eta)} left'
@@ -139,27 +151,35 @@ def run_logged(cmd: Sequence[str],
         in_place = stream.isatty()
     start = time.monotonic()
     last_report = start
+    width = shutil.get_terminal_size().columns
     with open(log, 'w') as f:
         proc = subprocess.Popen(list(cmd), cwd=cwd, env=env, stdout=f,
                                 stderr=subprocess.STDOUT)
-        while True:
-            try:
-                proc.wait(timeout=1.0 if in_place else min(every, 1.0))
-                break
-            except subprocess.TimeoutExpired:
-                pass
-            now = time.monotonic()
-            if not in_place and now - last_report < every:
-                continue
-            last_report = now
-            state = read_progress(log)
-            left = overall_left(state, now - start) if overall_left else None
-            line = progress_line(label, state, now - start, left)
-            if in_place:
-                stream.write(f'\r{_bar(state)}{line}\x1b[K')
-            else:
-                stream.write(line + '\n')
-            stream.flush()
+        try:
+            while True:
+                try:
+                    proc.wait(timeout=min(every, 1.0))
+                    break
+                except subprocess.TimeoutExpired:
+                    pass
+                now = time.monotonic()
+                if not in_place and now - last_report < every:
+                    continue
+                last_report = now
+                state = read_progress(log)
+                left = overall_left(state, now - start) \
+                    if overall_left else None
+                line = progress_line(label, state, now - start, left)
+                if in_place:  # one terminal row, or \r cannot rewrite it
+                    text = f'{_bar(state)}{line}'[:max(width - 1, 1)]
+                    stream.write(f'\r{text}\x1b[K')
+                else:
+                    stream.write(line + '\n')
+                stream.flush()
+        except BaseException:  # an error here or Ctrl-C: no orphan run
+            proc.kill()
+            proc.wait()
+            raise
     if in_place:
         stream.write('\r\x1b[K')
         stream.flush()

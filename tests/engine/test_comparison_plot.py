@@ -73,3 +73,16 @@ def test_the_tool_draws_a_stored_comparison_again(tmp_path):
          tmp_path / 'comparison.json', out, '--labels', 'fi'], cwd=REPO,
         capture_output=True, text=True, env={'PYTHONPATH': REPO, 'PATH': ''})
     assert bad.returncode != 0 and 'NAME=LABEL' in bad.stderr
+
+
+def test_clashing_short_labels_fall_back_to_names_and_unknown_labels_fail():
+    data = summary()
+    data['methods'].append(dict(
+        data['methods'][1], name='fi_faster-rcnn_r18_to_r18-w16_synthetic'))
+    fig = comparison_figure(data)
+    ticks = [t.get_text() for t in fig.axes[0].get_xticklabels()]
+    assert ticks == ['student', 'fi_retinanet_r18_to_r18-w16_synthetic',
+                     'tbd-first-gs90',
+                     'fi_faster-rcnn_r18_to_r18-w16_synthetic']
+    with pytest.raises(ValueError, match='not configs of the comparison'):
+        comparison_figure(summary(), {'nope': 'x'})

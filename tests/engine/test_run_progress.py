@@ -4,6 +4,7 @@ and the end of the log shown when a run fails."""
 import io
 import sys
 import textwrap
+import time
 
 import pytest
 
@@ -111,3 +112,48 @@ def test_a_real_training_reports_its_iterations(tmp_path, synthetic_root):
     lines = out.getvalue().splitlines()
     assert any('train iter' in line and '/40' in line and 'run about' in line
                for line in lines), lines
+
+
+def test_epoch_based_lines_are_read():
+    line = ('12/05 09:40:46 - mmengine - INFO - Epoch(train)  [3][ 50/7330]  '
+            'lr: 2.0e-02  eta: 1 day, 2:03:04  time: 0.5')
+    state = parse_progress(line)
+    assert state == LogProgress('train', 50, 7330,
+                                ((24 + 2) * 60 + 3) * 60 + 4.0, 3)
+    assert 'train epoch 3, iter 50/7330' in progress_line('x', state, 1.0,
+                                                          None)
+    assert parse_progress('Epoch(val) [12][ 25/625]    eta: 0:01:00') == \
+        LogProgress('val', 25, 625, 60.0, 12)
+
+
+def test_overall_time_left_of_a_comparison():
+    from sea_kd.engine.comparison import Progress
+    progress = Progress(total=4, jobs=1)
+    train = LogProgress('train', 150, 600, 90.0)
+    # nothing finished yet: this run's projected training (30 + 90 s)
+    # stands for each of the 3 runs after it
+    assert progress.overall_left(train, 30.0) == 90.0 + 3 * 120.0
+    # the first run's evaluation gives no estimate of a whole run
+    assert progress.overall_left(LogProgress('test', 5, 50, 10.0),
+                                 3.0) is None
+    progress.durations.append(200.0)
+    progress.done = 1
+    # the mean of the finished runs for the 2 not started
+    assert progress.overall_left(train, 30.0) == 90.0 + 2 * 200.0
+    assert progress.overall_left(None, 50.0) == 150.0 + 2 * 200.0
+
+
+def test_an_error_while_watching_stops_the_run(tmp_path):
+    def broken(state, elapsed):
+        raise KeyError('boom')
+
+    marker = tmp_path / 'still running'
+    script = ('import time, pathlib\n'
+              'time.sleep(3)\n'
+              f'pathlib.Path({str(marker)!r}).write_text("x")\n')
+    with pytest.raises(KeyError, match='boom'):
+        run_logged([sys.executable, '-c', script], str(tmp_path / 'log'),
+                   'fake', overall_left=broken, every=0.2,
+                   stream=io.StringIO())
+    time.sleep(3.5)
+    assert not marker.exists()  # the child was killed, not left running

@@ -212,6 +212,11 @@ class Distiller(DistillLossControlsMixin, BaseDetector):
         self.methods = ModuleDict()
         for cfg in methods:
             self._add_method(cfg)
+        if inherit_teacher and any(getattr(m, 'inherit_teacher', False)
+                                   for m in self.methods.values()):
+            raise ValueError(
+                'inherit_teacher is set on both the Distiller and a method '
+                '(FGD\'s deprecated option); set it on the Distiller only.')
         if balance_module is not None:
             balance_module.bind(self.method_names)
         #: The automatic balancing of the terms (``None``: off).

@@ -33,6 +33,7 @@ class SingleMethodDistiller(Distiller):
                  max_consecutive_skips: int = 10,
                  teacher_dtype: str = 'float32',
                  balance: OptConfigType = None,
+                 inherit_teacher: bool = False,
                  **method_options) -> None:
         super().__init__(
             student, teacher, teacher_ckpt,
@@ -40,7 +41,8 @@ class SingleMethodDistiller(Distiller):
             student_ckpt=student_ckpt, data_preprocessor=data_preprocessor,
             init_cfg=init_cfg, nonfinite_loss=nonfinite_loss,
             max_consecutive_skips=max_consecutive_skips,
-            teacher_dtype=teacher_dtype, balance=balance)
+            teacher_dtype=teacher_dtype, balance=balance,
+            inherit_teacher=inherit_teacher)
 
     @property
     def method(self):

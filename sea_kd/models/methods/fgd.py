@@ -1,10 +1,11 @@
 """FGD: focal and global distillation of the neck features."""
 from __future__ import annotations
 
-import warnings
+import logging
 from typing import Dict, List, Optional, Sequence
 
 from mmdet.registry import MODELS
+from mmengine.logging import print_log
 from torch import Tensor, nn
 
 from ..capture import DistillRecord
@@ -78,8 +79,8 @@ class FGD(DistillMethod):
             generator, else inferred from the padded input size.
         inherit_teacher: Deprecated: set ``inherit_teacher=True`` on the
             ``Distiller`` instead (the same inheriting strategy, for any
-            method); here it still applies it, with a
-            ``DeprecationWarning``.
+            method); here it still applies it, with a logged warning. Both
+            at once are refused.
         **kwargs: ``name``, ``init_cfg`` (:class:`DistillMethod`).
     """
 
@@ -109,12 +110,12 @@ class FGD(DistillMethod):
                             attention=gamma_attention, **{
                                 'global': lambda_global})
         if inherit_teacher:
-            warnings.warn(
+            print_log(
                 "FGD(inherit_teacher=True) is deprecated: set "
                 "inherit_teacher=True on the Distiller (model = dict("
                 "type='Distiller', ..., inherit_teacher=True)), which "
                 'applies the same inheriting strategy for any method.',
-                DeprecationWarning, stacklevel=2)
+                logger='current', level=logging.WARNING)
         self.inherit_teacher = inherit_teacher
         self._levels_cfg = levels
         self._strides_cfg = strides

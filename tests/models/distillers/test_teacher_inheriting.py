@@ -59,3 +59,12 @@ def test_student_ckpt_is_loaded_after_inheriting(pair, save_state):
 def test_inherit_teacher_must_be_a_bool(pair):
     with pytest.raises(TypeError, match='inherit_teacher must be True or'):
         distiller(pair, inherit_teacher='yes')
+
+
+def test_single_method_distillers_take_it(pair):
+    s_cfg, t_cfg, ckpt = pair
+    model = MODELS.build(dict(type='FeatureImitationDistiller', student=s_cfg,
+                              teacher=t_cfg, teacher_ckpt=ckpt,
+                              inherit_teacher=True))
+    model.init_weights()
+    assert 'bbox_head.retina_cls.weight' in model.inherited_params

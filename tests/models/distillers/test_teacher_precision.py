@@ -101,7 +101,7 @@ def test_inheriting_copies_the_full_precision_teacher(save_state):
     ckpt = save_state(teacher, 'teacher.pth')
     model = MODELS.build(dict(
         type='Distiller', student=s_cfg, teacher=t_cfg, teacher_ckpt=ckpt,
-        methods=[dict(type='FGD', inherit_teacher=True)],
+        methods=[dict(type='FGD')], inherit_teacher=True,
         teacher_dtype='bfloat16'))
     model.init_weights()
     expected = teacher.neck.fpn_convs[0].conv.weight

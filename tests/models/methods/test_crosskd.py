@@ -391,7 +391,6 @@ def _kl_rows(x, t):
 
 
 def test_gfl_terms_match_a_plain_reference(save_state, monkeypatch):
-    kind = 'gfl'
     """GFL: QFL of the cross logits against the teacher's, and the box term
     of the CrossKD authors' GFL configs (jbwang1997/CrossKD@87e156a,
     ``configs/crosskd/crosskd_r50_gflv1_r101-2x-ms_fpn_1x_coco.py``, 43.7
@@ -399,6 +398,7 @@ def test_gfl_terms_match_a_plain_reference(save_state, monkeypatch):
     distribution summed over the bins, times 4 and /4 over the edges,
     weighted by ω (the teacher's top class probability at valid anchors)
     and averaged by Σω."""
+    kind = 'gfl'
     torch.manual_seed(0)
     s_cfg = tiny_detector_cfg(kind, base_channels=8, neck_channels=32)
     t_cfg = tiny_detector_cfg(kind, base_channels=16, neck_channels=64)

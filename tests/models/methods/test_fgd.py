@@ -3,6 +3,7 @@ loop over levels, gradients (none into the teacher), no ground truth,
 fp16 features, the inheriting strategy and bad configs."""
 import pytest
 import torch
+from mmdet.registry import MODELS
 
 from sea_kd.models.capture import DistillRecord
 from sea_kd.models.losses.focal_global_loss import (attention_loss,
@@ -117,10 +118,14 @@ def test_half_features_are_computed_in_fp32(pair, dtype, relative):
                for v in out.values())
 
 
-def test_deprecated_inherit_teacher_still_copies_neck_and_heads(pair):
+def test_deprecated_inherit_teacher_still_copies_neck_and_heads(
+        pair, monkeypatch):
     s_cfg = tiny_detector_cfg('retinanet', base_channels=8, neck_channels=64)
-    with pytest.deprecated_call(match="inherit_teacher=True on the Distiller"):
-        model = fgd((s_cfg, *pair[1:]), inherit_teacher=True)
+    logged = []
+    monkeypatch.setattr('sea_kd.models.methods.fgd.print_log',
+                        lambda msg, **kw: logged.append(msg))
+    model = fgd((s_cfg, *pair[1:]), inherit_teacher=True)
+    assert any('inherit_teacher=True on the Distiller' in m for m in logged)
     teacher = model.teacher
     assert torch.equal(model.student.bbox_head.retina_cls.weight,
                        teacher.bbox_head.retina_cls.weight)
@@ -143,3 +148,11 @@ def test_bad_configs_are_named(pair):
         fgd(pair, temperature=0)
     with pytest.raises(ValueError, match='2 strides given for 5'):
         fgd(pair, strides=[8, 16])
+
+
+def test_inheriting_on_both_the_distiller_and_fgd_is_refused(pair):
+    s_cfg, t_cfg, ckpt, _ = pair
+    with pytest.raises(ValueError, match='on the Distiller only'):
+        MODELS.build(dict(type='Distiller', student=s_cfg, teacher=t_cfg,
+                          teacher_ckpt=ckpt, inherit_teacher=True,
+                          methods=[dict(type='FGD', inherit_teacher=True)]))

@@ -288,7 +288,8 @@ def test_the_teachers_boxes_are_clipped_as_targets(dino_pair):
     record = _record(samples, (t_cls.clone(), s_box), (t_cls, t_box))
     assert method(record)['l1'].item() == pytest.approx(0.0, abs=1e-6)
     method.clip_teacher_boxes = False
-    # 5 * (|0.15 - 0.1| + |0.3 - 0.4|) / 4 per layer... summed over the
-    # two images' single pairs and averaged by the layer's 2 pairs
+    # one layer, two images with one pair each: 5 times the mean over the
+    # 2 pairs of the L1 distance |0.15 - 0.1| + |0.3 - 0.4| (the same in
+    # both images)
     assert method(record)['l1'].item() == pytest.approx(
         5 * (0.05 + 0.1), rel=1e-4)
