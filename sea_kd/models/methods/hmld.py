@@ -137,12 +137,13 @@ class HMLD(DistillMethod):
                 list(range(teacher_layers - n, teacher_layers)))
 
     @torch.no_grad()
-    def _gt_matched(self, teacher: QueryOutputs, t_box: Tensor,
-                    layers: List[int],
-                    record: DistillRecord) -> List[List[Tensor]]:
+    def _gt_matched(self, teacher: QueryOutputs, layers: List[int],
+                    record: DistillRecord,
+                    t_box: Optional[Tensor] = None) -> List[List[Tensor]]:
         """``keep[g][b]``: teacher queries the teacher's assigner matches to
         image ``b``'s ground truth in layer ``layers[g]``, from the boxes
-        ``t_box[g]`` (clipped to the image with ``clip_teacher_boxes``)."""
+        ``t_box[g]`` (the step's, clipped to the image with
+        ``clip_teacher_boxes``; ``None``: the teacher's as predicted)."""
         assigner = self.teacher.bbox_head.assigner
         keep = []
         for g, layer in enumerate(layers):
@@ -154,7 +155,9 @@ class HMLD(DistillMethod):
                     [img_w, img_h, img_w, img_h])
                 pred = InstanceData(
                     scores=teacher.cls_scores[layer, b],
-                    bboxes=bbox_cxcywh_to_xyxy(t_box[g, b]) * scale)
+                    bboxes=bbox_cxcywh_to_xyxy(
+                        teacher.bbox_preds[layer, b] if t_box is None
+                        else t_box[g, b]) * scale)
                 result = assigner.assign(pred_instances=pred,
                                          gt_instances=gt, img_meta=meta)
                 per_image.append(torch.nonzero(result.gt_inds > 0)[:, 0])
@@ -178,7 +181,7 @@ class HMLD(DistillMethod):
             s_cls, s_box, t_cls, t_box, scale, self.use_sigmoid,
             self.match_cost['cls'], self.match_cost['l1'],
             self.match_cost['giou'])
-        keep = self._gt_matched(teacher, t_box, t_layers, record) \
+        keep = self._gt_matched(teacher, t_layers, record, t_box) \
             if self.teacher_queries == 'gt_matched' else None
         group, image, s_idx, t_idx = hungarian_pairs(costs, keep)
         return self.loss_hmld(
