@@ -68,3 +68,36 @@ def test_single_method_distillers_take_it(pair):
                               inherit_teacher=True))
     model.init_weights()
     assert 'bbox_head.retina_cls.weight' in model.inherited_params
+
+
+def test_equal_backbones_are_still_not_copied(save_state):
+    """With backbones of one shape, only the rule keeps the student's."""
+    torch.manual_seed(0)
+    cfg = tiny_detector_cfg('retinanet', base_channels=8, neck_channels=32)
+    teacher = build(cfg)
+    model = MODELS.build(dict(
+        type='Distiller', student=cfg, teacher=cfg,
+        teacher_ckpt=save_state(teacher, 'teacher.pth'),
+        methods=[dict(type='MGD', alpha=2e-5)], inherit_teacher=True))
+    model.init_weights()
+    assert not torch.equal(model.student.backbone.conv1.weight,
+                           teacher.backbone.conv1.weight)
+    assert torch.equal(model.student.neck.lateral_convs[0].conv.weight,
+                       teacher.neck.lateral_convs[0].conv.weight)
+    assert not any(p.startswith('backbone.')
+                   for p in model.inherited_params)
+
+
+def test_inheriting_comes_before_the_methods_init_student(pair,
+                                                          monkeypatch):
+    seen = []
+    model = MODELS.build(dict(
+        type='Distiller', student=pair[0], teacher=pair[1],
+        teacher_ckpt=pair[2], methods=[dict(type='MGD', alpha=2e-5)],
+        inherit_teacher=True))
+    method = model.methods['mgd']
+    monkeypatch.setattr(method, 'init_student', lambda: seen.append(
+        torch.equal(model.student.bbox_head.retina_cls.weight,
+                    model.teacher.bbox_head.retina_cls.weight)))
+    model.init_weights()
+    assert seen == [True]  # the method saw the inherited head
