@@ -26,3 +26,24 @@ def distiller_with(pair, method: dict):
                               teacher_ckpt=ckpt, methods=[method]))
     model.init_weights()
     return model
+
+
+def recording_step(method, monkeypatch) -> dict:
+    """Make ``method`` keep the record of the step it distils: the returned
+    dict holds it under ``'record'`` after ``model.loss``."""
+    seen = {}
+    forward = method.forward
+
+    def recorded(record):
+        seen['record'] = record
+        return forward(record)
+
+    monkeypatch.setattr(method, 'forward', recorded)
+    return seen
+
+
+def flat_rows(maps, d: int):
+    """Per-level (B, d·A, H, W) maps as (B·N, d) rows, image by image, level
+    by level, position by position."""
+    return torch.cat([m.permute(0, 2, 3, 1).reshape(m.shape[0], -1, d)
+                      for m in maps], 1).reshape(-1, d)

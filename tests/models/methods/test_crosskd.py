@@ -9,7 +9,7 @@ from mmdet.models.losses import GIoULoss
 from mmdet.registry import MODELS
 
 from ...conftest import build, make_batch, tiny_detector_cfg
-from .conftest import distiller_with
+from .conftest import distiller_with, flat_rows, recording_step
 
 CROSSKD = dict(type='CrossKD', reused_teacher_head_idx=1,
                adapter=dict(type='ConvAdapter'))
@@ -406,11 +406,7 @@ def test_gfl_terms_match_a_plain_reference(save_state, monkeypatch):
         (s_cfg, t_cfg, save_state(build(t_cfg), 'teacher.pth'), None),
         CROSSKD)
     method = model.methods['crosskd']
-    seen = {}
-    forward = method.forward
-    monkeypatch.setattr(method, 'forward',
-                        lambda record: seen.setdefault('record', record)
-                        and forward(record))
+    seen = recording_step(method, monkeypatch)
     losses = model.loss(*make_batch(model))
     record = seen['record']
     head = model.teacher.bbox_head
@@ -418,10 +414,7 @@ def test_gfl_terms_match_a_plain_reference(save_state, monkeypatch):
     with torch.no_grad():
         cross = method.cross_head_outputs(record)
 
-        def flat(maps, d):
-            return torch.cat([m.permute(0, 2, 3, 1).reshape(
-                m.shape[0], -1, d) for m in maps], 1).reshape(-1, d)
-
+        flat = flat_rows
         x_cls, t_cls = flat(cross[0], 3), flat(
             record.teacher_dense.cls_scores, 3)
         x_box = flat(cross[1], 4 * bins).reshape(-1, bins)
@@ -457,21 +450,14 @@ def test_atss_and_fcos_terms_match_a_plain_reference(kind, save_state,
         (s_cfg, t_cfg, save_state(build(t_cfg), 'teacher.pth'), None),
         method_cfg)
     method = model.methods['crosskd']
-    seen = {}
-    forward = method.forward
-    monkeypatch.setattr(method, 'forward',
-                        lambda record: seen.setdefault('record', record)
-                        and forward(record))
+    seen = recording_step(method, monkeypatch)
     losses = model.loss(*make_batch(model))
     record = seen['record']
     head = model.teacher.bbox_head
     with torch.no_grad():
         cross = method.cross_head_outputs(record)
 
-        def flat(maps, d):
-            return torch.cat([m.permute(0, 2, 3, 1).reshape(
-                m.shape[0], -1, d) for m in maps], 1).reshape(-1, d)
-
+        flat = flat_rows
         x_cls, t_cls = flat(cross[0], 3), flat(
             record.teacher_dense.cls_scores, 3)
         x_box, t_box = flat(cross[1], 4), flat(

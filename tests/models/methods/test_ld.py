@@ -6,6 +6,7 @@ import torch.nn.functional as F
 from mmdet.registry import MODELS
 
 from ...conftest import build, make_batch, tiny_detector_cfg
+from .conftest import recording_step
 
 
 @pytest.fixture
@@ -163,11 +164,7 @@ def test_imitation_term_is_the_masked_mse_of_the_fine_grained_positions(
     model = ld_distiller(gfl_pair, loss_main=None, loss_vlr=None,
                          loss_kd=None, **IM)
     method = model.methods['ld']
-    seen = {}
-    forward = method.forward
-    monkeypatch.setattr(method, 'forward',
-                        lambda record: seen.setdefault('record', record)
-                        and forward(record))
+    seen = recording_step(method, monkeypatch)
     inputs, samples = make_batch(model, num_items=[3, 1])
     losses = model.loss(inputs, samples)
     record = seen['record']
