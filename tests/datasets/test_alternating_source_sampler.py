@@ -4,6 +4,7 @@ import itertools
 import json
 import os
 import os.path as osp
+from pathlib import Path
 
 import pytest
 from mmengine.config import Config
@@ -113,7 +114,7 @@ def coco_stand_in(tmp_path_factory):
         train = json.load(f)
     with open(summary['train_ann_file']) as f:
         full = json.load(f)
-    held_out = {im['id'] for im in json.load(open(unlabeled))['images']}
+    held_out = {im['id'] for im in json.loads(Path(unlabeled).read_text())['images']}
     pseudo = dict(full, images=[im for im in full['images']
                                 if im['id'] in held_out],
                   annotations=[a for a in full['annotations']

@@ -1,6 +1,7 @@
 """docs/adding_a_method.md shows the worked example's real files."""
 import os.path as osp
 import re
+from pathlib import Path
 
 from ..conftest import REPO
 
@@ -8,7 +9,7 @@ PAGE = osp.join(REPO, 'docs', 'adding_a_method.md')
 
 
 def blocks():
-    text = open(PAGE).read()
+    text = Path(PAGE).read_text()
     return re.findall(r'```python\n(.*?)```', text, re.DOTALL)
 
 
@@ -23,7 +24,7 @@ def test_the_page_shows_the_method_file_and_its_config_verbatim():
 
 
 def test_the_page_names_every_place_a_method_touches():
-    text = open(PAGE).read()
+    text = Path(PAGE).read_text()
     for place in ['sea_kd/models/methods/__init__.py', 'model_zoo.md',
                   'tests/docs/test_model_zoo.py', 'tools/demo.py',
                   'results.md', 'tools/compare.py', 'tools/benchmark.py',

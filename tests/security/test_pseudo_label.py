@@ -6,6 +6,7 @@ import json
 import os
 import os.path as osp
 import subprocess
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -119,7 +120,7 @@ def test_labels_map_to_the_files_categories_by_name(tmp_path, unlabeled,
     assert box_names(runs['reordered']) == original
     with open(runs['reordered']) as f:
         assert json.load(f)['categories'] == json.loads(
-            open(reordered).read())['categories']
+            Path(reordered).read_text())['categories']
 
 
 def test_category_lookup_is_by_name_and_applied_to_every_label():
@@ -186,13 +187,13 @@ def test_output_that_is_the_ann_file_is_refused(tmp_path, unlabeled,
     if link:
         out = str(tmp_path / 'link.json')
         os.link(copy, out)
-    before = open(copy).read()
+    before = Path(copy).read_text()
     proc = pseudo_label(retina_teacher_ckpt, out, '--ann-file', copy,
                         '--img-dir', img_dir, *KEEP_ALL)
     assert proc.returncode != 0
     assert f'OUT `{out}` is the --ann-file `{copy}`' in proc.stderr, \
         proc.stderr[-3000:]
-    assert open(copy).read() == before
+    assert Path(copy).read_text() == before
 
 
 def test_run_without_pseudo_boxes_warns_on_stderr_and_exits_1(

@@ -1,4 +1,6 @@
 """tools/plot_curves.py on the logs of a real mmengine training run."""
+from pathlib import Path
+
 import pytest
 
 from sea_kd.utils.training_curves import load_scalars
@@ -29,7 +31,7 @@ def fi_work_dir(tmp_path_factory, synthetic_root, retina_teacher_ckpt):
 
 
 def assert_png(path, min_bytes=5000):
-    data = open(path, 'rb').read()
+    data = Path(path).read_bytes()
     assert data[:8] == PNG_SIGNATURE and len(data) > min_bytes, path
 
 
