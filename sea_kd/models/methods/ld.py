@@ -9,12 +9,13 @@ from mmdet.registry import MODELS
 from mmdet.structures.bbox import bbox_overlaps
 from mmdet.utils import OptConfigType
 from torch import Tensor
-from torch.nn.utils.rnn import pad_sequence
 
 from ..adapters import build_level_adapters
 from ..capture import DistillRecord
 from ..distillers.pair_checks import neck_channels_of
+from ..utils.category_masks import pad_instances
 from ..utils.dense_layout import flatten_level_maps, level_priors
+from ..utils.precision import at_least_fp32
 from ..utils.valuable_localization_region import vlr_weights
 from .distill_method import DistillMethod
 
@@ -183,24 +184,14 @@ class LD(DistillMethod):
             losses['im'] = self._im(record, s_dense.bbox_preds)
         return losses
 
-    @staticmethod
-    def _gt_boxes(record: DistillRecord, like: Tensor):
-        """Padded ground-truth boxes (B, M, 4) and which are real (B, M)."""
-        boxes = [g.bboxes for g in record.batch_gt_instances]
-        boxes = [b.tensor if hasattr(b, 'tensor') else b for b in boxes]
-        gts = pad_sequence([b.to(like) for b in boxes], batch_first=True)
-        count = torch.as_tensor([len(b) for b in boxes], device=like.device)
-        valid = torch.arange(gts.shape[1], device=like.device)[None] < \
-            count[:, None]
-        return gts, valid
-
     def fine_grained_masks(self, record: DistillRecord,
                            maps) -> List[Tensor]:
         """Per level, (B, H, W): the positions whose anchor's IoU with a
         ground-truth box exceeds ``im_ratio`` times that box's largest IoU
         with any anchor."""
         anchors = level_priors(self.student.bbox_head, maps)        # N, 4
-        gts, valid = self._gt_boxes(record, anchors)
+        gts, _, valid = pad_instances(record.batch_gt_instances,
+                                      anchors.device)
         batch = gts.shape[0]
         if gts.shape[1] == 0:
             fine = anchors.new_zeros((batch, anchors.shape[0]),
@@ -215,7 +206,8 @@ class LD(DistillMethod):
 
     def _im(self, record: DistillRecord, maps) -> Tensor:
         """The imitation term at the fine-grained positions."""
-        student = list(record.student_neck)
+        # fp32 also for the adapters: autocast is off here (AMP)
+        student = [at_least_fp32(f) for f in record.student_neck]
         if self.adapters is not None:
             student = [a(s) for a, s in zip(self.adapters, student)]
         return self.loss_im(student, list(record.teacher_neck),
@@ -224,6 +216,7 @@ class LD(DistillMethod):
     def _vlr(self, record: DistillRecord, maps) -> Tensor:
         anchors = level_priors(self.student.bbox_head, maps)
         sizes = [m.shape[-2] * m.shape[-1] for m in maps]
-        gts, valid = self._gt_boxes(record, anchors)
+        gts, _, valid = pad_instances(record.batch_gt_instances,
+                                      anchors.device)
         return vlr_weights(anchors, sizes, gts, valid, self.vlr_topk,
                            self.vlr_low)

@@ -199,3 +199,22 @@ def test_imitation_term_without_ground_truth_and_its_build_error(gfl_pair):
         ld_distiller(gfl_pair, loss_im=IM['loss_im'])
     with pytest.raises(ValueError, match='im_ratio'):
         ld_distiller(gfl_pair, im_ratio=0.0)
+
+
+def test_imitation_term_reads_half_precision_necks(gfl_pair, monkeypatch):
+    """Under AMP the recorded necks are half precision; the term (and its
+    float32 adapters) runs in float32 and gives the float32 value."""
+    model = ld_distiller(gfl_pair, loss_main=None, loss_vlr=None,
+                         loss_kd=None, **IM)
+    method = model.methods['ld']
+    seen = recording_step(method, monkeypatch)
+    model.loss(*make_batch(model, num_items=[3, 1]))
+    record = seen['record']
+    maps = record.student_dense.bbox_preds
+    with torch.no_grad():
+        full = method._im(record, maps)
+        record.student_neck = tuple(f.bfloat16() for f in record.student_neck)
+        record.teacher_neck = tuple(f.bfloat16() for f in record.teacher_neck)
+        half = method._im(record, maps)
+    assert half.dtype == torch.float32
+    assert half.item() == pytest.approx(full.item(), rel=5e-2)
