@@ -1,3 +1,4 @@
+from . import detectors  # noqa: F401  (first: the ground floor)
 from . import (adapters, balance, capture, distillers, losses,  # noqa: F401
                methods)
 from .distillers import Distiller

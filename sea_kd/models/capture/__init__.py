@@ -1,4 +1,4 @@
-from .dense_targets import normalize_dense_targets
+from ..detectors import normalize_dense_targets
 from .detector_capture import (RCNNStage, check_parts, is_cascade,
                                rcnn_stage, shared_fc_tap,
                                student_loss_with_record,

@@ -20,16 +20,15 @@ from contextlib import ExitStack
 from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 import torch
-from mmdet.models.dense_heads import DINOHead, YOLOXHead
+from mmdet.models.dense_heads import DINOHead
 from mmdet.models.detectors import SingleStageDetector, TwoStageDetector
 from mmdet.structures import SampleList
 from mmdet.structures.bbox import bbox2roi
 from torch import Tensor, nn
 
+from ..detectors import checked_dense_view
 from ..utils.precision import at_least_fp32, levels_at_least_fp32
 from ..utils.sparse_roi_align import sparse_roi_layers
-from .dense_targets import (check_dense_targets_readable,
-                            normalize_dense_targets, yolox_dense_targets)
 from .method_tap import MethodTap
 from .query_outputs import (check_query_head, is_query_detector,
                             query_outputs)
@@ -131,7 +130,7 @@ def check_parts(detector: nn.Module, parts: Sequence[str], role: str) -> None:
             f'{type(detector).__name__}, not a one-stage detector '
             '(SingleStageDetector: RetinaNet, FCOS, ATSS, ...).')
     if 'dense_head' in parts:
-        check_dense_targets_readable(detector.bbox_head, role)
+        checked_dense_view(detector.bbox_head, role)
     if 'dense_tower' in parts:
         convs = getattr(getattr(detector, 'bbox_head', None), 'cls_convs',
                         None)
@@ -175,16 +174,11 @@ def student_loss_with_record(
     with ExitStack() as stack:
         feat_tap = stack.enter_context(MethodTap(student, 'extract_feat'))
         if 'dense_head' in parts:
-            head = student.bbox_head
-            out_tap = stack.enter_context(MethodTap(head, 'forward'))
-            if isinstance(head, YOLOXHead):  # assigns inside its loss
-                target_tap = stack.enter_context(
-                    MethodTap(head, '_get_targets_single'))
-                sample_tap = stack.enter_context(
-                    MethodTap(head.sampler, 'sample'))
-            else:
-                target_tap = stack.enter_context(
-                    MethodTap(head, 'get_targets'))
+            view = checked_dense_view(student.bbox_head, 'student')
+            out_tap = stack.enter_context(
+                MethodTap(student.bbox_head, 'forward'))
+            target_taps = [stack.enter_context(MethodTap(module, name))
+                           for module, name in view.target_tap_points()]
         if 'dense_tower' in parts:
             tower_taps = [stack.enter_context(MethodTap(layer, 'forward'))
                           for layer in last_tower_layers(student.bbox_head)]
@@ -206,14 +200,10 @@ def student_loss_with_record(
     record.student_neck = tuple(feat_tap.first.output)
     if 'dense_head' in parts:
         record.student_dense = _dense_outputs(out_tap.first.output)
-        if isinstance(head, YOLOXHead):
-            record.dense_targets = yolox_dense_targets(
-                head, target_tap.calls, sample_tap.calls,
-                [c.shape[-2] * c.shape[-1]
-                 for c in record.student_dense.cls_scores])
-        else:
-            record.dense_targets = normalize_dense_targets(
-                head, target_tap.first.output, inputs.shape[0])
+        record.dense_targets = view.read_targets(
+            target_taps, inputs.shape[0],
+            [c.shape[-2] * c.shape[-1]
+             for c in record.student_dense.cls_scores])
     if 'dense_tower' in parts:
         if not all(tap.calls for tap in tower_taps):
             raise RuntimeError(

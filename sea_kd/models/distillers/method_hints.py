@@ -3,11 +3,11 @@ from __future__ import annotations
 
 from typing import List
 
-from mmdet.models.dense_heads import GFLHead, RetinaHead
+from mmdet.models.dense_heads import RetinaHead
 from mmdet.models.detectors import SingleStageDetector, TwoStageDetector
 from torch import nn
 
-from ..capture.dense_targets import dense_targets_readable
+from ..detectors import dense_head_view
 from ..capture.query_outputs import is_query_detector, uses_sigmoid_classes
 from ..utils.teacher_head_tail import is_tower_head
 from .pair_checks import check_same_dense_layout, match_levels
@@ -30,7 +30,7 @@ def _dense_head(detector: nn.Module):
     ``None``."""
     head = getattr(detector, 'bbox_head', None)
     if not isinstance(detector, SingleStageDetector) or \
-            not dense_targets_readable(head):
+            dense_head_view(head) is None:
         return None
     return head
 
@@ -46,7 +46,7 @@ def methods_for_pair(student: nn.Module, teacher: nn.Module) -> List[str]:
             type(s_head) is type(t_head) and \
             not _refuses(check_same_dense_layout, student, teacher):
         names += ['ADL']
-        if isinstance(s_head, GFLHead):
+        if dense_head_view(s_head).predicts_distributions:
             names.append('LD')
         else:
             names.append('TBD')

@@ -16,7 +16,7 @@ from torch import Tensor, nn
 from ..utils.category_masks import (CategoryMasks, StrideLike, category_masks,
                                     infer_strides, normalize_strides,
                                     pixel_centres)
-from ..utils.dense_layout import flatten_level_maps
+from ..detectors.dense_layout import flatten_level_maps
 
 
 def category_anchors(feats: Tensor, masks: Tensor,

@@ -12,7 +12,7 @@ from torch import Tensor
 
 from ..capture import DenseHeadOutputs, DistillRecord
 from ..distillers.pair_checks import check_sigmoid_heads
-from ..utils.dense_layout import flatten_level_logits
+from ..detectors import flatten_level_logits
 from ..utils.precision import levels_at_least_fp32
 from .distill_method import DistillMethod
 

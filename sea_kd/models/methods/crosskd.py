@@ -5,16 +5,14 @@ from typing import Dict, List, Sequence
 
 import torch
 from mmdet.registry import MODELS
-from mmdet.models.dense_heads import GFLHead, YOLOXHead
-from mmdet.models.task_modules.coders import DistancePointBBoxCoder
 from mmdet.utils import OptConfigType
 from torch import Tensor
 
 from ..adapters import build_level_adapters
 from ..capture import DenseHeadOutputs, DistillRecord
 from ..losses.pearson_feature_loss import standardize_channels
-from ..utils.dense_layout import (detection_score_logits, flatten_level_maps,
-                                  level_priors)
+from ..detectors import (checked_dense_view, detection_score_logits,
+                         flatten_level_maps)
 from ..utils.teacher_head_tail import (check_tower_head, head_tail_forward,
                                        per_level_towers, tower_depth,
                                        tower_names)
@@ -31,10 +29,6 @@ def align_to_teacher(student: Tensor, teacher: Tensor,
     std = flat.std(dim=1).reshape(shape) if flat.shape[1] > 1 else \
         torch.zeros_like(mean)
     return standardize_channels(student, eps) * std + mean
-
-
-#: Bound of YOLOX's log box sizes (in strides) before its exp decoding.
-YOLOX_MAX_LOG_SIZE = 10.0
 
 
 @MODELS.register_module()
@@ -127,7 +121,8 @@ class CrossKD(DistillMethod):
         if self.first > 0:
             self.student_taps = self.tower_paths(s_head)
             self.teacher_taps = self.tower_paths(t_head)
-        self.distributions = isinstance(t_head, GFLHead)
+        self.distributions = checked_dense_view(
+            t_head, 'teacher').predicts_distributions
         s_ch, t_ch = self._channels(s_head), self._channels(t_head)
         if self._adapter_cfg is None:
             if s_ch != t_ch:
@@ -242,32 +237,16 @@ class CrossKD(DistillMethod):
             loss = self.loss_reg(x.float(), t.float(), weight=edge_weight,
                                  avg_factor=4.0)
             return loss / weight.sum().clamp(min=1e-6)
-        batch = teacher_boxes[0].shape[0]
-        if isinstance(head, YOLOXHead):  # no box coder: its own decoding
-            priors = torch.cat(head.prior_generator.grid_priors(
-                [m.shape[-2:] for m in teacher_boxes],
-                device=teacher_boxes[0].device, with_stride=True))
-            priors = priors.float().repeat(batch, 1)
-            x = flatten_level_maps(cross_boxes, 4).reshape(-1, 4).float()
-            t = flatten_level_maps(teacher_boxes, 4).reshape(-1, 4).float()
-            # YOLOX decodes sizes as exp(log size): bound the log sizes so
-            # that no prior overflows to an infinite box (e^10 strides is
-            # far beyond any image)
-            x = torch.cat([x[:, :2], x[:, 2:].clamp(max=YOLOX_MAX_LOG_SIZE)],
-                          dim=1)
-            t = torch.cat([t[:, :2], t[:, 2:].clamp(max=YOLOX_MAX_LOG_SIZE)],
-                          dim=1)
-            return self.loss_reg(head._bbox_decode(priors, x),
-                                 head._bbox_decode(priors, t),
-                                 weight=weight, avg_factor=avg)
-        coder = head.bbox_coder
-        size = coder.encode_size
-        priors = level_priors(head, teacher_boxes).repeat(batch, 1)
-        x = flatten_level_maps(cross_boxes, size).reshape(-1, size).float()
-        t = flatten_level_maps(teacher_boxes, size).reshape(-1, size).float()
-        if isinstance(coder, DistancePointBBoxCoder):
-            # distances below 0 (RTMDet's unbounded regression) would make
-            # inverted boxes, whose GIoU is meaningless; FCOS's are >= 0
-            x, t = x.clamp(min=0), t.clamp(min=0)
-        x, t = coder.decode(priors, x), coder.decode(priors, t)
+        # decoded by the teacher head's view, its codes bounded to proper
+        # boxes first (distances >= 0: RTMDet's unbounded regression would
+        # make inverted boxes, whose GIoU is meaningless; YOLOX's log sizes
+        # bounded so that no prior overflows to an infinite box)
+        view = checked_dense_view(head, 'teacher')
+        priors, strides, _ = view.priors_and_strides(
+            [m.shape[-2:] for m in teacher_boxes], teacher_boxes[0].device)
+        size = view.box_code_size
+        x, t = (view.decode(priors, flatten_level_maps(
+            [b.float() for b in boxes], size), strides,
+            bounded=True).reshape(-1, 4)
+            for boxes in (cross_boxes, teacher_boxes))
         return self.loss_reg(x, t, weight=weight, avg_factor=avg)

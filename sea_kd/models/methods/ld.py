@@ -4,7 +4,6 @@ from __future__ import annotations
 from typing import Dict, List, Optional
 
 import torch
-from mmdet.models.dense_heads import GFLHead
 from mmdet.registry import MODELS
 from mmdet.structures.bbox import bbox_overlaps
 from mmdet.utils import OptConfigType
@@ -14,7 +13,7 @@ from ..adapters import build_level_adapters
 from ..capture import DistillRecord
 from ..distillers.pair_checks import neck_channels_of
 from ..utils.category_masks import pad_instances
-from ..utils.dense_layout import flatten_level_maps, level_priors
+from ..detectors import dense_head_view, flatten_level_maps, level_priors
 from ..utils.precision import at_least_fp32
 from ..utils.valuable_localization_region import vlr_weights
 from .distill_method import DistillMethod
@@ -107,7 +106,8 @@ class LD(DistillMethod):
     def setup(self) -> None:
         for role, det in (('student', self.student),
                           ('teacher', self.teacher)):
-            if not isinstance(det.bbox_head, GFLHead):
+            view = dense_head_view(det.bbox_head)
+            if view is None or not view.predicts_distributions:
                 raise TypeError(
                     f'LD distils box-edge distributions, which only GFL-type '
                     f'heads (GFLHead, LDHead) predict; the {role}\'s head is '

@@ -4,15 +4,14 @@ from __future__ import annotations
 from typing import Dict, List, Sequence
 
 import torch
-from mmdet.models.dense_heads import GFLHead
 from mmdet.registry import MODELS
 from mmdet.utils import OptConfigType
 from torch import Tensor
 
 from ..adapters import build_level_adapters
 from ..capture import DistillRecord
-from ..utils.dense_layout import (detection_score_logits,
-                                  flatten_level_logits)
+from ..detectors import (dense_head_view, detection_score_logits,
+                         flatten_level_logits)
 from ..utils.harmony_score import (HARMONY_FORMS, DenseHarmony,
                                    dense_harmony_scores)
 from ..utils.precision import levels_at_least_fp32
@@ -99,11 +98,12 @@ class TBD(DistillMethod):
         adapter = self._adapter_cfg
         for role, det in (('student', self.student),
                           ('teacher', self.teacher)):
-            if isinstance(det.bbox_head, GFLHead):
+            view = dense_head_view(det.bbox_head)
+            if view is not None and view.predicts_distributions:
                 raise TypeError(
                     'TBD\'s harmony score decodes box regressions; the '
-                    f'{role}\'s GFLHead predicts each edge as a distribution '
-                    'over bins instead.')
+                    f'{role}\'s {type(det.bbox_head).__name__} predicts '
+                    'each edge as a distribution over bins instead.')
         check_sigmoid_heads(self.student, self.teacher, 'TBD')
         self.num_classes = self.student.bbox_head.num_classes
         self.loss_hd = MODELS.build(loss_hd) if loss_hd is not None else None

@@ -1,7 +1,6 @@
 from .category_masks import (CategoryMasks, category_masks, infer_strides,
                              instances_at_pixels, normalize_strides,
                              pad_instances, pixel_centres, valid_pixel_mask)
-from .dense_layout import flatten_level_logits, flatten_level_maps  # noqa
 from .harmony_score import DenseHarmony, dense_harmony_scores  # noqa
 from .precision import at_least_fp32, levels_at_least_fp32  # noqa: F401
 from .region_projector import RegionProjector  # noqa: F401

@@ -11,10 +11,10 @@ positive (label ``c_i`` in ``[0, C)``) with assigned ground-truth box
     HS_i = 1 − |s_i − u_i|                   high when they agree
                                              (form='agreement')
 
-The teacher's box is decoded with the teacher head's own box coder (or,
-for YOLOX, which has none, with its own decoding), the ground-truth box
-is recovered from the student head's regression targets with the student
-head's coder. Everything is vectorised over images, positions and
+The teacher's box is decoded as the teacher head's view decodes it (its own
+box coder, or, for YOLOX, which has none, its own decoding), the
+ground-truth box is recovered from the student head's regression targets by
+the student head's view. Everything is vectorised over images, positions and
 classes.
 """
 from __future__ import annotations
@@ -23,12 +23,10 @@ from dataclasses import dataclass
 from typing import List, Optional, Sequence, Tuple
 
 import torch
-from mmdet.models.dense_heads import YOLOXHead
-from mmdet.structures.bbox import bbox_overlaps, get_box_tensor
+from mmdet.structures.bbox import bbox_overlaps
 from torch import Tensor, nn
 
-from ..capture.dense_targets import regresses_boxes
-from .dense_layout import flatten_level_maps
+from ..detectors import DenseHeadView, checked_dense_view, flatten_level_maps
 
 
 HARMONY_FORMS = ('product', 'agreement')
@@ -100,58 +98,6 @@ class DenseHarmony:
         return list(torch.split(values, self.num_per_level, dim=1))
 
 
-def _box_code_size(head: nn.Module) -> int:
-    return int(getattr(getattr(head, 'bbox_coder', None), 'encode_size', 4))
-
-
-def _priors_and_strides(head: nn.Module,
-                        featmap_sizes: Sequence[Tuple[int, int]],
-                        device: torch.device) -> Tuple[Tensor, Tensor,
-                                                       List[int]]:
-    """All priors (N, 4 or 2) in the head's order, each position's stride
-    (N,), and the number of positions per level."""
-    generator = head.prior_generator
-    priors = generator.grid_priors(
-        list(featmap_sizes), dtype=torch.float32, device=device)
-    counts = [int(p.shape[0]) for p in priors]
-    strides = []
-    for level, count in enumerate(counts):
-        stride = generator.strides[level]
-        stride = stride[0] if isinstance(stride, (tuple, list)) else stride
-        strides.append(torch.full((count, ), float(stride), device=device))
-    return torch.cat(priors), torch.cat(strides), counts
-
-
-def _decode_rows(head: nn.Module, priors: Tensor, codes: Tensor,
-                 strides: Tensor) -> Tensor:
-    """(M, 4) boxes of (M, D) codes at (M, d) priors of (M,) strides: the
-    head's box coder, or YOLOX's own decoding (``_bbox_decode``: centre
-    offsets and log sizes in stride units; YOLOX has no box coder)."""
-    if isinstance(head, YOLOXHead):
-        with_stride = torch.cat(
-            [priors[:, :2], strides[:, None].expand(-1, 2)], dim=1)
-        return head._bbox_decode(with_stride, codes)
-    return get_box_tensor(head.bbox_coder.decode(priors, codes))
-
-
-def _decode(head: nn.Module, priors: Tensor, codes: Tensor,
-            mask: Optional[Tensor], strides: Tensor) -> Tensor:
-    """Decode (B, N, D) codes against (N, d) priors of (N,) strides:
-    (B, N, 4) boxes, or the (P, 4) boxes where ``mask`` (B, N) is true."""
-    batch, num = codes.shape[:2]
-    priors = priors.unsqueeze(0).expand(batch, -1, -1)
-    strides = strides.unsqueeze(0).expand(batch, -1)
-    if mask is not None:
-        priors, codes, strides = priors[mask], codes[mask], strides[mask]
-        if codes.shape[0] == 0:
-            return codes.new_zeros((0, 4))
-        return _decode_rows(head, priors, codes, strides)
-    boxes = _decode_rows(head, priors.reshape(batch * num, -1),
-                         codes.reshape(batch * num, -1),
-                         strides.reshape(-1))
-    return boxes.reshape(batch, num, 4)
-
-
 def _check_count(what: str, got: int, priors: Tensor) -> None:
     if got != priors.shape[0]:
         raise ValueError(
@@ -159,31 +105,6 @@ def _check_count(what: str, got: int, priors: Tensor) -> None:
             f'generator gives {priors.shape[0]}; teacher and student must '
             'share the dense layout (strides, anchors per location) and the '
             'feature map sizes.')
-
-
-def _predictions_in_pixels(head: nn.Module, bbox_preds: Sequence[Tensor],
-                           strides: Tensor) -> Tensor:
-    """(B, N, D) box codes of a head's raw regression outputs, in pixels.
-
-    ``FCOSHead.forward_single`` with ``norm_on_bbox=True`` multiplies its
-    distances by the stride only in eval mode; in training mode they are in
-    stride units and are scaled here.
-    """
-    codes = flatten_level_maps([p.float() for p in bbox_preds],
-                               _box_code_size(head))
-    if getattr(head, 'norm_on_bbox', False) and head.training:
-        codes = codes * strides[None, :, None]
-    return codes
-
-
-def _targets_in_pixels(head: nn.Module, bbox_targets: Sequence[Tensor],
-                       strides: Tensor) -> Tensor:
-    """(B, N, D) regression targets in pixels (FCOS divides them by the
-    stride when ``norm_on_bbox=True``, in any mode)."""
-    codes = torch.cat([t.float() for t in bbox_targets], dim=1)
-    if getattr(head, 'norm_on_bbox', False):
-        codes = codes * strides[None, :, None]
-    return codes
 
 
 def decode_dense_predictions(head: nn.Module,
@@ -201,12 +122,12 @@ def decode_dense_predictions(head: nn.Module,
         Tensor: (B, N, 4) boxes in input-image pixels, or (P, 4) where
         ``mask`` is true. Boxes are not clipped to the image.
     """
+    view = checked_dense_view(head, 'student')
     sizes = [tuple(p.shape[-2:]) for p in bbox_preds]
-    priors, strides, _ = _priors_and_strides(head, sizes,
-                                             bbox_preds[0].device)
-    codes = _predictions_in_pixels(head, bbox_preds, strides)
+    priors, strides, _ = view.priors_and_strides(sizes, bbox_preds[0].device)
+    codes = view.predictions_in_pixels(bbox_preds, strides)
     _check_count('The box predictions', codes.shape[1], priors)
-    return _decode(head, priors, codes, mask, strides)
+    return view.decode(priors, codes, strides, mask)
 
 
 def decode_dense_targets(head: nn.Module, bbox_targets: Sequence[Tensor],
@@ -215,9 +136,9 @@ def decode_dense_targets(head: nn.Module, bbox_targets: Sequence[Tensor],
     """The assigned ground-truth boxes from a head's regression targets.
 
     Anchor heads with ``reg_decoded_bbox=True`` (ATSS) and RTMDet heads
-    hold the boxes already; otherwise the targets are decoded with the head's box coder
-    (deltas against anchors, or FCOS distances to points, scaled back by the
-    stride when ``norm_on_bbox=True``). Only positives carry meaningful
+    hold the boxes already; otherwise the targets are decoded by the head's
+    view (deltas against anchors, or FCOS distances to points, scaled back
+    by the stride when ``norm_on_bbox=True``). Only positives carry meaningful
     boxes.
 
     Args:
@@ -229,19 +150,20 @@ def decode_dense_targets(head: nn.Module, bbox_targets: Sequence[Tensor],
     Returns:
         Tensor: (B, N, 4) boxes, or (P, 4) where ``mask`` is true.
     """
-    priors, strides, _ = _priors_and_strides(head, featmap_sizes,
-                                             bbox_targets[0].device)
-    return _targets_to_boxes(head, priors, strides, bbox_targets, mask)
+    view = checked_dense_view(head, 'student')
+    priors, strides, _ = view.priors_and_strides(featmap_sizes,
+                                                 bbox_targets[0].device)
+    return _targets_to_boxes(view, priors, strides, bbox_targets, mask)
 
 
-def _targets_to_boxes(head: nn.Module, priors: Tensor, strides: Tensor,
+def _targets_to_boxes(view: DenseHeadView, priors: Tensor, strides: Tensor,
                       bbox_targets: Sequence[Tensor],
                       mask: Optional[Tensor]) -> Tensor:
-    codes = _targets_in_pixels(head, bbox_targets, strides)
+    codes = view.targets_in_pixels(bbox_targets, strides)
     _check_count('The regression targets', codes.shape[1], priors)
-    if regresses_boxes(head):
+    if view.regresses_boxes:
         return codes[mask] if mask is not None else codes
-    return _decode(head, priors, codes, mask, strides)
+    return view.decode(priors, codes, strides, mask)
 
 
 @torch.no_grad()
@@ -279,8 +201,9 @@ def dense_harmony_scores(student_head: nn.Module,
     num_classes = int(student_head.num_classes)
     sizes = [tuple(s.shape[-2:]) for s in teacher_cls_scores]
     device = teacher_cls_scores[0].device
-    priors, strides, counts = _priors_and_strides(student_head, sizes,
-                                                  device)
+    s_view = checked_dense_view(student_head, 'student')
+    t_view = checked_dense_view(teacher_head, 'teacher')
+    priors, strides, counts = s_view.priors_and_strides(sizes, device)
     labels = torch.cat(list(labels), dim=1)
     _check_count('The labels', labels.shape[1], priors)
     positive = (labels >= 0) & (labels < num_classes)
@@ -292,11 +215,11 @@ def dense_harmony_scores(student_head: nn.Module,
     pos_scores = logits[positive].gather(
         1, pos_labels.unsqueeze(1)).squeeze(1).sigmoid()
 
-    codes = _predictions_in_pixels(teacher_head, teacher_bbox_preds, strides)
+    codes = t_view.predictions_in_pixels(teacher_bbox_preds, strides)
     _check_count('The teacher box predictions', codes.shape[1], priors)
-    teacher_boxes = _decode(teacher_head, priors, codes, positive, strides)
-    gt_boxes = _targets_to_boxes(student_head, priors, strides,
-                                 bbox_targets, positive)
+    teacher_boxes = t_view.decode(priors, codes, strides, positive)
+    gt_boxes = _targets_to_boxes(s_view, priors, strides, bbox_targets,
+                                 positive)
     pos_ious = bbox_overlaps(teacher_boxes, gt_boxes, is_aligned=True)
     pos_harmony = harmony_score(pos_scores, pos_ious, kappa, form)
 

@@ -5,35 +5,32 @@ from contextlib import contextmanager
 from typing import Iterator, List, Sequence
 
 import torch
-from mmdet.models.dense_heads import (ATSSHead, FCOSHead, GFLHead,
-                                      RetinaHead, RTMDetHead, RTMDetInsHead,
-                                      RTMDetInsSepBNHead, YOLOXHead)
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-#: Heads whose forward runs a classification and a box tower in turn and
-#: then their predictors, the layout the tail runner relies on: one tower
-#: shared by the levels (``cls_convs``, ``reg_convs``), or one per level
-#: (``RTMDetSepBNHead``, whose ``cls_convs[level]`` are the level's layers;
-#: ``YOLOXHead``, whose are ``multi_level_cls_convs[level]``). RTMDet's
-#: heads are ATSS subclasses; its instance heads (mask kernels and a mask
-#: feature from the neck) are not tower heads.
-TOWER_HEADS = (RetinaHead, GFLHead, ATSSHead, FCOSHead, YOLOXHead)
-NOT_TOWER_HEADS = (RTMDetInsHead, RTMDetInsSepBNHead)
+from ..detectors import DenseHeadView, dense_head_view
+
+
+def _view(head: nn.Module) -> DenseHeadView:
+    """The head's view; the base view's layout for a head of no known
+    family."""
+    return dense_head_view(head) or DenseHeadView(head)
 
 
 def is_tower_head(head: nn.Module) -> bool:
-    """Whether ``head`` is one of :data:`TOWER_HEADS` and not one of
-    :data:`NOT_TOWER_HEADS`."""
-    return isinstance(head, TOWER_HEADS) and \
-        not isinstance(head, NOT_TOWER_HEADS)
+    """Whether the head's forward runs a classification and a box tower in
+    turn and then its predictors, the layout the tail runner relies on
+    (its view's ``has_towers``): one tower shared by the levels
+    (``cls_convs``, ``reg_convs``), or one per level (``RTMDetSepBNHead``,
+    whose ``cls_convs[level]`` are the level's layers; ``YOLOXHead``, whose
+    are ``multi_level_cls_convs[level]``). RTMDet's instance heads (mask
+    kernels and a mask feature from the neck) are not tower heads."""
+    return _view(head).has_towers
 
 
 def tower_names(head: nn.Module) -> tuple:
     """Attribute names of the head's classification and box towers."""
-    if isinstance(head, YOLOXHead):
-        return 'multi_level_cls_convs', 'multi_level_reg_convs'
-    return 'cls_convs', 'reg_convs'
+    return _view(head).tower_attributes
 
 
 def per_level_towers(head: nn.Module) -> bool:
@@ -55,10 +52,7 @@ def activates_given_features(head: nn.Module) -> bool:
     one; RetinaNet, ATSS, FCOS and GFL build ReLU layers). RTMDet's layers
     end in SiLU and YOLOX's in Swish by default, whose outputs may be
     negative, so their given features enter as they are."""
-    act_cfg = getattr(head, 'act_cfg', None)
-    if isinstance(act_cfg, dict):
-        return act_cfg.get('type') == 'ReLU'
-    return not isinstance(head, (RTMDetHead, YOLOXHead))
+    return _view(head).activates_given_features()
 
 
 def check_tower_head(head: nn.Module, role: str, method: str) -> None:
@@ -133,7 +127,7 @@ def head_tail_forward(head: nn.Module, first: int, cls_feats: Sequence[Tensor],
     gradients only if they require them (a frozen teacher's do not).
 
     Args:
-        head: A :data:`TOWER_HEADS` head.
+        head: A head whose view has towers (:func:`is_tower_head`).
         first: Index of the first tower layer to run.
         cls_feats / reg_feats: Per level (B, C, H, W).
 

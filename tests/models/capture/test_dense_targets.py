@@ -7,7 +7,7 @@ from mmdet.structures.bbox import distance2bbox
 from mmdet.utils import reduce_mean
 
 from sea_kd.models.capture import student_loss_with_record
-from sea_kd.models.capture.dense_targets import normalize_dense_targets
+from sea_kd.models.detectors import normalize_dense_targets
 
 from ...conftest import build, make_batch, tiny_detector_cfg
 

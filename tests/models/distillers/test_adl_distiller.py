@@ -4,7 +4,7 @@ import pytest
 import torch
 from mmdet.registry import MODELS
 
-from sea_kd.models.utils.dense_layout import flatten_level_logits
+from sea_kd.models.detectors import flatten_level_logits
 from sea_kd.models.losses import ADLoss
 
 from ...conftest import build, make_batch, tiny_detector_cfg

@@ -294,7 +294,7 @@ def test_yolox_detection_scores_combine_objectness():
     """YOLOX scores a detection by σ(c)·σ(o): TBD reads that score's logit,
     other heads' class logits as they are."""
     from sea_kd.models.capture import DenseHeadOutputs
-    from sea_kd.models.utils.dense_layout import detection_score_logits
+    from sea_kd.models.detectors import detection_score_logits
     torch.manual_seed(0)
     head = build(tiny_detector_cfg('yolox')).bbox_head
     cls = [torch.randn(2, 3, 4, 4, requires_grad=True) * 4]

@@ -4,8 +4,6 @@ from __future__ import annotations
 from typing import List
 
 import torch
-import torch.nn.functional as F
-from mmdet.models.dense_heads import YOLOXHead
 from torch import Tensor
 
 
@@ -38,26 +36,3 @@ def level_priors(head, maps: List[Tensor]) -> Tensor:
     priors = head.prior_generator.grid_priors(
         [m.shape[-2:] for m in maps], device=maps[0].device)
     return torch.cat(priors)
-
-
-def detection_score_logits(head, dense) -> List[Tensor]:
-    """Per-level logits of the head's detection score.
-
-    For most heads the class logits themselves. YOLOX trains its class
-    logits at the positives only and scores a detection by
-    ``σ(c) · σ(o)`` with its objectness ``o`` (``dense.extras[0]``), so
-    its logits here are ``logit(σ(c) · σ(o))``, computed from
-    ``log σ(c) + log σ(o)`` for stability; gradients reach both branches.
-
-    Args:
-        head: The dense head that produced ``dense``.
-        dense: Its :class:`~sea_kd.models.capture.DenseHeadOutputs`.
-    """
-    if not isinstance(head, YOLOXHead):
-        return list(dense.cls_scores)
-    logits = []
-    for cls, obj in zip(dense.cls_scores, dense.extras[0]):
-        log_p = (F.logsigmoid(cls.float()) +
-                 F.logsigmoid(obj.float())).clamp(max=-1e-6)
-        logits.append(log_p - torch.log(-torch.expm1(log_p)))
-    return logits
