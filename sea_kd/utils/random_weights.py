@@ -20,6 +20,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import torch
 from mmdet.registry import MODELS
 from mmengine.config import Config
+from mmengine.utils import to_2tuple
 
 from .config_loading import load_model_cfg
 
@@ -116,9 +117,8 @@ Size = Tuple[float, float]
 
 def _pair(value: Any) -> Size:
     """``(w, h)`` of a scale given as one number or a pair."""
-    if isinstance(value, (int, float)):
-        return float(value), float(value)
-    return float(value[0]), float(value[1])
+    w, h = to_2tuple(value)
+    return float(w), float(h)
 
 
 def _resized(resize: dict, sizes: List[Size]) -> List[Size]:

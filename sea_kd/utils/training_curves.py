@@ -356,12 +356,6 @@ def plot_losses(runs: Sequence[dict],
     return _save(fig, out, dpi)
 
 
-def final_values(runs: Sequence[dict], metric: str) -> List[float]:
-    """The last logged value of ``metric`` in each run."""
-    _check_metric(runs, metric)
-    return [run['val'][metric][1][-1] for run in runs]
-
-
 def _check_metric(runs: Sequence[dict], metric: str) -> None:
     lacking = [run['name'] for run in runs if metric not in run['val']]
     if lacking:

@@ -4,6 +4,8 @@ from __future__ import annotations
 import math
 from typing import Optional, Sequence
 
+from ...models.distillers.distill_loss_controls import check_factor
+
 #: Policies of :class:`DistillWeightSchedule`.
 POLICIES = ('constant', 'linear', 'cosine', 'step')
 
@@ -13,13 +15,6 @@ def _check_step(value, name: str) -> None:
                               or isinstance(value, bool) or value < 0):
         raise ValueError(f'{name} must be a non-negative integer (an '
                          f'iteration or epoch index), got {value!r}.')
-
-
-def _check_factor(value, name: str) -> None:
-    if not isinstance(value, (int, float)) or isinstance(value, bool) \
-            or not math.isfinite(value) or value < 0:
-        raise ValueError(f'{name} must be a finite number >= 0, got '
-                         f'{value!r}.')
 
 
 class DistillWeightSchedule:
@@ -90,9 +85,9 @@ class DistillWeightSchedule:
         if policy == 'step' and not milestones:
             raise ValueError("The step policy needs `milestones` (steps at "
                              'which the factor is multiplied by `gamma`).')
-        _check_factor(factor, 'factor')
+        check_factor(factor, 'factor')
         _check_step(warmup, 'warmup')
-        _check_factor(warmup_start_factor, 'warmup_start_factor')
+        check_factor(warmup_start_factor, 'warmup_start_factor')
         _check_step(begin, 'begin')
         _check_step(end, 'end')
         _check_step(stop_at, 'stop_at')
@@ -100,9 +95,9 @@ class DistillWeightSchedule:
             raise ValueError(f'end ({end}) must be greater than begin '
                              f'({begin}).')
         end_factor = 0.0 if end_factor is None else end_factor
-        _check_factor(end_factor, 'end_factor')
+        check_factor(end_factor, 'end_factor')
         gamma = 0.1 if gamma is None else gamma
-        _check_factor(gamma, 'gamma')
+        check_factor(gamma, 'gamma')
         for m in milestones or ():
             _check_step(m, 'every milestone')
         self.policy = policy

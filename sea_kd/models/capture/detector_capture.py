@@ -17,21 +17,20 @@ sampled RoIs.
 from __future__ import annotations
 
 from contextlib import ExitStack
-from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
-from mmdet.models.dense_heads import DINOHead
-from mmdet.models.detectors import SingleStageDetector, TwoStageDetector
 from mmdet.structures import SampleList
 from mmdet.structures.bbox import bbox2roi
 from torch import Tensor, nn
 
-from ..detectors import checked_dense_view
+from ..detectors import (checked_dense_view, is_dense_detector,
+                         is_query_detector, is_two_stage_detector,
+                         query_head_view, rcnn_stage)
 from ..utils.precision import at_least_fp32, levels_at_least_fp32
 from ..utils.sparse_roi_align import sparse_roi_layers
 from .method_tap import MethodTap
-from .query_outputs import (check_query_head, is_query_detector,
-                            query_outputs)
+from .query_outputs import check_query_head, query_outputs
 from .record import RECORD_PARTS, DenseHeadOutputs, DistillRecord, RoIRecord
 
 
@@ -76,55 +75,13 @@ def last_tower_layers(head: nn.Module) -> List[nn.Module]:
     return [convs[-1]]
 
 
-def is_cascade(detector: nn.Module) -> bool:
-    """Whether the detector's R-CNN has one bbox head per stage (Cascade
-    R-CNN)."""
-    roi_head = getattr(detector, 'roi_head', None)
-    return isinstance(getattr(roi_head, 'bbox_head', None), nn.ModuleList)
-
-
-class RCNNStage(NamedTuple):
-    """The R-CNN stage whose regions the capture reads.
-
-    Attributes:
-        extractor: Its RoI feature extractor.
-        bbox_head: Its bbox head.
-        assigner: Its region assigner (``None`` without ``train_cfg``).
-        sampler: Its region sampler (``None`` without ``train_cfg``).
-        stage: Its index for Cascade R-CNN; ``None`` for one-stage
-            R-CNNs (``StandardRoIHead``).
-    """
-    extractor: nn.Module
-    bbox_head: nn.Module
-    assigner: Any
-    sampler: Any
-    stage: Optional[int]
-
-
-def rcnn_stage(detector: nn.Module) -> RCNNStage:
-    """The R-CNN's region stage: the only one of a ``StandardRoIHead``, or
-    the first of Cascade R-CNN's, whose regions are sampled from the
-    proposals at IoU 0.5 as Faster R-CNN's are (the later stages refine
-    them)."""
-    roi_head = detector.roi_head
-    assigner = getattr(roi_head, 'bbox_assigner', None)
-    sampler = getattr(roi_head, 'bbox_sampler', None)
-    if not is_cascade(detector):
-        return RCNNStage(roi_head.bbox_roi_extractor, roi_head.bbox_head,
-                         assigner, sampler, None)
-    return RCNNStage(roi_head.bbox_roi_extractor[0], roi_head.bbox_head[0],
-                     assigner[0] if assigner else None,
-                     sampler[0] if sampler else None, 0)
-
-
 def check_parts(detector: nn.Module, parts: Sequence[str], role: str) -> None:
     """Raise if ``detector`` cannot provide the requested record parts."""
     unknown = set(parts) - set(RECORD_PARTS)
     if unknown:
         raise ValueError(f'Unknown record parts {sorted(unknown)}; choose '
                          f'from {RECORD_PARTS}.')
-    if 'dense_head' in parts and not isinstance(detector,
-                                                SingleStageDetector):
+    if 'dense_head' in parts and not is_dense_detector(detector):
         raise TypeError(
             f'This distiller needs dense-head outputs, but the {role} is a '
             f'{type(detector).__name__}, not a one-stage detector '
@@ -148,7 +105,7 @@ def check_parts(detector: nn.Module, parts: Sequence[str], role: str) -> None:
             'DetectionTransformer (DETR, Deformable DETR, DINO, ...).')
     if 'queries' in parts:
         check_query_head(detector, role)
-    if 'roi' in parts and not isinstance(detector, TwoStageDetector):
+    if 'roi' in parts and not is_two_stage_detector(detector):
         raise TypeError(
             f'This distiller needs R-CNN region outputs, but the {role} is a '
             f'{type(detector).__name__}, not a two-stage detector '
@@ -214,9 +171,10 @@ def student_loss_with_record(
                                     for call in tap.calls]
     if 'queries' in parts:
         dn_meta = query_loss_tap.first.kwargs.get('dn_meta')
-        if dn_meta is None and isinstance(student.bbox_head, DINOHead):
+        if dn_meta is None and query_head_view(student.bbox_head).denoising:
             raise RuntimeError(
-                'The student\'s DINOHead.loss was called without `dn_meta`, '
+                f'The student\'s {type(student.bbox_head).__name__}.loss was '
+                'called without `dn_meta`, '
                 'so its denoising queries cannot be told from its matching '
                 'queries; call it as mmdet\'s DINO.loss does '
                 '(bbox_head.loss(**head_inputs_dict, ...)).')

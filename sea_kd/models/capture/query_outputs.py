@@ -11,38 +11,38 @@ import inspect
 from typing import Optional, Sequence
 
 import torch
-from mmdet.models.dense_heads import DDQDETRHead
-from mmdet.models.detectors import DetectionTransformer
 from mmdet.structures import SampleList
 from torch import Tensor, nn
 
+from ..detectors import query_head_view
 from ..utils.precision import at_least_fp32, levels_at_least_fp32
 from .record import QueryOutputs
-
-
-def is_query_detector(detector: nn.Module) -> bool:
-    """Whether ``detector`` is a DETR-family detector (mmdet's
-    ``DetectionTransformer``: DETR, Deformable DETR, DINO, ...)."""
-    return isinstance(detector, DetectionTransformer)
 
 
 def uses_sigmoid_classes(detector: nn.Module) -> bool:
     """Whether the DETR head classifies with one sigmoid per class (no
     "no object" logit), as Deformable DETR and DINO do; DETR's softmax
-    head has one more logit."""
-    return bool(getattr(detector.bbox_head.loss_cls, 'use_sigmoid', False))
+    head has one more logit (the head's view)."""
+    return query_head_view(detector.bbox_head).uses_sigmoid_classes
 
 
 def check_query_head(detector: nn.Module, role: str) -> None:
     """Raise for DETR-family heads whose training outputs hold more than
     denoising and matching queries (DDQ-DETR's dense one-to-many
     queries), which :func:`query_outputs` cannot separate yet."""
-    if isinstance(detector.bbox_head, DDQDETRHead):
+    head = detector.bbox_head
+    view = query_head_view(head)
+    if view is None:
         raise TypeError(
-            f'The {role}\'s DDQDETRHead adds dense one-to-many queries to '
-            'its training outputs, which sea_kd does not separate from '
-            'the matching queries yet; distil its neck (FI, PKD, CWD) '
-            'instead.')
+            f'The {role}\'s {type(head).__name__} is not a DETR-family '
+            'head (DETRHead and its subclasses), whose decoder outputs '
+            'sea_kd reads; distil its neck (FI, PKD, CWD) instead.')
+    if not view.separable:
+        raise TypeError(
+            f'The {role}\'s {type(head).__name__} adds dense one-to-many '
+            'queries to its training outputs, which sea_kd does not '
+            'separate from the matching queries yet; distil its neck (FI, '
+            'PKD, CWD) instead.')
 
 
 def query_outputs(head_outputs: Sequence[Tensor],

@@ -10,47 +10,37 @@ one view file.
 """
 from __future__ import annotations
 
-from typing import Callable, Dict, List, Optional, Sequence, Tuple, Type
+from typing import Callable, List, Optional, Sequence, Tuple
 
 import torch
 from mmdet.models.task_modules.coders import DistancePointBBoxCoder
 from mmdet.structures.bbox import get_box_tensor
 from torch import Tensor, nn
 
+from .class_hierarchy_map import ClassHierarchyMap
 from .dense_layout import flatten_level_maps
 from .dense_outputs import DenseHeadOutputs, DenseTargets
 
-_VIEWS: Dict[type, Type['DenseHeadView']] = {}
+_VIEWS = ClassHierarchyMap('view')
 
 
 def register_dense_view(*head_classes: type) -> Callable:
     """Register a view class for the given head classes (and, through
     :func:`dense_head_view`, their subclasses)."""
-
-    def register(view: Type['DenseHeadView']) -> Type['DenseHeadView']:
-        for head_class in head_classes:
-            if head_class in _VIEWS:
-                raise KeyError(f'{head_class.__name__} already has the view '
-                               f'{_VIEWS[head_class].__name__}.')
-            _VIEWS[head_class] = view
-        return view
-
-    return register
+    return _VIEWS.register(*head_classes)
 
 
 def dense_head_view(head: nn.Module) -> Optional['DenseHeadView']:
     """The view of ``head``: the one registered for the nearest class in
     its method resolution order, or ``None`` when sea_kd does not know
     the head's family."""
-    for cls in type(head).__mro__:
-        if cls in _VIEWS:
-            return _VIEWS[cls](head)
-    return None
+    view = _VIEWS.lookup(head)
+    return None if view is None else view(head)
 
 
 def known_dense_heads() -> List[str]:
     """Names of the head classes with a view, for messages."""
-    return sorted(cls.__name__ for cls in _VIEWS)
+    return _VIEWS.names()
 
 
 class DenseHeadView:
@@ -258,8 +248,8 @@ def checked_dense_view(head: nn.Module, role: str) -> DenseHeadView:
     if view is None:
         raise NotImplementedError(
             f'This distiller reads the {role}\'s dense-head targets, which '
-            f'sea_kd cannot read yet for a {type(head).__name__} (supported: '
-            'AnchorHead subclasses such as RetinaNet, ATSS, GFL and RTMDet '
-            'heads, FCOS and YOLOX heads). Methods that read only the neck '
-            '(FI, PKD, CWD, MGD, FGD, SEA) work with it.')
+            f'sea_kd cannot read yet for a {type(head).__name__} (heads with '
+            f'a view, and their subclasses: {", ".join(known_dense_heads())};'
+            ' docs/architecture.md, "Detector views"). Methods that read '
+            'only the neck (FI, PKD, CWD, MGD, FGD, SEA) work with it.')
     return view

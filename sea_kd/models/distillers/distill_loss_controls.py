@@ -20,11 +20,13 @@ NONFINITE_MODES = ('raise', 'skip')
 SKIPPED_STEPS_KEY = 'train/distill_skipped_steps'
 
 
-def _check_factor(name: str, value) -> None:
+def check_factor(value, name: str) -> None:
+    """Raise unless ``value`` is a finite number >= 0 (not a bool), naming
+    it as ``name``."""
     if not isinstance(value, (int, float)) or isinstance(value, bool) \
             or not math.isfinite(value) or value < 0:
-        raise ValueError(f'Distillation loss factor {name!r} must be a '
-                         f'finite number >= 0, got {value!r}.')
+        raise ValueError(f'{name} must be a finite number >= 0, got '
+                         f'{value!r}.')
 
 
 class DistillLossControlsMixin:
@@ -83,10 +85,10 @@ class DistillLossControlsMixin:
                 factor whose key matches it. Keys are checked against the
                 terms at the next step.
         """
-        _check_factor('scale', scale)
+        check_factor(scale, "Distillation loss factor 'scale'")
         scales = {}
         for key, value in (term_scales or {}).items():
-            _check_factor(key, value)
+            check_factor(value, f'Distillation loss factor {key!r}')
             key = key[len('loss_'):] if key.startswith('loss_') else key
             scales[key] = float(value)
         self.distill_loss_scale = float(scale)

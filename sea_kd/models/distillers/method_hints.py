@@ -3,12 +3,12 @@ from __future__ import annotations
 
 from typing import List
 
-from mmdet.models.dense_heads import RetinaHead
-from mmdet.models.detectors import SingleStageDetector, TwoStageDetector
 from torch import nn
 
-from ..detectors import dense_head_view
-from ..capture.query_outputs import is_query_detector, uses_sigmoid_classes
+from ..capture.query_outputs import uses_sigmoid_classes
+from ..detectors import (dense_head_view, is_dense_detector,
+                         is_query_detector, is_two_stage_detector)
+from ..detectors.anchor_head_view import RetinaHeadView
 from ..utils.teacher_head_tail import is_tower_head
 from .pair_checks import check_same_dense_layout, match_levels
 
@@ -29,7 +29,7 @@ def _dense_head(detector: nn.Module):
     """The one-stage detector's head when its targets are read, else
     ``None``."""
     head = getattr(detector, 'bbox_head', None)
-    if not isinstance(detector, SingleStageDetector) or \
+    if not is_dense_detector(detector) or \
             dense_head_view(head) is None:
         return None
     return head
@@ -55,9 +55,10 @@ def methods_for_pair(student: nn.Module, teacher: nn.Module) -> List[str]:
     if is_query_detector(student) and is_query_detector(teacher) and \
             uses_sigmoid_classes(student) == uses_sigmoid_classes(teacher):
         names.append('HMLD')
-    if isinstance(teacher, TwoStageDetector) and (
-            isinstance(student, TwoStageDetector)
-            or isinstance(getattr(student, 'bbox_head', None), RetinaHead)):
+    if is_two_stage_detector(teacher) and (
+            is_two_stage_detector(student)
+            or type(dense_head_view(getattr(student, 'bbox_head', None)))
+            is RetinaHeadView):
         names.append('G-DetKD')
     return names
 

@@ -3,13 +3,15 @@ from __future__ import annotations
 
 from typing import Dict, List, Optional, Tuple
 
-from mmdet.models.detectors import SingleStageDetector, TwoStageDetector
 from mmdet.registry import MODELS
 from mmdet.utils import OptConfigType
 from mmengine.logging import MMLogger
+from mmengine.utils import to_2tuple
 from torch import Tensor, nn
 
-from ..capture import DistillRecord, rcnn_stage
+from ..capture import DistillRecord
+from ..detectors import (is_dense_detector, is_two_stage_detector,
+                         rcnn_stage)
 from .distill_method import DistillMethod
 
 HOMOGENEOUS = 'homogeneous'
@@ -20,10 +22,6 @@ SGFI_REGIONS = ('all', 'positive')
 
 def log(message: str) -> None:
     MMLogger.get_current_instance().info(message)
-
-
-def _pair(size) -> Tuple[int, int]:
-    return tuple(size) if isinstance(size, (tuple, list)) else (size, size)
 
 
 def rows(tensor: Optional[Tensor], keep: Tensor) -> Optional[Tensor]:
@@ -104,16 +102,16 @@ class GDetKD(DistillMethod):
                  cfg: dict) -> Tuple[type, dict]:
         if cls is not GDetKD:
             return cls, cfg
-        if not isinstance(teacher, TwoStageDetector):
+        if not is_two_stage_detector(teacher):
             raise TypeError(
                 f'G-DetKD distils R-CNN region knowledge and needs a '
                 f'two-stage teacher (Faster R-CNN, Mask R-CNN, ...), got a '
                 f'{type(teacher).__name__}.')
         from .gdetkd_dense import GDetKDDense
         from .gdetkd_two_stage import GDetKDTwoStage
-        if isinstance(student, TwoStageDetector):
+        if is_two_stage_detector(student):
             chosen, other = GDetKDTwoStage, GDetKDDense
-        elif isinstance(student, SingleStageDetector):
+        elif is_dense_detector(student):
             chosen, other = GDetKDDense, GDetKDTwoStage
         else:
             raise TypeError(
@@ -162,10 +160,11 @@ class GDetKD(DistillMethod):
             cfg, student_channels=student_channels,
             teacher_channels=self.teacher_channels,
             featmap_strides=student_strides))
-        if tuple(loss.output_size) != _pair(layer.output_size):
+        teacher_size = tuple(to_2tuple(layer.output_size))
+        if tuple(loss.output_size) != teacher_size:
             raise ValueError(
                 f'SGFI pools {loss.output_size} RoI features but the '
-                f"teacher's extractor gives {_pair(layer.output_size)}; drop "
+                f"teacher's extractor gives {teacher_size}; drop "
                 "roi_layer from loss_sgfi to use the teacher's.")
         return loss
 

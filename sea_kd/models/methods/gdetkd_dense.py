@@ -8,7 +8,8 @@ from mmdet.registry import MODELS, TASK_UTILS
 from mmdet.utils import ConfigType, OptConfigType
 from torch import Tensor
 
-from ..capture import DistillRecord, rcnn_stage, teacher_region_forward
+from ..capture import DistillRecord, teacher_region_forward
+from ..detectors import rcnn_stage
 from ..distillers.pair_checks import neck_channels_of
 from ..utils.precision import at_least_fp32
 from ..utils.region_budget import regions_within_budget

@@ -7,7 +7,8 @@ from mmdet.registry import MODELS
 from mmdet.utils import OptConfigType
 from torch import Tensor
 
-from ..capture import DistillRecord, rcnn_stage
+from ..capture import DistillRecord
+from ..detectors import rcnn_stage
 from ..distillers.pair_checks import check_same_box_coding
 from ..utils.head_transfer import copy_matching_state
 from ..utils.region_budget import regions_within_budget

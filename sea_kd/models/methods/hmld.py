@@ -12,7 +12,7 @@ from mmengine.structures import InstanceData
 from torch import Tensor
 
 from ..capture import DistillRecord, QueryOutputs, uses_sigmoid_classes
-from ..capture.query_outputs import is_query_detector
+from ..detectors import is_query_detector
 from ..utils.query_matching import hungarian_pairs, query_match_costs
 from .distill_method import DistillMethod
 

@@ -29,6 +29,7 @@ from contextlib import contextmanager
 from typing import Iterator, Optional, Tuple, Union
 
 import mmcv.ops
+from mmengine.utils import to_2tuple
 
 import torch
 from torch import Tensor, nn
@@ -156,11 +157,6 @@ class _SparseRoIAlignFunction(torch.autograd.Function):
         return transposed @ grad_out.contiguous(), None, None, None
 
 
-def _pair(size: Union[int, Tuple[int, int]]) -> Tuple[int, int]:
-    return (int(size[0]), int(size[1])) if isinstance(size, (tuple, list)) \
-        else (int(size), int(size))
-
-
 class SparseRoIAlign(nn.Module):
     """Average-mode RoIAlign with the same arguments and results as
     ``mmcv.ops.RoIAlign``, computed as a sparse matrix product (see the
@@ -179,7 +175,7 @@ class SparseRoIAlign(nn.Module):
                  sampling_ratio: int = 0,
                  aligned: bool = True) -> None:
         super().__init__()
-        self.output_size = _pair(output_size)
+        self.output_size = tuple(int(v) for v in to_2tuple(output_size))
         self.spatial_scale = float(spatial_scale)
         self.sampling_ratio = int(sampling_ratio)
         self.aligned = bool(aligned)

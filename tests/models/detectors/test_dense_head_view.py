@@ -3,7 +3,8 @@ import pytest
 import torch
 from mmdet.models import dense_heads
 
-from sea_kd.models.detectors import (DenseHeadView, dense_head_view,
+from sea_kd.models.detectors import (ClassHierarchyMap, DenseHeadView,
+                                     dense_head_view,
                                      known_dense_heads, register_dense_view)
 from sea_kd.models.detectors.anchor_head_view import (AnchorHeadView,
                                                       ATSSHeadView,
@@ -121,3 +122,25 @@ def test_masked_decode_is_the_rows_of_the_full_decode():
     assert torch.equal(view.decode(priors, codes, strides, mask), full[mask])
     assert view.decode(priors, codes, strides,
                        torch.zeros_like(mask)).shape == (0, 4)
+
+
+def test_class_hierarchy_map_nearest_class_wins():
+    values = ClassHierarchyMap('value')
+    values.add(dense_heads.AnchorHead, 'anchor')
+    values.add(dense_heads.ATSSHead, 'atss')
+    assert values.lookup(_bare(dense_heads.GFLHead)) == 'anchor'
+    assert values.lookup(_bare(dense_heads.VFNetHead)) == 'atss'
+    assert values.lookup(_bare(dense_heads.FCOSHead)) is None
+    assert values.names() == ['ATSSHead', 'AnchorHead']
+    with pytest.raises(KeyError, match='ATSSHead already has the value'):
+        values.add(dense_heads.ATSSHead, 'other')
+
+
+def test_head_without_view_refused_naming_the_known_heads():
+    from sea_kd.models.detectors import checked_dense_view
+    with pytest.raises(NotImplementedError) as error:
+        checked_dense_view(_bare(dense_heads.CenterNetHead), 'teacher')
+    message = str(error.value)
+    assert "reads the teacher's dense-head targets" in message
+    assert 'CenterNetHead' in message and 'YOLOXHead' in message and \
+        'GFLHead' in message
