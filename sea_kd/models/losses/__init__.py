@@ -1,18 +1,21 @@
 from .adaptive_distillation_loss import ADLoss
-from .feature_mse_loss import FeatureMSELoss
-from .masked_feature_mse_loss import MaskedFeatureMSELoss
-from .harmonious_distillation_loss import HDLoss  # noqa: F401
-from .task_decoupled_feature_loss import TFDLoss  # noqa: F401
-from .sea_loss import SEALoss  # noqa: F401
-from .sgfi_loss import SGFILoss  # noqa: F401
-from .ckd_loss import CKDLoss  # noqa: F401
-from .rcnn_prediction_kd_loss import ClassAwareRegKDLoss  # noqa: F401
-from .rcnn_prediction_kd_loss import RCNNLogitKDLoss  # noqa: F401
-from .pearson_feature_loss import PKDLoss
 from .channel_wise_divergence_loss import CWDLoss
-from .kd_quality_focal_loss import KDQualityFocalLoss
+from .ckd_loss import CKDLoss
 from .distribution_kl_loss import DistributionKLLoss
+from .feature_mse_loss import FeatureMSELoss
+from .harmonious_distillation_loss import HDLoss
+from .kd_quality_focal_loss import KDQualityFocalLoss
+from .masked_feature_mse_loss import MaskedFeatureMSELoss
+from .pearson_feature_loss import PKDLoss
 from .query_kd_loss import QueryKDLoss
+from .rcnn_prediction_kd_loss import ClassAwareRegKDLoss, RCNNLogitKDLoss
+from .sea_loss import SEALoss
+from .sgfi_loss import SGFILoss
+from .task_decoupled_feature_loss import TFDLoss
 
-__all__ = ['ADLoss', 'FeatureMSELoss', 'MaskedFeatureMSELoss', 'PKDLoss', 'CWDLoss',
-           'KDQualityFocalLoss', 'DistributionKLLoss', 'QueryKDLoss']
+__all__ = [
+    'ADLoss', 'CWDLoss', 'CKDLoss', 'DistributionKLLoss', 'FeatureMSELoss',
+    'HDLoss', 'KDQualityFocalLoss', 'MaskedFeatureMSELoss', 'PKDLoss',
+    'QueryKDLoss', 'ClassAwareRegKDLoss', 'RCNNLogitKDLoss', 'SEALoss',
+    'SGFILoss', 'TFDLoss'
+]
