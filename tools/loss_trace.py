@@ -20,6 +20,7 @@ the teacher config's initial weights (seed 0, saved once under
 comparison then use the same kind of teacher.
 """
 import argparse
+import hashlib
 import json
 import math
 import os
@@ -75,11 +76,14 @@ def name_of(config: str) -> str:
 
 
 def initial_teacher(teacher: str, out: str, classes) -> str:
-    """A checkpoint of ``teacher``'s initial weights (seed 0), made once."""
-    path = osp.join(out, 'teachers', name_of(teacher) + '.pth')
+    """A checkpoint of ``teacher``'s initial weights (seed 0), made once
+    per version of the teacher config."""
+    with open(teacher, 'rb') as f:
+        digest = hashlib.sha256(f.read()).hexdigest()[:12]
+    path = osp.join(out, 'teachers', f'{name_of(teacher)}-{digest}.pth')
     if not osp.isfile(path):
         init_default_scope('mmdet')
-        set_random_seed(0, deterministic=True)
+        set_random_seed(0)
         from mmdet.registry import MODELS
         model = MODELS.build(Config.fromfile(teacher).model)
         model.init_weights()
@@ -147,15 +151,21 @@ def largest_difference(new: list, old: list) -> float:
         if a.keys() != b.keys():
             return math.inf
         for key in a:
-            if a[key] == b[key] or (math.isnan(a[key])
-                                    and math.isnan(b[key])):
+            if math.isnan(a[key]) or math.isnan(b[key]):
+                if math.isnan(a[key]) != math.isnan(b[key]):
+                    return math.inf
                 continue
-            largest = max(largest, abs(a[key] - b[key]))
+            if a[key] != b[key]:
+                largest = max(largest, abs(a[key] - b[key]))
     return largest
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    if args.against and osp.realpath(args.against) == osp.realpath(args.out):
+        raise SystemExit('--out and --against name the same directory: the '
+                         'new records would replace the ones they are '
+                         'compared with. Record into another directory.')
     failed = []
     for config in args.configs:
         try:

@@ -2,8 +2,11 @@
 comparison that tells a refactoring left training unchanged."""
 import json
 import math
+import os
 import os.path as osp
 import sys
+
+import pytest
 
 from .helpers import DEMO, REPO, data_options, python, run_tool
 
@@ -24,6 +27,11 @@ def test_largest_difference():
         [{'loss': 1.0}, old[1]], old) == math.inf          # a term lost
     nan = [{'loss': math.nan, 'loss_kd': 0.5}, old[1]]
     assert loss_trace.largest_difference(nan, [dict(r) for r in nan]) == 0
+    assert loss_trace.largest_difference(nan, old) == math.inf
+    assert loss_trace.largest_difference(old, nan) == math.inf
+    inf = [{'loss': math.inf, 'loss_kd': 0.5}, old[1]]
+    assert loss_trace.largest_difference(inf, [dict(r) for r in inf]) == 0
+    assert loss_trace.largest_difference(inf, old) == math.inf
 
 
 def _trace(out, *extra, options=(), check=True):
@@ -43,8 +51,8 @@ def test_record_twice_is_bit_identical(synthetic_root, tmp_path):
     rows = json.loads((tmp_path / 'a' / (
         'fi_retinanet_r18_to_r18-w16_synthetic.json')).read_text())['rows']
     assert len(rows) == 2 and {'loss', 'loss_fi_feat'} <= set(rows[0])
-    assert osp.isfile(osp.join(
-        first, 'teachers', 'retinanet_r18_synthetic.pth'))
+    made = os.listdir(osp.join(first, 'teachers'))
+    assert len(made) == 1 and made[0].startswith('retinanet_r18_synthetic-')
     same = _trace(second, '--against', first, options=options)
     assert 'largest difference 0\n' in same.stdout
     assert '1 of 1 configs bit-identical' in same.stdout
@@ -52,6 +60,12 @@ def test_record_twice_is_bit_identical(synthetic_root, tmp_path):
                      options=options + ['model.loss_feat.loss_weight=3.0'])
     assert changed.returncode == 1
     assert '0 of 1 configs bit-identical' in changed.stdout
+
+
+def test_same_directory_for_out_and_against_refused(tmp_path):
+    with pytest.raises(SystemExit, match='name the same directory'):
+        loss_trace.main([CONFIG, '--out', str(tmp_path), '--against',
+                         str(tmp_path) + '/'])
 
 
 def test_a_config_that_fails_is_reported(tmp_path, capsys):

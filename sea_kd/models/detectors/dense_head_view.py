@@ -149,12 +149,18 @@ class DenseHeadView:
                                       device=device))
         return torch.cat(priors), torch.cat(strides), counts
 
-    def predictions_in_pixels(self, bbox_preds: Sequence[Tensor],
-                              strides: Tensor) -> Tensor:
+    def level_predictions_in_pixels(self, bbox_preds: Sequence[Tensor]
+                                    ) -> List[Tensor]:
+        """Per level (B, A*D, H, W), the head's raw regression outputs in
+        the units its box coder decodes: unchanged for most heads."""
+        return list(bbox_preds)
+
+    def predictions_in_pixels(self, bbox_preds: Sequence[Tensor]) -> Tensor:
         """(B, N, D) box codes of the head's raw regression outputs, in
         fp32 and in the units its box coder decodes."""
-        return flatten_level_maps([p.float() for p in bbox_preds],
-                                  self.box_code_size)
+        return flatten_level_maps(
+            self.level_predictions_in_pixels([p.float() for p in bbox_preds]),
+            self.box_code_size)
 
     def targets_in_pixels(self, bbox_targets: Sequence[Tensor],
                           strides: Tensor) -> Tensor:

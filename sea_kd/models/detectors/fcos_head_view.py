@@ -8,7 +8,6 @@ from mmdet.models.dense_heads import FCOSHead
 from torch import Tensor
 
 from .dense_head_view import DenseHeadView, register_dense_view
-from .dense_layout import flatten_level_maps
 from .dense_outputs import DenseTargets
 
 
@@ -50,13 +49,16 @@ class FCOSHeadView(DenseHeadView):
         return DenseTargets(labels, label_weights, bbox_targets, bbox_weights,
                             max(num_pos, 1.0))
 
-    def predictions_in_pixels(self, bbox_preds: Sequence[Tensor],
-                              strides: Tensor) -> Tensor:
-        codes = flatten_level_maps([p.float() for p in bbox_preds],
-                                   self.box_code_size)
-        if getattr(self.head, 'norm_on_bbox', False) and self.head.training:
-            codes = codes * strides[None, :, None]
-        return codes
+    def level_predictions_in_pixels(self, bbox_preds: Sequence[Tensor]
+                                    ) -> List[Tensor]:
+        """Training-mode distances of a ``norm_on_bbox`` head multiplied by
+        each level's stride (in eval mode the head has done it)."""
+        if not (getattr(self.head, 'norm_on_bbox', False)
+                and self.head.training):
+            return list(bbox_preds)
+        strides = self.head.prior_generator.strides
+        return [p * float(s[0] if isinstance(s, (tuple, list)) else s)
+                for p, s in zip(bbox_preds, strides)]
 
     def targets_in_pixels(self, bbox_targets: Sequence[Tensor],
                           strides: Tensor) -> Tensor:

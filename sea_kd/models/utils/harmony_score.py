@@ -125,7 +125,7 @@ def decode_dense_predictions(head: nn.Module,
     view = checked_dense_view(head, 'student')
     sizes = [tuple(p.shape[-2:]) for p in bbox_preds]
     priors, strides, _ = view.priors_and_strides(sizes, bbox_preds[0].device)
-    codes = view.predictions_in_pixels(bbox_preds, strides)
+    codes = view.predictions_in_pixels(bbox_preds)
     _check_count('The box predictions', codes.shape[1], priors)
     return view.decode(priors, codes, strides, mask)
 
@@ -215,7 +215,7 @@ def dense_harmony_scores(student_head: nn.Module,
     pos_scores = logits[positive].gather(
         1, pos_labels.unsqueeze(1)).squeeze(1).sigmoid()
 
-    codes = t_view.predictions_in_pixels(teacher_bbox_preds, strides)
+    codes = t_view.predictions_in_pixels(teacher_bbox_preds)
     _check_count('The teacher box predictions', codes.shape[1], priors)
     teacher_boxes = t_view.decode(priors, codes, strides, positive)
     gt_boxes = _targets_to_boxes(s_view, priors, strides, bbox_targets,

@@ -21,6 +21,7 @@ from mmengine.config import ConfigDict
 from mmengine.structures import InstanceData
 from torch import Tensor, nn
 
+from ..detectors import checked_dense_view
 from .precision import at_least_fp32
 
 #: The student's boxes before sampling: top 2000 per level, NMS at IoU 0.7,
@@ -34,20 +35,12 @@ DEFAULT_PROPOSAL_CFG = dict(
 
 def _pixel_box_preds(head: nn.Module,
                      bbox_preds: Sequence[Tensor]) -> List[Tensor]:
-    """Box regressions as ``predict_by_feat`` expects them.
-
-    ``FCOSHead`` with ``norm_on_bbox=True`` multiplies its distances by the
-    stride only in eval mode; the recorded training-mode outputs are in
-    stride units and are scaled here.
-    """
-    preds = [at_least_fp32(p.detach()) for p in bbox_preds]
-    if getattr(head, 'norm_on_bbox', False) and head.training:
-        strides = head.prior_generator.strides
-        preds = [
-            p * float(s[0] if isinstance(s, (tuple, list)) else s)
-            for p, s in zip(preds, strides)
-        ]
-    return preds
+    """Box regressions as ``predict_by_feat`` expects them, by the head's
+    view (``FCOSHead`` with ``norm_on_bbox=True`` multiplies its distances
+    by the stride only in eval mode; the recorded training-mode outputs are
+    in stride units and are scaled)."""
+    return checked_dense_view(head, 'student').level_predictions_in_pixels(
+        [at_least_fp32(p.detach()) for p in bbox_preds])
 
 
 @torch.no_grad()
