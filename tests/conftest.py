@@ -172,6 +172,19 @@ def save_state(tmp_path):
     return _save
 
 
+def tiny_retina_pair(save_state, student_neck: int = 32) -> tuple:
+    """``(student_cfg, teacher_cfg, teacher_ckpt, teacher)``: an
+    8-base-channel RetinaNet student with a ``student_neck``-channel FPN and
+    a 16-base-channel teacher with a 64-channel FPN, its weights saved."""
+    torch.manual_seed(0)
+    s_cfg = tiny_detector_cfg('retinanet', base_channels=8,
+                              neck_channels=student_neck)
+    t_cfg = tiny_detector_cfg('retinanet', base_channels=16,
+                              neck_channels=64)
+    teacher = build(t_cfg)
+    return s_cfg, t_cfg, save_state(teacher, 'teacher.pth'), teacher
+
+
 # ------------------------------------------- generated data and teachers
 # (session-wide: the tool tests and the security tests share them)
 @pytest.fixture(scope='session')

@@ -5,18 +5,13 @@ import pytest
 import torch
 from mmdet.registry import MODELS
 
-from ...conftest import build, tiny_detector_cfg
+from ...conftest import tiny_retina_pair
 
 
 @pytest.fixture
 def pair(save_state):
     """``(student_cfg, teacher_cfg, teacher_ckpt, teacher)``."""
-    torch.manual_seed(0)
-    s_cfg = tiny_detector_cfg('retinanet', base_channels=8, neck_channels=32)
-    t_cfg = tiny_detector_cfg('retinanet', base_channels=16,
-                              neck_channels=64)
-    teacher = build(t_cfg)
-    return s_cfg, t_cfg, save_state(teacher, 'teacher.pth'), teacher
+    return tiny_retina_pair(save_state)
 
 
 def distiller_with(pair, method: dict):

@@ -136,17 +136,8 @@ def test_gradients_reach_the_student_towers_only(pair):
 
 def _trained_distiller(s_cfg, t_cfg, teacher, save_state):
     """A CrossKD distiller around ``teacher``'s weights, in training mode."""
-    model = MODELS.build(dict(
-        type='Distiller', student=s_cfg, teacher=t_cfg,
-        teacher_ckpt=save_state(teacher), methods=[CROSSKD]))
-    model.init_weights()
-    return model.train()
-
-
-def _flat(maps, d):
-    """Per-level (2, A*d, H, W) maps -> (2*N, d) rows, image-major."""
-    return torch.cat([m.permute(0, 2, 3, 1).reshape(2, -1, d)
-                      for m in maps], 1).reshape(-1, d)
+    return distiller_with((s_cfg, t_cfg, save_state(teacher), None),
+                          CROSSKD).train()
 
 
 def test_rtmdet_runs_each_levels_tower_tail(save_state):
@@ -215,13 +206,13 @@ def test_rtmdet_runs_each_levels_tower_tail(save_state):
         sizes, device='cpu')).repeat(2, 1)
 
     def boxes(maps):
-        d = _flat(maps, 4).clamp(min=0)
+        d = flat_rows(maps, 4).clamp(min=0)
         return torch.stack([points[:, 0] - d[:, 0], points[:, 1] - d[:, 1],
                             points[:, 0] + d[:, 2], points[:, 1] + d[:, 3]],
                            1)
 
     weights = torch.cat(record.dense_targets.label_weights, 1).reshape(-1)
-    omega = _flat(record.teacher_dense.cls_scores, 3).max(1).values \
+    omega = flat_rows(record.teacher_dense.cls_scores, 3).max(1).values \
         .sigmoid() * (weights > 0)
     avg = max(float(record.dense_targets.avg_factor), 1.0)
     want = GIoULoss()(boxes(cross[1]), boxes(record.teacher_dense.bbox_preds),
@@ -286,8 +277,8 @@ def test_yolox_runs_each_levels_branch_tail(save_state):
             assert torch.allclose(out, got, atol=1e-4)
 
     def score_logit(cls_maps, obj_maps):
-        p = _flat(cls_maps, 3).double().sigmoid() * \
-            _flat(obj_maps, 1).double().sigmoid()
+        p = flat_rows(cls_maps, 3).double().sigmoid() * \
+            flat_rows(obj_maps, 1).double().sigmoid()
         return (torch.log(p) - torch.log1p(-p)).float()
 
     # the class term by hand: QFL between detection-score logits, every
@@ -311,7 +302,7 @@ def test_yolox_runs_each_levels_branch_tail(save_state):
     points, strides = points.repeat(2, 1), strides.repeat(2)
 
     def boxes(maps):
-        d = _flat(maps, 4)
+        d = flat_rows(maps, 4)
         xy = points + d[:, :2] * strides[:, None]
         wh = d[:, 2:].exp() * strides[:, None]
         return torch.cat([xy - wh / 2, xy + wh / 2], 1)
@@ -384,6 +375,24 @@ def test_build_errors(pair):
             type='CrossEntropyLoss', use_sigmoid=True)))
 
 
+def _crosskd_step(kind, method_cfg, save_state, monkeypatch):
+    """One step of a CrossKD distiller on a tiny ``kind`` pair: its losses,
+    its record, the cross-head outputs and the teacher head."""
+    torch.manual_seed(0)
+    s_cfg = tiny_detector_cfg(kind, base_channels=8, neck_channels=32)
+    t_cfg = tiny_detector_cfg(kind, base_channels=16, neck_channels=64)
+    model = distiller_with(
+        (s_cfg, t_cfg, save_state(build(t_cfg), 'teacher.pth'), None),
+        method_cfg)
+    method = model.methods['crosskd']
+    seen = recording_step(method, monkeypatch)
+    losses = model.loss(*make_batch(model))
+    record = seen['record']
+    with torch.no_grad():
+        cross = method.cross_head_outputs(record)
+    return losses, record, cross, model.teacher.bbox_head
+
+
 def _kl_rows(x, t):
     """KL(softmax(t) || softmax(x)) of each row, summed over the bins."""
     q = t.softmax(1)
@@ -398,23 +407,11 @@ def test_gfl_terms_match_a_plain_reference(save_state, monkeypatch):
     distribution summed over the bins, times 4 and /4 over the edges,
     weighted by ω (the teacher's top class probability at valid anchors)
     and averaged by Σω."""
-    kind = 'gfl'
-    torch.manual_seed(0)
-    s_cfg = tiny_detector_cfg(kind, base_channels=8, neck_channels=32)
-    t_cfg = tiny_detector_cfg(kind, base_channels=16, neck_channels=64)
-    model = distiller_with(
-        (s_cfg, t_cfg, save_state(build(t_cfg), 'teacher.pth'), None),
-        CROSSKD)
-    method = model.methods['crosskd']
-    seen = recording_step(method, monkeypatch)
-    losses = model.loss(*make_batch(model))
-    record = seen['record']
-    head = model.teacher.bbox_head
+    losses, record, cross, head = _crosskd_step('gfl', CROSSKD, save_state,
+                                                monkeypatch)
     bins = head.reg_max + 1
+    flat = flat_rows
     with torch.no_grad():
-        cross = method.cross_head_outputs(record)
-
-        flat = flat_rows
         x_cls, t_cls = flat(cross[0], 3), flat(
             record.teacher_dense.cls_scores, 3)
         x_box = flat(cross[1], 4 * bins).reshape(-1, bins)
@@ -440,24 +437,13 @@ def test_atss_and_fcos_terms_match_a_plain_reference(kind, save_state,
     boxes weighted by ω (the teacher's top class probability at valid
     positions) over A, and (ATSS, as the authors' code) the centerness BCE
     at the positives over A."""
-    torch.manual_seed(0)
-    s_cfg = tiny_detector_cfg(kind, base_channels=8, neck_channels=32)
-    t_cfg = tiny_detector_cfg(kind, base_channels=16, neck_channels=64)
     method_cfg = dict(CROSSKD, loss_centerness=dict(
         type='CrossEntropyLoss', use_sigmoid=True)) if kind == 'atss' \
         else CROSSKD
-    model = distiller_with(
-        (s_cfg, t_cfg, save_state(build(t_cfg), 'teacher.pth'), None),
-        method_cfg)
-    method = model.methods['crosskd']
-    seen = recording_step(method, monkeypatch)
-    losses = model.loss(*make_batch(model))
-    record = seen['record']
-    head = model.teacher.bbox_head
+    losses, record, cross, head = _crosskd_step(kind, method_cfg, save_state,
+                                                monkeypatch)
+    flat = flat_rows
     with torch.no_grad():
-        cross = method.cross_head_outputs(record)
-
-        flat = flat_rows
         x_cls, t_cls = flat(cross[0], 3), flat(
             record.teacher_dense.cls_scores, 3)
         x_box, t_box = flat(cross[1], 4), flat(
