@@ -46,7 +46,7 @@ from mmengine.runner import Runner
 
 import sea_kd  # noqa: F401
 from sea_kd.models.distillers import Distiller
-from sea_kd.models.distillers.pair_checks import num_classes_of
+from sea_kd.models.detectors.pair_checks import num_classes_of
 from sea_kd.utils.random_weights import (random_batch, random_weights_config,
                                          training_batch_size,
                                          training_image_size)

@@ -25,7 +25,7 @@ from mmengine.runner import Runner
 from torch import Tensor, nn
 
 from ..models.distillers import Distiller
-from ..models.distillers.pair_checks import (class_identity_problem,
+from ..models.detectors.pair_checks import (class_identity_problem,
                                              dataset_class_problems,
                                              dense_layout_of, num_classes_of,
                                              prior_strides_of,

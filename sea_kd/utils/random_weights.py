@@ -280,7 +280,7 @@ def random_batch(model: torch.nn.Module,
     """
     from mmdet.testing import demo_mm_inputs
 
-    from ..models.distillers.pair_checks import num_classes_of
+    from ..models.detectors.pair_checks import num_classes_of
     student = model.student
     if num_classes is None:
         num_classes = num_classes_of(student)

@@ -7,7 +7,7 @@ import pytest
 from mmdet.registry import MODELS
 from mmengine.config import Config
 
-from sea_kd.models.distillers.pair_checks import (check_same_classes,
+from sea_kd.models.detectors.pair_checks import (check_same_classes,
                                                   check_same_dense_layout)
 from sea_kd.utils import load_model_cfg
 

@@ -11,7 +11,7 @@ import torch
 
 from sea_kd.engine.hooks import DatasetClassesCheckHook, DatasetClassesError
 from sea_kd.datasets.synthetic_coco import SYNTHETIC_CLASSES
-from sea_kd.models.distillers.pair_checks import (checkpoint_classes,
+from sea_kd.models.detectors.pair_checks import (checkpoint_classes,
                                                   class_identity_problem)
 from tests.tools.helpers import (DEMO, data_options, python, run_tool,
                                  short_run)

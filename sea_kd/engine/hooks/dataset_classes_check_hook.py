@@ -9,7 +9,7 @@ from mmengine.hooks import Hook
 from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
 
-from ...models.distillers.pair_checks import (class_identity_problem,
+from ...models.detectors.pair_checks import (class_identity_problem,
                                               dataset_class_problems,
                                               teacher_checkpoint_classes)
 

@@ -9,10 +9,6 @@ from torch import Tensor
 
 from ..detectors.dense_outputs import DenseHeadOutputs, DenseTargets
 
-#: Parts of the record a distiller may ask for.
-RECORD_PARTS = ('neck', 'dense_head', 'dense_tower', 'roi', 'queries')
-
-
 @dataclass
 class RoIRecord:
     """Sampled R-CNN regions with both detectors' region outputs.
@@ -72,7 +68,7 @@ class QueryOutputs:
 class DistillRecord:
     """Everything one step's distillation losses may read.
 
-    Only the parts the distiller asked for (see :data:`RECORD_PARTS`) are
+    Only the parts the distiller asked for (see :mod:`.record_parts`) are
     filled; the others stay ``None``. ``dense_tower`` (student only) is the
     output of the dense head's last classification-tower layer
     (``bbox_head.cls_convs[-1]``, or each level's last layer for heads with

@@ -20,6 +20,7 @@ from torch import Tensor, nn
 from .class_hierarchy_map import ClassHierarchyMap
 from .dense_layout import flatten_level_maps
 from .dense_outputs import DenseHeadOutputs, DenseTargets
+from .strides import level_strides
 
 _VIEWS = ClassHierarchyMap('view')
 
@@ -140,13 +141,8 @@ class DenseHeadView:
         priors = generator.grid_priors(
             list(featmap_sizes), dtype=torch.float32, device=device)
         counts = [int(p.shape[0]) for p in priors]
-        strides = []
-        for level, count in enumerate(counts):
-            stride = generator.strides[level]
-            stride = stride[0] if isinstance(stride, (tuple, list)) \
-                else stride
-            strides.append(torch.full((count, ), float(stride),
-                                      device=device))
+        strides = [torch.full((count, ), stride, device=device)
+                   for count, stride in zip(counts, level_strides(self.head))]
         return torch.cat(priors), torch.cat(strides), counts
 
     def level_predictions_in_pixels(self, bbox_preds: Sequence[Tensor]

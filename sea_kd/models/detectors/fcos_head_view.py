@@ -9,6 +9,7 @@ from torch import Tensor
 
 from .dense_head_view import DenseHeadView, register_dense_view
 from .dense_outputs import DenseTargets
+from .strides import level_strides
 
 
 def _per_image(level_tensors: Sequence[Tensor],
@@ -56,9 +57,8 @@ class FCOSHeadView(DenseHeadView):
         if not (getattr(self.head, 'norm_on_bbox', False)
                 and self.head.training):
             return list(bbox_preds)
-        strides = self.head.prior_generator.strides
-        return [p * float(s[0] if isinstance(s, (tuple, list)) else s)
-                for p, s in zip(bbox_preds, strides)]
+        return [p * s for p, s in zip(bbox_preds,
+                                      level_strides(self.head))]
 
     def targets_in_pixels(self, bbox_targets: Sequence[Tensor],
                           strides: Tensor) -> Tensor:

@@ -17,26 +17,21 @@ from torch import Tensor, nn
 
 from ...utils import load_model_cfg, load_state_dict_strict
 from ..balance import build_balance
-from ..capture import (RECORD_PARTS, DenseHeadOutputs, DistillRecord,
-                       ModuleTaps, check_parts, module_at,
-                       student_loss_with_record, teacher_dense_forward,
-                       teacher_query_forward, teacher_roi_forward)
+from ..capture import (DenseHeadOutputs, DistillRecord, ModuleTaps,
+                       check_parts, module_at, ordered_parts,
+                       run_teacher_parts, student_loss_into,
+                       teacher_module_hint, teacher_modules)
 from .distill_loss_controls import DistillLossControlsMixin
 from .method_hints import methods_hint
-from .pair_checks import (check_same_classes, check_same_dense_layout,
-                          checkpoint_classes)
+from ..detectors.pair_checks import (check_same_classes,
+                                     check_same_dense_layout,
+                                     checkpoint_classes)
 from ..utils.teacher_inheriting import inherit_teacher_weights
 from .teacher_precision import lower_teacher_precision, teacher_dtype_of
 from .teacher_preprocessing import (check_convertible_preprocessing,
                                     convert_to_teacher_inputs)
 
 ModelSpec = Union[str, ConfigType]
-
-
-def _ordered_parts(parts) -> Tuple[str, ...]:
-    """The distinct ``parts`` in :data:`RECORD_PARTS` order."""
-    wanted = set(parts)
-    return tuple(p for p in RECORD_PARTS if p in wanted)
 
 
 def _check_method_cfgs(methods: Sequence[ConfigType], owner: str) -> None:
@@ -258,20 +253,15 @@ class Distiller(DistillLossControlsMixin, BaseDetector):
             module_at(self.student, path, 'student')
         for path in method.teacher_taps:
             module_at(self.teacher, path, 'teacher')
-            runs = ('backbone', 'neck') + (
-                ('bbox_head', ) if 'dense_head' in method.teacher_parts
-                else ()) + (('roi_head', ) if 'roi' in method.teacher_parts
-                            else ()) + (
-                ('encoder', 'decoder', 'bbox_head')
-                if 'queries' in method.teacher_parts else ())
+            runs = teacher_modules(method.teacher_parts)
             if path.split('.')[0] not in runs:
                 raise ValueError(
                     f'The teacher\'s module `{path}` does not run in a '
                     f'distillation step of {type(method).__name__}: the '
                     f'teacher runs only {", ".join(runs)} for it. Tap a '
                     'module there, or add the record part that runs it '
-                    "('dense_head' for bbox_head, 'roi' for roi_head) to "
-                    'the method\'s record_parts.')
+                    f'({teacher_module_hint()}) to the method\'s '
+                    'record_parts.')
 
     @staticmethod
     def _unprefixed_keys(module: 'Distiller', state_dict: dict, prefix: str,
@@ -301,14 +291,14 @@ class Distiller(DistillLossControlsMixin, BaseDetector):
     @property
     def record_parts(self) -> Tuple[str, ...]:
         """Record parts the student's side fills: every method's."""
-        return _ordered_parts(p for m in self.methods.values()
-                              for p in m.record_parts)
+        return ordered_parts(p for m in self.methods.values()
+                             for p in m.record_parts)
 
     @property
     def teacher_parts(self) -> Tuple[str, ...]:
         """Record parts the teacher computes, once, for every method."""
-        return _ordered_parts(p for m in self.methods.values()
-                              for p in m.teacher_parts)
+        return ordered_parts(p for m in self.methods.values()
+                             for p in m.teacher_parts)
 
     def _taps(self, role: str) -> List[str]:
         attr = f'{role}_taps'
@@ -384,35 +374,25 @@ class Distiller(DistillLossControlsMixin, BaseDetector):
         self._set_teacher_precision()
         teacher_paths, student_paths = self._taps('teacher'), \
             self._taps('student')
+        teacher_inputs = self.teacher_inputs(batch_inputs, batch_data_samples)
+        record = DistillRecord(data_samples=batch_data_samples,
+                               parts=self.record_parts)
         with ExitStack() as teacher_stack:
             teacher_taps = teacher_stack.enter_context(ModuleTaps(
                 self.teacher, teacher_paths, 'teacher')) \
                 if teacher_paths else None
-            teacher_feats, teacher_dense = teacher_dense_forward(
-                self.teacher, self.teacher_inputs(batch_inputs,
-                                                  batch_data_samples),
-                self.teacher_parts)
-            batch_data_samples = self.prepare_student_samples(
-                batch_data_samples, teacher_dense)
-            # before the student's forward, while little memory is held:
-            # at COCO scale on the CPU the teacher's transformer took 7.8 s
-            # after it against 4.4 s before it (docs/results.md)
-            teacher_queries = teacher_query_forward(
-                self.teacher, teacher_feats, batch_data_samples) \
-                if 'queries' in self.teacher_parts else None
+            run_teacher_parts(self.teacher, teacher_inputs, record,
+                              self.teacher_parts, after_student=False)
+            record.data_samples = self.prepare_student_samples(
+                batch_data_samples, record.teacher_dense)
             with ExitStack() as student_stack:
                 student_taps = student_stack.enter_context(ModuleTaps(
                     self.student, student_paths, 'student')) \
                     if student_paths else None
-                losses, record = student_loss_with_record(
-                    self.student, batch_inputs, batch_data_samples,
-                    self.record_parts)
-            record.teacher_neck, record.teacher_dense = teacher_feats, \
-                teacher_dense
-            if record.roi is not None:
-                teacher_roi_forward(self.teacher, teacher_feats, record.roi)
-            if teacher_queries is not None:
-                record.teacher_queries = teacher_queries
+                losses = student_loss_into(self.student, batch_inputs,
+                                           record)
+            run_teacher_parts(self.teacher, teacher_inputs, record,
+                              self.teacher_parts, after_student=True)
         if student_taps is not None:
             record.student_taps = student_taps.outputs
         if teacher_taps is not None:

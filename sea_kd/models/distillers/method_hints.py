@@ -10,7 +10,7 @@ from ..detectors import (dense_head_view, is_dense_detector,
                          is_query_detector, is_two_stage_detector)
 from ..detectors.anchor_head_view import RetinaHeadView
 from ..utils.teacher_head_tail import is_tower_head
-from .pair_checks import check_same_dense_layout, match_levels
+from ..detectors.pair_checks import check_same_dense_layout, match_levels
 
 #: the methods that read only the neck features (and the ground truth);
 #: each pairs neck levels by stride (levels of other strides are left out)

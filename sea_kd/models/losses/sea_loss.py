@@ -13,10 +13,10 @@ import torch.nn.functional as F
 from mmdet.registry import MODELS
 from torch import Tensor, nn
 
-from ..utils.category_masks import (CategoryMasks, StrideLike, category_masks,
-                                    infer_strides, normalize_strides,
-                                    pixel_centres)
 from ..detectors.dense_layout import flatten_level_maps
+from ..detectors.strides import StrideLike, normalize_strides
+from ..utils.category_masks import (CategoryMasks, category_masks,
+                                    infer_strides, pixel_centres)
 
 
 def category_anchors(feats: Tensor, masks: Tensor,

@@ -11,7 +11,7 @@ from mmengine.structures import InstanceData
 from torch import Tensor
 
 from ..capture import DenseHeadOutputs, DistillRecord
-from ..distillers.pair_checks import check_sigmoid_heads
+from ..detectors.pair_checks import check_sigmoid_heads
 from ..detectors import flatten_level_logits
 from ..utils.precision import levels_at_least_fp32
 from .distill_method import DistillMethod

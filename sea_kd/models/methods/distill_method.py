@@ -11,7 +11,7 @@ from mmengine.model import BaseModule
 from torch import Tensor, nn
 
 from ..capture import DenseHeadOutputs, DistillRecord
-from ..distillers.pair_checks import match_levels
+from ..detectors.pair_checks import match_levels
 
 #: how feature methods pair student and teacher neck levels
 LEVEL_MATCHINGS = ('stride', 'index')

@@ -9,7 +9,7 @@ from torch import Tensor
 
 from ..adapters import build_level_adapters
 from ..capture import DistillRecord
-from ..distillers.pair_checks import neck_channels_of
+from ..detectors.pair_checks import neck_channels_of
 from ..utils.precision import at_least_fp32
 from .distill_method import DistillMethod, checked_level_matching
 

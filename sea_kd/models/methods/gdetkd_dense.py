@@ -10,7 +10,8 @@ from torch import Tensor
 
 from ..capture import DistillRecord, teacher_region_forward
 from ..detectors import rcnn_stage
-from ..distillers.pair_checks import neck_channels_of
+from ..detectors.pair_checks import neck_channels_of
+from ..detectors.strides import level_strides
 from ..utils.precision import at_least_fp32
 from ..utils.region_budget import regions_within_budget
 from ..utils.region_positions import features_at_regions, head_finest_scale
@@ -23,8 +24,6 @@ from .gdetkd import HETEROGENEOUS, GDetKD
 DENSE_REGION_REPRS = ('fused_roi', 'head_tower')
 
 
-def _first_stride(stride) -> float:
-    return float(stride[0] if isinstance(stride, (tuple, list)) else stride)
 
 
 @MODELS.register_module()
@@ -133,8 +132,7 @@ class GDetKDDense(GDetKD):
     def _student_levels(self) -> Tuple[List[float], int]:
         """Strides and channels of the student levels SGFI pools from."""
         channels = neck_channels_of(self.student)
-        strides = [_first_stride(s)
-                   for s in self.student.bbox_head.prior_generator.strides]
+        strides = level_strides(self.student.bbox_head)
         if len(strides) != len(channels) or len(set(channels)) != 1:
             raise ValueError(
                 f'SGFI pools every student neck level with the dense head\'s '

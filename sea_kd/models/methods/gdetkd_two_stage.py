@@ -9,7 +9,7 @@ from torch import Tensor
 
 from ..capture import DistillRecord
 from ..detectors import rcnn_stage
-from ..distillers.pair_checks import check_same_box_coding
+from ..detectors.pair_checks import check_same_box_coding
 from ..utils.head_transfer import copy_matching_state
 from ..utils.region_budget import regions_within_budget
 from ..utils.region_sampling import positive_regions

@@ -11,7 +11,7 @@ from torch import Tensor
 
 from ..adapters import build_level_adapters
 from ..capture import DistillRecord
-from ..distillers.pair_checks import neck_channels_of
+from ..detectors.pair_checks import neck_channels_of
 from ..utils.category_masks import pad_instances
 from ..detectors import dense_head_view, flatten_level_maps, level_priors
 from ..utils.precision import at_least_fp32

@@ -10,7 +10,7 @@ from mmengine.logging import MessageHub
 from torch import Tensor, nn
 
 from ..capture import DistillRecord
-from ..distillers.pair_checks import neck_channels_of
+from ..detectors.pair_checks import neck_channels_of
 from ..utils.precision import at_least_fp32
 from .distill_method import DistillMethod, checked_level_matching
 

@@ -8,8 +8,9 @@ from mmdet.utils import ConfigType, OptConfigType
 from torch import Tensor
 
 from ..capture import DistillRecord
-from ..utils.category_masks import StrideLike, normalize_strides
-from ..distillers.pair_checks import neck_channels_of, prior_strides_of
+from ..detectors.pair_checks import neck_channels_of
+from ..detectors.strides import (StrideLike, normalize_strides,
+                                 prior_strides_of)
 from .distill_method import DistillMethod, checked_level_matching
 
 

@@ -15,7 +15,7 @@ from ..detectors import (dense_head_view, detection_score_logits,
 from ..utils.harmony_score import (HARMONY_FORMS, DenseHarmony,
                                    dense_harmony_scores)
 from ..utils.precision import levels_at_least_fp32
-from ..distillers.pair_checks import (check_same_levels,
+from ..detectors.pair_checks import (check_same_levels,
                                       check_sigmoid_heads, neck_channels_of)
 from .distill_method import DistillMethod
 

@@ -10,34 +10,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import List, Optional, Sequence, Tuple, Union
+from typing import List, Optional, Sequence, Tuple
 
 import torch
 from mmdet.structures.bbox import get_box_tensor
 from torch import Tensor
 from torch.nn.utils.rnn import pad_sequence
 
-StrideLike = Union[int, float, Sequence[Union[int, float]]]
-
-
-def normalize_strides(strides: Sequence[StrideLike]) -> List[Tuple[float,
-                                                                   float]]:
-    """Strides as ``(s_x, s_y)`` pairs; a single number means both axes.
-
-    mmdet's prior generators store strides as ``(w, h)`` pairs, which is
-    the order kept here.
-    """
-    out = []
-    for s in strides:
-        if isinstance(s, (int, float)):
-            out.append((float(s), float(s)))
-        else:
-            s = tuple(s)
-            if len(s) != 2:
-                raise ValueError(f'A stride is a number or an (x, y) pair, '
-                                 f'got {s}.')
-            out.append((float(s[0]), float(s[1])))
-    return out
+from ..detectors.strides import StrideLike, normalize_strides
 
 
 def infer_strides(feat_sizes: Sequence[Tuple[int, int]],

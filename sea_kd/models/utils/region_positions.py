@@ -26,6 +26,8 @@ from typing import Optional, Sequence
 import torch
 from torch import Tensor, nn
 
+from ..detectors.strides import level_strides
+
 
 def region_levels(rois: Tensor, num_levels: int,
                   finest_scale: float) -> Tensor:
@@ -54,8 +56,7 @@ def head_finest_scale(head: nn.Module) -> float:
     - otherwise 4 × the first stride.
     """
     generator = head.prior_generator
-    stride = generator.strides[0]
-    stride = float(stride[0] if isinstance(stride, (tuple, list)) else stride)
+    stride = level_strides(head)[0]
     scales = getattr(generator, 'scales', None)
     base_sizes = getattr(generator, 'base_sizes', None)
     if scales is not None and base_sizes:

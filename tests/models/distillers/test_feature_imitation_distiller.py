@@ -5,7 +5,7 @@ import torch
 from mmdet.registry import MODELS
 
 from sea_kd.models.distillers import Distiller
-from sea_kd.models.distillers.pair_checks import check_same_dense_layout
+from sea_kd.models.detectors.pair_checks import check_same_dense_layout
 
 from ...conftest import build, make_batch, tiny_detector_cfg
 

@@ -5,7 +5,7 @@ import pytest
 import torch
 from mmdet.registry import MODELS
 
-from sea_kd.models.distillers.pair_checks import prior_strides_of
+from sea_kd.models.detectors.strides import prior_strides_of
 from sea_kd.models.losses.sea_loss import SEALoss
 
 from ...conftest import build, make_batch, tiny_detector_cfg

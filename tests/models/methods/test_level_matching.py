@@ -4,7 +4,7 @@ import pytest
 import torch
 from mmdet.registry import MODELS
 
-from sea_kd.models.distillers.pair_checks import match_levels
+from sea_kd.models.detectors.pair_checks import match_levels
 from sea_kd.models.losses import PKDLoss
 
 from ...conftest import build, make_batch, tiny_detector_cfg

@@ -5,8 +5,9 @@ import torch
 from mmdet.structures.mask import BitmapMasks, PolygonMasks
 from mmengine.structures import InstanceData
 
+from sea_kd.models.detectors.strides import normalize_strides
 from sea_kd.models.utils import (category_masks, infer_strides,
-                                 normalize_strides, pixel_centres)
+                                 pixel_centres)
 
 
 def reference_masks(gts, metas, sizes, strides, num_classes, use_masks):

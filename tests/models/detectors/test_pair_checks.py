@@ -5,7 +5,7 @@ import pytest
 import torch
 from mmdet.registry import MODELS
 
-from sea_kd.models.distillers.pair_checks import (check_same_strides,
+from sea_kd.models.detectors.pair_checks import (check_same_strides,
                                                   check_sigmoid_heads,
                                                   neck_channels_of)
 

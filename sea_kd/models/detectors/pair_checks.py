@@ -5,7 +5,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from torch import nn
 
-from ..utils.category_masks import normalize_strides
+from .strides import prior_strides_of
 
 #: Class names shown in full in a message; longer lists are cut.
 _SHOWN_CLASSES = 20
@@ -211,21 +211,6 @@ def dense_layout_of(detector: nn.Module,
             layout[attr] = value.tolist() if hasattr(value, 'tolist') \
                 else value
     return layout
-
-
-def prior_strides_of(detector: nn.Module) -> Optional[List[Tuple[float,
-                                                                 float]]]:
-    """Strides of the detector's dense prior generator, ``(s_x, s_y)``.
-
-    Looks at ``bbox_head`` (RetinaNet, FCOS, ATSS...) then ``rpn_head``
-    (Faster/Mask R-CNN); ``None`` when neither has a prior generator.
-    """
-    for name in ('bbox_head', 'rpn_head'):
-        generator = getattr(getattr(detector, name, None), 'prior_generator',
-                            None)
-        if generator is not None:
-            return normalize_strides(generator.strides)
-    return None
 
 
 def check_same_classes(student: nn.Module, teacher: nn.Module) -> None:
