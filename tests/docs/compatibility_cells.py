@@ -79,6 +79,14 @@ def run_cell(row: str, column: str, teacher_ckpt: str
     return True, None
 
 
+def method_answer(row: str, column: str) -> Optional[str]:
+    """The method's own answer for the pair: ``None`` when it distils
+    it, else its short reason (:meth:`DistillMethod.pair_refusal`)."""
+    t_cfg, s_cfg = pair_cfgs(column)
+    cls = MODELS.get(METHODS[row][0]['type'])
+    return cls.pair_refusal(build(s_cfg), build(t_cfg))
+
+
 def teacher_checkpoint(column: str, path: str) -> str:
     torch.manual_seed(0)
     teacher = build(pair_cfgs(column)[0])

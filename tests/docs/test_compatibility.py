@@ -6,8 +6,8 @@ import re
 import pytest
 
 from ..conftest import REPO
-from .compatibility_cells import FAMILIES, METHODS, run_cell, \
-    teacher_checkpoint
+from .compatibility_cells import FAMILIES, METHODS, method_answer, \
+    run_cell, teacher_checkpoint
 
 PAGE = osp.join(REPO, 'docs', 'compatibility.md')
 HINT = re.compile(r'Methods that distil this pair: ([^(]+) \(')
@@ -40,6 +40,18 @@ def test_the_table_covers_every_method_and_family():
 def working(column):
     return {row for (row, col), cell in MATRIX.items()
             if col == column and cell.startswith('yes')}
+
+
+@pytest.mark.parametrize('column', list(FAMILIES))
+def test_cells_are_the_methods_answers(column):
+    """Each cell says what the method answers for the pair: "yes..."
+    when it accepts it, "no: <its reason>" when it refuses it."""
+    for row in METHODS:
+        answer = method_answer(row, column)
+        cell = MATRIX[row, column]
+        expected = 'yes' if answer is None else f'no: {answer}'
+        assert cell.startswith('yes') if answer is None else \
+            cell == expected, (row, column, cell, expected)
 
 
 @pytest.fixture(scope='module')

@@ -34,6 +34,9 @@ class RecordPart:
 
     Class attributes:
         name: The part's name, as methods list it in ``record_parts``.
+        requirement: What a detector must be to give the part, short
+            (the reason a method reading it refuses a pair, e.g. ``'reads
+            dense-head outputs'``); empty when every detector gives it.
         teacher_modules: Top-level modules of the teacher the part runs
             (a method may tap the teacher only there).
         teacher_after_student: Whether the teacher's side runs after the
@@ -43,6 +46,7 @@ class RecordPart:
             pseudo labels from it.
     """
     name: str = ''
+    requirement: str = ''
     teacher_modules: Tuple[str, ...] = ()
     teacher_after_student: bool = False
 

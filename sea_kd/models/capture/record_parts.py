@@ -67,6 +67,7 @@ class DenseHeadPart(RecordPart):
     and, for the student, the assigner's targets as the head's view reads
     them."""
     name = 'dense_head'
+    requirement = 'reads dense-head outputs'
     teacher_modules = ('bbox_head', )
 
     def check(self, detector: nn.Module, role: str) -> None:
@@ -103,6 +104,7 @@ class DenseTowerPart(RecordPart):
     """The student's last classification-tower layer output per level
     (``bbox_head.cls_convs[-1]``)."""
     name = 'dense_tower'
+    requirement = 'reads a dense classification tower'
 
     def check(self, detector: nn.Module, role: str) -> None:
         convs = getattr(getattr(detector, 'bbox_head', None), 'cls_convs',
@@ -137,6 +139,7 @@ class RoIPart(RecordPart):
     (``roi_head.bbox_loss``, ``bbox_head.loss_and_target``); the teacher's
     R-CNN branch runs on the same regions after the student."""
     name = 'roi'
+    requirement = 'reads R-CNN regions'
     teacher_modules = ('roi_head', )
     teacher_after_student = True
 
@@ -192,6 +195,7 @@ class QueryPart(RecordPart):
     """A DETR-family head's decoder outputs, every layer, the matching
     queries only (a DINO student's denoising queries are left out)."""
     name = 'queries'
+    requirement = 'needs DETR-family decoders'
     teacher_modules = ('encoder', 'decoder', 'bbox_head')
 
     def check(self, detector: nn.Module, role: str) -> None:

@@ -21,6 +21,7 @@ from ..capture import (DenseHeadOutputs, DistillRecord, ModuleTaps,
                        check_parts, module_at, ordered_parts,
                        run_teacher_parts, student_loss_into,
                        teacher_module_hint, teacher_modules)
+from ..methods import build_method
 from .distill_loss_controls import DistillLossControlsMixin
 from .method_hints import methods_hint
 from ..detectors.pair_checks import (check_same_classes,
@@ -225,7 +226,6 @@ class Distiller(DistillLossControlsMixin, BaseDetector):
 
     def _add_method(self, cfg: ConfigType) -> None:
         """Build a method, bind it to the pair and check what it reads."""
-        from ..methods import build_method  # the methods import pair checks
         try:
             method = build_method(cfg, self.student, self.teacher)
             name, n = method.name, 1

@@ -39,8 +39,11 @@ def build_method(cfg: ConfigType, student: nn.Module,
         raise TypeError(
             f'`methods` entries must be distillation methods (DistillMethod '
             f'subclasses such as FeatureImitation or SEA), got {kind!r}.')
-    cls, cfg = cls.for_pair(student, teacher, cfg)
-    method = cls(**cfg)
+    cls.check_pair(student, teacher)
+    chosen, cfg = cls.for_pair(student, teacher, cfg)
+    if chosen is not cls:
+        chosen.check_pair(student, teacher)
+    method = chosen(**cfg)
     method.bind(student, teacher)
     return method
 

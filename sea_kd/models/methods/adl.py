@@ -11,10 +11,10 @@ from mmengine.structures import InstanceData
 from torch import Tensor
 
 from ..capture import DenseHeadOutputs, DistillRecord
-from ..detectors.pair_checks import check_sigmoid_heads
 from ..detectors import flatten_level_logits
 from ..utils.precision import levels_at_least_fp32
 from .distill_method import DistillMethod
+from .pair_requirement import sigmoid_heads
 
 
 @MODELS.register_module()
@@ -49,6 +49,8 @@ class ADL(DistillMethod):
     """
 
     default_name = 'adl'
+    display_name = 'ADL'
+    pair_requirements = (sigmoid_heads('ADL'), )
     record_parts = ('dense_head', )
     requires_same_dense_layout = True
 
@@ -68,7 +70,6 @@ class ADL(DistillMethod):
         return self.pseudo_label is not None
 
     def setup(self) -> None:
-        check_sigmoid_heads(self.student, self.teacher, 'ADL')
         self.num_classes = self.student.bbox_head.num_classes
         self.loss_adl = MODELS.build(self._loss_adl_cfg)
 

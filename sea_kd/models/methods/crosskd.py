@@ -17,6 +17,7 @@ from ..utils.teacher_head_tail import (check_tower_head, head_tail_forward,
                                        per_level_towers, tower_depth,
                                        tower_names)
 from .distill_method import DistillMethod
+from .pair_requirement import PairRequirement, for_both
 
 
 def align_to_teacher(student: Tensor, teacher: Tensor,
@@ -29,6 +30,17 @@ def align_to_teacher(student: Tensor, teacher: Tensor,
     std = flat.std(dim=1).reshape(shape) if flat.shape[1] > 1 else \
         torch.zeros_like(mean)
     return standardize_channels(student, eps) * std + mean
+
+
+def _same_head_type(student, teacher) -> None:
+    """Raise unless both dense heads are of one type."""
+    s_head, t_head = student.bbox_head, teacher.bbox_head
+    if type(s_head) is not type(t_head):
+        raise TypeError(
+            'CrossKD compares the teacher head\'s predictions with its '
+            'own predictions on the student\'s features, so both heads '
+            f'must be of one type; got {type(s_head).__name__} (student)'
+            f' and {type(t_head).__name__} (teacher).')
 
 
 @MODELS.register_module()
@@ -82,8 +94,14 @@ class CrossKD(DistillMethod):
     """
 
     default_name = 'crosskd'
+    display_name = 'CrossKD'
     record_parts = ('neck', 'dense_head')
     requires_same_dense_layout = True
+    pair_requirements = (
+        PairRequirement('needs heads with towers', for_both(
+            lambda det, role: check_tower_head(det.bbox_head, role,
+                                               'CrossKD'))),
+        PairRequirement('needs heads of one type', _same_head_type))
 
     def __init__(self,
                  reused_teacher_head_idx: int = 3,
@@ -106,18 +124,11 @@ class CrossKD(DistillMethod):
     def setup(self) -> None:
         s_head, t_head = self.student.bbox_head, self.teacher.bbox_head
         for role, head in (('student', s_head), ('teacher', t_head)):
-            check_tower_head(head, role, 'CrossKD')
             if tower_depth(head) < self.first:
                 raise ValueError(
                     f'reused_teacher_head_idx={self.first}, but the {role}\'s '
                     f'head has {tower_depth(head)} tower layers; choose at '
                     f'most {tower_depth(head)}.')
-        if type(s_head) is not type(t_head):
-            raise TypeError(
-                'CrossKD compares the teacher head\'s predictions with its '
-                'own predictions on the student\'s features, so both heads '
-                f'must be of one type; got {type(s_head).__name__} (student)'
-                f' and {type(t_head).__name__} (teacher).')
         if self.first > 0:
             self.student_taps = self.tower_paths(s_head)
             self.teacher_taps = self.tower_paths(t_head)

@@ -34,6 +34,7 @@ class CWD(FeatureImitation):
     """
 
     default_name = 'cwd'
+    display_name = 'CWD'
 
     def __init__(self,
                  loss_feat: OptConfigType = dict(type='CWDLoss', tau=1.0,

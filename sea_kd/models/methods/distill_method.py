@@ -10,8 +10,9 @@ from mmengine.logging import MMLogger
 from mmengine.model import BaseModule
 from torch import Tensor, nn
 
-from ..capture import DenseHeadOutputs, DistillRecord
+from ..capture import RECORD_PARTS, DenseHeadOutputs, DistillRecord
 from ..detectors.pair_checks import match_levels
+from .pair_requirement import SAME_PRIOR_LAYOUT, PairRequirement, for_role
 
 #: how feature methods pair student and teacher neck levels
 LEVEL_MATCHINGS = ('stride', 'index')
@@ -40,6 +41,9 @@ class DistillMethod(BaseModule):
     ``loss_<name>_<term>``. The hooks, in the order the distiller calls
     them:
 
+    0. :meth:`check_pair` (build time, before the method is built): what
+       the method needs of the pair (:meth:`requirements`); the same
+       needs answer :meth:`pair_refusal`.
     1. :meth:`setup` (build time, after both detectors are built and the
        method is bound to them): pair checks, modules built against the
        pair's channels, and the record parts to compute
@@ -68,6 +72,11 @@ class DistillMethod(BaseModule):
 
     #: Loss-name prefix when the config gives none.
     default_name: str = 'kd'
+    #: The name users know the method by (``'FI'``, ``'G-DetKD'``), for
+    #: the hint of a refused build; ``None``: not offered there (a
+    #: pipeline picked by another class, or a method that needs
+    #: options to apply, like :class:`AttentionTransfer`'s taps).
+    display_name: Optional[str] = None
     #: Record parts of the student the method reads (``RECORD_PARTS``).
     record_parts: Tuple[str, ...] = ('neck', )
     #: Parts the teacher computes, when they differ from
@@ -75,6 +84,9 @@ class DistillMethod(BaseModule):
     teacher_record_parts: Optional[Tuple[str, ...]] = None
     #: Whether teacher and student must share the dense prior layout.
     requires_same_dense_layout: bool = False
+    #: What the method needs of a pair beyond its record parts and prior
+    #: layout, checked in order (:meth:`requirements`).
+    pair_requirements: Tuple[PairRequirement, ...] = ()
     #: Module paths (``'backbone.layer2'``) whose outputs the method reads
     #: from ``record.student_taps`` / ``record.teacher_taps``.
     student_taps: Tuple[str, ...] = ()
@@ -105,6 +117,47 @@ class DistillMethod(BaseModule):
         """The class to build for this pair and its arguments; a method
         with one pipeline per kind of pair (:class:`GDetKD`) picks here."""
         return cls, cfg
+
+    @classmethod
+    def requirements(cls) -> List[PairRequirement]:
+        """Every need of the method, in order: the student's record
+        parts, the teacher's, the shared prior layout
+        (:attr:`requires_same_dense_layout`), then
+        :attr:`pair_requirements`."""
+        needs = []
+        teacher_parts = cls.record_parts if cls.teacher_record_parts is None \
+            else cls.teacher_record_parts
+        for parts, role in ((cls.record_parts, 'student'),
+                            (teacher_parts, 'teacher')):
+            for name in parts:
+                part = RECORD_PARTS.get(name)()
+                if part.requirement:
+                    needs.append(PairRequirement(
+                        part.requirement,
+                        for_role(part.check, role)))
+        if cls.requires_same_dense_layout:
+            needs.append(SAME_PRIOR_LAYOUT)
+        return needs + list(cls.pair_requirements)
+
+    @classmethod
+    def check_pair(cls, student: nn.Module, teacher: nn.Module) -> None:
+        """Raise the full error of the first unmet need of the pair."""
+        for need in cls.requirements():
+            need.check(student, teacher)
+
+    @classmethod
+    def pair_refusal(cls, student: nn.Module,
+                     teacher: nn.Module) -> Optional[str]:
+        """Why the method does not distil the pair, short (the reason of
+        its first unmet need, also of the pipeline :meth:`for_pair`
+        picks); ``None`` when it does. Options the method needs for the
+        pair (an adapter between widths) are not part of the answer."""
+        for need in cls.requirements():
+            if not need.met_by(student, teacher):
+                return need.reason
+        chosen, _ = cls.for_pair(student, teacher, {})
+        return None if chosen is cls else chosen.pair_refusal(student,
+                                                              teacher)
 
     @property
     def student(self) -> nn.Module:

@@ -12,6 +12,7 @@ from ..capture import DistillRecord
 from ..detectors.pair_checks import neck_channels_of
 from ..utils.precision import at_least_fp32
 from .distill_method import DistillMethod, checked_level_matching
+from .pair_requirement import NECK_LEVELS
 
 
 @MODELS.register_module()
@@ -42,6 +43,8 @@ class FeatureImitation(DistillMethod):
     """
 
     default_name = 'fi'
+    display_name = 'FI'
+    pair_requirements = (NECK_LEVELS, )
     record_parts = ('neck', )
 
     def __init__(self,

@@ -19,6 +19,7 @@ from ..losses.focal_global_loss import (GlobalContextBlock, attention_loss,
 from ..utils.category_masks import infer_strides, pad_instances
 from ..utils.precision import at_least_fp32
 from .distill_method import DistillMethod, checked_level_matching
+from .pair_requirement import NECK_LEVELS
 
 
 class FGDLevel(nn.Module):
@@ -86,6 +87,8 @@ class FGD(DistillMethod):
     """
 
     default_name = 'fgd'
+    display_name = 'FGD'
+    pair_requirements = (NECK_LEVELS, )
     record_parts = ('neck', )
 
     def __init__(self,

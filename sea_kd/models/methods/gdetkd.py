@@ -13,6 +13,7 @@ from ..capture import DistillRecord
 from ..detectors import (is_dense_detector, is_two_stage_detector,
                          rcnn_stage)
 from .distill_method import DistillMethod
+from .pair_requirement import PairRequirement
 
 HOMOGENEOUS = 'homogeneous'
 HETEROGENEOUS = 'heterogeneous'
@@ -27,6 +28,23 @@ def log(message: str) -> None:
 def rows(tensor: Optional[Tensor], keep: Tensor) -> Optional[Tensor]:
     """``tensor[keep]``, passing ``None`` through."""
     return None if tensor is None else tensor[keep]
+
+
+def _two_stage_teacher(student: nn.Module, teacher: nn.Module) -> None:
+    if not is_two_stage_detector(teacher):
+        raise TypeError(
+            f'G-DetKD distils R-CNN region knowledge and needs a '
+            f'two-stage teacher (Faster R-CNN, Mask R-CNN, ...), got a '
+            f'{type(teacher).__name__}.')
+
+
+def _one_or_two_stage_student(student: nn.Module,
+                              teacher: nn.Module) -> None:
+    if not (is_two_stage_detector(student) or is_dense_detector(student)):
+        raise TypeError(
+            f'G-DetKD needs a two-stage student (homogeneous pipeline) '
+            f'or a one-stage student (RetinaNet, FCOS, ...; '
+            f'heterogeneous pipeline), got a {type(student).__name__}.')
 
 
 @MODELS.register_module()
@@ -63,6 +81,11 @@ class GDetKD(DistillMethod):
     """
 
     default_name = 'gdetkd'
+    display_name = 'G-DetKD'
+    pair_requirements = (
+        PairRequirement('needs a two-stage teacher', _two_stage_teacher),
+        PairRequirement('needs a one- or two-stage student',
+                        _one_or_two_stage_student))
     pipeline: Optional[str] = None
     #: Options only this pipeline takes (the others are dropped by the
     #: ``GDetKD`` choice).
@@ -102,22 +125,11 @@ class GDetKD(DistillMethod):
                  cfg: dict) -> Tuple[type, dict]:
         if cls is not GDetKD:
             return cls, cfg
-        if not is_two_stage_detector(teacher):
-            raise TypeError(
-                f'G-DetKD distils R-CNN region knowledge and needs a '
-                f'two-stage teacher (Faster R-CNN, Mask R-CNN, ...), got a '
-                f'{type(teacher).__name__}.')
         from .gdetkd_dense import GDetKDDense
         from .gdetkd_two_stage import GDetKDTwoStage
-        if is_two_stage_detector(student):
-            chosen, other = GDetKDTwoStage, GDetKDDense
-        elif is_dense_detector(student):
-            chosen, other = GDetKDDense, GDetKDTwoStage
-        else:
-            raise TypeError(
-                f'G-DetKD needs a two-stage student (homogeneous pipeline) '
-                f'or a one-stage student (RetinaNet, FCOS, ...; '
-                f'heterogeneous pipeline), got a {type(student).__name__}.')
+        chosen, other = (GDetKDTwoStage, GDetKDDense) \
+            if is_two_stage_detector(student) else \
+            (GDetKDDense, GDetKDTwoStage)
         dropped = [k for k in other.own_options if k in cfg]
         if dropped:
             log(f'G-DetKD: the {chosen.pipeline} pipeline does not use '

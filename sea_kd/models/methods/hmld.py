@@ -12,9 +12,9 @@ from mmengine.structures import InstanceData
 from torch import Tensor
 
 from ..capture import DistillRecord, QueryOutputs, uses_sigmoid_classes
-from ..detectors import is_query_detector
 from ..utils.query_matching import hungarian_pairs, query_match_costs
 from .distill_method import DistillMethod
+from .pair_requirement import PairRequirement
 
 #: which teacher queries are distillation targets
 TEACHER_QUERIES = ('all', 'gt_matched')
@@ -27,6 +27,20 @@ def clip_to_image(boxes: Tensor) -> Tensor:
     each box inside ``[0, 1]²`` (the coordinates are fractions of the
     image's width and height, as DETR heads predict them)."""
     return bbox_xyxy_to_cxcywh(bbox_cxcywh_to_xyxy(boxes).clamp(0, 1))
+
+
+def _same_classifiers(student, teacher) -> None:
+    """Raise unless both DETR heads classify alike (sigmoid or softmax)."""
+    use_sigmoid = uses_sigmoid_classes(student)
+    if uses_sigmoid_classes(teacher) != use_sigmoid:
+        kinds = {True: 'sigmoid (Deformable DETR, DINO)',
+                 False: 'softmax with "no object" (DETR)'}
+        raise ValueError(
+            'HMLD compares class probabilities query by query, so both '
+            'heads must classify alike; the student\'s is '
+            f'{kinds[use_sigmoid]} and the teacher\'s '
+            f'{kinds[not use_sigmoid]}. Pair detectors of one '
+            'kind, or distil the necks (FI, PKD).')
 
 
 @MODELS.register_module()
@@ -70,7 +84,10 @@ class HMLD(DistillMethod):
     """
 
     default_name = 'hmld'
+    display_name = 'HMLD'
     record_parts = ('queries', )
+    pair_requirements = (PairRequirement('needs classifiers of one kind',
+                                         _same_classifiers), )
 
     def __init__(self,
                  teacher_queries: str = 'all',
@@ -99,23 +116,7 @@ class HMLD(DistillMethod):
         self._loss_cfg = dict(loss_hmld)
 
     def setup(self) -> None:
-        for role, detector in (('student', self.student),
-                               ('teacher', self.teacher)):
-            if not is_query_detector(detector):
-                raise TypeError(
-                    f'HMLD distils DETR-family decoder outputs, but the '
-                    f'{role} is a {type(detector).__name__}, not a '
-                    'DetectionTransformer (DETR, Deformable DETR, DINO).')
         self.use_sigmoid = uses_sigmoid_classes(self.student)
-        if uses_sigmoid_classes(self.teacher) != self.use_sigmoid:
-            kinds = {True: 'sigmoid (Deformable DETR, DINO)',
-                     False: 'softmax with "no object" (DETR)'}
-            raise ValueError(
-                'HMLD compares class probabilities query by query, so both '
-                'heads must classify alike; the student\'s is '
-                f'{kinds[self.use_sigmoid]} and the teacher\'s '
-                f'{kinds[not self.use_sigmoid]}. Pair detectors of one '
-                'kind, or distil the necks (FI, PKD).')
         if self.teacher_queries == 'gt_matched' and getattr(
                 self.teacher.bbox_head, 'assigner', None) is None:
             raise ValueError(

@@ -17,6 +17,28 @@ from ..detectors import dense_head_view, flatten_level_maps, level_priors
 from ..utils.precision import at_least_fp32
 from ..utils.valuable_localization_region import vlr_weights
 from .distill_method import DistillMethod
+from .pair_requirement import PairRequirement, for_both
+
+
+def _predicts_distributions(detector, role: str) -> None:
+    """Raise unless the dense head predicts box-edge distributions."""
+    view = dense_head_view(detector.bbox_head)
+    if view is None or not view.predicts_distributions:
+        raise TypeError(
+            f'LD distils box-edge distributions, which only GFL-type '
+            f'heads (GFLHead, LDHead) predict; the {role}\'s head is '
+            f'a {type(detector.bbox_head).__name__}. Use CrossKD or ADL '
+            'for logits, or PKD/FI for features.')
+
+
+def _same_reg_max(student, teacher) -> None:
+    """Raise unless both heads have the same number of bins."""
+    s_max, t_max = student.bbox_head.reg_max, teacher.bbox_head.reg_max
+    if s_max != t_max:
+        raise ValueError(
+            f'LD compares distributions over 0..reg_max bins; the '
+            f'student has reg_max={s_max}, the teacher {t_max}. Give '
+            'both heads the same reg_max.')
 
 
 @MODELS.register_module()
@@ -70,8 +92,13 @@ class LD(DistillMethod):
     """
 
     default_name = 'ld'
+    display_name = 'LD'
     record_parts = ('neck', 'dense_head')
     requires_same_dense_layout = True
+    pair_requirements = (
+        PairRequirement('needs GFL box distributions',
+                        for_both(_predicts_distributions)),
+        PairRequirement('needs the same reg_max', _same_reg_max))
 
     def __init__(self,
                  loss_main: OptConfigType = dict(type='DistributionKLLoss',
@@ -104,23 +131,7 @@ class LD(DistillMethod):
         self.vlr_low = vlr_low
 
     def setup(self) -> None:
-        for role, det in (('student', self.student),
-                          ('teacher', self.teacher)):
-            view = dense_head_view(det.bbox_head)
-            if view is None or not view.predicts_distributions:
-                raise TypeError(
-                    f'LD distils box-edge distributions, which only GFL-type '
-                    f'heads (GFLHead, LDHead) predict; the {role}\'s head is '
-                    f'a {type(det.bbox_head).__name__}. Use CrossKD or ADL '
-                    'for logits, or PKD/FI for features.')
-        s_max, t_max = self.student.bbox_head.reg_max, \
-            self.teacher.bbox_head.reg_max
-        if s_max != t_max:
-            raise ValueError(
-                f'LD compares distributions over 0..reg_max bins; the '
-                f'student has reg_max={s_max}, the teacher {t_max}. Give '
-                'both heads the same reg_max.')
-        self.bins = s_max + 1
+        self.bins = self.student.bbox_head.reg_max + 1
         assigner = getattr(self.student.bbox_head, 'assigner', None)
         self.vlr_topk = self._vlr_topk if self._vlr_topk is not None else \
             getattr(assigner, 'topk', 9)

@@ -13,6 +13,7 @@ from ..capture import DistillRecord
 from ..detectors.pair_checks import neck_channels_of
 from ..utils.precision import at_least_fp32
 from .distill_method import DistillMethod, checked_level_matching
+from .pair_requirement import NECK_LEVELS
 
 
 class MaskedFeatureGenerator(nn.Module):
@@ -70,6 +71,8 @@ class MGD(DistillMethod):
     """
 
     default_name = 'mgd'
+    display_name = 'MGD'
+    pair_requirements = (NECK_LEVELS, )
     record_parts = ('neck', )
 
     def __init__(self,

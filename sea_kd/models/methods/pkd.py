@@ -32,6 +32,7 @@ class PKD(FeatureImitation):
     """
 
     default_name = 'pkd'
+    display_name = 'PKD'
 
     def __init__(self,
                  loss_feat: ConfigType = dict(type='PKDLoss',

@@ -12,6 +12,7 @@ from ..detectors.pair_checks import neck_channels_of
 from ..detectors.strides import (StrideLike, normalize_strides,
                                  prior_strides_of)
 from .distill_method import DistillMethod, checked_level_matching
+from .pair_requirement import NECK_LEVELS
 
 
 @MODELS.register_module()
@@ -55,6 +56,8 @@ class SEA(DistillMethod):
     """
 
     default_name = 'sea'
+    display_name = 'SEA'
+    pair_requirements = (NECK_LEVELS, )
     record_parts = ('neck', )
 
     def __init__(self,

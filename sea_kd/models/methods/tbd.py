@@ -15,9 +15,19 @@ from ..detectors import (dense_head_view, detection_score_logits,
 from ..utils.harmony_score import (HARMONY_FORMS, DenseHarmony,
                                    dense_harmony_scores)
 from ..utils.precision import levels_at_least_fp32
-from ..detectors.pair_checks import (check_same_levels,
-                                      check_sigmoid_heads, neck_channels_of)
+from ..detectors.pair_checks import check_same_levels, neck_channels_of
 from .distill_method import DistillMethod
+from .pair_requirement import PairRequirement, for_both, sigmoid_heads
+
+
+def _regresses_boxes(detector, role: str) -> None:
+    """Raise if the dense head predicts box edges as distributions."""
+    view = dense_head_view(detector.bbox_head)
+    if view is not None and view.predicts_distributions:
+        raise TypeError(
+            'TBD\'s harmony score decodes box regressions; the '
+            f'{role}\'s {type(detector.bbox_head).__name__} predicts '
+            'each edge as a distribution over bins instead.')
 
 
 @MODELS.register_module()
@@ -64,8 +74,13 @@ class TBD(DistillMethod):
     """
 
     default_name = 'tbd'
+    display_name = 'TBD'
     record_parts = ('neck', 'dense_head')
     requires_same_dense_layout = True
+    pair_requirements = (
+        PairRequirement('needs box regressions, not distributions',
+                        for_both(_regresses_boxes)),
+        sigmoid_heads('TBD'))
 
     def __init__(self,
                  loss_hd: OptConfigType = dict(type='HDLoss'),
@@ -96,15 +111,6 @@ class TBD(DistillMethod):
     def setup(self) -> None:
         loss_hd, loss_tfd = self._loss_hd_cfg, self._loss_tfd_cfg
         adapter = self._adapter_cfg
-        for role, det in (('student', self.student),
-                          ('teacher', self.teacher)):
-            view = dense_head_view(det.bbox_head)
-            if view is not None and view.predicts_distributions:
-                raise TypeError(
-                    'TBD\'s harmony score decodes box regressions; the '
-                    f'{role}\'s {type(det.bbox_head).__name__} predicts '
-                    'each edge as a distribution over bins instead.')
-        check_sigmoid_heads(self.student, self.teacher, 'TBD')
         self.num_classes = self.student.bbox_head.num_classes
         self.loss_hd = MODELS.build(loss_hd) if loss_hd is not None else None
         self.loss_tfd = None
