@@ -21,6 +21,15 @@ FAMILIES = {
     'DINO': ('dino', 'dino'),
     'Faster R-CNN → RetinaNet': ('faster_rcnn', 'retinanet'),
 }
+#: column -> (teacher kind, student kind) of the heterogeneous dense pairs
+DENSE_PAIRS = {
+    'GFL → FCOS': ('gfl', 'fcos'),
+    'FCOS → ATSS': ('fcos', 'atss'),
+    'RTMDet → YOLOX': ('rtmdet', 'yolox'),
+    'GFL → RetinaNet': ('gfl', 'retinanet'),
+    'RTMDet → FCOS': ('rtmdet', 'fcos'),
+}
+PAIRS = {**FAMILIES, **DENSE_PAIRS}
 ADAPTER = dict(type='ConvAdapter')
 #: row -> (method config, the names a message may suggest it by)
 METHODS = {
@@ -42,7 +51,7 @@ REFUSALS = (TypeError, ValueError, NotImplementedError)
 
 
 def pair_cfgs(column: str):
-    teacher, student = FAMILIES[column]
+    teacher, student = PAIRS[column]
     return (tiny_detector_cfg(teacher, base_channels=16, neck_channels=64),
             tiny_detector_cfg(student, base_channels=8, neck_channels=32))
 
@@ -62,7 +71,7 @@ def run_cell(row: str, column: str, teacher_ckpt: str
         torch.manual_seed(0)
         packed = demo_mm_inputs(batch_size=2, image_shapes=[(3, 64, 64)] * 2,
                                 num_items=[3, 2], num_classes=3,
-                                with_mask='mask' in FAMILIES[column][1])
+                                with_mask='mask' in PAIRS[column][1])
         data = model.data_preprocessor(packed, True)
         losses = model.loss(data['inputs'], data['data_samples'])
     except REFUSALS as error:

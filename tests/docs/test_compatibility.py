@@ -6,33 +6,49 @@ import re
 import pytest
 
 from ..conftest import REPO
-from .compatibility_cells import FAMILIES, METHODS, method_answer, \
-    run_cell, teacher_checkpoint
+from .compatibility_cells import (DENSE_PAIRS, FAMILIES, METHODS, PAIRS,
+                                  method_answer, run_cell,
+                                  teacher_checkpoint)
 
 PAGE = osp.join(REPO, 'docs', 'compatibility.md')
 HINT = re.compile(r'Methods that distil this pair: ([^(]+) \(')
 
 
-def read_matrix():
-    """``{(row, column): cell}`` of the page's table."""
+def read_tables():
+    """``[(columns, {(row, column): cell})]``, one per table of the page."""
     with open(PAGE) as f:
-        lines = [line for line in f if line.startswith('| ')]
-    header = [c.strip() for c in lines[0].strip().strip('|').split('|')]
-    matrix = {}
-    for line in lines[2:]:
-        cells = [c.strip() for c in line.strip().strip('|').split('|')]
-        for column, cell in zip(header[1:], cells[1:]):
-            matrix[cells[0], column] = cell
-    return header[1:], matrix
+        text = f.read()
+    tables = []
+    for block in re.split(r'\n(?!\| )', text):
+        lines = [line for line in block.split('\n') if line.startswith('| ')]
+        if not lines:
+            continue
+        header = [c.strip() for c in lines[0].strip().strip('|').split('|')]
+        matrix = {}
+        for line in lines[2:]:
+            cells = [c.strip() for c in line.strip().strip('|').split('|')]
+            for column, cell in zip(header[1:], cells[1:]):
+                matrix[cells[0], column] = cell
+        tables.append((header[1:], matrix))
+    return tables
 
 
-COLUMNS, MATRIX = read_matrix()
+(COLUMNS, FAMILY_MATRIX), (DENSE_COLUMNS, DENSE_MATRIX) = read_tables()
+MATRIX = {**FAMILY_MATRIX, **DENSE_MATRIX}
 
 
 def test_the_table_covers_every_method_and_family():
     assert COLUMNS == list(FAMILIES)
-    assert {row for row, _ in MATRIX} == set(METHODS)
-    for cell in MATRIX.values():
+    assert {row for row, _ in FAMILY_MATRIX} == set(METHODS)
+    for cell in FAMILY_MATRIX.values():
+        assert cell in ('yes', 'yes with an adapter') or \
+            cell.startswith('no: '), cell
+
+
+def test_the_dense_pairs_table_covers_every_method_and_pair():
+    assert DENSE_COLUMNS == list(DENSE_PAIRS)
+    assert {row for row, _ in DENSE_MATRIX} == set(METHODS)
+    for cell in DENSE_MATRIX.values():
         assert cell in ('yes', 'yes with an adapter') or \
             cell.startswith('no: '), cell
 
@@ -42,7 +58,7 @@ def working(column):
             if col == column and cell.startswith('yes')}
 
 
-@pytest.mark.parametrize('column', list(FAMILIES))
+@pytest.mark.parametrize('column', list(PAIRS))
 def test_cells_are_the_methods_answers(column):
     """Each cell says what the method answers for the pair: "yes..."
     when it accepts it, "no: <its reason>" when it refuses it."""
@@ -58,10 +74,10 @@ def test_cells_are_the_methods_answers(column):
 def checkpoints(tmp_path_factory):
     folder = tmp_path_factory.mktemp('compat_teachers')
     return {column: teacher_checkpoint(column, str(folder / f'{i}.pth'))
-            for i, column in enumerate(FAMILIES)}
+            for i, column in enumerate(PAIRS)}
 
 
-@pytest.mark.parametrize('column', list(FAMILIES))
+@pytest.mark.parametrize('column', list(PAIRS))
 def test_column(column, checkpoints):
     """One family: every method's cell against the code."""
     yes = working(column)

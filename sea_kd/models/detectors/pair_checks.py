@@ -265,8 +265,25 @@ def check_same_strides(student: nn.Module,
             '`start_level`, `num_outs` and the heads\' strides).')
 
 
+#: What places a prior within its cell: two heads with one prior per
+#: location predict for the same cells whatever these are (an FCOS point
+#: at the cell's centre, an ATSS anchor at its corner).
+_PRIOR_PLACEMENT = ('center_offset', 'offset')
+#: What shapes an anchor: compared only where a location has several
+#: priors, whose order then means the same anchor shape in both heads.
+_ANCHOR_SHAPE = ('ratios', 'scales', 'octave_base_scale',
+                 'scales_per_octave')
+
+
 def check_same_dense_layout(student: nn.Module, teacher: nn.Module) -> None:
-    """Raise if anchor-level matching is impossible; name what differs."""
+    """Raise unless the two dense heads predict for the same positions:
+    the same strides and priors per location (and, where a location has
+    several priors, the same anchor shapes); name what differs.
+
+    Heads of different families with one prior per location at the same
+    strides (FCOS, ATSS, GFL, RTMDet, YOLOX, ...) share a layout: their
+    predictions are matched cell by cell.
+    """
     s, t = dense_layout_of(student), dense_layout_of(teacher)
     if s is None or t is None:
         who = 'student' if s is None else 'teacher'
@@ -274,9 +291,12 @@ def check_same_dense_layout(student: nn.Module, teacher: nn.Module) -> None:
             f'This distiller matches teacher and student predictions anchor '
             f'by anchor, but the {who} has no dense head with a prior '
             'generator (use a one-stage detector: RetinaNet, FCOS, ATSS).')
+    several = max(s['priors_per_location'] + t['priors_per_location']) > 1
+    ignored = {'head', *_PRIOR_PLACEMENT} | \
+        (set() if several else set(_ANCHOR_SHAPE))
     diffs = [f'{k}: student {s.get(k)} vs teacher {t.get(k)}'
              for k in sorted(set(s) | set(t))
-             if k != 'head' and s.get(k) != t.get(k)]
+             if k not in ignored and s.get(k) != t.get(k)]
     if diffs:
         raise ValueError(
             'Teacher and student dense heads have different anchor layouts, '

@@ -11,7 +11,7 @@ from mmengine.structures import InstanceData
 from torch import Tensor
 
 from ..capture import DenseHeadOutputs, DistillRecord
-from ..detectors import flatten_level_logits
+from ..detectors import detection_score_logits, flatten_level_logits
 from ..utils.precision import levels_at_least_fp32
 from .distill_method import DistillMethod
 from .pair_requirement import sigmoid_heads
@@ -100,10 +100,14 @@ class ADL(DistillMethod):
         return batch_data_samples
 
     def forward(self, record: DistillRecord) -> Dict[str, Tensor]:
-        student = flatten_level_logits(record.student_dense.cls_scores,
-                                       self.num_classes)
-        teacher = flatten_level_logits(record.teacher_dense.cls_scores,
-                                       self.num_classes)
+        # each head's detection score (YOLOX: with its objectness), so
+        # that heads of different families distil what they score by
+        student = flatten_level_logits(
+            detection_score_logits(self.student.bbox_head,
+                                   record.student_dense), self.num_classes)
+        teacher = flatten_level_logits(
+            detection_score_logits(self.teacher.bbox_head,
+                                   record.teacher_dense), self.num_classes)
         weights = torch.cat(record.dense_targets.label_weights, dim=1)
         return dict(cls=self.loss_adl(student, teacher,
                                       weights.reshape(-1) > 0))

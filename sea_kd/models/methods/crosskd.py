@@ -32,17 +32,6 @@ def align_to_teacher(student: Tensor, teacher: Tensor,
     return standardize_channels(student, eps) * std + mean
 
 
-def _same_head_type(student, teacher) -> None:
-    """Raise unless both dense heads are of one type."""
-    s_head, t_head = student.bbox_head, teacher.bbox_head
-    if type(s_head) is not type(t_head):
-        raise TypeError(
-            'CrossKD compares the teacher head\'s predictions with its '
-            'own predictions on the student\'s features, so both heads '
-            f'must be of one type; got {type(s_head).__name__} (student)'
-            f' and {type(t_head).__name__} (teacher).')
-
-
 @MODELS.register_module()
 class CrossKD(DistillMethod):
     """CrossKD (Wang et al., CVPR 2024): the student's intermediate head
@@ -100,8 +89,7 @@ class CrossKD(DistillMethod):
     pair_requirements = (
         PairRequirement('needs heads with towers', for_both(
             lambda det, role: check_tower_head(det.bbox_head, role,
-                                               'CrossKD'))),
-        PairRequirement('needs heads of one type', _same_head_type))
+                                               'CrossKD'))), )
 
     def __init__(self,
                  reused_teacher_head_idx: int = 3,

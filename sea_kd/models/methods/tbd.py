@@ -10,24 +10,14 @@ from torch import Tensor
 
 from ..adapters import build_level_adapters
 from ..capture import DistillRecord
-from ..detectors import (dense_head_view, detection_score_logits,
+from ..detectors import (detection_score_logits,
                          flatten_level_logits)
 from ..utils.harmony_score import (HARMONY_FORMS, DenseHarmony,
                                    dense_harmony_scores)
 from ..utils.precision import levels_at_least_fp32
 from ..detectors.pair_checks import check_same_levels, neck_channels_of
 from .distill_method import DistillMethod
-from .pair_requirement import PairRequirement, for_both, sigmoid_heads
-
-
-def _regresses_boxes(detector, role: str) -> None:
-    """Raise if the dense head predicts box edges as distributions."""
-    view = dense_head_view(detector.bbox_head)
-    if view is not None and view.predicts_distributions:
-        raise TypeError(
-            'TBD\'s harmony score decodes box regressions; the '
-            f'{role}\'s {type(detector.bbox_head).__name__} predicts '
-            'each edge as a distribution over bins instead.')
+from .pair_requirement import sigmoid_heads
 
 
 @MODELS.register_module()
@@ -77,10 +67,7 @@ class TBD(DistillMethod):
     display_name = 'TBD'
     record_parts = ('neck', 'dense_head')
     requires_same_dense_layout = True
-    pair_requirements = (
-        PairRequirement('needs box regressions, not distributions',
-                        for_both(_regresses_boxes)),
-        sigmoid_heads('TBD'))
+    pair_requirements = (sigmoid_heads('TBD'), )
 
     def __init__(self,
                  loss_hd: OptConfigType = dict(type='HDLoss'),

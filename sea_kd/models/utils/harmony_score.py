@@ -180,8 +180,9 @@ def dense_harmony_scores(student_head: nn.Module,
     ``HS_i = s_i^κ · u_i^(1−κ)`` (or ``1 − |s_i − u_i|``, see
     :func:`harmony_score`) with ``s_i = σ(z^t_{i, c_i})`` and ``u_i``
     the IoU of the teacher's decoded box with the box assigned to ``i`` (see
-    the module docstring). Teacher and student heads must share the prior
-    layout; the priors are the student head's.
+    the module docstring). Teacher and student heads must predict for the
+    same positions (one family, or families with one prior per location at
+    the same strides); each head's boxes are decoded from its own priors.
 
     Args:
         student_head: The head whose assigner built ``labels`` and
@@ -217,7 +218,10 @@ def dense_harmony_scores(student_head: nn.Module,
 
     codes = t_view.predictions_in_pixels(teacher_bbox_preds)
     _check_count('The teacher box predictions', codes.shape[1], priors)
-    teacher_boxes = t_view.decode(priors, codes, strides, positive)
+    # the teacher's own priors: a head of another family (an FCOS point
+    # where the student has an ATSS anchor) decodes from its own
+    t_priors, t_strides, _ = t_view.priors_and_strides(sizes, device)
+    teacher_boxes = t_view.decode(t_priors, codes, t_strides, positive)
     gt_boxes = _targets_to_boxes(s_view, priors, strides, bbox_targets,
                                  positive)
     pos_ious = bbox_overlaps(teacher_boxes, gt_boxes, is_aligned=True)

@@ -144,3 +144,34 @@ def test_head_without_view_refused_naming_the_known_heads():
     assert "reads the teacher's dense-head targets" in message
     assert 'CenterNetHead' in message and 'YOLOXHead' in message and \
         'GFLHead' in message
+
+
+def test_gfl_boxes_are_formed_as_gfl_predicts_them():
+    """The view's pixel boxes of GFL's distributions against the head's own
+    prediction path (``_predict_by_feat_single``: Integral, stride,
+    anchor centres, its coder), level by level."""
+    torch.manual_seed(0)
+    head = build(tiny_detector_cfg('gfl')).bbox_head.eval()
+    feats = [torch.randn(2, head.in_channels, s, s) for s in (8, 4, 2, 1, 1)]
+    with torch.no_grad():
+        _, bbox_preds = head(feats)
+    view = dense_head_view(head)
+    sizes = [p.shape[-2:] for p in bbox_preds]
+    priors, strides, counts = view.priors_and_strides(sizes, 'cpu')
+    boxes = view.decode(priors, view.predictions_in_pixels(bbox_preds),
+                        strides)
+    assert boxes.shape == (2, sum(counts), 4)
+    anchors = head.prior_generator.grid_priors(sizes, device='cpu')
+    start = 0
+    for level, (pred, stride) in enumerate(
+            zip(bbox_preds, head.prior_generator.strides)):
+        for b in range(2):
+            rows = pred[b].permute(1, 2, 0).reshape(
+                -1, 4 * (head.reg_max + 1))
+            distances = head.integral(rows) * stride[0]
+            expected = head.bbox_coder.decode(
+                head.anchor_center(anchors[level]), distances)
+            torch.testing.assert_close(
+                boxes[b, start:start + counts[level]], expected)
+        start += counts[level]
+    assert view.regresses_boxes and view.box_code_size == 4
