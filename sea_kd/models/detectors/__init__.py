@@ -2,7 +2,7 @@
 found by the head's class hierarchy. Everything else in ``sea_kd.models``
 reads detector behaviour through these views."""
 from . import (anchor_head_view, fcos_head_view, gfl_head_view,  # noqa: F401
-               rtmdet_head_view, yolox_head_view)
+               rtmdet_head_view, tood_head_view, yolox_head_view)
 from .class_hierarchy_map import ClassHierarchyMap
 from .dense_head_view import (DenseHeadView, checked_dense_view,
                               dense_head_view, detection_score_logits,

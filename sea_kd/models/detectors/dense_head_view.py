@@ -215,6 +215,22 @@ class DenseHeadView:
         return self.relu_towers
 
 
+def metric_weighted_targets(output: tuple) -> DenseTargets:
+    """:class:`DenseTargets` of heads whose ``get_targets`` returns the
+    anchors, labels, label weights, boxes in pixels and the assignment
+    metrics (RTMDet, TOOD): the metrics become ``quality``; such a head's
+    loss weighs each positive's box by its metric and divides both terms
+    by the metrics' sum, so they are also the box weights and the
+    normaliser."""
+    labels, label_weights, bbox_targets, metrics = output[1:5]
+    bbox_weights = [m.unsqueeze(-1).expand_as(box)
+                    for m, box in zip(metrics, bbox_targets)]
+    total = float(sum(m.sum() for m in metrics))
+    return DenseTargets(list(labels), list(label_weights),
+                        list(bbox_targets), bbox_weights,
+                        max(total, 1.0), quality=list(metrics))
+
+
 def normalize_dense_targets(head: nn.Module, output: tuple,
                             batch_size: int) -> DenseTargets:
     """:class:`DenseTargets` from what ``head.get_targets`` returned during

@@ -11,6 +11,7 @@ from sea_kd.models.detectors.anchor_head_view import (AnchorHeadView,
                                                       RetinaHeadView)
 from sea_kd.models.detectors.fcos_head_view import FCOSHeadView
 from sea_kd.models.detectors.gfl_head_view import GFLHeadView
+from sea_kd.models.detectors.tood_head_view import TOODHeadView
 from sea_kd.models.detectors.rtmdet_head_view import (RTMDetHeadView,
                                                       RTMDetInsHeadView)
 from sea_kd.models.detectors.yolox_head_view import (YOLOX_MAX_LOG_SIZE,
@@ -38,6 +39,7 @@ def _bare(head_class):
     ('RTMDetInsHead', RTMDetInsHeadView),
     ('RTMDetInsSepBNHead', RTMDetInsHeadView),
     ('YOLOXHead', YOLOXHeadView),
+    ('TOODHead', TOODHeadView),
 ])
 def test_view_found_by_class_hierarchy(head_class, view_class):
     head = _bare(getattr(dense_heads, head_class))
