@@ -54,8 +54,11 @@ def test_the_first_unmet_need_gives_the_reason_and_the_error():
     with pytest.raises(TypeError, match='LD distils box-edge distributions'):
         LD.check_pair(*retina)
     assert LD.pair_refusal(*pair('gfl', 'gfl')) is None
-    assert TBD.pair_refusal(*pair('gfl', 'gfl')) == \
-        'needs box regressions, not distributions'
+    # GFL's view forms boxes from its distributions: TBD takes GFL pairs
+    assert TBD.pair_refusal(*pair('gfl', 'gfl')) is None
+    # the prior layout is checked before the method's own needs
+    assert LD.pair_refusal(*pair('retinanet', 'gfl')) == \
+        'needs the same prior layout'
     # the record part's need comes before the method's own
     faster = pair('faster_rcnn', 'faster_rcnn')
     assert TBD.pair_refusal(*faster) == 'reads dense-head outputs'
