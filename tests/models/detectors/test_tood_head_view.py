@@ -6,7 +6,7 @@ from mmdet.models.losses import GIoULoss
 from mmengine.logging import MessageHub
 
 from sea_kd.models.capture import student_loss_with_record
-from sea_kd.models.detectors import dense_head_view
+from sea_kd.models.detectors import DenseHeadOutputs, dense_head_view
 from sea_kd.models.detectors.tood_head_view import TOODHeadView
 
 from ...conftest import build, make_batch, tiny_detector_cfg
@@ -76,7 +76,6 @@ def test_scores_and_boxes_in_pixels_as_tood_predicts(tood):
         cls_scores, bbox_preds = head(feats)
     view = dense_head_view(head)
     assert isinstance(view, TOODHeadView) and not view.has_towers
-    from sea_kd.models.detectors import DenseHeadOutputs
     logits = view.score_logits(DenseHeadOutputs(list(cls_scores),
                                                 list(bbox_preds)))
     for lg, p in zip(logits, cls_scores):

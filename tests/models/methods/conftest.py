@@ -42,3 +42,15 @@ def flat_rows(maps, d: int):
     by level, position by position."""
     return torch.cat([m.permute(0, 2, 3, 1).reshape(m.shape[0], -1, d)
                       for m in maps], 1).reshape(-1, d)
+
+
+def align_by_channel(s, t):
+    """CrossKD's alignment, written as a plain loop over channels: each
+    student channel standardised over (N, H, W), then given the teacher
+    channel's mean and standard deviation."""
+    out = torch.empty_like(s)
+    for c in range(s.shape[1]):
+        sc, tc = s[:, c].flatten(), t[:, c].flatten()
+        out[:, c] = ((s[:, c] - sc.mean()) / (sc.std() + 1e-6) * tc.std() +
+                     tc.mean())
+    return out

@@ -9,19 +9,11 @@ from mmdet.models.losses import GIoULoss
 from mmdet.registry import MODELS
 
 from ...conftest import build, make_batch, tiny_detector_cfg
-from .conftest import distiller_with, flat_rows, recording_step
+from .conftest import (align_by_channel, distiller_with, flat_rows,
+                       recording_step)
 
 CROSSKD = dict(type='CrossKD', reused_teacher_head_idx=1,
                adapter=dict(type='ConvAdapter'))
-
-
-def _align_by_channel(s, t):
-    out = torch.empty_like(s)
-    for c in range(s.shape[1]):
-        sc, tc = s[:, c].flatten(), t[:, c].flatten()
-        out[:, c] = ((s[:, c] - sc.mean()) / (sc.std() + 1e-6) * tc.std() +
-                     tc.mean())
-    return out
 
 
 def _qfl(x, t, w, avg):
@@ -44,7 +36,7 @@ def test_retinanet_terms_match_a_plain_reference(pair):
         for s, t in zip(s_feats, t_feats):
             hs = [s_head.cls_convs[0](s), s_head.reg_convs[0](s)]
             ht = [t_head.cls_convs[0](t), t_head.reg_convs[0](t)]
-            a = [_align_by_channel(method.adapters[i](hs[i]), ht[i]).relu()
+            a = [align_by_channel(method.adapters[i](hs[i]), ht[i]).relu()
                  for i in range(2)]
             x_cls.append(t_head.retina_cls(a[0]))
             x_box.append(t_head.retina_reg(a[1]))
@@ -191,7 +183,7 @@ def test_rtmdet_runs_each_levels_tower_tail(save_state):
         for level, (s, t) in enumerate(zip(s_feats, t_feats)):
             hs = head.cls_convs[level][0](s)
             ht = t_head.cls_convs[level][0](t)
-            a = _align_by_channel(method.adapters[0](hs), ht)
+            a = align_by_channel(method.adapters[0](hs), ht)
             record_like.append(t_head.rtm_cls[level](
                 t_head.cls_convs[level][1](a)))
         record = _record_of(model, inputs, samples)
@@ -265,7 +257,7 @@ def test_yolox_runs_each_levels_branch_tail(save_state):
             for branch, name in enumerate(('cls', 'reg')):
                 hs = getattr(head, f'multi_level_{name}_convs')[level][0](s)
                 tower = getattr(t_head, f'multi_level_{name}_convs')[level]
-                a = _align_by_channel(method.adapters[branch](hs),
+                a = align_by_channel(method.adapters[branch](hs),
                                       tower[0](t))
                 tails.append(tower[1](a))  # no ReLU: Swish layers
             want.append((t_head.multi_level_conv_cls[level](tails[0]),

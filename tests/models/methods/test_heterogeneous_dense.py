@@ -10,7 +10,7 @@ from sea_kd.models.detectors.pair_checks import check_same_dense_layout
 from sea_kd.models.utils.harmony_score import dense_harmony_scores
 
 from ...conftest import build, make_batch, tiny_detector_cfg
-from .conftest import recording_step
+from .conftest import align_by_channel, recording_step
 
 
 def pair(teacher_kind, student_kind):
@@ -129,15 +129,6 @@ def test_harmony_across_families_decodes_each_head_from_its_own_priors():
     assert checked > 0
 
 
-def _align_by_channel(s, t):
-    out = torch.empty_like(s)
-    for c in range(s.shape[1]):
-        sc, tc = s[:, c].flatten(), t[:, c].flatten()
-        out[:, c] = ((s[:, c] - sc.mean()) / (sc.std() + 1e-6) * tc.std() +
-                     tc.mean())
-    return out
-
-
 def test_crosskd_runs_the_teacher_head_on_another_familys_student(
         save_state, monkeypatch):
     """GFL teacher, FCOS student: the FCOS student's tower outputs, adapted
@@ -166,7 +157,7 @@ def test_crosskd_runs_the_teacher_head_on_another_familys_student(
         for level, (s, t) in enumerate(zip(s_feats, t_feats)):
             hs = [s_head.cls_convs[0](s), s_head.reg_convs[0](s)]
             ht = [t_head.cls_convs[0](t), t_head.reg_convs[0](t)]
-            a = [_align_by_channel(method.adapters[i](hs[i]), ht[i]).relu()
+            a = [align_by_channel(method.adapters[i](hs[i]), ht[i]).relu()
                  for i in range(2)]
             torch.testing.assert_close(cross[0][level], t_head.gfl_cls(a[0]),
                                        rtol=1e-4, atol=1e-4)
