@@ -31,6 +31,7 @@ DETECTOR_CONFIGS = {
     'atss': 'atss/atss_r50_fpn_1x_coco.py',
     'gfl': 'gfl/gfl_r50_fpn_1x_coco.py',
     'tood': 'tood/tood_r50_fpn_1x_coco.py',
+    'fovea': 'foveabox/fovea_r50_fpn_4xb4-1x_coco.py',
     'faster_rcnn': 'faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py',
     'mask_rcnn': 'mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py',
     'cascade_rcnn': 'cascade_rcnn/cascade-rcnn_r50_fpn_1x_coco.py',

@@ -145,11 +145,30 @@ class DenseHeadView:
                    for count, stride in zip(counts, level_strides(self.head))]
         return torch.cat(priors), torch.cat(strides), counts
 
+    def eval_box_outputs(self, bbox_preds: Sequence[Tensor]
+                         ) -> List[Tensor]:
+        """Per level, the recorded box outputs as the head gives them in
+        eval mode, which its ``predict_by_feat`` reads: unchanged for most
+        heads."""
+        return list(bbox_preds)
+
     def level_predictions_in_pixels(self, bbox_preds: Sequence[Tensor]
                                     ) -> List[Tensor]:
-        """Per level (B, A*D, H, W), the head's raw regression outputs in
-        the units its box coder decodes: unchanged for most heads."""
-        return list(bbox_preds)
+        """Per level (B, A*D, H, W), the head's box outputs in the units its
+        box coder decodes: its eval-mode outputs for most heads."""
+        return self.eval_box_outputs(bbox_preds)
+
+    def predict(self, dense: DenseHeadOutputs, batch_img_metas: List[dict],
+                cfg: Optional[dict] = None) -> list:
+        """The head's own detections (``predict_by_feat``, NMS included,
+        boxes in input pixels) from recorded outputs, detached; the
+        extras (centerness, objectness) passed as the head takes them."""
+        return self.head.predict_by_feat(
+            [c.detach() for c in dense.cls_scores],
+            [b.detach() for b in self.eval_box_outputs(dense.bbox_preds)],
+            *([e.detach() for e in extra] for extra in dense.extras),
+            batch_img_metas=batch_img_metas, cfg=cfg, rescale=False,
+            with_nms=True)
 
     def predictions_in_pixels(self, bbox_preds: Sequence[Tensor]) -> Tensor:
         """(B, N, D) box codes of the head's raw regression outputs, in

@@ -50,8 +50,8 @@ class FCOSHeadView(DenseHeadView):
         return DenseTargets(labels, label_weights, bbox_targets, bbox_weights,
                             max(num_pos, 1.0))
 
-    def level_predictions_in_pixels(self, bbox_preds: Sequence[Tensor]
-                                    ) -> List[Tensor]:
+    def eval_box_outputs(self, bbox_preds: Sequence[Tensor]
+                         ) -> List[Tensor]:
         """Training-mode distances of a ``norm_on_bbox`` head multiplied by
         each level's stride (in eval mode the head has done it)."""
         if not (getattr(self.head, 'norm_on_bbox', False)

@@ -27,8 +27,10 @@ class TOODHeadView(ATSSHeadView):
       level's stride, so they are multiplied by it and not decoded again;
     * its targets are boxes in pixels with the task-alignment metrics
       (``get_targets`` returns the anchors, labels, label weights, boxes
-      and metrics): the metrics weigh each positive's box term, and
-      their sum normalises both terms;
+      and metrics): from ``initial_epoch`` on the metrics weigh each
+      positive's box term and their sum normalises both terms (before
+      it, ATSS's assignment gives metrics of 1 at the positives, and TOOD
+      weighs its box term by centerness);
     * the task-interactive layers (``inter_convs``) are shared by the two
       tasks: there are no separate classification and box towers.
     """

@@ -412,7 +412,7 @@ class Distiller(DistillLossControlsMixin, BaseDetector):
             if self.balance is not None and self.training:
                 self.balance.observe(distill, losses, self.student)
         distill = self._controlled_distill_terms(distill, record, batch_inputs,
-                                                 batch_data_samples)
+                                                 record.data_samples)
         for term, value in distill.items():
             name = f'loss_{term}'
             if name in losses:

@@ -10,7 +10,8 @@ from mmengine.logging import MMLogger
 from mmengine.model import BaseModule
 from torch import Tensor, nn
 
-from ..capture import RECORD_PARTS, DenseHeadOutputs, DistillRecord
+from ..capture import DenseHeadOutputs, DistillRecord
+from ..capture.record_part import record_parts as part_objects
 from ..detectors.pair_checks import match_levels
 from .pair_requirement import SAME_PRIOR_LAYOUT, PairRequirement, for_role
 
@@ -129,8 +130,7 @@ class DistillMethod(BaseModule):
             else cls.teacher_record_parts
         for parts, role in ((cls.record_parts, 'student'),
                             (teacher_parts, 'teacher')):
-            for name in parts:
-                part = RECORD_PARTS.get(name)()
+            for part in part_objects(parts):
                 if part.requirement:
                     needs.append(PairRequirement(
                         part.requirement,

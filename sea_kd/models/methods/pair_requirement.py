@@ -18,8 +18,9 @@ from torch import nn
 from ..detectors.pair_checks import (check_same_dense_layout,
                                      check_sigmoid_heads, match_levels)
 
-#: ``check(student, teacher)`` raises ``TypeError`` or ``ValueError``
-#: with the full message (the problem and the fix) when the need is unmet.
+#: ``check(student, teacher)`` raises ``TypeError`` or ``ValueError`` (or
+#: ``NotImplementedError``: a head sea_kd has no view of) with the full
+#: message (the problem and the fix) when the need is unmet.
 PairCheck = Callable[[nn.Module, nn.Module], None]
 
 
@@ -38,7 +39,8 @@ class PairRequirement(NamedTuple):
         """Whether the pair meets the need."""
         try:
             self.check(student, teacher)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, NotImplementedError):
+            # NotImplementedError: a dense head without a view
             return False
         return True
 

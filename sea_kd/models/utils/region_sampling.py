@@ -21,7 +21,7 @@ from mmengine.config import ConfigDict
 from mmengine.structures import InstanceData
 from torch import Tensor, nn
 
-from ..detectors import checked_dense_view
+from ..detectors import DenseHeadOutputs, checked_dense_view
 from .precision import at_least_fp32
 
 #: The student's boxes before sampling: top 2000 per level, NMS at IoU 0.7,
@@ -31,16 +31,6 @@ DEFAULT_PROPOSAL_CFG = dict(
     score_thr=0.0,
     nms=dict(type='nms', iou_threshold=0.7),
     max_per_img=1000)
-
-
-def _pixel_box_preds(head: nn.Module,
-                     bbox_preds: Sequence[Tensor]) -> List[Tensor]:
-    """Box regressions as ``predict_by_feat`` expects them, by the head's
-    view (``FCOSHead`` with ``norm_on_bbox=True`` multiplies its distances
-    by the stride only in eval mode; the recorded training-mode outputs are
-    in stride units and are scaled)."""
-    return checked_dense_view(head, 'student').level_predictions_in_pixels(
-        [at_least_fp32(p.detach()) for p in bbox_preds])
 
 
 @torch.no_grad()
@@ -53,13 +43,18 @@ def dense_head_proposals(head: nn.Module,
                          ) -> InstanceList:
     """Decode a dense head's raw outputs into boxes, per image.
 
-    Runs ``head.predict_by_feat`` on detached outputs with
-    ``rescale=False`` (boxes in input-image pixels) and ``with_nms=True``.
+    Runs ``head.predict_by_feat`` through the head's view
+    (:meth:`DenseHeadView.predict`: the box outputs as the head gives them
+    in eval mode, e.g. ``FCOSHead`` with ``norm_on_bbox=True`` scales its
+    training-mode distances by the stride only in eval mode; the extras as
+    the head takes them) on detached outputs with ``rescale=False`` (boxes
+    in input-image pixels) and ``with_nms=True``.
 
     Args:
         head: The student's dense head (RetinaNet, FCOS, ATSS, ...).
         cls_scores, bbox_preds: Per level (B, ·, H, W), as recorded.
-        score_factors: Per level centerness (FCOS, ATSS) or ``None``.
+        score_factors: Per level centerness (FCOS, ATSS), objectness
+            (YOLOX), or ``None``.
         batch_img_metas: Meta information per image.
         proposal_cfg: ``nms_pre``, ``score_thr``, ``nms``, ``max_per_img``;
             default :data:`DEFAULT_PROPOSAL_CFG`.
@@ -71,16 +66,13 @@ def dense_head_proposals(head: nn.Module,
         dict(proposal_cfg if proposal_cfg is not None else
              DEFAULT_PROPOSAL_CFG)))
     # fp32: mmcv's CPU NMS has no half-precision kernel
-    factors = None if score_factors is None else \
-        [at_least_fp32(f.detach()) for f in score_factors]
-    return head.predict_by_feat(
-        [at_least_fp32(c.detach()) for c in cls_scores],
-        _pixel_box_preds(head, bbox_preds),
-        score_factors=factors,
-        batch_img_metas=batch_img_metas,
-        cfg=cfg,
-        rescale=False,
-        with_nms=True)
+    extras = () if score_factors is None else \
+        ([at_least_fp32(f.detach()) for f in score_factors], )
+    dense = DenseHeadOutputs([at_least_fp32(c.detach()) for c in cls_scores],
+                             [at_least_fp32(b.detach()) for b in bbox_preds],
+                             extras)
+    return checked_dense_view(head, 'student').predict(dense,
+                                                       batch_img_metas, cfg)
 
 
 @torch.no_grad()

@@ -6,6 +6,7 @@ import pytest
 import torch
 from mmdet.registry import MODELS
 from mmdet.structures.bbox import bbox_overlaps
+from mmengine.logging import MessageHub
 
 from sea_kd.models.capture import MethodTap
 from sea_kd.models.distillers import GDetKDDistiller
@@ -371,3 +372,25 @@ def test_region_budget_heterogeneous_caps_the_teacher_regions(
         assert int((rois[:, 0] == b).sum()) == 4
     with pytest.raises(ValueError, match='max_regions_per_img'):
         gdetkd(student_cfg('retinanet'), teacher_ckpt, max_regions_per_img=0)
+
+
+@pytest.mark.parametrize('kind', ['gfl', 'tood', 'yolox'])
+def test_dense_students_of_other_families_train(kind, teacher_ckpt):
+    """The dense pipeline reads any family through its view: one step
+    with finite terms, gradients in the student, regions within the
+    images' scale."""
+    torch.manual_seed(0)
+    # what the Runner's RuntimeInfoHook sets (TOOD's assignment reads it)
+    MessageHub.get_current_instance().update_info('epoch', 0)
+    model = gdetkd(tiny_detector_cfg(kind, base_channels=8,
+                                     neck_channels=32), teacher_ckpt)
+    with MethodTap(model.teacher.roi_head, '_bbox_forward') as tap:
+        inputs, samples = make_batch(model, num_items=[3, 2])
+        terms = distill_terms(model.loss(inputs, samples))
+    assert set(terms) == {'loss_gdetkd_sgfi', 'loss_gdetkd_ckd'}
+    assert all(torch.isfinite(v) for v in terms.values())
+    sum(terms.values()).backward()
+    assert grad_sum(model.student.backbone.parameters()) > 0
+    rois = tap.first.args[-1]
+    sizes = rois[:, 3:] - rois[:, 1:3]
+    assert float(sizes.median()) < 4 * max(inputs.shape[-2:])

@@ -3,10 +3,12 @@ recorded outputs, the teacher's sampler, ground truth when the student
 predicts nothing."""
 import copy
 
+import pytest
 import torch
 from mmdet.registry import TASK_UTILS
 from mmdet.structures import DetDataSample
 from mmengine.config import ConfigDict
+from mmengine.logging import MessageHub
 from mmengine.structures import InstanceData
 
 from sea_kd.models.utils.region_sampling import (DEFAULT_PROPOSAL_CFG,
@@ -115,3 +117,32 @@ def test_positive_regions_mark_each_images_leading_positives():
     assert mask.dtype == torch.bool and torch.equal(mask, expected)
     assert mask.shape[0] == regions_as_rois(results).shape[0]
     assert 0 < int(mask.sum()) < mask.shape[0]
+
+
+@pytest.mark.parametrize('kind', ['gfl', 'tood', 'yolox'])
+def test_proposals_are_the_heads_own_predictions(kind):
+    """Through each family's view: GFL's distributions, TOOD's boxes (in
+    stride units, scaled by its own prediction) and YOLOX's objectness
+    reach ``predict_by_feat`` as the head's eval-mode outputs do."""
+    torch.manual_seed(3)
+    MessageHub.get_current_instance().update_info('epoch', 0)
+    model = build(tiny_detector_cfg(kind))
+    model.eval()
+    inputs, samples = make_batch(model)
+    metas = [s.metainfo for s in samples]
+    with torch.no_grad():
+        outputs = model.bbox_head(model.extract_feat(inputs))
+    extras = outputs[2] if len(outputs) > 2 else None
+    got = dense_head_proposals(model.bbox_head, outputs[0], outputs[1],
+                               extras, metas)
+    expected = model.bbox_head.predict_by_feat(
+        *outputs, batch_img_metas=metas,
+        cfg=ConfigDict(copy.deepcopy(DEFAULT_PROPOSAL_CFG)), rescale=False,
+        with_nms=True)
+    for a, b in zip(got, expected):
+        assert len(a) > 0
+        torch.testing.assert_close(a.bboxes, b.bboxes)
+        torch.testing.assert_close(a.scores, b.scores)
+    image = max(metas[0]['img_shape'])
+    assert float(got[0].bboxes[:, 2:].sub(got[0].bboxes[:, :2]).median()) \
+        < 4 * image
