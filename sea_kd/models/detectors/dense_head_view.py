@@ -60,7 +60,9 @@ class DenseHeadView:
     * ``predicts_distributions``: box edges as distributions over bins
       (GFL);
     * ``target_output_offset``: items of ``get_targets``' output before the
-      labels (the anchors, for ATSS and GFL).
+      labels (the anchors, for ATSS and GFL);
+    * ``box_targets``: the targets are always boxes in pixels (GFL,
+      RTMDet, TOOD, YOLOX).
 
     Args:
         head: The dense head.
@@ -71,6 +73,7 @@ class DenseHeadView:
     relu_towers = True
     predicts_distributions = False
     target_output_offset = 0
+    box_targets = False
 
     def __init__(self, head: nn.Module) -> None:
         self.head = head
@@ -115,9 +118,11 @@ class DenseHeadView:
     @property
     def regresses_boxes(self) -> bool:
         """Whether the regression targets are boxes (x1, y1, x2, y2) in
-        input pixels rather than codes of the box coder
-        (``reg_decoded_bbox`` heads: ATSS, GFL)."""
-        return bool(getattr(self.head, 'reg_decoded_bbox', False))
+        input pixels rather than codes of the box coder: for families whose
+        targets always are (:attr:`box_targets`), and ``reg_decoded_bbox``
+        heads (ATSS)."""
+        return self.box_targets or \
+            bool(getattr(self.head, 'reg_decoded_bbox', False))
 
     # ------------------------------------------------------------- scores
     def score_logits(self, dense: DenseHeadOutputs) -> List[Tensor]:

@@ -27,16 +27,7 @@ class GFLHeadView(RetinaHeadView):
 
     predicts_distributions = True
     target_output_offset = 1
-
-    @property
-    def regresses_boxes(self) -> bool:
-        """GFL's targets are the assigned boxes in pixels."""
-        return True
-
-    @property
-    def box_code_size(self) -> int:
-        """Four distances once the distributions are formed into them."""
-        return 4
+    box_targets = True
 
     def level_predictions_in_pixels(self, bbox_preds: Sequence[Tensor]
                                     ) -> List[Tensor]:

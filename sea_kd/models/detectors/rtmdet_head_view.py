@@ -16,9 +16,7 @@ class RTMDetHeadView(ATSSHeadView):
 
     relu_towers = False
 
-    @property
-    def regresses_boxes(self) -> bool:
-        return True
+    box_targets = True
 
     def targets(self, output, batch_size: int) -> DenseTargets:
         """The anchors, labels, label weights, boxes, assignment metrics and

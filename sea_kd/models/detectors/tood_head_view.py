@@ -36,14 +36,7 @@ class TOODHeadView(ATSSHeadView):
     """
 
     has_towers = False
-
-    @property
-    def regresses_boxes(self) -> bool:
-        return True
-
-    @property
-    def box_code_size(self) -> int:
-        return 4
+    box_targets = True
 
     def targets(self, output, batch_size: int) -> DenseTargets:
         """Labels, label weights, boxes and the alignment metrics

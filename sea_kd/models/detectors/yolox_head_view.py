@@ -27,9 +27,7 @@ class YOLOXHeadView(DenseHeadView):
     tower_attributes = ('multi_level_cls_convs', 'multi_level_reg_convs')
     relu_towers = False
 
-    @property
-    def regresses_boxes(self) -> bool:
-        return True
+    box_targets = True
 
     def target_tap_points(self) -> List[Tuple[nn.Module, str]]:
         return [(self.head, '_get_targets_single'),

@@ -11,7 +11,8 @@ from mmengine.structures import InstanceData
 from torch import Tensor
 
 from ..capture import DenseHeadOutputs, DistillRecord
-from ..detectors import detection_score_logits, flatten_level_logits
+from ..detectors import (checked_dense_view, detection_score_logits,
+                         flatten_level_logits)
 from ..utils.precision import levels_at_least_fp32
 from .distill_method import DistillMethod
 from .pair_requirement import sigmoid_heads
@@ -85,12 +86,13 @@ class ADL(DistillMethod):
         # half-precision kernel)
         with torch.no_grad(), torch.autocast(
                 teacher_dense.cls_scores[0].device.type, enabled=False):
-            predictions = self.teacher.bbox_head.predict_by_feat(
+            fp32 = DenseHeadOutputs(
                 levels_at_least_fp32(teacher_dense.cls_scores),
                 levels_at_least_fp32(teacher_dense.bbox_preds),
-                *(levels_at_least_fp32(e) for e in teacher_dense.extras),
-                batch_img_metas=[s.metainfo for s in batch_data_samples],
-                rescale=False)
+                tuple(levels_at_least_fp32(e) for e in teacher_dense.extras))
+            predictions = checked_dense_view(
+                self.teacher.bbox_head, 'teacher').predict(
+                fp32, [s.metainfo for s in batch_data_samples])
         threshold = self.pseudo_label.get('score_thr', 0.5)
         for i in unlabeled:
             pred = predictions[i]
