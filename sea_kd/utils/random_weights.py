@@ -279,6 +279,7 @@ def random_batch(model: torch.nn.Module,
         them.
     """
     from mmdet.testing import demo_mm_inputs
+    from mmengine.logging import MessageHub
 
     from ..models.detectors.pair_checks import num_classes_of
     student = model.student
@@ -286,6 +287,11 @@ def random_batch(model: torch.nn.Module,
         num_classes = num_classes_of(student)
     if with_mask is None:
         with_mask = bool(getattr(student, 'with_mask', False))
+    hub = MessageHub.get_current_instance()
+    if hub.get_info('iter') is None:
+        # batch augments read the step, as in training (YOLOX's
+        # BatchSyncRandomResize picks a new size every few steps)
+        hub.update_info('iter', 0)
     h, w = image_size
     packed = demo_mm_inputs(
         batch_size=batch_size,

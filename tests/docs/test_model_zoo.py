@@ -31,6 +31,8 @@ METHOD_SECTIONS = {
     'FeatureImitation': 'Feature imitation',
     'ADL': 'ADL',
     'TBD': 'TBD',
+    'SEA': 'SEA',
+    'GDetKD': 'G-DetKD',
 }
 PLAIN_SECTION = 'Teachers and students'
 DETECTOR_NAMES = {
@@ -41,6 +43,7 @@ DETECTOR_NAMES = {
     'MaskRCNN': 'Mask R-CNN',
     'RTMDet': 'RTMDet',
     'DINO': 'DINO',
+    'YOLOX': 'YOLOX',
 }
 
 ROW = re.compile(r'^\|\s*\[`[^`]+`\]\(\.\./(configs/[^)\s]+\.py)\)')

@@ -305,6 +305,13 @@ class Distiller(DistillLossControlsMixin, BaseDetector):
         return list(dict.fromkeys(
             p for m in self.methods.values() for p in getattr(m, attr)))
 
+    @property
+    def detector(self) -> nn.Module:
+        """The student, under the name mmdet's training-mode hooks look
+        for on a model that wraps a detector (``YOLOXModeSwitchHook``
+        switches ``model.detector.bbox_head.use_l1`` on)."""
+        return self.student
+
     # ------------------------------------------------------------ teacher
     @property
     def teacher(self) -> nn.Module:
