@@ -15,9 +15,10 @@ from mmengine.hub import get_config
 from mmdet.utils import register_all_modules
 from mmengine.config import ConfigDict
 from mmengine.registry import init_default_scope
+from mmengine.runner import Runner
 
 import sea_kd  # noqa: F401
-from sea_kd.datasets import generate_synthetic_coco
+from sea_kd.analysis.synthetic_coco import generate_synthetic_coco
 from tests.tools.helpers import DEMO, data_options, python, run_tool, short_run
 
 register_all_modules(init_default_scope=True)
@@ -241,3 +242,28 @@ def server(tmp_path: Path, monkeypatch) -> Iterator[tuple]:
     finally:
         httpd.shutdown()
         httpd.server_close()
+
+
+#: iterations of the tiny teacher of the runner tests
+TEACHER_ITERS = 100
+
+
+@pytest.fixture(scope='session')
+def tiny_coco(tmp_path_factory):
+    """16 training images of 64 px (also the validation images here)."""
+    from tests.engine.helpers import IMG_SIZE
+    root = tmp_path_factory.mktemp('tiny_coco')
+    generate_synthetic_coco(str(root), num_train=16, num_val=4,
+                            img_size=IMG_SIZE, seed=3)
+    return str(root)
+
+
+@pytest.fixture(scope='session')
+def tiny_teacher_ckpt(tiny_coco, tmp_path_factory):
+    """A tiny RetinaNet trained by the Runner until it scores on the set."""
+    from tests.engine.helpers import run_cfg, tiny_teacher_cfg
+    work = str(tmp_path_factory.mktemp('tiny_teacher'))
+    cfg = run_cfg(tiny_coco, tiny_teacher_cfg(), work,
+                  max_iters=TEACHER_ITERS, val_interval=TEACHER_ITERS + 1)
+    Runner.from_cfg(cfg).train()
+    return osp.join(work, f'iter_{TEACHER_ITERS}.pth')

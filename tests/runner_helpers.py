@@ -10,7 +10,7 @@ import torch
 from mmengine.config import Config
 from mmengine.runner import Runner
 
-from sea_kd.datasets import generate_synthetic_coco
+from sea_kd.analysis.synthetic_coco import generate_synthetic_coco
 
 from .conftest import REPO, build, tiny_detector_cfg
 

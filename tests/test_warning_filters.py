@@ -12,7 +12,7 @@ def _warn_from(module: str, message: str, category=UserWarning) -> None:
 
 
 @pytest.mark.parametrize('module', ['sea_kd.models.methods.ld',
-                                    'sea_kd.engine.comparison'])
+                                    'sea_kd.analysis.comparison'])
 def test_a_warning_from_sea_kd_fails_the_test(module):
     with pytest.raises(UserWarning, match='something new'):
         _warn_from(module, 'something new')

@@ -20,7 +20,7 @@ COCO configs): random weights (no ``Pretrained`` initialisation, a random
 teacher loaded through ``teacher_ckpt``) and random images of the config's
 largest training scale, its training batch size and its student's classes,
 with ``--num-boxes`` random boxes per image
-(``sea_kd.utils.random_weights``); ``--num-classes`` sets every head's
+(``sea_kd.analysis.random_weights``); ``--num-classes`` sets every head's
 class count of both models. ``--json-out`` writes the figures for
 ``tools/scaling_curves.py``. Peak memory is measured
 afterwards, phase by phase. Peak memory is ``torch.cuda.max_memory_allocated``
@@ -45,11 +45,12 @@ from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
 
 import sea_kd  # noqa: F401
+from sea_kd.analysis.random_weights import (random_batch,
+                                            random_weights_config,
+                                            training_batch_size,
+                                            training_image_size)
 from sea_kd.models.distillers import Distiller
 from sea_kd.models.detectors.pair_checks import num_classes_of
-from sea_kd.utils.random_weights import (random_batch, random_weights_config,
-                                         training_batch_size,
-                                         training_image_size)
 
 
 def at_least(minimum: int, what: str) -> Callable[[str], int]:

@@ -24,8 +24,8 @@ import torch
 from mmengine.config import Config, DictAction
 
 import sea_kd  # noqa: F401
-from sea_kd.engine import (PairCheckError, build_pair_report,
-                           format_pair_report)
+from sea_kd.analysis.pair_report import (PairCheckError, build_pair_report,
+                                         format_pair_report)
 
 
 def parse_args():

@@ -24,7 +24,8 @@ per image. The second demo data set (docs/results.md):
 import argparse
 import json
 
-from sea_kd.datasets import generate_synthetic_coco, split_labeled_unlabeled
+from sea_kd.analysis.synthetic_coco import generate_synthetic_coco
+from sea_kd.datasets import split_labeled_unlabeled
 
 
 def main():

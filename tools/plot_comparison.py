@@ -7,7 +7,7 @@
 import argparse
 import json
 
-from sea_kd.engine.comparison_plot import parse_labels, plot_comparison
+from sea_kd.analysis.comparison_plot import parse_labels, plot_comparison
 
 
 def main(argv=None):

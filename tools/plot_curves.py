@@ -12,14 +12,14 @@ overlaid, against the iteration) and ``metric.png`` (the metric against
 the iteration, or the epoch for epoch-based runs); ``--out FILE.png`` writes
 the one chart that ``--chart`` names. With ``--bar`` the metric chart shows
 each run's final value (runs with the same label: their mean as the bar,
-each run as a dot). See sea_kd/utils/training_curves.py for how the logs
+each run as a dot). See sea_kd/analysis/training_curves.py for how the logs
 are read.
 """
 import argparse
 import os.path as osp
 import sys
 
-from sea_kd.utils.training_curves import (load_scalars, plot_losses,
+from sea_kd.analysis.training_curves import (load_scalars, plot_losses,
                                           plot_metric)
 
 

@@ -1,15 +1,13 @@
-"""Training-time tools: hooks (loss-weight schedules, teacher evaluation),
-teacher evaluation and the pair report."""
+"""Training-time tools: hooks (loss-weight schedules, teacher evaluation)
+and teacher evaluation."""
 from . import hooks  # noqa: F401
 from .hooks import (DistillLossWeightHook, DistillWeightSchedule,
                     TeacherEvaluationHook)
-from .pair_report import PairCheckError, build_pair_report, format_pair_report
 from .teacher_evaluation import (evaluate_teacher, prefix_metrics,
                                  unwrap_distiller)
 
 __all__ = [
     'DistillLossWeightHook', 'DistillWeightSchedule',
-    'TeacherEvaluationHook', 'PairCheckError', 'build_pair_report',
-    'evaluate_teacher', 'format_pair_report', 'prefix_metrics',
+    'TeacherEvaluationHook', 'evaluate_teacher', 'prefix_metrics',
     'unwrap_distiller'
 ]

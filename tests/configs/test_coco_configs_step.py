@@ -10,7 +10,7 @@ from mmdet.registry import MODELS
 from mmengine.config import Config
 
 from sea_kd.models.capture import is_query_detector
-from sea_kd.utils.random_weights import (random_batch,
+from sea_kd.analysis.random_weights import (random_batch,
                                          random_weights_config,
                                          training_batch_size,
                                          training_image_size,

@@ -11,8 +11,8 @@ from mmengine.config import Config
 from mmengine.runner import Runner
 from torch.utils.data import ConcatDataset, Dataset
 
-from sea_kd.datasets import (AlternatingSourceSampler,
-                             generate_synthetic_coco, split_labeled_unlabeled)
+from sea_kd.analysis.synthetic_coco import generate_synthetic_coco
+from sea_kd.datasets import AlternatingSourceSampler, split_labeled_unlabeled
 
 from ..conftest import REPO
 

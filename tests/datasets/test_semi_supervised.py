@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 import torch
 
+from sea_kd.analysis.synthetic_coco import generate_synthetic_coco
 from sea_kd.datasets import (MarkUnlabeled, detections_to_coco,
-                             generate_synthetic_coco, split_labeled_unlabeled)
+                             split_labeled_unlabeled)
 
 
 def test_split_holds_out_labels_deterministically(tmp_path):

@@ -7,7 +7,7 @@ import os.path as osp
 import pytest
 from mmengine.config import Config
 
-from sea_kd.datasets import generate_synthetic_coco
+from sea_kd.analysis.synthetic_coco import generate_synthetic_coco
 
 from ..conftest import REPO
 from ..tools.helpers import data_options, python, run_tool, short_run

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from sea_kd.engine.hooks import DatasetClassesCheckHook, DatasetClassesError
-from sea_kd.datasets.synthetic_coco import SYNTHETIC_CLASSES
+from sea_kd.analysis.synthetic_coco import SYNTHETIC_CLASSES
 from sea_kd.models.detectors.pair_checks import (checkpoint_classes,
                                                   class_identity_problem)
 from tests.tools.helpers import (DEMO, data_options, python, run_tool,

@@ -7,7 +7,7 @@ import shutil
 import pytest
 from mmengine.config import Config
 
-from sea_kd.datasets import generate_synthetic_coco
+from sea_kd.analysis.synthetic_coco import generate_synthetic_coco
 
 from .helpers import (DEMO, data_options, keep_all_detections_configs,
                       python, run_tool, short_run)

@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from sea_kd.utils.training_curves import load_scalars
+from sea_kd.analysis.training_curves import load_scalars
 
 from .helpers import (data_options, keep_all_detections_configs, python,
                       run_tool, short_run)

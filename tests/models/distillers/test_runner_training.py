@@ -7,7 +7,7 @@ import torch
 from mmengine.optim import AmpOptimWrapper
 
 from sea_kd.compat import CPUAmpOptimWrapper, use_cpu_amp
-from sea_kd.datasets import generate_synthetic_coco
+from sea_kd.analysis.synthetic_coco import generate_synthetic_coco
 
 from ...conftest import build, tiny_detector_cfg
 from .runner_helpers import finite_losses, train_distiller

@@ -3,7 +3,7 @@ import math
 
 import pytest
 
-from sea_kd.engine.comparison_stats import (gap_closed, mean_std,
+from sea_kd.analysis.comparison_stats import (gap_closed, mean_std,
                                             paired_difference,
                                             t_quantile_975)
 

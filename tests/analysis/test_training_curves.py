@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from sea_kd.utils.training_curves import (find_scalar_files, load_scalars,
+from sea_kd.analysis.training_curves import (find_scalar_files, load_scalars,
                                           loss_keys, moving_average,
                                           plot_losses, plot_metric,
                                           teacher_lines)

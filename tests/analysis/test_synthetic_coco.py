@@ -8,7 +8,8 @@ import pytest
 import torch
 from mmengine.config import Config
 
-from sea_kd.datasets import SYNTHETIC_CLASSES, generate_synthetic_coco
+from sea_kd.analysis.synthetic_coco import (SYNTHETIC_CLASSES,
+                                           generate_synthetic_coco)
 
 from ..conftest import REPO
 
@@ -140,7 +141,7 @@ def test_default_data_sets_record_no_new_options(small_set):
 def test_a_varied_data_set_of_twenty_classes(tmp_path):
     """More classes, larger images, smaller and more objects: every shape
     is drawn with a valid polygon, the sizes follow the options."""
-    from sea_kd.datasets import SHAPE_CLASSES
+    from sea_kd.analysis.synthetic_coco import SHAPE_CLASSES
     size = 192
     summary = generate_synthetic_coco(
         str(tmp_path), num_train=40, num_val=2, img_size=size,

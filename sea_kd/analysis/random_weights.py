@@ -22,7 +22,7 @@ from mmdet.registry import MODELS
 from mmengine.config import Config
 from mmengine.utils import to_2tuple
 
-from .config_loading import load_model_cfg
+from ..utils.config_loading import load_model_cfg
 
 RESIZES = ('Resize', 'RandomResize', 'RandomChoiceResize', 'FixShapeResize')
 

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from sea_kd.engine.run_progress import (LogProgress, clock, parse_progress,
+from sea_kd.analysis.run_progress import (LogProgress, clock, parse_progress,
                                         progress_line, run_logged)
 
 from ..tools.helpers import DEMO, REPO, data_options, short_run
@@ -127,7 +127,7 @@ def test_epoch_based_lines_are_read():
 
 
 def test_overall_time_left_of_a_comparison():
-    from sea_kd.engine.comparison import Progress
+    from sea_kd.analysis.comparison import Progress
     progress = Progress(total=4, jobs=1)
     train = LogProgress('train', 150, 600, 90.0)
     # nothing finished yet: this run's projected training (30 + 90 s)

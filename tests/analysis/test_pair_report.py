@@ -6,16 +6,16 @@ import pytest
 import torch
 from mmdet.registry import MODELS
 
-from sea_kd.datasets import SYNTHETIC_CLASSES
-from sea_kd.engine import PairCheckError, build_pair_report, \
-    format_pair_report
-from sea_kd.engine.pair_report import (_fgd_attention_rows, _level_rows,
-                                       attention_cover)
+from sea_kd.analysis.pair_report import (PairCheckError, _fgd_attention_rows,
+                                         _level_rows, attention_cover,
+                                         build_pair_report,
+                                         format_pair_report)
+from sea_kd.analysis.synthetic_coco import SYNTHETIC_CLASSES
 
 from ..conftest import build, tiny_detector_cfg
-from .helpers import (IMG_SIZE, fi_distiller_cfg, first_images_test_metrics,
-                      plain_test_metrics, run_cfg, tiny_student_cfg,
-                      tiny_teacher_cfg)
+from ..engine.helpers import (IMG_SIZE, fi_distiller_cfg,
+                              first_images_test_metrics, plain_test_metrics,
+                              run_cfg, tiny_student_cfg, tiny_teacher_cfg)
 
 
 @pytest.fixture(scope='module')

@@ -9,7 +9,8 @@ import pytest
 import torch
 from mmengine.config import Config
 
-from sea_kd.datasets import SYNTHETIC_CLASSES, generate_synthetic_coco
+from sea_kd.analysis.synthetic_coco import (SYNTHETIC_CLASSES,
+                                           generate_synthetic_coco)
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DET_CFG = osp.join(REPO, 'configs', '_base_', 'datasets',

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from sea_kd.engine.comparison import (MetricsError, format_markdown,
+from sea_kd.analysis.comparison import (MetricsError, format_markdown,
                                       parse_seeds, plan_runs, run_comparison,
                                       summarize)
 

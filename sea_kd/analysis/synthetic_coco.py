@@ -749,7 +749,7 @@ def generate_synthetic_coco(out_dir: str,
     summary['seconds'] = round(time.perf_counter() - start, 3)
 
     meta = dict(
-        generator='sea_kd.datasets.synthetic_coco',
+        generator='sea_kd.analysis.synthetic_coco',
         generator_version=GENERATOR_VERSION,
         args=args,
         summary=summary)

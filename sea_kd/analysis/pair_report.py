@@ -33,7 +33,7 @@ from ..models.detectors.pair_checks import (class_identity_problem,
 from ..models.losses.focal_global_loss import fgd_attention
 from ..models.methods.fgd import FGD
 from ..models.utils.category_masks import infer_strides
-from .teacher_evaluation import evaluate_teacher
+from ..engine.teacher_evaluation import evaluate_teacher
 
 
 class PairCheckError(RuntimeError):
