@@ -2,8 +2,9 @@
 
 Importing the package checks the OpenMMLab stack, makes mmengine checkpoints
 loadable under ``torch.load(weights_only=True)`` (and every checkpoint that
-mmengine reads, local or downloaded, load weights-only) and registers the distillers,
-losses, hooks and model wrappers in mmdet's and mmengine's registries, so a config
+mmengine reads, local or downloaded, load weights-only) and registers the
+distillers, losses, hooks and model wrappers in mmdet's and mmengine's
+registries, so a config
 only needs ``custom_imports = dict(imports=['sea_kd'])``.
 """
 from .utils.env_check import check_environment

@@ -11,9 +11,9 @@ import pytest
 import torch
 from mmdet.registry import MODELS
 from mmdet.testing import demo_mm_inputs
-from mmengine.hub import get_config
 from mmdet.utils import register_all_modules
 from mmengine.config import ConfigDict
+from mmengine.hub import get_config
 from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
 

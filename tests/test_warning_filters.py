@@ -11,7 +11,7 @@ def _warn_from(module: str, message: str, category=UserWarning) -> None:
                            module=module)
 
 
-@pytest.mark.parametrize('module', ['sea_kd.models.methods.ld',
+@pytest.mark.parametrize('module', ['sea_kd.models.methods.ld.ld',
                                     'sea_kd.analysis.comparison'])
 def test_a_warning_from_sea_kd_fails_the_test(module):
     with pytest.raises(UserWarning, match='something new'):

@@ -49,8 +49,8 @@ from sea_kd.analysis.random_weights import (random_batch,
                                             random_weights_config,
                                             training_batch_size,
                                             training_image_size)
-from sea_kd.models.distillers import Distiller
 from sea_kd.models.detectors.pair_checks import num_classes_of
+from sea_kd.models.distillers import Distiller
 
 
 def at_least(minimum: int, what: str) -> Callable[[str], int]:

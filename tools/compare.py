@@ -57,13 +57,12 @@ from typing import Callable, Dict, List, NamedTuple, Optional, Tuple
 from mmengine.config import Config, DictAction
 
 from sea_kd.analysis.comparison import (MetricsError, Progress, Run,
-                                      RunReuseError,
-                                      adopt_unrecorded, check_metric,
-                                      check_runs, config_name, config_sha256,
-                                      evaluator_metric_keys, finished_metrics,
-                                      format_markdown, parse_seeds, plan_runs,
-                                      resume_point,
-                                      run_comparison, run_record, summarize)
+                                        RunReuseError, adopt_unrecorded,
+                                        check_metric, check_runs, config_name,
+                                        config_sha256, evaluator_metric_keys,
+                                        finished_metrics, format_markdown,
+                                        parse_seeds, plan_runs, resume_point,
+                                        run_comparison, run_record, summarize)
 from sea_kd.analysis.comparison_plot import parse_labels, plot_comparison
 from sea_kd.analysis.run_progress import run_logged
 

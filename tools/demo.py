@@ -30,9 +30,9 @@ import time
 
 from mmengine.config import Config
 
+from sea_kd.analysis.run_progress import clock, run_logged
 from sea_kd.analysis.synthetic_coco import generate_synthetic_coco
 from sea_kd.datasets import split_labeled_unlabeled
-from sea_kd.analysis.run_progress import clock, run_logged
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 DEMO = osp.join('configs', 'demo')

@@ -8,9 +8,10 @@
 
 Deterministic for a given seed; an existing data set generated with the same
 arguments is kept unless --overwrite is given. The test split (--num-test,
-0 for none) is for reporting only: choose hyper-parameters on val. --unlabeled-fraction also
-writes annotations/instances_train_{labeled,unlabeled}.json, holding out the
-labels of that share of the training images (for semi-supervised configs).
+0 for none) is for reporting only: choose hyper-parameters on val.
+--unlabeled-fraction also writes
+annotations/instances_train_{labeled,unlabeled}.json, holding out the labels
+of that share of the training images (for semi-supervised configs).
 
 The generator options make data sets that differ the way users' data
 differ from the demo's: more classes (up to 20 shapes), larger images,

@@ -20,7 +20,7 @@ import os.path as osp
 import sys
 
 from sea_kd.analysis.training_curves import (load_scalars, plot_losses,
-                                          plot_metric)
+                                             plot_metric)
 
 
 def parse_hlines(items):

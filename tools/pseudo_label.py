@@ -41,7 +41,7 @@ import sea_kd  # noqa: F401
 from sea_kd.datasets.pseudo_labels import (category_ids_by_name,
                                            detections_to_coco)
 from sea_kd.models.detectors.pair_checks import (checkpoint_classes,
-                                                  num_classes_of)
+                                                 num_classes_of)
 from sea_kd.utils.atomic_write import atomic_open
 from sea_kd.utils.checkpoint_loading import load_state_dict_strict
 

@@ -46,6 +46,7 @@ stamp="$venv/.sea_kd_setup"
 check_imports() {
   "$venv/bin/python" - <<'PY'
 import mmcv, mmdet, mmengine, torch
+import isort, ruff  # the lint tools of tests/test_lint.py
 from mmcv.ops import RoIAlign, batched_nms, nms  # compiled ops must load
 import sea_kd
 print(f'[setup] torch {torch.__version__}, mmengine {mmengine.__version__}, '
@@ -83,7 +84,7 @@ fi
 
 # 2. build tools and the pure-Python packages of the stack.
 "${pip[@]}" install -c "$constraints" "setuptools>=77.0.3,<80.9" ninja wheel \
-  "${mm_pkgs[@]}" pycocotools numpy scipy pytest
+  "${mm_pkgs[@]}" pycocotools numpy scipy pytest ruff==0.17.6 isort==9.0.2
 
 # 3. mmcv with its compiled ops, built against the torch installed above.
 #    CFLAGS replaces Python's own flags, so -O3 must stay in it.

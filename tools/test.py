@@ -19,12 +19,12 @@ import os
 import os.path as osp
 
 from mmengine.config import Config, DictAction
-from mmengine.model import is_model_wrapper
 
 import sea_kd  # noqa: F401
 from sea_kd.compat import cleanup_distributed, setup_cpu_distributed
-from sea_kd.utils.checkpoint_for_test import (build_test_runner,
-                                              load_for_test, prepare_test)
+from sea_kd.utils.checkpoint_for_test import (build_test_runner, load_for_test,
+                                              prepare_test)
+from sea_kd.utils.model_wrappers import unwrap_model
 
 
 def parse_args():
@@ -91,8 +91,7 @@ def main():
         # its config goes to its log dir: the training run's dump in the
         # work dir stays as it was
         runner = build_test_runner(cfg)
-        model = runner.model.module if is_model_wrapper(
-            runner.model) else runner.model
+        model = unwrap_model(runner.model)
         load_for_test(model, state, args.checkpoint, origin)
         metrics = runner.test()
         if args.metrics_out and runner.rank == 0:

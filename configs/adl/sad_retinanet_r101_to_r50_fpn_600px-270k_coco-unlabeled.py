@@ -9,7 +9,7 @@
 #   1. train2017 with its ground truth;
 #   2. train2017 with its ground truth together with unlabeled2017 with the
 #      teacher's detections as pseudo boxes, written once beforehand:
-#   python tools/pseudo_label.py mmdet::retinanet/retinanet_r101_fpn_1x_coco.py \
+#   python tools/pseudo_label.py mmdet::retinanet/retinanet_r101_fpn_1x_coco.py \  # noqa: E501
 #       checkpoints/retinanet_r101_fpn_1x_coco.pth \
 #       data/coco/annotations/instances_unlabeled2017_pseudo-r101-600px.json \
 #       --ann-file data/coco/annotations/image_info_unlabeled2017.json \

@@ -4,7 +4,7 @@
 # 270k iterations. Published: 34.4 -> 36.8 AP on COCO minival (teacher
 # X-101 36.6), a SAD result. Everything else as in the R-50 config; the
 # pseudo labels come from the X-101 teacher at 500 px:
-#   python tools/pseudo_label.py mmdet::retinanet/retinanet_x101-64x4d_fpn_1x_coco.py \
+#   python tools/pseudo_label.py mmdet::retinanet/retinanet_x101-64x4d_fpn_1x_coco.py \  # noqa: E501
 #       checkpoints/retinanet_x101-64x4d_fpn_1x_coco.pth \
 #       data/coco/annotations/instances_unlabeled2017_pseudo-x101-500px.json \
 #       --ann-file data/coco/annotations/image_info_unlabeled2017.json \

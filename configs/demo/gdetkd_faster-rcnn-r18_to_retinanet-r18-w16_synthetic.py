@@ -3,7 +3,8 @@
 # own predicted boxes of the step (and the ground truth), assigned with the
 # teacher's R-CNN assigner and sampled 16 per image, 25 % positive (the
 # paper's fraction; 512 per image there); CKD on all of them, SGFI on the
-# positive ones only (sgfi_regions='positive', ours). CKD reads the student's region representation off its
+# positive ones only (sgfi_regions='positive', ours). CKD reads the
+# student's region representation off its
 # head's classification tower (the cell at each region's centre, on the
 # level its size maps to) and compares it with the teacher's R-CNN
 # representations unprojected (key_space='teacher'): with the fused RoI

@@ -3,7 +3,7 @@
 #   python tools/pseudo_label.py configs/demo/retinanet_r18_synthetic.py \
 #       work_dirs/demo/retinanet_r18_synthetic/teacher.pth \
 #       data/synthetic_coco/annotations/instances_train_pseudo.json \
-#       --ann-file data/synthetic_coco/annotations/instances_train_unlabeled.json \
+#       --ann-file data/synthetic_coco/annotations/instances_train_unlabeled.json \  # noqa: E501
 #       --img-dir data/synthetic_coco/train --score-thr 0.5
 # then the student trains on labeled and pseudo-labelled images mixed 1:1,
 # with ADL on both.

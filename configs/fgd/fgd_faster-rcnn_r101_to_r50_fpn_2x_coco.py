@@ -1,6 +1,6 @@
 # FGD on COCO, 2x: Faster R-CNN R-101 teacher -> Faster R-CNN R-50 student,
 # the authors' setting (yzd-v/FGD at c03a6cf,
-# configs/distillers/fgd/fgd_faster_rcnn_r101_fpn_2x_distill_faster_rcnn_r50_fpn_2x_coco.py):
+# configs/distillers/fgd/fgd_faster_rcnn_r101_fpn_2x_distill_faster_rcnn_r50_fpn_2x_coco.py):  # noqa: E501
 # temperature 0.5, alpha 5e-5, beta 2.5e-5, gamma 5e-5, lambda 5e-7 on the
 # first four FPN levels (P2-P5), gradient clipping at 35, and the
 # inheriting strategy. Download the

@@ -1,11 +1,12 @@
 # FGD on COCO, 2x: RetinaNet X-101-64x4d teacher -> RetinaNet R-50 student,
 # the authors' setting (yzd-v/FGD at c03a6cf,
-# configs/distillers/fgd/fgd_retina_rx101_64x4d_distill_retina_r50_fpn_2x_coco.py):
+# configs/distillers/fgd/fgd_retina_rx101_64x4d_distill_retina_r50_fpn_2x_coco.py):  # noqa: E501
 # temperature 0.5, alpha 1e-3, beta 5e-4, gamma 5e-4, lambda 5e-6 on all
 # five FPN levels, gradient clipping at 35, and the inheriting strategy (the
-# student's neck and head start from the teacher's). Their teacher is mmdet's 1x RetinaNet
-# X-101-64x4d; download it (retinanet_x101-64x4d_fpn_1x_coco) to
-# teacher_ckpt. The student's backbone starts from ImageNet weights.
+# student's neck and head start from the teacher's). Their teacher is
+# mmdet's 1x RetinaNet X-101-64x4d; download it
+# (retinanet_x101-64x4d_fpn_1x_coco) to teacher_ckpt. The student's
+# backbone starts from ImageNet weights.
 # Published: 40.7 AP (student 37.4).
 _base_ = [
     'mmdet::_base_/datasets/coco_detection.py',

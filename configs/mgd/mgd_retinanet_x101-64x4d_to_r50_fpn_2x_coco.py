@@ -1,6 +1,6 @@
 # MGD on COCO, 2x: RetinaNet X-101-64x4d (multi-scale 3x) teacher ->
 # RetinaNet R-50 student, the authors' setting (yzd-v/MGD
-# det/configs/distillers/mgd/retina_rx101_64x4d_distill_retina_r50_fpn_2x_coco):
+# det/configs/distillers/mgd/retina_rx101_64x4d_distill_retina_r50_fpn_2x_coco):  # noqa: E501
 # alpha 2e-5, mask ratio 0.65 on all five FPN levels, gradient clipping at
 # 35, and the inheriting strategy (init_student=True, as in the authors'
 # configs whose teacher and student share the detector type: the student's

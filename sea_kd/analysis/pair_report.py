@@ -24,16 +24,16 @@ from mmengine.registry import DATASETS, EVALUATOR, init_default_scope
 from mmengine.runner import Runner
 from torch import Tensor, nn
 
-from ..models.distillers import Distiller
+from ..engine.teacher_evaluation import evaluate_teacher
 from ..models.detectors.pair_checks import (class_identity_problem,
-                                             dataset_class_problems,
-                                             dense_layout_of, num_classes_of,
-                                             prior_strides_of,
-                                             teacher_checkpoint_classes)
+                                            dataset_class_problems,
+                                            dense_layout_of, num_classes_of,
+                                            prior_strides_of,
+                                            teacher_checkpoint_classes)
+from ..models.distillers import Distiller
 from ..models.losses.focal_global_loss import fgd_attention
 from ..models.methods.fgd import FGD
 from ..models.utils.category_masks import infer_strides
-from ..engine.teacher_evaluation import evaluate_teacher
 
 
 class PairCheckError(RuntimeError):
@@ -403,9 +403,10 @@ def format_pair_report(report: Dict[str, Any]) -> str:
     """The report as text for a terminal."""
     d, c = report['distiller'], report['classes']
     t, s = report['teacher'], report['student']
+    methods = ', '.join(f"{m['name']} ({m['type']})" for m in d['methods'])
     lines = [
         f'Distiller: {d["type"]} (methods '
-        f'{", ".join(m["name"] + " (" + m["type"] + ")" for m in d["methods"])}'
+        f'{methods}'
         f'; student '
         f'records {", ".join(d["record_parts"])}, teacher computes '
         f'{", ".join(d["teacher_parts"])})',

@@ -223,7 +223,8 @@ def _polygon_area(poly: np.ndarray) -> float:
     if len(poly) < 3:
         return 0.0
     x, y = poly[:, 0], poly[:, 1]
-    return 0.5 * abs(float(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))))
+    return 0.5 * abs(float(np.dot(x, np.roll(y, -1)) -
+                           np.dot(y, np.roll(x, -1))))
 
 
 def _clip_polygon(poly: np.ndarray, width: float,

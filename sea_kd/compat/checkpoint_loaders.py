@@ -171,8 +171,8 @@ def load_local_checkpoint(filename: str,
             'or device); give the path of a .pth file.')
     if osp.getsize(path) == 0:
         raise CheckpointFileError(
-            f'Checkpoint `{filename}` is empty (0 bytes): its save or copy was '
-            'interrupted. Use an earlier checkpoint.')
+            f'Checkpoint `{filename}` is empty (0 bytes): its save or copy '
+            'was interrupted. Use an earlier checkpoint.')
     _check_container(path, str(filename))
     return _torch_load(path, str(filename), map_location)
 

@@ -12,11 +12,11 @@ import torch
 from mmdet.evaluation import CocoMetric
 from mmengine.dist import all_gather_object
 from mmengine.evaluator import Evaluator
-from mmengine.model import is_model_wrapper
 from mmengine.runner.amp import autocast
 from torch import nn
 
 from ..models.distillers import Distiller
+from ..utils.model_wrappers import unwrap_model
 
 
 def unwrap_distiller(model: nn.Module) -> Distiller:
@@ -25,7 +25,7 @@ def unwrap_distiller(model: nn.Module) -> Distiller:
     Raises:
         TypeError: If the model is not a sea_kd distiller.
     """
-    inner = model.module if is_model_wrapper(model) else model
+    inner = unwrap_model(model)
     if not isinstance(inner, Distiller):
         raise TypeError(
             f'The model is a {type(inner).__name__}, not a sea_kd distiller '

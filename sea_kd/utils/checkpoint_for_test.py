@@ -39,8 +39,9 @@ def describe_origin(meta: dict) -> str:
     return 'its meta data does not say which run wrote it'
 
 
-def prepare_test(cfg: Config,
-                 checkpoint: str) -> Tuple[Config, Dict[str, torch.Tensor], str]:
+def prepare_test(
+        cfg: Config,
+        checkpoint: str) -> Tuple[Config, Dict[str, torch.Tensor], str]:
     """Choose the model to test and the weights it must load strictly.
 
     * A plain detector config takes a plain (e.g. exported) checkpoint.

@@ -11,6 +11,7 @@ from torch import nn
 
 from ..compat.checkpoint_loaders import (CheckpointFileError,
                                          UnsafeCheckpointError)
+from .model_wrappers import unwrap_model
 
 _SHOWN_KEYS = 5
 #: Checkpoint options of a distiller's ``model`` (``--cfg-options
@@ -178,13 +179,11 @@ def check_runner_checkpoint(runner, strict_load_from: bool = True) -> None:
     Raises:
         RuntimeError: The checkpoint does not fit the model.
     """
-    from mmengine.model import is_model_wrapper
     path, resume = checkpoint_the_runner_loads(runner)
     if path is None or not (resume or strict_load_from):
         return
     role = 'resume' if resume else 'load_from'
-    model = runner.model.module if is_model_wrapper(
-        runner.model) else runner.model
+    model = unwrap_model(runner.model)
     state_dict = read_state_dict(path, role)
     try:
         model.load_state_dict(state_dict, strict=True)

@@ -19,7 +19,8 @@ SUPPORTED_VERSIONS = (
 )
 
 SETUP_HINT = ('Run `bash tools/setup_env.sh` from the sea_kd repository (it '
-              'builds mmcv with its compiled ops against the installed torch), '
+              'builds mmcv with its compiled ops against the installed '
+              'torch), '
               'or see docs/installation.md.')
 
 
@@ -30,7 +31,8 @@ def _version_tuple(version: str) -> Tuple[int, ...]:
 
 
 def check_environment() -> None:
-    """Raise ``ImportError`` naming the problem and its fix if the stack is off.
+    """Raise ``ImportError`` naming the problem and its fix if the stack is
+    off.
 
     Checks that mmengine, mmcv and mmdet import, that their versions lie in
     :data:`SUPPORTED_VERSIONS`, and that mmcv's compiled ops (``mmcv._ext``)

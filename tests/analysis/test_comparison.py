@@ -5,8 +5,8 @@ import json
 import pytest
 
 from sea_kd.analysis.comparison import (MetricsError, format_markdown,
-                                      parse_seeds, plan_runs, run_comparison,
-                                      summarize)
+                                        parse_seeds, plan_runs, run_comparison,
+                                        summarize)
 
 AP = {  # config -> seed -> AP (fraction, as CocoMetric reports it)
     'student': {0: 0.10, 1: 0.12, 2: 0.11},

@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from sea_kd.analysis.comparison_plot import (comparison_figure, parse_labels,
-                                           short_label)
+                                             short_label)
 
 from ..tools.helpers import REPO
 

@@ -4,8 +4,8 @@ import math
 import pytest
 
 from sea_kd.analysis.comparison_stats import (gap_closed, mean_std,
-                                            paired_difference,
-                                            t_quantile_975)
+                                              paired_difference,
+                                              t_quantile_975)
 
 
 def test_paired_difference_by_hand():

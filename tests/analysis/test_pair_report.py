@@ -8,8 +8,7 @@ from mmdet.registry import MODELS
 
 from sea_kd.analysis.pair_report import (PairCheckError, _fgd_attention_rows,
                                          _level_rows, attention_cover,
-                                         build_pair_report,
-                                         format_pair_report)
+                                         build_pair_report, format_pair_report)
 from sea_kd.analysis.synthetic_coco import SYNTHETIC_CLASSES
 
 from ..conftest import build, tiny_detector_cfg

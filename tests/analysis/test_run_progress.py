@@ -9,7 +9,7 @@ import time
 import pytest
 
 from sea_kd.analysis.run_progress import (LogProgress, clock, parse_progress,
-                                        progress_line, run_logged)
+                                          progress_line, run_logged)
 
 from ..tools.helpers import DEMO, REPO, data_options, short_run
 

@@ -9,7 +9,7 @@ import torch
 from mmengine.config import Config
 
 from sea_kd.analysis.synthetic_coco import (SYNTHETIC_CLASSES,
-                                           generate_synthetic_coco)
+                                            generate_synthetic_coco)
 
 from ..conftest import REPO
 

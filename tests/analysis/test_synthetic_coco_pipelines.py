@@ -10,7 +10,7 @@ import torch
 from mmengine.config import Config
 
 from sea_kd.analysis.synthetic_coco import (SYNTHETIC_CLASSES,
-                                           generate_synthetic_coco)
+                                            generate_synthetic_coco)
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DET_CFG = osp.join(REPO, 'configs', '_base_', 'datasets',

@@ -4,9 +4,9 @@ import json
 import pytest
 
 from sea_kd.analysis.training_curves import (find_scalar_files, load_scalars,
-                                          loss_keys, moving_average,
-                                          plot_losses, plot_metric,
-                                          teacher_lines)
+                                             loss_keys, moving_average,
+                                             plot_losses, plot_metric,
+                                             teacher_lines)
 
 PNG_SIGNATURE = b'\x89PNG\r\n\x1a\n'
 

@@ -271,9 +271,10 @@ def test_checkpoint_written_by_numpy_1_loads(tmp_path: Path) -> None:
 @needs_weights_only_default
 def test_getattr_stand_in_resolves_history_buffer_methods_only() -> None:
     """The stand-in resolves what mmengine pickles and nothing else."""
-    from sea_kd.compat.checkpoint_safe_globals import checkpoint_getattr
     import builtins
     import pickle
+
+    from sea_kd.compat.checkpoint_safe_globals import checkpoint_getattr
     for name in ('min', 'max', 'current', 'mean'):
         assert checkpoint_getattr(HistoryBuffer, name) is getattr(
             HistoryBuffer, name)

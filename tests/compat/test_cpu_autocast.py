@@ -5,7 +5,6 @@ import torch
 
 from sea_kd.compat import cpu_autocast_enabled, mmcv_ops_in_fp32
 from sea_kd.models.capture import MethodTap
-
 from tests.conftest import build, make_batch, tiny_detector_cfg
 
 

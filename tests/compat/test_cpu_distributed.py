@@ -20,9 +20,8 @@ from mmengine.registry import MODEL_WRAPPERS
 from torch import nn
 
 from sea_kd.compat import (CPUCompatibleDistributedDataParallel,
-                           cleanup_distributed, is_cpu_only,
+                           cleanup_distributed, cpu_distributed, is_cpu_only,
                            setup_cpu_distributed)
-from sea_kd.compat import cpu_distributed
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 

@@ -9,12 +9,12 @@ import torch
 from mmdet.registry import MODELS
 from mmengine.config import Config
 
-from sea_kd.models.capture import is_query_detector
 from sea_kd.analysis.random_weights import (random_batch,
-                                         random_weights_config,
-                                         training_batch_size,
-                                         training_image_size,
-                                         without_pretrained)
+                                            random_weights_config,
+                                            training_batch_size,
+                                            training_image_size,
+                                            without_pretrained)
+from sea_kd.models.capture import is_query_detector
 
 from ..conftest import REPO
 from .test_configs import CONFIGS

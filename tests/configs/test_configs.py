@@ -8,7 +8,7 @@ from mmdet.registry import MODELS
 from mmengine.config import Config
 
 from sea_kd.models.detectors.pair_checks import (check_same_classes,
-                                                  check_same_dense_layout)
+                                                 check_same_dense_layout)
 from sea_kd.utils import load_model_cfg
 
 from ..conftest import REPO

@@ -114,7 +114,8 @@ def coco_stand_in(tmp_path_factory):
         train = json.load(f)
     with open(summary['train_ann_file']) as f:
         full = json.load(f)
-    held_out = {im['id'] for im in json.loads(Path(unlabeled).read_text())['images']}
+    held_out = {im['id']
+                for im in json.loads(Path(unlabeled).read_text())['images']}
     pseudo = dict(full, images=[im for im in full['images']
                                 if im['id'] in held_out],
                   annotations=[a for a in full['annotations']

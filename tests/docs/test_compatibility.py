@@ -7,8 +7,7 @@ import pytest
 
 from ..conftest import REPO
 from .compatibility_cells import (DENSE_PAIRS, FAMILIES, METHODS, PAIRS,
-                                  method_answer, run_cell,
-                                  teacher_checkpoint)
+                                  method_answer, run_cell, teacher_checkpoint)
 
 PAGE = osp.join(REPO, 'docs', 'compatibility.md')
 HINT = re.compile(r'Methods that distil this pair: ([^(]+) \(')

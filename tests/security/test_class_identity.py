@@ -9,12 +9,11 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from sea_kd.engine.hooks import DatasetClassesCheckHook, DatasetClassesError
 from sea_kd.analysis.synthetic_coco import SYNTHETIC_CLASSES
+from sea_kd.engine.hooks import DatasetClassesCheckHook, DatasetClassesError
 from sea_kd.models.detectors.pair_checks import (checkpoint_classes,
-                                                  class_identity_problem)
-from tests.tools.helpers import (DEMO, data_options, python, run_tool,
-                                 short_run)
+                                                 class_identity_problem)
+from tests.tools.helpers import DEMO, data_options, python, run_tool, short_run
 
 FI_CONFIG = osp.join(DEMO, 'fi_retinanet_r18_to_r18-w16_synthetic.py')
 CLASSES = list(SYNTHETIC_CLASSES)  # circle, square, triangle, ring, ...

@@ -11,14 +11,15 @@ from pathlib import Path
 
 import pytest
 import torch
-from mmengine.runner import CheckpointLoader, load_checkpoint
+from mmengine.runner import CheckpointLoader
 from mmengine.runner import checkpoint as mmengine_checkpoint
+from mmengine.runner import load_checkpoint
 from torch import nn
 
 from sea_kd.compat import UnsafeCheckpointError
 from sea_kd.compat.checkpoint_loaders import cache_path
-from tests.security.hostile_checkpoints import (
-    save_getattr_gadget_checkpoint, save_system_checkpoint)
+from tests.security.hostile_checkpoints import (save_getattr_gadget_checkpoint,
+                                                save_system_checkpoint)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 HOSTILE = REPO_ROOT / 'tests' / 'security' / 'hostile_checkpoints.py'

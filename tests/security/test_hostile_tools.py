@@ -9,12 +9,11 @@ import pytest
 import torch
 
 from sea_kd.utils import work_dir_lock
-from tests.security.hostile_checkpoints import (
-    save_getattr_gadget_checkpoint, save_system_checkpoint)
-
+from tests.security.hostile_checkpoints import (save_getattr_gadget_checkpoint,
+                                                save_system_checkpoint)
 from tests.tools.helpers import (DEMO, data_options,
-                                 keep_all_detections_configs, python,
-                                 run_tool, short_run)
+                                 keep_all_detections_configs, python, run_tool,
+                                 short_run)
 
 pytestmark = pytest.mark.slow
 

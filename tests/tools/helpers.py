@@ -72,8 +72,8 @@ def keep_all_detections_configs(
     """Write a demo student (default the RetinaNet one) that keeps every
     detection (score threshold 0, 20 per image) and a demo distiller
     (default feature imitation, written as ``fi.py``: the config's method
-    prefix) of that student into ``root``; return both paths. With it, COCO AP and prediction comparisons mean something
-    after a few iterations."""
+    prefix) of that student into ``root``; return both paths. With it, COCO
+    AP and prediction comparisons mean something after a few iterations."""
     student_path = osp.join(str(root), 'student.py')
     with open(student_path, 'w') as f:
         f.write(f"_base_ = '{DEMO}/{student}'\n"

@@ -9,8 +9,8 @@ from mmengine.config import Config
 
 from sea_kd.analysis.synthetic_coco import generate_synthetic_coco
 
-from .helpers import (DEMO, data_options, keep_all_detections_configs,
-                      python, run_tool, short_run)
+from .helpers import (DEMO, data_options, keep_all_detections_configs, python,
+                      run_tool, short_run)
 
 pytestmark = pytest.mark.slow
 

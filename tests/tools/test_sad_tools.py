@@ -24,7 +24,8 @@ def test_online_pseudo_labels(tmp_path, semi_root, retina_teacher_ckpt):
     out = run_tool(python(
         'tools/train.py',
         osp.join(DEMO, 'sad-online_retinanet_r18_to_r18-w16_synthetic.py'),
-        '--work-dir', work, '--cfg-options', *data_options(semi_root, train_sources=2),
+        '--work-dir', work, '--cfg-options',
+        *data_options(semi_root, train_sources=2),
         f'model.teacher_ckpt={retina_teacher_ckpt}',
         'model.pseudo_label.score_thr=0.0', *short_run(3)))
     assert 'loss_adl_cls' in out.stdout
@@ -59,7 +60,8 @@ def test_offline_pseudo_label_tool_then_training(tmp_path, semi_root,
     out = run_tool(python(
         'tools/train.py',
         osp.join(DEMO, 'sad-offline_retinanet_r18_to_r18-w16_synthetic.py'),
-        '--work-dir', work, '--cfg-options', *data_options(semi_root, train_sources=2),
+        '--work-dir', work, '--cfg-options',
+        *data_options(semi_root, train_sources=2),
         f'model.teacher_ckpt={retina_teacher_ckpt}', *short_run(3)))
     assert 'loss_adl_cls' in out.stdout
     assert (work / 'iter_3.pth').exists()

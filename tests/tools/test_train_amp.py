@@ -8,8 +8,7 @@ import torch
 
 from sea_kd.compat import is_cpu_only
 
-from .helpers import (DEMO, REPO, data_options, python, run_tool,
-                      short_run)
+from .helpers import DEMO, REPO, data_options, python, run_tool, short_run
 
 FI_CONFIG = f'{DEMO}/fi_retinanet_r18_to_r18-w16_synthetic.py'
 

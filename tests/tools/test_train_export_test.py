@@ -5,9 +5,8 @@ import pickle
 import pytest
 import torch
 
-from .helpers import (DEMO, REPO, data_options, free_port,
-                      keep_all_detections_configs, python, run_tool,
-                      short_run)
+from .helpers import (DEMO, data_options, free_port,
+                      keep_all_detections_configs, python, run_tool, short_run)
 
 pytestmark = pytest.mark.slow
 

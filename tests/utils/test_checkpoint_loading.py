@@ -2,7 +2,8 @@ import pytest
 import torch
 from torch import nn
 
-from sea_kd.utils import export_student, load_state_dict_strict, read_state_dict
+from sea_kd.utils import (export_student, load_state_dict_strict,
+                          read_state_dict)
 
 
 def test_read_strips_ddp_prefix_and_accepts_bare_state_dicts(tmp_path):
@@ -23,7 +24,8 @@ def test_strict_load_lists_first_bad_keys(tmp_path):
         load_state_dict_strict(model, str(path), 'teacher_ckpt')
     text = str(err.value)
     assert 'other.pth' in text and '`teacher_ckpt`' in text
-    assert "12 missing keys, first: ['2.weight'" in text and '(+7 more)' in text
+    assert "12 missing keys, first: ['2.weight'" in text
+    assert '(+7 more)' in text
     assert '0.weight: checkpoint (3, 2) vs model (2, 2)' in text
 
 

@@ -7,11 +7,11 @@ from typing import List
 from mmdet.registry import HOOKS
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
-from mmengine.model import is_model_wrapper
 
 from ...models.detectors.pair_checks import (class_identity_problem,
-                                              dataset_class_problems,
-                                              teacher_checkpoint_classes)
+                                             dataset_class_problems,
+                                             teacher_checkpoint_classes)
+from ...utils.model_wrappers import unwrap_model
 
 
 class DatasetClassesError(ValueError):
@@ -45,8 +45,7 @@ class DatasetClassesCheckHook(Hook):
 
     def before_train(self, runner) -> None:
         """Check the classes once, before training starts."""
-        model = runner.model.module if is_model_wrapper(
-            runner.model) else runner.model
+        model = unwrap_model(runner.model)
         dataset = runner.train_dataloader.dataset
         classes = list((getattr(dataset, 'metainfo', None) or {}).get(
             'classes') or [])

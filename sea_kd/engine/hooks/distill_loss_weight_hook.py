@@ -6,10 +6,10 @@ from typing import Dict, Optional, Sequence
 from mmdet.registry import HOOKS
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
-from mmengine.model import is_model_wrapper
 from mmengine.runner import IterBasedTrainLoop
 
 from ...models.distillers import Distiller
+from ...utils.model_wrappers import unwrap_model
 from .distill_weight_schedule import DistillWeightSchedule
 
 #: Message-hub key (``train/<key>``) of the global factor.
@@ -92,8 +92,7 @@ class DistillLossWeightHook(Hook):
 
     # ---------------------------------------------------------------- helpers
     def _distiller(self, runner) -> Distiller:
-        model = runner.model.module if is_model_wrapper(runner.model) \
-            else runner.model
+        model = unwrap_model(runner.model)
         if not isinstance(model, Distiller):
             raise TypeError(
                 f'{type(self).__name__} scales the distillation losses of a '

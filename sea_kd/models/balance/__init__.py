@@ -4,6 +4,6 @@ from .gradient_share_balance import GradientShareBalance
 from .loss_ratio_balance import LossRatioBalance
 
 __all__ = [
-    'DistillBalance', 'GradientShareBalance', 'build_balance', 'LossRatioBalance',
-    'updated_factors'
+    'DistillBalance', 'GradientShareBalance', 'build_balance',
+    'LossRatioBalance', 'updated_factors'
 ]

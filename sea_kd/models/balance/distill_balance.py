@@ -10,6 +10,7 @@ from mmengine.dist import all_reduce
 from mmengine.model import BaseModule
 from torch import Tensor, nn
 
+
 def _check_fraction(name: str, value) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) \
             or not 0 < value < 1:

@@ -9,6 +9,7 @@ from torch import Tensor
 
 from ..detectors.dense_outputs import DenseHeadOutputs, DenseTargets
 
+
 @dataclass
 class RoIRecord:
     """Sampled R-CNN regions with both detectors' region outputs.

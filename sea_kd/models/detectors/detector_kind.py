@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Optional
 
-from mmdet.models.detectors import (DetectionTransformer,
-                                    SingleStageDetector, TwoStageDetector)
+from mmdet.models.detectors import (DetectionTransformer, SingleStageDetector,
+                                    TwoStageDetector)
 from torch import nn
 
 from .class_hierarchy_map import ClassHierarchyMap

@@ -21,13 +21,13 @@ from ..capture import (DenseHeadOutputs, DistillRecord, ModuleTaps,
                        check_parts, module_at, ordered_parts,
                        run_teacher_parts, student_loss_into,
                        teacher_module_hint, teacher_modules)
-from ..methods import build_method
-from .distill_loss_controls import DistillLossControlsMixin
-from .method_hints import methods_hint
 from ..detectors.pair_checks import (check_same_classes,
                                      check_same_dense_layout,
                                      checkpoint_classes)
+from ..methods import build_method
 from ..utils.teacher_inheriting import inherit_teacher_weights
+from .distill_loss_controls import DistillLossControlsMixin
+from .method_hints import methods_hint
 from .teacher_precision import lower_teacher_precision, teacher_dtype_of
 from .teacher_preprocessing import (check_convertible_preprocessing,
                                     convert_to_teacher_inputs)

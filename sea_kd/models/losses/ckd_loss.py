@@ -87,8 +87,8 @@ class CKDLoss(BaseModule):
 
     The teacher embeddings of this process carry gradient into ``P``, if
     any (the teacher representations themselves are detached); gathered
-    rows of other processes and the memory are constants. Computed in fp32. With no
-    region (K = 0) the loss is a zero that touches every parameter; the
+    rows of other processes and the memory are constants. Computed in fp32.
+    With no region (K = 0) the loss is a zero that touches every parameter; the
     gather still runs so that all processes take part.
 
     Args:

@@ -45,8 +45,9 @@ class KDQualityFocalLoss(nn.Module):
             Tensor: The scalar loss.
         """
         if pred.shape != target.shape:
-            raise ValueError(f'KDQualityFocalLoss: prediction {tuple(pred.shape)}'
-                             f' and target {tuple(target.shape)} differ.')
+            raise ValueError(f'KDQualityFocalLoss: prediction '
+                             f'{tuple(pred.shape)} and target '
+                             f'{tuple(target.shape)} differ.')
         pred = pred.float()
         prob = target.detach().float().sigmoid()
         loss = F.binary_cross_entropy_with_logits(pred, prob, reduction='none')

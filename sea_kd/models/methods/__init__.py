@@ -8,9 +8,7 @@ from .feature_imitation import FeatureImitation
 from .adl import ADL
 from .sea import SEA
 from .tbd import TBD
-from .gdetkd import GDetKD
-from .gdetkd_dense import GDetKDDense
-from .gdetkd_two_stage import GDetKDTwoStage
+from .gdetkd import GDetKD, GDetKDDense, GDetKDTwoStage
 from .attention_transfer import AttentionTransfer
 from .pkd import PKD
 from .cwd import CWD

@@ -9,15 +9,14 @@ from mmengine.logging import print_log
 from torch import Tensor, nn
 
 from ..capture import DistillRecord
-from ..utils.teacher_inheriting import inherit_teacher_weights
 from ..detectors.pair_checks import neck_channels_of
-from ..detectors.strides import (StrideLike, normalize_strides,
-                                 prior_strides_of)
+from ..detectors.strides import StrideLike, normalize_strides, prior_strides_of
 from ..losses.focal_global_loss import (GlobalContextBlock, attention_loss,
                                         fgd_attention, focal_box_masks,
                                         focal_feature_loss, global_loss)
 from ..utils.category_masks import infer_strides, pad_instances
 from ..utils.precision import at_least_fp32
+from ..utils.teacher_inheriting import inherit_teacher_weights
 from .distill_method import DistillMethod, checked_level_matching
 from .pair_requirement import NECK_LEVELS
 

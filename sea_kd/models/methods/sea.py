@@ -9,8 +9,7 @@ from torch import Tensor
 
 from ..capture import DistillRecord
 from ..detectors.pair_checks import neck_channels_of
-from ..detectors.strides import (StrideLike, normalize_strides,
-                                 prior_strides_of)
+from ..detectors.strides import StrideLike, normalize_strides, prior_strides_of
 from .distill_method import DistillMethod, checked_level_matching
 from .pair_requirement import NECK_LEVELS
 

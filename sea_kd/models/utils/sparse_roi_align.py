@@ -3,7 +3,8 @@
 mmcv's ``RoIAlign`` (average mode) computes, for every region ``k``,
 channel ``c`` and output bin ``(p, q)``::
 
-    out[k, c, p, q] = 1 / (g_y g_x) Σ_{i<g_y, j<g_x} bilinear(F[b_k, c], y_{kpi}, x_{kqj})
+    out[k, c, p, q] = 1 / (g_y g_x)
+                      Σ_{i<g_y, j<g_x} bilinear(F[b_k, c], y_{kpi}, x_{kqj})
 
 with ``g_y × g_x`` regularly spaced samples per bin (``sampling_ratio``, or
 ``ceil(bin size)`` when it is 0). The bilinear weights do not depend on the
@@ -29,9 +30,8 @@ from contextlib import contextmanager
 from typing import Iterator, Optional, Tuple, Union
 
 import mmcv.ops
-from mmengine.utils import to_2tuple
-
 import torch
+from mmengine.utils import to_2tuple
 from torch import Tensor, nn
 
 

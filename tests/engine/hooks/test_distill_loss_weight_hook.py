@@ -5,7 +5,7 @@ from mmengine.hooks import Hook
 from sea_kd.engine import DistillLossWeightHook
 
 from ...runner_helpers import (distiller_runner, logged_scalars,
-                              tiny_fi_on_generated_data)
+                               tiny_fi_on_generated_data)
 
 # warm-up 0.5 -> 1 over 2 iterations, linear decay from iteration 2 to 4
 # (end_factor 0), distillation stops after 3 iterations

@@ -94,7 +94,8 @@ def test_retinanet_ignore_band_reaches_label_weights():
     inputs, samples = make_batch(student, num_items=[5, 5])
     _, record = student_loss_with_record(student, inputs, samples,
                                          ('dense_head', ))
-    weights = torch.cat([w.flatten() for w in record.dense_targets.label_weights])
+    weights = torch.cat(
+        [w.flatten() for w in record.dense_targets.label_weights])
     # RetinaNet's assigner ignores anchors with IoU in [0.4, 0.5)
     assert (weights == 0).any() and (weights == 1).any()
 
@@ -113,7 +114,8 @@ def test_roi_record(kind):
     assert k == sum(len(r.priors) for r in roi.sampling_results)
     assert roi.student_feats.shape[0] == roi.student_cls.shape[0] == k
     assert roi.labels.shape == (k, ) and roi.bbox_targets.shape[0] == k
-    assert roi.student_cls.shape[1] == student.roi_head.bbox_head.num_classes + 1
+    num_classes = student.roi_head.bbox_head.num_classes
+    assert roi.student_cls.shape[1] == num_classes + 1
     teacher_forward_into(teacher, inputs, record)
     assert roi.teacher_cls.shape == roi.student_cls.shape
     assert roi.teacher_feats.shape[0] == k

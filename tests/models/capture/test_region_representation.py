@@ -4,8 +4,7 @@ teacher on the same regions."""
 import torch
 
 from sea_kd.models.capture import (MethodTap, student_loss_with_record,
-                                   teacher_region_forward,
-                                   teacher_roi_forward)
+                                   teacher_region_forward, teacher_roi_forward)
 
 from ...conftest import build, make_batch, tiny_detector_cfg
 

@@ -4,16 +4,16 @@ import torch
 from mmdet.models import dense_heads
 
 from sea_kd.models.detectors import (ClassHierarchyMap, DenseHeadView,
-                                     dense_head_view,
-                                     known_dense_heads, register_dense_view)
+                                     dense_head_view, known_dense_heads,
+                                     register_dense_view)
 from sea_kd.models.detectors.anchor_head_view import (AnchorHeadView,
                                                       ATSSHeadView,
                                                       RetinaHeadView)
 from sea_kd.models.detectors.fcos_head_view import FCOSHeadView
 from sea_kd.models.detectors.gfl_head_view import GFLHeadView
-from sea_kd.models.detectors.tood_head_view import TOODHeadView
 from sea_kd.models.detectors.rtmdet_head_view import (RTMDetHeadView,
                                                       RTMDetInsHeadView)
+from sea_kd.models.detectors.tood_head_view import TOODHeadView
 from sea_kd.models.detectors.yolox_head_view import (YOLOX_MAX_LOG_SIZE,
                                                      YOLOXHeadView)
 

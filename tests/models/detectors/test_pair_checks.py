@@ -6,8 +6,8 @@ import torch
 from mmdet.registry import MODELS
 
 from sea_kd.models.detectors.pair_checks import (check_same_strides,
-                                                  check_sigmoid_heads,
-                                                  neck_channels_of)
+                                                 check_sigmoid_heads,
+                                                 neck_channels_of)
 
 from ...conftest import build, make_batch, tiny_detector_cfg
 

@@ -10,8 +10,8 @@ from mmengine.logging import MessageHub
 from mmengine.optim import OptimWrapper
 
 from sea_kd.compat import CPUCompatibleDistributedDataParallel
-from sea_kd.models.distillers import NonFiniteDistillLossError
-from sea_kd.models.distillers import distill_loss_controls
+from sea_kd.models.distillers import (NonFiniteDistillLossError,
+                                      distill_loss_controls)
 
 from ...conftest import build, make_batch, tiny_detector_cfg
 

@@ -4,8 +4,8 @@ import pytest
 import torch
 from mmdet.registry import MODELS
 
-from sea_kd.models.distillers import Distiller
 from sea_kd.models.detectors.pair_checks import check_same_dense_layout
+from sea_kd.models.distillers import Distiller
 
 from ...conftest import build, make_batch, tiny_detector_cfg
 

@@ -358,7 +358,7 @@ def test_region_budget_heterogeneous_caps_the_teacher_regions(
         teacher_ckpt, monkeypatch):
     model = gdetkd(student_cfg('retinanet'), teacher_ckpt,
                    max_regions_per_img=4)
-    import sea_kd.models.methods.gdetkd_dense as module
+    import sea_kd.models.methods.gdetkd.dense as module
     seen = []
     original = module.teacher_region_forward
     monkeypatch.setattr(module, 'teacher_region_forward',

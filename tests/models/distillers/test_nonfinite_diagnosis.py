@@ -6,7 +6,7 @@ from mmengine.hooks import Hook
 from sea_kd.models.distillers import NonFiniteDistillLossError
 
 from ...runner_helpers import (distiller_runner, logged_scalars,
-                              tiny_fi_on_generated_data)
+                               tiny_fi_on_generated_data)
 
 
 @pytest.fixture(scope='module')

@@ -6,8 +6,8 @@ import pytest
 import torch
 from mmengine.optim import AmpOptimWrapper
 
-from sea_kd.compat import CPUAmpOptimWrapper, use_cpu_amp
 from sea_kd.analysis.synthetic_coco import generate_synthetic_coco
+from sea_kd.compat import CPUAmpOptimWrapper, use_cpu_amp
 
 from ...conftest import build, tiny_detector_cfg
 from .runner_helpers import finite_losses, train_distiller

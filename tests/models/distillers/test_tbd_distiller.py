@@ -6,10 +6,10 @@ from mmdet.registry import MODELS
 
 from sea_kd.models.capture import (student_loss_with_record,
                                    teacher_dense_forward)
+from sea_kd.models.detectors import flatten_level_logits
 from sea_kd.models.distillers import Distiller
 from sea_kd.models.losses import HDLoss, TFDLoss
-from sea_kd.models.detectors import flatten_level_logits
-from sea_kd.models.utils.harmony_score import dense_harmony_scores
+from sea_kd.models.methods.tbd.harmony_score import dense_harmony_scores
 
 from ...conftest import build, make_batch, tiny_detector_cfg
 

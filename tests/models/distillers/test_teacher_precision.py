@@ -20,7 +20,8 @@ def distiller(kind, save_state, teacher_dtype, methods):
     ckpt = save_state(build(t_cfg), f'{kind}_teacher.pth')
     torch.manual_seed(1)
     model = MODELS.build(dict(type='Distiller', student=s_cfg, teacher=t_cfg,
-                              teacher_ckpt=ckpt, methods=copy.deepcopy(methods),
+                              teacher_ckpt=ckpt,
+                              methods=copy.deepcopy(methods),
                               teacher_dtype=teacher_dtype))
     model.init_weights()
     return model

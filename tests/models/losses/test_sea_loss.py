@@ -44,12 +44,12 @@ def reference_loss(s_feats, t_feats, gts, img_metas, tau=0.1, bg=True,
     rows = [masks.classes[:, k] for k in range(masks.classes.shape[1])]
     if bg:
         rows.append(masks.background)
-    level_of = torch.cat([torch.full((f.shape[-2] * f.shape[-1], ), l)
-                          for l, f in enumerate(s_feats)])
+    level_of = torch.cat([torch.full((f.shape[-2] * f.shape[-1], ), lvl)
+                          for lvl, f in enumerate(s_feats)])
     if per_level:  # one region per (class, level)
-        rows = [m & (level_of == l) for l in range(len(s_feats))
+        rows = [m & (level_of == lvl) for lvl in range(len(s_feats))
                 for m in rows]
-        region_level = [l for l in range(len(s_feats))
+        region_level = [lvl for lvl in range(len(s_feats))
                         for _ in range(len(rows) // len(s_feats))]
     else:
         region_level = [None] * len(rows)

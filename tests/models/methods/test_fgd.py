@@ -12,8 +12,8 @@ from sea_kd.models.losses.focal_global_loss import (attention_loss,
                                                     global_loss)
 from tests.models.losses.test_focal_global_loss import reference_masks
 
-from .conftest import distiller_with
 from ...conftest import make_batch, tiny_detector_cfg
+from .conftest import distiller_with
 
 
 def fgd(pair, **kwargs):

@@ -7,7 +7,7 @@ from mmdet.registry import MODELS
 from sea_kd.models.capture import (student_loss_with_record,
                                    teacher_dense_forward)
 from sea_kd.models.detectors.pair_checks import check_same_dense_layout
-from sea_kd.models.utils.harmony_score import dense_harmony_scores
+from sea_kd.models.methods.tbd.harmony_score import dense_harmony_scores
 
 from ...conftest import build, make_batch, tiny_detector_cfg
 from .conftest import align_by_channel, recording_step

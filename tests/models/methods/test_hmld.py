@@ -9,7 +9,8 @@ from mmdet.registry import MODELS
 from sea_kd.models.capture import (DistillRecord, QueryOutputs,
                                    student_loss_with_record,
                                    teacher_query_forward)
-from sea_kd.models.methods.hmld import clip_to_image
+from sea_kd.models.methods.hmld.hmld import clip_to_image
+
 from ...conftest import build, make_batch, tiny_detector_cfg
 
 

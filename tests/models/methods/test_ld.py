@@ -152,7 +152,8 @@ def _source_fine_grained(anchors, gt_bboxes, ratio=0.5):
         x2 = torch.minimum(anchors[:, 2], gt[2])
         y2 = torch.minimum(anchors[:, 3], gt[3])
         inter = (x2 - x1).clamp(min=0) * (y2 - y1).clamp(min=0)
-        area = (anchors[:, 2] - anchors[:, 0]) * (anchors[:, 3] - anchors[:, 1])
+        area = (anchors[:, 2] - anchors[:, 0]) * \
+            (anchors[:, 3] - anchors[:, 1])
         union = area + (gt[2] - gt[0]) * (gt[3] - gt[1]) - inter
         iou = inter / union
         flags |= iou > ratio * iou.max()

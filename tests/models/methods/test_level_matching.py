@@ -94,7 +94,8 @@ def test_mgd_and_fgd_pair_levels_by_stride_or_refuse_by_index(
     assert len(modules) == 4
     inputs, samples = make_batch(model.student)
     losses = model.loss(inputs, samples)
-    terms = [v for k, v in losses.items() if k.startswith(f'loss_{method.lower()}')]
+    prefix = f'loss_{method.lower()}'
+    terms = [v for k, v in losses.items() if k.startswith(prefix)]
     assert terms and all(torch.isfinite(v) for v in terms)
     sum(terms).backward()
 

@@ -7,8 +7,8 @@ from mmengine.logging import MessageHub
 import sea_kd.models.methods.mgd as mgd_module
 from sea_kd.models.capture import DistillRecord
 
-from .conftest import distiller_with
 from ...conftest import make_batch, tiny_detector_cfg
+from .conftest import distiller_with
 
 
 def mgd(pair, **kwargs):

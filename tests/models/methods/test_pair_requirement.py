@@ -8,8 +8,8 @@ from sea_kd.models.distillers.method_hints import (methods_for_pair,
                                                    methods_hint,
                                                    offered_methods)
 from sea_kd.models.methods import ADL, LD, TBD, DistillMethod, GDetKD
-from sea_kd.models.methods.pair_requirement import (PairRequirement,
-                                                    for_both, for_role)
+from sea_kd.models.methods.pair_requirement import (PairRequirement, for_both,
+                                                    for_role)
 
 from ...conftest import build, tiny_detector_cfg
 

@@ -6,8 +6,7 @@ from mmdet.structures.mask import BitmapMasks, PolygonMasks
 from mmengine.structures import InstanceData
 
 from sea_kd.models.detectors.strides import normalize_strides
-from sea_kd.models.utils import (category_masks, infer_strides,
-                                 pixel_centres)
+from sea_kd.models.utils import category_masks, infer_strides, pixel_centres
 
 
 def reference_masks(gts, metas, sizes, strides, num_classes, use_masks):

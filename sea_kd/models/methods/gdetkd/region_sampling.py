@@ -21,8 +21,8 @@ from mmengine.config import ConfigDict
 from mmengine.structures import InstanceData
 from torch import Tensor, nn
 
-from ..detectors import DenseHeadOutputs, checked_dense_view
-from .precision import at_least_fp32
+from ...detectors import DenseHeadOutputs, checked_dense_view
+from ...utils.precision import at_least_fp32
 
 #: The student's boxes before sampling: top 2000 per level, NMS at IoU 0.7,
 #: at most 1000 per image, no score threshold.

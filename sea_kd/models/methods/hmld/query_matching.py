@@ -15,7 +15,7 @@ from mmdet.structures.bbox import bbox_cxcywh_to_xyxy, bbox_overlaps
 from scipy.optimize import linear_sum_assignment
 from torch import Tensor
 
-from ..losses.query_kd_loss import soft_class_targets
+from ...losses.query_kd_loss import soft_class_targets
 
 
 def query_match_costs(student_cls: Tensor, student_boxes: Tensor,

@@ -9,15 +9,15 @@ from mmdet.structures.bbox import bbox_overlaps
 from mmdet.utils import OptConfigType
 from torch import Tensor
 
-from ..adapters import build_level_adapters
-from ..capture import DistillRecord
-from ..detectors.pair_checks import neck_channels_of
-from ..utils.category_masks import pad_instances
-from ..detectors import dense_head_view, flatten_level_maps, level_priors
-from ..utils.precision import at_least_fp32
-from ..utils.valuable_localization_region import vlr_weights
-from .distill_method import DistillMethod
-from .pair_requirement import PairRequirement, for_both
+from ...adapters import build_level_adapters
+from ...capture import DistillRecord
+from ...detectors import dense_head_view, flatten_level_maps, level_priors
+from ...detectors.pair_checks import neck_channels_of
+from ...utils.category_masks import pad_instances
+from ...utils.precision import at_least_fp32
+from ..distill_method import DistillMethod
+from ..pair_requirement import PairRequirement, for_both
+from .valuable_localization_region import vlr_weights
 
 
 def _predicts_distributions(detector, role: str) -> None:

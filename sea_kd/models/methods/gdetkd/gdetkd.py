@@ -9,16 +9,30 @@ from mmengine.logging import MMLogger
 from mmengine.utils import to_2tuple
 from torch import Tensor, nn
 
-from ..capture import DistillRecord
-from ..detectors import (is_dense_detector, is_two_stage_detector,
-                         rcnn_stage)
-from .distill_method import DistillMethod
-from .pair_requirement import PairRequirement
+from ...capture import DistillRecord
+from ...detectors import is_dense_detector, is_two_stage_detector, rcnn_stage
+from ..distill_method import DistillMethod
+from ..pair_requirement import PairRequirement
 
 HOMOGENEOUS = 'homogeneous'
 HETEROGENEOUS = 'heterogeneous'
 #: Which regions SGFI imitates.
 SGFI_REGIONS = ('all', 'positive')
+#: The pipelines by the kind of student they serve (:func:`gdetkd_pipeline`).
+PIPELINES: Dict[str, type] = {}
+
+
+def gdetkd_pipeline(kind: str):
+    """Class decorator: the :class:`GDetKD` pipeline serving ``kind``
+    (:data:`HOMOGENEOUS`: two-stage students, :data:`HETEROGENEOUS`:
+    one-stage students), which :meth:`GDetKD.for_pair` picks."""
+
+    def register(cls: type) -> type:
+        cls.pipeline = kind
+        PIPELINES[kind] = cls
+        return cls
+
+    return register
 
 
 def log(message: str) -> None:
@@ -125,12 +139,11 @@ class GDetKD(DistillMethod):
                  cfg: dict) -> Tuple[type, dict]:
         if cls is not GDetKD:
             return cls, cfg
-        from .gdetkd_dense import GDetKDDense
-        from .gdetkd_two_stage import GDetKDTwoStage
-        chosen, other = (GDetKDTwoStage, GDetKDDense) \
-            if is_two_stage_detector(student) else \
-            (GDetKDDense, GDetKDTwoStage)
-        dropped = [k for k in other.own_options if k in cfg]
+        kind = HOMOGENEOUS if is_two_stage_detector(student) \
+            else HETEROGENEOUS
+        chosen = PIPELINES[kind]
+        dropped = [k for other in PIPELINES.values() if other is not chosen
+                   for k in other.own_options if k in cfg]
         if dropped:
             log(f'G-DetKD: the {chosen.pipeline} pipeline does not use '
                 f'{", ".join(dropped)}.')

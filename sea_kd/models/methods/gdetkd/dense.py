@@ -8,25 +8,20 @@ from mmdet.registry import MODELS, TASK_UTILS
 from mmdet.utils import ConfigType, OptConfigType
 from torch import Tensor
 
-from ..capture import DistillRecord, teacher_region_forward
-from ..detectors import rcnn_stage
-from ..detectors.pair_checks import neck_channels_of
-from ..detectors.strides import level_strides
-from ..utils.precision import at_least_fp32
-from ..utils.region_budget import regions_within_budget
-from ..utils.region_positions import features_at_regions, head_finest_scale
-from ..utils.region_sampling import (DEFAULT_PROPOSAL_CFG,
-                                     dense_head_proposals, positive_regions,
-                                     regions_as_rois, sample_regions)
-from .gdetkd import HETEROGENEOUS, GDetKD
-
-#: Where a dense student's region representation for CKD comes from.
-DENSE_REGION_REPRS = ('fused_roi', 'head_tower')
-
-
+from ...capture import DistillRecord, teacher_region_forward
+from ...detectors import rcnn_stage
+from ...detectors.pair_checks import neck_channels_of
+from ...detectors.strides import level_strides
+from .gdetkd import HETEROGENEOUS, GDetKD, gdetkd_pipeline
+from .region_budget import regions_within_budget
+from .region_repr import DENSE_REGION_REPRS, dense_region_repr_names
+from .region_sampling import (DEFAULT_PROPOSAL_CFG, dense_head_proposals,
+                              positive_regions, regions_as_rois,
+                              sample_regions)
 
 
 @MODELS.register_module()
+@gdetkd_pipeline(HETEROGENEOUS)
 class GDetKDDense(GDetKD):
     """G-DetKD with a one-stage student (e.g. Faster R-CNN → RetinaNet or
     FCOS).
@@ -41,15 +36,17 @@ class GDetKDDense(GDetKD):
     fused RoI feature (``dense_region_repr='fused_roi'``) or the dense
     head's classification-tower feature at the region's position
     (``'head_tower'``: the level its size maps to, the cell holding its
-    centre; see :func:`features_at_regions`).
+    centre; see :func:`features_at_regions`); each is a registered
+    :class:`DenseRegionRepr` (``region_repr.py``).
 
     Args:
         region_projector: Config of the head from the student's region
             feature to its representation (built with ``in_channels`` and
             ``out_channels``); with ``'head_tower'`` its ``pooled_size``
             must be 1 (one feature vector per region).
-        dense_region_repr: ``'fused_roi'`` (the SGFI fused RoI feature;
-            needs ``loss_sgfi``) or ``'head_tower'`` (the last
+        dense_region_repr: The name of a registered
+            :class:`DenseRegionRepr`: ``'fused_roi'`` (the SGFI fused RoI
+            feature; needs ``loss_sgfi``) or ``'head_tower'`` (the last
             ``bbox_head.cls_convs`` output at the region's position; the
             third-party reading). Both are our readings: the paper does not
             say.
@@ -69,7 +66,6 @@ class GDetKDDense(GDetKD):
             teacher's R-CNN forward, which then runs on fewer regions too.
     """
 
-    pipeline = HETEROGENEOUS
     record_parts = ('neck', 'dense_head')
     teacher_record_parts = ('neck', )
     own_options = ('region_projector', 'dense_region_repr',
@@ -86,8 +82,8 @@ class GDetKDDense(GDetKD):
         super().__init__(**kwargs)
         if dense_region_repr not in DENSE_REGION_REPRS:
             raise ValueError(
-                f'dense_region_repr must be one of {DENSE_REGION_REPRS}, got '
-                f'{dense_region_repr!r}.')
+                f'dense_region_repr must be one of '
+                f'{dense_region_repr_names()}, got {dense_region_repr!r}.')
         if tower_finest_scale is not None and float(tower_finest_scale) <= 0:
             raise ValueError(f'tower_finest_scale must be > 0 (pixels) or '
                              f'None, got {tower_finest_scale}.')
@@ -96,8 +92,11 @@ class GDetKDDense(GDetKD):
         # the region feature choice matters only to CKD
         self.dense_region_repr = dense_region_repr \
             if self._loss_ckd_cfg is not None else None
-        if self.dense_region_repr == 'head_tower':
-            self.record_parts = ('neck', 'dense_head', 'dense_tower')
+        self.region_repr = None
+        if self.dense_region_repr is not None:
+            self.region_repr = DENSE_REGION_REPRS.get(dense_region_repr)()
+            self.record_parts = self.record_parts + \
+                self.region_repr.record_parts
         self._region_projector_cfg = region_projector
         self.proposal_cfg = dict(proposal_cfg)
         self._region_sampling_cfg = region_sampling
@@ -105,21 +104,8 @@ class GDetKDDense(GDetKD):
     def setup(self) -> None:
         super().setup()
         self.check_has_terms(self._loss_sgfi_cfg, self._loss_ckd_cfg)
-        if self.dense_region_repr == 'fused_roi' and \
-                self._loss_sgfi_cfg is None:
-            raise ValueError(
-                'Heterogeneous CKD represents the dense student\'s regions '
-                'by its SGFI fused RoI feature, but loss_sgfi is None. Set '
-                "loss_sgfi (loss_weight=0 keeps the fusion without its "
-                "imitation term), dense_region_repr='head_tower' or "
-                'loss_ckd=None.')
-        if self.dense_region_repr == 'fused_roi' and \
-                self.sgfi_regions != 'all':
-            raise ValueError(
-                "sgfi_regions='positive' leaves the other regions without "
-                "the SGFI fused feature that dense_region_repr='fused_roi' "
-                "gives CKD; use dense_region_repr='head_tower' or "
-                "sgfi_regions='all'.")
+        if self.region_repr is not None:
+            self.region_repr.check(self)
         self.student_strides, student_channels = self._student_levels()
         self.loss_sgfi = self.build_sgfi(self.student_strides,
                                          student_channels)
@@ -148,21 +134,10 @@ class GDetKDDense(GDetKD):
         if cfg is None:
             return None
         teacher_dim = self.representation_size(self.teacher, 'teacher')
-        projector = self._region_projector_cfg
-        in_channels = self.teacher_channels
-        if self.dense_region_repr == 'head_tower':
-            if int(projector.get('pooled_size', 2)) != 1:
-                raise ValueError(
-                    "dense_region_repr='head_tower' gives one feature "
-                    'vector per region; set region_projector.pooled_size'
-                    f"=1 (got {projector.get('pooled_size', 2)}).")
-            in_channels = int(self.student.bbox_head.cls_convs[-1]
-                              .out_channels)
-            if self.tower_finest_scale is None:
-                self.tower_finest_scale = head_finest_scale(
-                    self.student.bbox_head)
+        in_channels = self.region_repr.in_channels(self)
         self.region_projector = MODELS.build(dict(
-            projector, in_channels=in_channels, out_channels=teacher_dim))
+            self._region_projector_cfg, in_channels=in_channels,
+            out_channels=teacher_dim))
         return MODELS.build(dict(cfg, student_channels=teacher_dim,
                                  teacher_channels=teacher_dim))
 
@@ -223,13 +198,8 @@ class GDetKDDense(GDetKD):
         rois = regions['rois']
 
         def student_repr_of(fused: Optional[Tensor]) -> Tensor:
-            if self.dense_region_repr == 'head_tower':
-                # upcast after the gather: only K vectors, not the maps
-                tower = at_least_fp32(features_at_regions(
-                    record.student_cls_tower, rois, self.student_strides,
-                    self.tower_finest_scale))
-                return self.region_projector(tower[:, :, None, None])
-            return self.region_projector(fused)
+            return self.region_projector(
+                self.region_repr.features(self, record, rois, fused))
 
         levels = list(record.student_neck[:len(self.student_strides)])
         return self.region_terms(levels, rois, regions['positive'],

@@ -8,16 +8,14 @@ from mmdet.registry import MODELS
 from mmdet.utils import OptConfigType
 from torch import Tensor
 
-from ..adapters import build_level_adapters
-from ..capture import DistillRecord
-from ..detectors import (detection_score_logits,
-                         flatten_level_logits)
-from ..utils.harmony_score import (HARMONY_FORMS, DenseHarmony,
-                                   dense_harmony_scores)
-from ..utils.precision import levels_at_least_fp32
-from ..detectors.pair_checks import check_same_levels, neck_channels_of
-from .distill_method import DistillMethod
-from .pair_requirement import sigmoid_heads
+from ...adapters import build_level_adapters
+from ...capture import DistillRecord
+from ...detectors import detection_score_logits, flatten_level_logits
+from ...detectors.pair_checks import check_same_levels, neck_channels_of
+from ...utils.precision import levels_at_least_fp32
+from ..distill_method import DistillMethod
+from ..pair_requirement import sigmoid_heads
+from .harmony_score import HARMONY_FORMS, DenseHarmony, dense_harmony_scores
 
 
 @MODELS.register_module()
@@ -53,7 +51,7 @@ class TBD(DistillMethod):
         kappa: κ of the harmony score (0.5).
         harmony_form: ``'product'`` (``s^κ·u^(1−κ)``, default) or
             ``'agreement'`` (``1 − |s − u|``); both are readings of the
-            abstract (:func:`~sea_kd.models.utils.harmony_score`).
+            abstract (:func:`~sea_kd.models.methods.tbd.harmony_score`).
         adapter: Per-level adapter of the student's neck features for TFD
             (default a 1x1 :class:`ConvAdapter`); ``None`` requires equal
             channels.

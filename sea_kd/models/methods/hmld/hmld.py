@@ -11,10 +11,10 @@ from mmdet.utils import ConfigType
 from mmengine.structures import InstanceData
 from torch import Tensor
 
-from ..capture import DistillRecord, QueryOutputs, uses_sigmoid_classes
-from ..utils.query_matching import hungarian_pairs, query_match_costs
-from .distill_method import DistillMethod
-from .pair_requirement import PairRequirement
+from ...capture import DistillRecord, QueryOutputs, uses_sigmoid_classes
+from ..distill_method import DistillMethod
+from ..pair_requirement import PairRequirement
+from .query_matching import hungarian_pairs, query_match_costs
 
 #: which teacher queries are distillation targets
 TEACHER_QUERIES = ('all', 'gt_matched')

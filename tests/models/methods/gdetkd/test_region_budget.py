@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from sea_kd.models.utils.region_budget import regions_within_budget
+from sea_kd.models.methods.gdetkd.region_budget import regions_within_budget
 
 
 def reference(batch_idx, positive, max_per_img):

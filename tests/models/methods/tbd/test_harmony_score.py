@@ -3,20 +3,74 @@ delta coder, ATSS with decoded-box targets, FCOS distances with and without
 ``norm_on_bbox`` in both head modes."""
 import copy
 import math
+from typing import Optional, Sequence, Tuple
 
 import pytest
 import torch
 from mmengine.structures import InstanceData
+from torch import Tensor, nn
 
 from sea_kd.models.capture import normalize_dense_targets
-from sea_kd.models.utils.harmony_score import (decode_dense_predictions,
-                                               decode_dense_targets,
-                                               dense_harmony_scores,
-                                               harmony_score)
+from sea_kd.models.detectors import checked_dense_view
+from sea_kd.models.methods.tbd.harmony_score import (_check_count,
+                                                     _targets_to_boxes,
+                                                     dense_harmony_scores,
+                                                     harmony_score)
 
-from ...conftest import build, tiny_detector_cfg
+from ....conftest import build, tiny_detector_cfg
 
 SIZES = [(2, 2), (1, 1), (1, 1), (1, 1), (1, 1)]
+
+
+def decode_dense_predictions(head: nn.Module,
+                             bbox_preds: Sequence[Tensor],
+                             mask: Optional[Tensor] = None) -> Tensor:
+    """(Test helper, through the head's view.) Boxes ``(x1, y1, x2, y2)``
+    from a dense head's raw regressions.
+
+    Args:
+        head: The head that produced ``bbox_preds`` (its prior generator,
+            box coder, and for FCOS ``norm_on_bbox`` and training mode).
+        bbox_preds: Per level (B, A*D, H, W), the head's own encoding.
+        mask: Optional (B, N) bool selecting positions.
+
+    Returns:
+        Tensor: (B, N, 4) boxes in input-image pixels, or (P, 4) where
+        ``mask`` is true. Boxes are not clipped to the image.
+    """
+    view = checked_dense_view(head, 'student')
+    sizes = [tuple(p.shape[-2:]) for p in bbox_preds]
+    priors, strides, _ = view.priors_and_strides(sizes, bbox_preds[0].device)
+    codes = view.predictions_in_pixels(bbox_preds)
+    _check_count('The box predictions', codes.shape[1], priors)
+    return view.decode(priors, codes, strides, mask)
+
+
+def decode_dense_targets(head: nn.Module, bbox_targets: Sequence[Tensor],
+                         featmap_sizes: Sequence[Tuple[int, int]],
+                         mask: Optional[Tensor] = None) -> Tensor:
+    """(Test helper, through the head's view.) The assigned ground-truth
+    boxes from a head's regression targets.
+
+    Anchor heads with ``reg_decoded_bbox=True`` (ATSS) and RTMDet heads
+    hold the boxes already; otherwise the targets are decoded by the head's
+    view (deltas against anchors, or FCOS distances to points, scaled back
+    by the stride when ``norm_on_bbox=True``). Only positives carry meaningful
+    boxes.
+
+    Args:
+        head: The head whose assigner built the targets.
+        bbox_targets: Per level (B, N_l, D), ``DenseTargets.bbox_targets``.
+        featmap_sizes: (H_l, W_l) per level.
+        mask: Optional (B, N) bool selecting positions.
+
+    Returns:
+        Tensor: (B, N, 4) boxes, or (P, 4) where ``mask`` is true.
+    """
+    view = checked_dense_view(head, 'student')
+    priors, strides, _ = view.priors_and_strides(featmap_sizes,
+                                                 bbox_targets[0].device)
+    return _targets_to_boxes(view, priors, strides, bbox_targets, mask)
 
 
 def sigmoid(x):

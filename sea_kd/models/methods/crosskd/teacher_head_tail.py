@@ -8,7 +8,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from ..detectors import DenseHeadView, dense_head_view
+from ...detectors import DenseHeadView, dense_head_view
 
 
 def _view(head: nn.Module) -> DenseHeadView:

@@ -11,13 +11,13 @@ from mmengine.config import ConfigDict
 from mmengine.logging import MessageHub
 from mmengine.structures import InstanceData
 
-from sea_kd.models.utils.region_sampling import (DEFAULT_PROPOSAL_CFG,
-                                                 dense_head_proposals,
-                                                 positive_regions,
-                                                 regions_as_rois,
-                                                 sample_regions)
+from sea_kd.models.methods.gdetkd.region_sampling import (DEFAULT_PROPOSAL_CFG,
+                                                          dense_head_proposals,
+                                                          positive_regions,
+                                                          regions_as_rois,
+                                                          sample_regions)
 
-from ...conftest import build, make_batch, tiny_detector_cfg
+from ....conftest import build, make_batch, tiny_detector_cfg
 
 
 def rcnn_sampling(num=32):

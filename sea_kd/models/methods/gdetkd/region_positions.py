@@ -26,7 +26,7 @@ from typing import Optional, Sequence
 import torch
 from torch import Tensor, nn
 
-from ..detectors.strides import level_strides
+from ...detectors.strides import level_strides
 
 
 def region_levels(rois: Tensor, num_levels: int,

@@ -8,16 +8,15 @@ from mmdet.registry import MODELS
 from mmdet.utils import OptConfigType
 from torch import Tensor
 
-from ..adapters import build_level_adapters
-from ..capture import DenseHeadOutputs, DistillRecord
-from ..losses.pearson_feature_loss import standardize_channels
-from ..detectors import (checked_dense_view, detection_score_logits,
-                         flatten_level_maps)
-from ..utils.teacher_head_tail import (check_tower_head, head_tail_forward,
-                                       per_level_towers, tower_depth,
-                                       tower_names)
-from .distill_method import DistillMethod
-from .pair_requirement import PairRequirement, for_both
+from ...adapters import build_level_adapters
+from ...capture import DenseHeadOutputs, DistillRecord
+from ...detectors import (checked_dense_view, detection_score_logits,
+                          flatten_level_maps)
+from ...losses.pearson_feature_loss import standardize_channels
+from ..distill_method import DistillMethod
+from ..pair_requirement import PairRequirement, for_both
+from .teacher_head_tail import (check_tower_head, head_tail_forward,
+                                per_level_towers, tower_depth, tower_names)
 
 
 def align_to_teacher(student: Tensor, teacher: Tensor,

@@ -7,16 +7,17 @@ from mmdet.registry import MODELS
 from mmdet.utils import OptConfigType
 from torch import Tensor
 
-from ..capture import DistillRecord
-from ..detectors import rcnn_stage
-from ..detectors.pair_checks import check_same_box_coding
-from ..utils.head_transfer import copy_matching_state
-from ..utils.region_budget import regions_within_budget
-from ..utils.region_sampling import positive_regions
-from .gdetkd import HOMOGENEOUS, GDetKD, log, rows
+from ...capture import DistillRecord
+from ...detectors import rcnn_stage
+from ...detectors.pair_checks import check_same_box_coding
+from ...utils.head_transfer import copy_matching_state
+from .gdetkd import HOMOGENEOUS, GDetKD, gdetkd_pipeline, log, rows
+from .region_budget import regions_within_budget
+from .region_sampling import positive_regions
 
 
 @MODELS.register_module()
+@gdetkd_pipeline(HOMOGENEOUS)
 class GDetKDTwoStage(GDetKD):
     """G-DetKD with a two-stage student (e.g. Faster R-CNN → Faster R-CNN).
 
@@ -39,7 +40,6 @@ class GDetKDTwoStage(GDetKD):
             feature terms only; ``cls`` and ``reg`` keep every RoI.
     """
 
-    pipeline = HOMOGENEOUS
     record_parts = ('neck', 'roi')
     #: The dense student's region feature: not used here.
     dense_region_repr = None

@@ -5,9 +5,10 @@ import math
 import pytest
 import torch
 
-from sea_kd.models.utils.query_matching import (hungarian_pairs,
-                                                query_match_costs)
-from ..losses.test_query_kd_loss import _giou, _xyxy
+from sea_kd.models.methods.hmld.query_matching import (hungarian_pairs,
+                                                       query_match_costs)
+
+from ...losses.test_query_kd_loss import _giou, _xyxy
 
 
 def _outputs(g=2, b=2, qs=3, qt=4, c=3, seed=0):

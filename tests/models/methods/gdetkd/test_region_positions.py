@@ -6,11 +6,11 @@ import pytest
 import torch
 from mmdet.registry import MODELS
 
-from sea_kd.models.utils.region_positions import (features_at_regions,
-                                                  head_finest_scale,
-                                                  region_levels)
+from sea_kd.models.methods.gdetkd.region_positions import (features_at_regions,
+                                                           head_finest_scale,
+                                                           region_levels)
 
-from ...conftest import tiny_detector_cfg
+from ....conftest import tiny_detector_cfg
 
 STRIDES = [8., 16., 32.]
 

@@ -4,8 +4,8 @@ import pytest
 import torch
 from mmdet.structures.bbox import bbox_overlaps
 
-from sea_kd.models.utils.valuable_localization_region import (distance_iou,
-                                                              vlr_weights)
+from sea_kd.models.methods.ld.valuable_localization_region import (
+    distance_iou, vlr_weights)
 
 
 def diou_loop(a, g):

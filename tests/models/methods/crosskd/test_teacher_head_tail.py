@@ -3,13 +3,11 @@ head's own intermediate features."""
 import pytest
 import torch
 
-from sea_kd.models.utils.teacher_head_tail import (activates_given_features,
-                                                   check_tower_head,
-                                                   head_tail_forward,
-                                                   per_level_towers,
-                                                   tower_depth, tower_names)
+from sea_kd.models.methods.crosskd.teacher_head_tail import (
+    activates_given_features, check_tower_head, head_tail_forward,
+    per_level_towers, tower_depth, tower_names)
 
-from ...conftest import build, tiny_detector_cfg
+from ....conftest import build, tiny_detector_cfg
 
 
 def _tower_outputs(convs, x, upto):
