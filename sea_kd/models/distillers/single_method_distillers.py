@@ -9,12 +9,27 @@ sea_kd 0.1 load (:meth:`Distiller._unprefixed_keys`).
 """
 from __future__ import annotations
 
+import logging
 from typing import Optional
 
 from mmdet.registry import MODELS
 from mmdet.utils import OptConfigType, OptMultiConfig
+from mmengine.logging import print_log
 
 from .distiller import Distiller, ModelSpec
+
+
+def deprecation_message(alias: str, method_type: str,
+                        method_options: dict) -> str:
+    """What the log says when a one-method alias is built: the config in
+    the one dialect that replaces it."""
+    options = ''.join(f', {key}=...' for key in method_options)
+    return (f'{alias} is deprecated and will be removed: write the model '
+            f"as dict(type='Distiller', student=..., teacher=..., "
+            f"teacher_ckpt=..., methods=[dict(type='{method_type}'"
+            f'{options})]); the distiller\'s own options (balance, '
+            'teacher_dtype, ...) stay outside `methods`. It builds the same '
+            'model and loads the same checkpoints.')
 
 
 class SingleMethodDistiller(Distiller):
@@ -43,6 +58,9 @@ class SingleMethodDistiller(Distiller):
             max_consecutive_skips=max_consecutive_skips,
             teacher_dtype=teacher_dtype, balance=balance,
             inherit_teacher=inherit_teacher)
+        print_log(deprecation_message(type(self).__name__, self.method_type,
+                                      method_options),
+                  logger='current', level=logging.WARNING)
 
     @property
     def method(self):

@@ -209,3 +209,41 @@ def test_init_weights_reaches_the_methods_modules(pair):
         init_cfg=dict(type='Constant', val=0.5, bias=0.25, layer='Conv2d'))])
     conv = model.methods['fi'].adapters[0].conv
     assert torch.all(conv.weight == 0.5) and torch.all(conv.bias == 0.25)
+
+
+def test_an_alias_logs_its_deprecation_with_the_new_form(pair):
+    from mmengine.logging import MMLogger
+    logger = MMLogger.get_current_instance()
+    seen = []
+
+    class _Keep:
+        level = 0
+
+        def handle(self, record):
+            seen.append((record.levelname, record.getMessage()))
+
+    handler = _Keep()
+    logger.handlers.append(handler)
+    try:
+        model = distiller(pair, None, type='ADLDistiller',
+                          loss_adl=dict(type='ADLoss', base='bce'),
+                          balance=dict(type='GradientShareBalance'))
+    finally:
+        logger.handlers.remove(handler)
+    warnings = [m for level, m in seen if level == 'WARNING'
+                and 'ADLDistiller is deprecated' in m]
+    assert len(warnings) == 1, seen
+    assert ("dict(type='Distiller', student=..., teacher=..., "
+            "teacher_ckpt=..., methods=[dict(type='ADL', loss_adl=...)])"
+            in warnings[0])
+    # the distiller's own options are not listed as method options
+    assert 'balance=...' not in warnings[0]
+    assert list(model.methods) == ['adl'] and model.balance is not None
+    # the plain Distiller says nothing of the kind
+    seen.clear()
+    logger.handlers.append(handler)
+    try:
+        distiller(pair, [ADL])
+    finally:
+        logger.handlers.remove(handler)
+    assert not [m for _, m in seen if 'deprecated' in m]
