@@ -44,4 +44,9 @@ train_dataloader = dict(
         _delete_=True,
         type='ConcatDataset',
         datasets=[labeled_dataset, unlabeled_dataset]))
-model = dict(pseudo_label=dict(score_thr=0.5))
+model = dict(methods=[
+    dict(type='ADL', pseudo_label=dict(score_thr=0.5),
+         loss_adl=dict(type='ADLoss', beta=1.0, gamma=2.0, theta=1.8,
+                       alpha=0.5, base='bce', normaliser='all',
+                       temperature=1.0, loss_weight=1.0)),
+])

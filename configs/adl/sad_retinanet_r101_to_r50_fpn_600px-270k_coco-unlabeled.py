@@ -3,19 +3,17 @@
 # RetinaNet R-101 teacher -> R-50 student at 600 px (max side 1000), 270k
 # iterations of 16 images, steps at 180k and 240k, ADL with the authors' loss.
 # The published result of this setting: 34.3 -> 36.5 AP on COCO minival
-# (teacher R-101 36.0) is SAD, not ADL alone.
-#
-# Data: two streams alternated batch by batch (AlternatingSourceSampler):
-#   1. train2017 with its ground truth;
-#   2. train2017 with its ground truth together with unlabeled2017 with the
-#      teacher's detections as pseudo boxes, written once beforehand:
-#   python tools/pseudo_label.py mmdet::retinanet/retinanet_r101_fpn_1x_coco.py \  # noqa: E501
-#       checkpoints/retinanet_r101_fpn_1x_coco.pth \
-#       data/coco/annotations/instances_unlabeled2017_pseudo-r101-600px.json \
-#       --ann-file data/coco/annotations/image_info_unlabeled2017.json \
-#       --img-dir data/coco/unlabeled2017 --score-thr 0.5 --device cuda \
-#       --cfg-options "test_dataloader.dataset.pipeline.1.scale=(1000,600)"
-# The authors' score threshold is not in their code; 0.5 is ours.
+# (teacher R-101 36.0) is SAD, not ADL alone.  Data: two streams alternated
+# batch by batch (AlternatingSourceSampler): 1. train2017 with its ground
+# truth; 2. train2017 with its ground truth together with unlabeled2017 with
+# the teacher's detections as pseudo boxes, written once beforehand: python
+# tools/pseudo_label.py mmdet::retinanet/retinanet_r101_fpn_1x_coco.py \  #
+# noqa: E501 checkpoints/retinanet_r101_fpn_1x_coco.pth \
+# data/coco/annotations/instances_unlabeled2017_pseudo-r101-600px.json \
+# --ann-file data/coco/annotations/image_info_unlabeled2017.json \ --img-dir
+# data/coco/unlabeled2017 --score-thr 0.5 --device cuda \ --cfg-options
+# "test_dataloader.dataset.pipeline.1.scale=(1000,600)" The authors' score
+# threshold is not in their code; 0.5 is ours.
 _base_ = [
     'mmdet::_base_/datasets/coco_detection.py',
     'mmdet::_base_/default_runtime.py',
@@ -23,26 +21,31 @@ _base_ = [
 custom_imports = dict(imports=['sea_kd'], allow_failed_imports=False)
 
 model = dict(
-    type='ADLDistiller',
+    type='Distiller',
     student='mmdet::retinanet/retinanet_r50_fpn_1x_coco.py',
     teacher='mmdet::retinanet/retinanet_r101_fpn_1x_coco.py',
     teacher_ckpt='checkpoints/retinanet_r101_fpn_1x_coco.pth',
-    # the authors' loss (DISTILLATION.LOSS_ALPHA 0.5, ADAPTIVE_NORMALIZER,
-    # LOGITS_POWER 1.8, TEMPERATURE 1): -w*[a*q*log p + (1-a)*(1-q)*log(1-p)],
-    # i.e. half the base gradient of the paper's w*KL; the normaliser sums
-    # q^1.8 over every anchor, ignored ones included
-    loss_adl=dict(
-        type='ADLoss',
-        beta=1.0,
-        gamma=2.0,
-        theta=1.8,
-        base='bce',
-        alpha=0.5,
-        normaliser='all',
-        temperature=1.0,
-        loss_weight=1.0),
-    # offline pseudo labels arrive as ordinary annotations
-    pseudo_label=None)
+    methods=[
+        dict(
+            type='ADL',
+            # the authors' loss (DISTILLATION.LOSS_ALPHA 0.5,
+            # ADAPTIVE_NORMALIZER, LOGITS_POWER 1.8, TEMPERATURE 1):
+            # -w*[a*q*log p + (1-a)*(1-q)*log(1-p)], i.e. half the base
+            # gradient of the paper's w*KL; the normaliser sums q^1.8 over
+            # every anchor, ignored ones included
+            loss_adl=dict(
+                type='ADLoss',
+                beta=1.0,
+                gamma=2.0,
+                theta=1.8,
+                base='bce',
+                alpha=0.5,
+                normaliser='all',
+                temperature=1.0,
+                loss_weight=1.0),
+            # offline pseudo labels arrive as ordinary annotations
+            pseudo_label=None),
+    ])
 
 data_root = 'data/coco/'
 img_scale = (1000, 600)  # Detectron's SCALES (600,), MAX_SIZE 1000

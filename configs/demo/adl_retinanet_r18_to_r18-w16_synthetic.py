@@ -16,21 +16,25 @@ _base_ = [
 custom_imports = dict(imports=['sea_kd'], allow_failed_imports=False)
 
 model = dict(
-    type='ADLDistiller',
+    type='Distiller',
     student='{{fileDirname}}/retinanet_r18-w16_synthetic.py',
     teacher='{{fileDirname}}/retinanet_r18_synthetic.py',
     teacher_ckpt='work_dirs/demo/retinanet_r18_synthetic/teacher.pth',
-    # the authors' gamma=2, beta=1, theta=1.8, T=1 with the paper's w*KL and
-    # the normaliser over the kept anchors: the loss the demo's results were
-    # measured with (the COCO configs use the authors' code's form instead,
-    # see docs/methods/adl.md)
-    loss_adl=dict(
-        type='ADLoss',
-        beta=1.0,
-        gamma=2.0,
-        theta=1.8,
-        base='kl',
-        normaliser='kept',
-        temperature=1.0,
-        loss_weight=1.0),
+    methods=[
+        dict(
+            type='ADL',
+            # the authors' gamma=2, beta=1, theta=1.8, T=1 with the paper's
+            # w*KL and the normaliser over the kept anchors: the loss the
+            # demo's results were measured with (the COCO configs use the
+            # authors' code's form instead, see docs/methods/adl.md)
+            loss_adl=dict(
+                type='ADLoss',
+                beta=1.0,
+                gamma=2.0,
+                theta=1.8,
+                base='kl',
+                normaliser='kept',
+                temperature=1.0,
+                loss_weight=1.0)),
+    ],
     balance=dict(type='GradientShareBalance', target=0.9))

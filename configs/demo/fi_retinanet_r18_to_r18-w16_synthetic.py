@@ -9,11 +9,15 @@ _base_ = [
 custom_imports = dict(imports=['sea_kd'], allow_failed_imports=False)
 
 model = dict(
-    type='FeatureImitationDistiller',
+    type='Distiller',
     student='{{fileDirname}}/retinanet_r18-w16_synthetic.py',
     teacher='{{fileDirname}}/retinanet_r18_synthetic.py',
     teacher_ckpt='work_dirs/demo/retinanet_r18_synthetic/teacher.pth',
-    adapter=dict(type='ConvAdapter'),
-    # the teacher FPN features are large (initial MSE about 800), so a small
-    # weight keeps the term from swamping the detection losses
-    loss_feat=dict(type='FeatureMSELoss', loss_weight=0.01))
+    methods=[
+        dict(
+            type='FeatureImitation',
+            adapter=dict(type='ConvAdapter'),
+            # the teacher FPN features are large (initial MSE about 800), so a
+            # small weight keeps the term from swamping the detection losses
+            loss_feat=dict(type='FeatureMSELoss', loss_weight=0.01)),
+    ])

@@ -25,59 +25,65 @@ _base_ = [
 custom_imports = dict(imports=['sea_kd'], allow_failed_imports=False)
 
 model = dict(
-    type='GDetKDDistiller',
+    type='Distiller',
     student='{{fileDirname}}/retinanet_r18-w16_synthetic.py',
     teacher='{{fileDirname}}/faster-rcnn_r18_synthetic.py',
     teacher_ckpt='work_dirs/demo/faster-rcnn_r18_synthetic/teacher.pth',
-    # Demo weights, not the paper's: chosen so that each term starts
-    # comparable to the student's own losses (see docs/methods/gdetkd.md).
-    loss_sgfi=dict(
-        type='SGFILoss',
-        embed_padding=0,
-        embed_act_cfg=None,
-        tau=1.0,
-        learn_tau=True,
-        loss_weight=0.1),
-    loss_ckd=dict(
-        type='CKDLoss',
-        embed_channels=128,
-        temperature=0.07,
-        memory_batches=10,
-        iou_threshold=0.5,
-        include_positive=True,
-        key_space='teacher',
-        loss_weight=0.1),
-    # the student has no R-CNN head: no logit or regression KD
-    loss_cls=None,
-    loss_reg=None,
-    dense_region_repr='head_tower',
-    # one tower feature vector per region (the level rule's scale is read
-    # off the student's anchors: 16 px)
-    region_projector=dict(type='RegionProjector', pooled_size=1),
-    proposal_cfg=dict(
-        nms_pre=300,
-        score_thr=0.0,
-        nms=dict(type='nms', iou_threshold=0.7),
-        max_per_img=300),
-    # the teacher's R-CNN assigner (mmdet's Faster R-CNN default) with 16
-    # regions per image at the sampler's 25 % positive fraction. (Keeping
-    # 16 of the teacher's 128 per image, positives first, with
-    # max_regions_per_img=16 filled them with overlapping boxes of the same
-    # objects; CKD then learnt less, see docs/methods/gdetkd.md.)
-    region_sampling=dict(
-        assigner=dict(
-            type='MaxIoUAssigner',
-            pos_iou_thr=0.5,
-            neg_iou_thr=0.5,
-            min_pos_iou=0.5,
-            match_low_quality=False,
-            ignore_iof_thr=-1),
-        sampler=dict(
-            type='RandomSampler',
-            num=16,
-            pos_fraction=0.25,
-            neg_pos_ub=-1,
-            add_gt_as_proposals=True)),
-    max_regions_per_img=None,
-    # SGFI on every region cost this student AP (docs/methods/gdetkd.md)
-    sgfi_regions='positive')
+    methods=[
+        dict(
+            type='GDetKD',
+            # Demo weights, not the paper's: chosen so that each term starts
+            # comparable to the student's own losses (see
+            # docs/methods/gdetkd.md).
+            loss_sgfi=dict(
+                type='SGFILoss',
+                embed_padding=0,
+                embed_act_cfg=None,
+                tau=1.0,
+                learn_tau=True,
+                loss_weight=0.1),
+            loss_ckd=dict(
+                type='CKDLoss',
+                embed_channels=128,
+                temperature=0.07,
+                memory_batches=10,
+                iou_threshold=0.5,
+                include_positive=True,
+                key_space='teacher',
+                loss_weight=0.1),
+            # the student has no R-CNN head: no logit or regression KD
+            loss_cls=None,
+            loss_reg=None,
+            dense_region_repr='head_tower',
+            # one tower feature vector per region (the level rule's scale is
+            # read off the student's anchors: 16 px)
+            region_projector=dict(type='RegionProjector', pooled_size=1),
+            proposal_cfg=dict(
+                nms_pre=300,
+                score_thr=0.0,
+                nms=dict(type='nms', iou_threshold=0.7),
+                max_per_img=300),
+            # the teacher's R-CNN assigner (mmdet's Faster R-CNN default) with
+            # 16 regions per image at the sampler's 25 % positive fraction.
+            # (Keeping 16 of the teacher's 128 per image, positives first, with
+            # max_regions_per_img=16 filled them with overlapping boxes of the
+            # same objects; CKD then learnt less, see docs/methods/gdetkd.md.)
+            region_sampling=dict(
+                assigner=dict(
+                    type='MaxIoUAssigner',
+                    pos_iou_thr=0.5,
+                    neg_iou_thr=0.5,
+                    min_pos_iou=0.5,
+                    match_low_quality=False,
+                    ignore_iof_thr=-1),
+                sampler=dict(
+                    type='RandomSampler',
+                    num=16,
+                    pos_fraction=0.25,
+                    neg_pos_ub=-1,
+                    add_gt_as_proposals=True)),
+            max_regions_per_img=None,
+            # SGFI on every region cost this student AP
+            # (docs/methods/gdetkd.md)
+            sgfi_regions='positive'),
+    ])

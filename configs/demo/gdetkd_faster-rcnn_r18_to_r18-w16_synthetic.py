@@ -13,28 +13,34 @@ _base_ = [
 custom_imports = dict(imports=['sea_kd'], allow_failed_imports=False)
 
 model = dict(
-    type='GDetKDDistiller',
+    type='Distiller',
     student='{{fileDirname}}/faster-rcnn_r18-w16_synthetic.py',
     teacher='{{fileDirname}}/faster-rcnn_r18_synthetic.py',
     teacher_ckpt='work_dirs/demo/faster-rcnn_r18_synthetic/teacher.pth',
-    # Demo weights, not the paper's: chosen so that each term starts
-    # comparable to the student's own losses (see docs/methods/gdetkd.md).
-    loss_sgfi=dict(
-        type='SGFILoss',
-        embed_padding=0,
-        embed_act_cfg=None,
-        tau=1.0,
-        learn_tau=True,
-        loss_weight=0.05),
-    loss_ckd=dict(
-        type='CKDLoss',
-        embed_channels=128,
-        temperature=0.07,
-        memory_batches=10,
-        iou_threshold=0.5,
-        include_positive=True,
-        loss_weight=0.2),
-    loss_cls=dict(type='RCNNLogitKDLoss', temperature=1.0, loss_weight=1.0),
-    loss_reg=dict(type='ClassAwareRegKDLoss', loss_weight=1.0),
-    head_transfer=True,
-    max_regions_per_img=16)
+    methods=[
+        dict(
+            type='GDetKD',
+            # Demo weights, not the paper's: chosen so that each term starts
+            # comparable to the student's own losses (see
+            # docs/methods/gdetkd.md).
+            loss_sgfi=dict(
+                type='SGFILoss',
+                embed_padding=0,
+                embed_act_cfg=None,
+                tau=1.0,
+                learn_tau=True,
+                loss_weight=0.05),
+            loss_ckd=dict(
+                type='CKDLoss',
+                embed_channels=128,
+                temperature=0.07,
+                memory_batches=10,
+                iou_threshold=0.5,
+                include_positive=True,
+                loss_weight=0.2),
+            loss_cls=dict(
+                type='RCNNLogitKDLoss', temperature=1.0, loss_weight=1.0),
+            loss_reg=dict(type='ClassAwareRegKDLoss', loss_weight=1.0),
+            head_transfer=True,
+            max_regions_per_img=16),
+    ])

@@ -20,4 +20,8 @@ pseudo_labeled_dataset = dict(
 train_dataloader = dict(
     dataset=dict(datasets=[{{_base_.labeled_dataset}},
                            pseudo_labeled_dataset]))
-model = dict(pseudo_label=None)
+model = dict(methods=[
+    dict(type='ADL', pseudo_label=None,
+         loss_adl=dict(type='ADLoss', beta=1.0, gamma=2.0, theta=1.8,
+                       base='kl', normaliser='kept')),
+])

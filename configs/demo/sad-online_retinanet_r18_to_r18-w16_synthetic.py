@@ -11,10 +11,14 @@ _base_ = [
 custom_imports = dict(imports=['sea_kd'], allow_failed_imports=False)
 
 model = dict(
-    type='ADLDistiller',
+    type='Distiller',
     student='{{fileDirname}}/retinanet_r18-w16_synthetic.py',
     teacher='{{fileDirname}}/retinanet_r18_synthetic.py',
     teacher_ckpt='work_dirs/demo/retinanet_r18_synthetic/teacher.pth',
-    loss_adl=dict(type='ADLoss', beta=1.0, gamma=2.0, theta=1.8, base='kl',
-                  normaliser='kept'),
-    pseudo_label=dict(score_thr=0.5))
+    methods=[
+        dict(
+            type='ADL',
+            loss_adl=dict(type='ADLoss', beta=1.0, gamma=2.0, theta=1.8,
+                          base='kl', normaliser='kept'),
+            pseudo_label=dict(score_thr=0.5)),
+    ])

@@ -9,4 +9,11 @@
 # default, weight 50 unbalanced, and this config at 1.6: docs/results.md.)
 _base_ = './sea_retinanet_r18_to_r18-w16_synthetic.py'
 
-model = dict(loss_sea=dict(relation_loss='mse', loss_weight=0.32))
+model = dict(methods=[
+    dict(type='SEA', loss_sea=dict(
+        type='SEALoss', temperature=0.1, distance='cosine',
+        anchor_scope='image', background_anchor=True, balance=True,
+        fg_weight=1.0, bg_weight=1.0, levels=None, use_masks=True,
+        anchor_weight=0.0, relation_loss='mse',
+        loss_weight=0.32)),
+])

@@ -10,24 +10,29 @@ _base_ = [
 custom_imports = dict(imports=['sea_kd'], allow_failed_imports=False)
 
 model = dict(
-    type='SEADistiller',
+    type='Distiller',
     student='{{fileDirname}}/faster-rcnn_r18-w16_synthetic.py',
     teacher='{{fileDirname}}/faster-rcnn_r18_synthetic.py',
     teacher_ckpt='work_dirs/demo/faster-rcnn_r18_synthetic/teacher.pth',
-    loss_sea=dict(
-        type='SEALoss',
-        temperature=0.1,
-        distance='cosine',
-        anchor_scope='image',
-        background_anchor=True,
-        balance=True,
-        fg_weight=1.0,
-        bg_weight=1.0,
-        levels=None,  # all five FPN levels, P2-P6
-        use_masks=True,  # the detection data has no masks: boxes are used
-        # with temperature 0.1 the tau^2-scaled term is small (about
-        # 0.01 at the start); loss_weight=10 gives SEA a neck gradient
-        # 0.5 to 0.6 times that of the detection losses at the start
-        # (measured on this pair; not from the paper)
-        loss_weight=10.0,
-        anchor_weight=0.0))
+    methods=[
+        dict(
+            type='SEA',
+            loss_sea=dict(
+                type='SEALoss',
+                temperature=0.1,
+                distance='cosine',
+                anchor_scope='image',
+                background_anchor=True,
+                balance=True,
+                fg_weight=1.0,
+                bg_weight=1.0,
+                levels=None,  # all five FPN levels, P2-P6
+                # the detection data has no masks: boxes are used
+                use_masks=True,
+                # with temperature 0.1 the tau^2-scaled term is small (about
+                # 0.01 at the start); loss_weight=10 gives SEA a neck gradient
+                # 0.5 to 0.6 times that of the detection losses at the start
+                # (measured on this pair; not from the paper)
+                loss_weight=10.0,
+                anchor_weight=0.0)),
+    ])

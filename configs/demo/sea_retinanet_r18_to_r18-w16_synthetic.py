@@ -15,23 +15,28 @@ _base_ = [
 custom_imports = dict(imports=['sea_kd'], allow_failed_imports=False)
 
 model = dict(
-    type='SEADistiller',
+    type='Distiller',
     student='{{fileDirname}}/retinanet_r18-w16_synthetic.py',
     teacher='{{fileDirname}}/retinanet_r18_synthetic.py',
     teacher_ckpt='work_dirs/demo/retinanet_r18_synthetic/teacher.pth',
-    loss_sea=dict(
-        type='SEALoss',
-        temperature=0.1,
-        distance='cosine',
-        anchor_scope='image',
-        background_anchor=True,
-        balance=True,
-        fg_weight=1.0,
-        bg_weight=1.0,
-        levels=None,  # all five FPN levels, P3-P7
-        use_masks=True,  # the detection data has no masks: boxes are used
-        # with temperature 0.1 the tau^2-scaled term is small (about 0.01
-        # at the start); the balance raises its share
-        loss_weight=10.0,
-        anchor_weight=0.0),
+    methods=[
+        dict(
+            type='SEA',
+            loss_sea=dict(
+                type='SEALoss',
+                temperature=0.1,
+                distance='cosine',
+                anchor_scope='image',
+                background_anchor=True,
+                balance=True,
+                fg_weight=1.0,
+                bg_weight=1.0,
+                levels=None,  # all five FPN levels, P3-P7
+                # the detection data has no masks: boxes are used
+                use_masks=True,
+                # with temperature 0.1 the tau^2-scaled term is small (about
+                # 0.01 at the start); the balance raises its share
+                loss_weight=10.0,
+                anchor_weight=0.0)),
+    ],
     balance=dict(type='GradientShareBalance', target=0.9))

@@ -15,28 +15,33 @@ _base_ = [
 custom_imports = dict(imports=['sea_kd'], allow_failed_imports=False)
 
 model = dict(
-    type='GDetKDDistiller',
+    type='Distiller',
     student='{{fileDirname}}/students/faster-rcnn_r18_fpn_1x_coco.py',
     teacher='mmdet::faster_rcnn/faster-rcnn_r50_fpn_2x_coco.py',
     teacher_ckpt='checkpoints/faster-rcnn_r50_fpn_2x_coco.pth',
-    loss_sgfi=dict(
-        type='SGFILoss',
-        embed_padding=0,
-        embed_act_cfg=None,
-        tau=1.0,
-        learn_tau=True,
-        loss_weight=1.0),
-    loss_ckd=dict(
-        type='CKDLoss',
-        embed_channels=128,
-        temperature=0.07,
-        memory_batches=10,
-        iou_threshold=0.5,
-        include_positive=True,
-        loss_weight=0.5),
-    loss_cls=dict(type='RCNNLogitKDLoss', temperature=1.0, loss_weight=1.0),
-    loss_reg=dict(type='ClassAwareRegKDLoss', loss_weight=1.0),
-    head_transfer=True)
+    methods=[
+        dict(
+            type='GDetKD',
+            loss_sgfi=dict(
+                type='SGFILoss',
+                embed_padding=0,
+                embed_act_cfg=None,
+                tau=1.0,
+                learn_tau=True,
+                loss_weight=1.0),
+            loss_ckd=dict(
+                type='CKDLoss',
+                embed_channels=128,
+                temperature=0.07,
+                memory_batches=10,
+                iou_threshold=0.5,
+                include_positive=True,
+                loss_weight=0.5),
+            loss_cls=dict(
+                type='RCNNLogitKDLoss', temperature=1.0, loss_weight=1.0),
+            loss_reg=dict(type='ClassAwareRegKDLoss', loss_weight=1.0),
+            head_transfer=True),
+    ])
 
 # Faster R-CNN's own optimiser settings (8 GPUs x 2 images, lr 0.02)
 auto_scale_lr = dict(enable=False, base_batch_size=16)

@@ -19,37 +19,41 @@ _base_ = [
 custom_imports = dict(imports=['sea_kd'], allow_failed_imports=False)
 
 model = dict(
-    type='GDetKDDistiller',
+    type='Distiller',
     student='mmdet::retinanet/retinanet_r18_fpn_1x_coco.py',
     teacher='mmdet::faster_rcnn/faster-rcnn_r50_fpn_2x_coco.py',
     teacher_ckpt='checkpoints/faster-rcnn_r50_fpn_2x_coco.pth',
-    loss_sgfi=dict(
-        type='SGFILoss',
-        embed_padding=0,
-        embed_act_cfg=None,
-        tau=1.0,
-        learn_tau=True,
-        loss_weight=1.0),
-    loss_ckd=dict(
-        type='CKDLoss',
-        embed_channels=128,
-        temperature=0.07,
-        memory_batches=10,
-        iou_threshold=0.5,
-        include_positive=True,
-        key_space='teacher',
-        loss_weight=0.5),
-    # the student has no R-CNN head: no logit or regression KD
-    loss_cls=None,
-    loss_reg=None,
-    dense_region_repr='head_tower',
-    region_projector=dict(type='RegionProjector', pooled_size=1),
-    proposal_cfg=dict(
-        nms_pre=2000,
-        score_thr=0.0,
-        nms=dict(type='nms', iou_threshold=0.7),
-        max_per_img=1000),
-    region_sampling=None)  # the teacher's train_cfg.rcnn: 512 per image
+    methods=[
+        dict(
+            type='GDetKD',
+            loss_sgfi=dict(
+                type='SGFILoss',
+                embed_padding=0,
+                embed_act_cfg=None,
+                tau=1.0,
+                learn_tau=True,
+                loss_weight=1.0),
+            loss_ckd=dict(
+                type='CKDLoss',
+                embed_channels=128,
+                temperature=0.07,
+                memory_batches=10,
+                iou_threshold=0.5,
+                include_positive=True,
+                key_space='teacher',
+                loss_weight=0.5),
+            # the student has no R-CNN head: no logit or regression KD
+            loss_cls=None,
+            loss_reg=None,
+            dense_region_repr='head_tower',
+            region_projector=dict(type='RegionProjector', pooled_size=1),
+            proposal_cfg=dict(
+                nms_pre=2000,
+                score_thr=0.0,
+                nms=dict(type='nms', iou_threshold=0.7),
+                max_per_img=1000),
+            region_sampling=None),
+    ])  # the teacher's train_cfg.rcnn: 512 per image
 
 # RetinaNet's own optimiser settings (8 GPUs x 2 images)
 optim_wrapper = dict(

@@ -10,13 +10,18 @@ _base_ = [
 custom_imports = dict(imports=['sea_kd'], allow_failed_imports=False)
 
 model = dict(
-    type='FeatureImitationDistiller',
+    type='Distiller',
     student='{{fileDirname}}/retinanet_r18-w16_my-dataset.py',
     teacher='{{fileDirname}}/retinanet_r18_my-dataset.py',
     teacher_ckpt='work_dirs/retinanet_r18_my-dataset/iter_600.pth',
-    adapter=dict(type='ConvAdapter'),
-    # 0.01 suits the demo teacher's FPN features (initial MSE about 800);
-    # the balance keeps the term at a share of the student's own gradient
-    # whatever your features' scale (docs/own_data.md, section 6)
-    loss_feat=dict(type='FeatureMSELoss', loss_weight=0.01),
+    methods=[
+        dict(
+            type='FeatureImitation',
+            adapter=dict(type='ConvAdapter'),
+            # 0.01 suits the demo teacher's FPN features (initial MSE about
+            # 800); the balance keeps the term at a share of the student's own
+            # gradient whatever your features' scale (docs/own_data.md, section
+            # 6)
+            loss_feat=dict(type='FeatureMSELoss', loss_weight=0.01)),
+    ],
     balance=dict(type='GradientShareBalance', target=0.9))

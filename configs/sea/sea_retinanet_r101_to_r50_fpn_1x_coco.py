@@ -11,23 +11,29 @@ _base_ = [
 custom_imports = dict(imports=['sea_kd'], allow_failed_imports=False)
 
 model = dict(
-    type='SEADistiller',
+    type='Distiller',
     student='mmdet::retinanet/retinanet_r50_fpn_1x_coco.py',
     teacher='mmdet::retinanet/retinanet_r101_fpn_ms-640-800-3x_coco.py',
     teacher_ckpt='checkpoints/retinanet_r101_fpn_ms-640-800-3x_coco.pth',
-    loss_sea=dict(
-        type='SEALoss',
-        temperature=0.1,
-        distance='cosine',
-        anchor_scope='image',
-        background_anchor=True,
-        balance=True,
-        fg_weight=1.0,
-        bg_weight=1.0,
-        levels=None,  # all five FPN levels, P3-P7
-        use_masks=True,  # COCO detection pipeline loads no masks: boxes
-        loss_weight=10.0,  # not from the paper; see docs/methods/sea.md
-        anchor_weight=0.0))
+    methods=[
+        dict(
+            type='SEA',
+            loss_sea=dict(
+                type='SEALoss',
+                temperature=0.1,
+                distance='cosine',
+                anchor_scope='image',
+                background_anchor=True,
+                balance=True,
+                fg_weight=1.0,
+                bg_weight=1.0,
+                levels=None,  # all five FPN levels, P3-P7
+                # the COCO detection pipeline loads no masks: boxes are used
+                use_masks=True,
+                # not from the paper; see docs/methods/sea.md
+                loss_weight=10.0,
+                anchor_weight=0.0)),
+    ])
 
 # RetinaNet's own optimiser settings (8 GPUs x 2 images)
 optim_wrapper = dict(

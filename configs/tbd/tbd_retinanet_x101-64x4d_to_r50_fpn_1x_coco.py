@@ -14,28 +14,32 @@ _base_ = [
 custom_imports = dict(imports=['sea_kd'], allow_failed_imports=False)
 
 model = dict(
-    type='TBDDistiller',
+    type='Distiller',
     student='mmdet::retinanet/retinanet_r50_fpn_1x_coco.py',
     teacher='mmdet::retinanet/retinanet_x101-64x4d_fpn_1x_coco.py',
     teacher_ckpt='checkpoints/retinanet_x101-64x4d_fpn_1x_coco.pth',
-    kappa=0.5,
-    loss_hd=dict(
-        type='HDLoss',
-        beta=2.0,
-        temperature=1.0,
-        positive_target='teacher',
-        harmony_weight=True,
-        loss_weight=1.0),
-    loss_tfd=dict(
-        type='TFDLoss',
-        task_weights='dynamic',
-        normalizer='joint',
-        cls_mask_norm='max',
-        reg_mask='harmony',
-        loss_weight=1.0),
-    adapter=dict(type='ConvAdapter'),
-    cls_loss_keys=('loss_cls', ),
-    reg_loss_keys=('loss_bbox', ))
+    methods=[
+        dict(
+            type='TBD',
+            kappa=0.5,
+            loss_hd=dict(
+                type='HDLoss',
+                beta=2.0,
+                temperature=1.0,
+                positive_target='teacher',
+                harmony_weight=True,
+                loss_weight=1.0),
+            loss_tfd=dict(
+                type='TFDLoss',
+                task_weights='dynamic',
+                normalizer='joint',
+                cls_mask_norm='max',
+                reg_mask='harmony',
+                loss_weight=1.0),
+            adapter=dict(type='ConvAdapter'),
+            cls_loss_keys=('loss_cls', ),
+            reg_loss_keys=('loss_bbox', )),
+    ])
 
 # RetinaNet's own optimiser settings (8 GPUs x 2 images)
 optim_wrapper = dict(

@@ -227,8 +227,8 @@ def _build_distiller(cfg: Config) -> Distiller:
         raise PairCheckError(
             'build', f'The config\'s model is a {type(model).__name__}, not '
             'a sea_kd distiller: check_pair reads distillation configs '
-            "(model=dict(type='FeatureImitationDistiller', teacher=..., "
-            'student=..., teacher_ckpt=...)).')
+            "(model=dict(type='Distiller', teacher=..., student=..., "
+            'teacher_ckpt=..., methods=[...])).')
     try:
         model.init_weights()  # loads student_ckpt
     except Exception as err:

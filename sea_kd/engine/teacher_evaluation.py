@@ -29,7 +29,7 @@ def unwrap_distiller(model: nn.Module) -> Distiller:
     if not isinstance(inner, Distiller):
         raise TypeError(
             f'The model is a {type(inner).__name__}, not a sea_kd distiller '
-            '(a Distiller subclass such as FeatureImitationDistiller), so '
+            "(type='Distiller' with its methods), so "
             'it has no teacher to evaluate. Use a distiller config, or remove '
             'TeacherEvaluationHook from custom_hooks.')
     return inner

@@ -7,10 +7,10 @@ import pytest
 from mmdet.registry import MODELS
 from mmengine.config import Config
 
-from sea_kd.models.distillers import GDetKDDistiller
+from sea_kd.models.distillers import Distiller
 from sea_kd.models.losses import (CKDLoss, ClassAwareRegKDLoss,
                                   RCNNLogitKDLoss, SGFILoss)
-from sea_kd.models.utils import RegionProjector
+from sea_kd.models.methods.gdetkd import RegionProjector
 from sea_kd.utils import load_model_cfg
 
 from ..conftest import REPO
@@ -28,7 +28,10 @@ COCO = {  # config -> (teacher backbone, student type, student depth)
     ('ResNeXt', 'RetinaNet', 50),
     'gdetkd_faster-rcnn-x101-64x4d_to_fcos-r50_fpn_1x_coco.py':
     ('ResNeXt', 'FCOS', 50),
+    'gdetkd_cascade-rcnn-x101-64x4d_to_cascade-rcnn-r50_fpn_1x_coco.py':
+    ('ResNeXt', 'CascadeRCNN', 50),
 }
+TWO_STAGE = ('FasterRCNN', 'CascadeRCNN')
 DEMO = {
     'gdetkd_faster-rcnn_r18_to_r18-w16_synthetic.py':
     ('FasterRCNN', 'homogeneous', {'sgfi', 'ckd', 'cls', 'reg'}),
@@ -48,14 +51,19 @@ def test_all_gdetkd_configs_listed():
 def test_coco_config(name):
     cfg = Config.fromfile(osp.join(REPO, 'configs', 'gdetkd', name))
     backbone, student_type, depth = COCO[name]
-    assert MODELS.get(cfg.model.type) is GDetKDDistiller
+    assert cfg.model.type == 'Distiller'
+    method = cfg.model.methods[0]
+    assert len(cfg.model.methods) == 1 and method.type == 'GDetKD'
     assert cfg.custom_imports.imports == ['sea_kd']
     student = load_model_cfg(cfg.model.student, 'student')
     teacher = load_model_cfg(cfg.model.teacher, 'teacher')
-    assert teacher.type == 'FasterRCNN'
+    assert teacher.type == ('CascadeRCNN' if student_type == 'CascadeRCNN'
+                            else 'FasterRCNN')
     assert teacher.backbone.type == backbone
-    assert teacher.train_cfg.rcnn.sampler.num == 512
-    assert teacher.train_cfg.rcnn.sampler.pos_fraction == 0.25
+    rcnn = teacher.train_cfg.rcnn  # a Cascade R-CNN's: one per stage
+    first = rcnn[0] if isinstance(rcnn, list) else rcnn  # G-DetKD's stage
+    assert first.sampler.num == 512
+    assert first.sampler.pos_fraction == 0.25
     assert student.type == student_type and student.backbone.depth == depth
     assert student.backbone.get('style', 'pytorch') == 'pytorch'
     for key in NORMALISATION:  # the teacher sees the student's batch
@@ -63,27 +71,27 @@ def test_coco_config(name):
             teacher.data_preprocessor[key], key
     assert cfg.model.teacher_ckpt.startswith('checkpoints/')
     assert cfg.train_cfg.max_epochs == 12
-    assert MODELS.get(cfg.model.loss_sgfi.type) is SGFILoss
-    assert MODELS.get(cfg.model.loss_ckd.type) is CKDLoss
-    assert cfg.model.loss_sgfi.loss_weight == 1.0
-    assert cfg.model.loss_ckd.loss_weight == 0.5
-    if student_type == 'FasterRCNN':
-        assert MODELS.get(cfg.model.loss_cls.type) is RCNNLogitKDLoss
-        assert MODELS.get(cfg.model.loss_reg.type) is ClassAwareRegKDLoss
-        assert cfg.model.head_transfer is True
+    assert MODELS.get(method.loss_sgfi.type) is SGFILoss
+    assert MODELS.get(method.loss_ckd.type) is CKDLoss
+    assert method.loss_sgfi.loss_weight == 1.0
+    assert method.loss_ckd.loss_weight == 0.5
+    if student_type in TWO_STAGE:
+        assert MODELS.get(method.loss_cls.type) is RCNNLogitKDLoss
+        assert MODELS.get(method.loss_reg.type) is ClassAwareRegKDLoss
+        assert method.head_transfer is True
     else:
-        assert cfg.model.loss_cls is None and cfg.model.loss_reg is None
-        assert MODELS.get(cfg.model.region_projector.type) is \
+        assert method.loss_cls is None and method.loss_reg is None
+        assert MODELS.get(method.region_projector.type) is \
             RegionProjector
         # the dense student's representation: its head tower, unprojected
         # keys (the third-party reading; docs/methods/gdetkd.md)
-        assert cfg.model.dense_region_repr == 'head_tower'
-        assert cfg.model.region_projector.pooled_size == 1
-        assert cfg.model.loss_ckd.key_space == 'teacher'
-        assert cfg.model.get('max_regions_per_img') is None
-        assert cfg.model.proposal_cfg.nms_pre == 2000
-        assert cfg.model.proposal_cfg.max_per_img == 1000
-        assert cfg.model.proposal_cfg.nms.iou_threshold == 0.7
+        assert method.dense_region_repr == 'head_tower'
+        assert method.region_projector.pooled_size == 1
+        assert method.loss_ckd.key_space == 'teacher'
+        assert method.get('max_regions_per_img') is None
+        assert method.proposal_cfg.nms_pre == 2000
+        assert method.proposal_cfg.max_per_img == 1000
+        assert method.proposal_cfg.nms.iou_threshold == 0.7
 
 
 @pytest.mark.parametrize('name', sorted(DEMO))
@@ -95,26 +103,27 @@ def test_demo_config_builds(name, save_state):
     teacher = MODELS.build(load_model_cfg(cfg.model.teacher, 'teacher'))
     ckpt = save_state(teacher, 'teacher.pth')
     model = MODELS.build(dict(cfg.model, teacher_ckpt=ckpt))
-    assert isinstance(model, GDetKDDistiller)
-    assert model.pipeline == pipeline
+    assert isinstance(model, Distiller) and list(model.methods) == ['gdetkd']
+    method = model.methods['gdetkd']
+    assert method.pipeline == pipeline
     assert type(model.student).__name__ == student_type
     assert type(model.teacher).__name__ == 'FasterRCNN'
     built = {t for t in ('sgfi', 'ckd', 'cls', 'reg')
-             if getattr(model, f'loss_{t}') is not None}
+             if getattr(method, f'loss_{t}') is not None}
     assert built == terms
-    assert model.loss_sgfi.teacher_channels == 128
-    assert model.loss_ckd.teacher_channels == 256  # teacher fc_out
+    assert method.loss_sgfi.teacher_channels == 128
+    assert method.loss_ckd.teacher_channels == 256  # teacher fc_out
     if pipeline == 'homogeneous':
-        assert model.loss_ckd.student_channels == 128  # student fc_out
-        assert model.head_transfer
+        assert method.loss_ckd.student_channels == 128  # student fc_out
+        assert method.head_transfer
     else:
-        assert model.region_projector.out_channels == 256
-        assert model.region_projector.fc1.in_features == 64  # tower
-        assert model.dense_region_repr == 'head_tower'
-        assert model.tower_finest_scale == 16.  # the student's anchors
-        assert model.loss_ckd.key_space == 'teacher'
+        assert method.region_projector.out_channels == 256
+        assert method.region_projector.fc1.in_features == 64  # tower
+        assert method.dense_region_repr == 'head_tower'
+        assert method.tower_finest_scale == 16.  # the student's anchors
+        assert method.loss_ckd.key_space == 'teacher'
         # 16 regions per image at the teacher sampler's 25 % positives
-        assert model.region_sampler.num == 16
-        assert model.region_sampler.pos_fraction == 0.25
-        assert model.max_regions_per_img is None
-        assert model.sgfi_regions == 'positive'
+        assert method.region_sampler.num == 16
+        assert method.region_sampler.pos_fraction == 0.25
+        assert method.max_regions_per_img is None
+        assert method.sgfi_regions == 'positive'

@@ -6,7 +6,7 @@ import pytest
 from mmdet.registry import MODELS
 from mmengine.config import Config
 
-from sea_kd.models.distillers import SEADistiller
+from sea_kd.models.distillers import Distiller
 from sea_kd.models.losses.sea_loss import SEALoss
 from sea_kd.utils import load_model_cfg
 
@@ -36,10 +36,12 @@ def test_all_sea_configs_listed():
 def test_coco_config(name):
     cfg = Config.fromfile(osp.join(REPO, 'configs', 'sea', name))
     detector, epochs = COCO[name]
-    assert MODELS.get(cfg.model.type) is SEADistiller
+    assert cfg.model.type == 'Distiller'
+    method = cfg.model.methods[0]
+    assert len(cfg.model.methods) == 1 and method.type == 'SEA'
     assert cfg.custom_imports.imports == ['sea_kd']
-    assert MODELS.get(cfg.model.loss_sea.type) is SEALoss
-    SEALoss(**{k: v for k, v in cfg.model.loss_sea.items() if k != 'type'})
+    assert MODELS.get(method.loss_sea.type) is SEALoss
+    SEALoss(**{k: v for k, v in method.loss_sea.items() if k != 'type'})
     student = load_model_cfg(cfg.model.student, 'student')
     teacher = load_model_cfg(cfg.model.teacher, 'teacher')
     assert student.type == teacher.type == detector
@@ -56,13 +58,15 @@ def test_coco_config(name):
 def test_demo_config_builds(name, save_state):
     cfg = Config.fromfile(osp.join(REPO, 'configs', 'demo', name))
     assert cfg.model.teacher_ckpt.startswith('work_dirs/demo/')
-    assert cfg.model.type == 'SEADistiller'
+    assert cfg.model.type == 'Distiller'
+    assert [m.type for m in cfg.model.methods] == ['SEA']
     # the demo trains the teacher; a saved untrained one has the same keys
     teacher = MODELS.build(load_model_cfg(cfg.model.teacher, 'teacher'))
     ckpt = save_state(teacher, 'teacher.pth')
     model = MODELS.build(dict(cfg.model, teacher_ckpt=ckpt))
-    assert isinstance(model, SEADistiller)
+    assert isinstance(model, Distiller) and list(model.methods) == ['sea']
     assert type(model.student).__name__ == DEMO[name]
     assert type(model.teacher).__name__ == DEMO[name]
-    assert isinstance(model.loss_sea, SEALoss)
-    assert model.strides is not None and len(model.strides) == 5
+    method = model.methods['sea']
+    assert isinstance(method.loss_sea, SEALoss)
+    assert method.strides is not None and len(method.strides) == 5

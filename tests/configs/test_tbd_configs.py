@@ -24,7 +24,7 @@ def test_demo_configs_build_with_their_terms(method, save_state):
         f'{method}_retinanet_r18_to_r18-w16_synthetic.py'))
     teacher = MODELS.build(load_model_cfg(cfg.model.teacher, 'teacher'))
     cfg.model.teacher_ckpt = save_state(teacher, 'teacher.pth')
-    model = MODELS.build(cfg.model)
+    model = MODELS.build(cfg.model).methods['tbd']
     terms = {t for t in ('hd', 'tfd')
              if getattr(model, f'loss_{t}') is not None}
     assert terms == DEMO[method]
@@ -44,7 +44,8 @@ def test_coco_configs_pair_teachers_and_schedules(teacher, schedule,
     cfg = Config.fromfile(osp.join(
         REPO, 'configs', 'tbd',
         f'tbd_retinanet_{teacher}_to_r50_fpn_{schedule}_coco.py'))
-    assert cfg.model.type == 'TBDDistiller'
+    assert cfg.model.type == 'Distiller'
+    assert [m.type for m in cfg.model.methods] == ['TBD']
     assert cfg.model.teacher == \
         f'mmdet::retinanet/retinanet_{teacher}_fpn_{schedule}_coco.py'
     assert cfg.model.student == \

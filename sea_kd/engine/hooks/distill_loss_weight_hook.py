@@ -98,7 +98,7 @@ class DistillLossWeightHook(Hook):
                 f'{type(self).__name__} scales the distillation losses of a '
                 f'sea_kd distiller, but the model is a '
                 f'{type(model).__name__}. Use the hook only with sea_kd '
-                "distillers (e.g. type='FeatureImitationDistiller') or "
+                "distillers (type='Distiller') or "
                 'remove it from custom_hooks.')
         return model
 

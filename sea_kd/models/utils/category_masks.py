@@ -31,7 +31,7 @@ def infer_strides(feat_sizes: Sequence[Tuple[int, int]],
     rounded up by strided convolutions (800 px → P7 of 7 rows: 800/7 ≈ 114
     → 128). It is ambiguous for levels of one pixel (on a 64-px input P6
     and P7 are both 1 × 1) and wrong for strides that are not powers of
-    two; give explicit strides there (``SEADistiller`` takes them from the
+    two; give explicit strides there (the ``SEA`` method takes them from the
     detector's prior generator).
 
     Args:
