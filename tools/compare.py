@@ -58,8 +58,9 @@ from mmengine.config import Config, DictAction
 
 from sea_kd.analysis.comparison import (MetricsError, Progress, Run,
                                         RunReuseError, adopt_unrecorded,
-                                        check_metric, check_runs, config_name,
-                                        config_sha256, evaluator_metric_keys,
+                                        alias_form_sha256, check_metric,
+                                        check_runs, config_name, config_sha256,
+                                        evaluator_metric_keys,
                                         finished_metrics, format_markdown,
                                         parse_seeds, plan_runs, resume_point,
                                         run_comparison, run_record, summarize)
@@ -232,6 +233,8 @@ def prepare(args, runs: List[Run]) -> Dict[Tuple[str, Optional[int]],
             run.config, config_sha256(run.config, cfg.model, REPO, load),
             recorded if method else args.cfg_options, run.seed,
             teacher_ckpt, REPO)
+        run.equivalent_sha256 = alias_form_sha256(run.config, cfg.model,
+                                                  REPO, load)
         prepared[(run.name, run.seed)] = Prepared(
             cfg if trains else None,
             merged(cfg, split_options(cfg, args.split)),

@@ -15,7 +15,7 @@ with that quantity changed:
 - ``num-boxes``: ground-truth boxes per image (``--num-boxes``);
 - ``cfg-option``: any config value, named by ``--key`` (``--cfg-options
   KEY=value``), e.g. G-DetKD's regions per image,
-  ``--key model.region_sampling.sampler.num``.
+  ``--key model.methods.0.region_sampling.sampler.num``.
 
 It writes ``<config>_<axis>.json`` and ``.md`` (``<config>_<KEY>`` for a
 config value) (the student step (a), the
@@ -46,7 +46,8 @@ def parse_args():
     parser.add_argument('config', help='a distiller config')
     parser.add_argument('--axis', choices=sorted(AXES), required=True)
     parser.add_argument('--key', help='--axis cfg-option: the config key '
-                        'to vary, e.g. model.region_sampling.sampler.num')
+                        'to vary, e.g. '
+                        'model.methods.0.region_sampling.sampler.num')
     parser.add_argument('--values', type=int, nargs='+', required=True)
     parser.add_argument('--iters', type=int, default=3)
     parser.add_argument('--warmup', type=int, default=1)
@@ -62,7 +63,7 @@ def parse_args():
     if (args.axis == 'cfg-option') != (args.key is not None):
         parser.error('--key names the config value of --axis cfg-option '
                      '(and only of it), e.g. --axis cfg-option --key '
-                     'model.region_sampling.sampler.num.')
+                     'model.methods.0.region_sampling.sampler.num.')
     return args
 
 

@@ -3,17 +3,19 @@
 # RetinaNet R-101 teacher -> R-50 student at 600 px (max side 1000), 270k
 # iterations of 16 images, steps at 180k and 240k, ADL with the authors' loss.
 # The published result of this setting: 34.3 -> 36.5 AP on COCO minival
-# (teacher R-101 36.0) is SAD, not ADL alone.  Data: two streams alternated
-# batch by batch (AlternatingSourceSampler): 1. train2017 with its ground
-# truth; 2. train2017 with its ground truth together with unlabeled2017 with
-# the teacher's detections as pseudo boxes, written once beforehand: python
-# tools/pseudo_label.py mmdet::retinanet/retinanet_r101_fpn_1x_coco.py \  #
-# noqa: E501 checkpoints/retinanet_r101_fpn_1x_coco.pth \
-# data/coco/annotations/instances_unlabeled2017_pseudo-r101-600px.json \
-# --ann-file data/coco/annotations/image_info_unlabeled2017.json \ --img-dir
-# data/coco/unlabeled2017 --score-thr 0.5 --device cuda \ --cfg-options
-# "test_dataloader.dataset.pipeline.1.scale=(1000,600)" The authors' score
-# threshold is not in their code; 0.5 is ours.
+# (teacher R-101 36.0) is SAD, not ADL alone.
+#
+# Data: two streams alternated batch by batch (AlternatingSourceSampler):
+#   1. train2017 with its ground truth;
+#   2. train2017 with its ground truth together with unlabeled2017 with the
+#      teacher's detections as pseudo boxes, written once beforehand:
+#   python tools/pseudo_label.py mmdet::retinanet/retinanet_r101_fpn_1x_coco.py \  # noqa: E501
+#       checkpoints/retinanet_r101_fpn_1x_coco.pth \
+#       data/coco/annotations/instances_unlabeled2017_pseudo-r101-600px.json \
+#       --ann-file data/coco/annotations/image_info_unlabeled2017.json \
+#       --img-dir data/coco/unlabeled2017 --score-thr 0.5 --device cuda \
+#       --cfg-options "test_dataloader.dataset.pipeline.1.scale=(1000,600)"
+# The authors' score threshold is not in their code; 0.5 is ours.
 _base_ = [
     'mmdet::_base_/datasets/coco_detection.py',
     'mmdet::_base_/default_runtime.py',

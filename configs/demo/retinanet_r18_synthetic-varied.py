@@ -7,7 +7,8 @@
 _base_ = './retinanet_r18_synthetic.py'
 
 data_root = 'data/synthetic_coco_varied/'
-# the generator's first 20 shapes (sea_kd.datasets.SHAPE_CLASSES)
+# the generator's first 20 shapes
+# (sea_kd.analysis.synthetic_coco.SHAPE_CLASSES)
 metainfo = dict(classes=(
     'circle', 'square', 'triangle', 'ring', 'cross', 'star', 'pentagon',
     'hexagon', 'octagon', 'star4', 'star8', 'square_ring', 'triangle_ring',

@@ -81,6 +81,9 @@ class Run:
     split: str = 'val'
     checkpoint: Optional[str] = None
     record: Optional[dict] = None
+    #: A digest the config also goes by (:func:`alias_form_sha256`): a run
+    #: recorded with it is one of the same config.
+    equivalent_sha256: Optional[str] = None
 
     @property
     def metrics_file(self) -> str:
@@ -285,7 +288,8 @@ def _local_file(path: Any, root: str) -> Optional[str]:
 
 
 def config_sha256(config: str, model: dict, root: str,
-                  load: Callable[[str], Config] = Config.fromfile) -> str:
+                  load: Callable[[str], Config] = Config.fromfile,
+                  as_alias: bool = False) -> Optional[str]:
     """The SHA-256 of a config as its files define it.
 
     The config is resolved (its ``_base_`` files merged) and dumped as JSON;
@@ -298,8 +302,14 @@ def config_sha256(config: str, model: dict, root: str,
         model: The run's ``model`` config, options merged.
         root: The directory relative paths are read from.
         load: Reads a config file (e.g. a cached ``Config.fromfile``).
+        as_alias: Hash the config as its one-method alias would write it
+            (:func:`alias_form_sha256`); ``None`` when it has none.
     """
     resolved = load(config).to_dict()
+    if as_alias:
+        resolved['model'] = _alias_form(resolved.get('model') or {})
+        if resolved['model'] is None:
+            return None
     files = {key: _local_file(model.get(key), root)
              for key in ('student', 'teacher')}
     named = {key: load(path).to_dict().get('model')
@@ -307,6 +317,35 @@ def config_sha256(config: str, model: dict, root: str,
     resolved['model'] = {**(resolved.get('model') or {}), **named}
     text = json.dumps(resolved, sort_keys=True, default=repr)
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _alias_form(model: dict) -> Optional[dict]:
+    """A one-method ``Distiller`` model config as its one-method alias of
+    sea_kd 0.1 wrote it (``type='SEADistiller', loss_sea=...``), or
+    ``None`` when it is not one."""
+    from ..models.distillers.single_method_distillers import ALIAS_OF_METHOD
+    methods = model.get('methods')
+    if model.get('type') != 'Distiller' or not isinstance(methods, list) \
+            or len(methods) != 1 or not isinstance(methods[0], dict):
+        return None
+    alias = ALIAS_OF_METHOD.get(methods[0].get('type'))
+    if alias is None:
+        return None
+    options = {k: v for k, v in methods[0].items() if k != 'type'}
+    if set(options) & set(model):
+        return None  # not expressible as one flat alias config
+    rest = {k: v for k, v in model.items() if k not in ('type', 'methods')}
+    return dict(rest, type=alias, **options)
+
+
+def alias_form_sha256(config: str, model: dict, root: str,
+                      load: Callable[[str], Config] = Config.fromfile
+                      ) -> Optional[str]:
+    """The :func:`config_sha256` the same config had when it was written
+    as a one-method alias (``SEADistiller``, ...), or ``None``: runs made
+    before the shipped configs moved to ``Distiller(methods=[...])`` are
+    runs of the same config, and are reused."""
+    return config_sha256(config, model, root, load, as_alias=True)
 
 
 def run_record(config: str, config_digest: str, cfg_options: dict,
@@ -392,7 +431,9 @@ def record_problem(run: Run) -> Optional[str]:
     if not isinstance(recorded, dict):
         return f'its {run.record_file} is not a JSON object'
     differ = [_describe(key, recorded, run.record) for key in RECORDED
-              if recorded.get(key) != run.record.get(key)]
+              if recorded.get(key) != run.record.get(key) and not (
+                  key == 'config_sha256' and run.equivalent_sha256 and
+                  recorded.get(key) == run.equivalent_sha256)]
     return '; '.join(differ) or None
 
 

@@ -186,6 +186,25 @@ def test_edited_student_config_is_refused_for_student_and_distiller(setup):
     assert f'{setup.work / "teacher"}:' not in message
 
 
+def test_an_alias_config_rewritten_as_a_distiller_keeps_its_runs(setup):
+    """The shipped configs moved from the one-method aliases to
+    Distiller(methods=[...]): the same config in the new form reuses the
+    runs of the old one; another method option does not."""
+    setup.run()
+    trained = len(setup.fake.calls)
+    (setup.cfgs / 'fi.py').write_text(DISTILLER.replace(
+        "type='FeatureImitationDistiller',",
+        "type='Distiller', methods=[dict(type='FeatureImitation')],"))
+    setup.run()
+    assert [c for c in setup.fake.calls[trained:] if c[0] == 'train'] == []
+    (setup.cfgs / 'fi.py').write_text(DISTILLER.replace(
+        "type='FeatureImitationDistiller',",
+        "type='Distiller', methods=[dict(type='FeatureImitation', "
+        "adapter=None)],"))
+    message = refusal(setup)
+    assert f'{setup.work / "fi" / "seed0"}: the config differs' in message
+
+
 def test_results_without_run_json_are_refused(setup):
     legacy = setup.work / 'student' / 'seed0'
     legacy.mkdir(parents=True)

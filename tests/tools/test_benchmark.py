@@ -114,7 +114,7 @@ def test_scaling_curves_vary_a_config_value(tmp_path):
     import json
     config = osp.join('configs', 'own_data',
                       'fi_retinanet_r18_to_r18-w16_my-dataset.py')
-    key = 'model.loss_feat.loss_weight'
+    key = 'model.methods.0.loss_feat.loss_weight'
     args = ['tools/scaling_curves.py', config, '--axis', 'cfg-option',
             '--key', key, '--values', '1', '3', '--iters', '1',
             '--warmup', '0', '--batch-size', '1', '--out-dir', tmp_path]

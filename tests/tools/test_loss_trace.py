@@ -57,9 +57,13 @@ def test_record_twice_is_bit_identical(synthetic_root, tmp_path):
     assert 'largest difference 0\n' in same.stdout
     assert '1 of 1 configs bit-identical' in same.stdout
     changed = _trace(third, '--against', first, check=False,
-                     options=options + ['model.loss_feat.loss_weight=3.0'])
+                     options=options +
+                     ['model.methods.0.loss_feat.loss_weight=3.0'])
     assert changed.returncode == 1
     assert '0 of 1 configs bit-identical' in changed.stdout
+    # a difference found in the losses, not a config that failed to run
+    assert 'largest difference' in changed.stdout
+    assert 'largest difference 0\n' not in changed.stdout
 
 
 def test_same_directory_for_out_and_against_refused(tmp_path):

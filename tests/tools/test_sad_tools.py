@@ -27,7 +27,7 @@ def test_online_pseudo_labels(tmp_path, semi_root, retina_teacher_ckpt):
         '--work-dir', work, '--cfg-options',
         *data_options(semi_root, train_sources=2),
         f'model.teacher_ckpt={retina_teacher_ckpt}',
-        'model.pseudo_label.score_thr=0.0', *short_run(3)))
+        'model.methods.0.pseudo_label.score_thr=0.0', *short_run(3)))
     assert 'loss_adl_cls' in out.stdout
     assert (work / 'iter_3.pth').exists()
 

@@ -74,6 +74,17 @@ def _check_method_cfgs(methods: Sequence[ConfigType], owner: str) -> None:
                 f'options: {fix}.')
 
 
+def _unknown_options_message(kind: str, unknown: dict) -> str:
+    """A distiller given options it does not take: most often a method's
+    option set on the distiller (the one-method aliases' form)."""
+    names = ', '.join(sorted(unknown))
+    first = sorted(unknown)[0]
+    return (f'{kind} does not take {names}. A method\'s options go in its '
+            f"entry of `methods` (methods=[dict(type=..., {first}=...)]); "
+            f'from the command line, --cfg-options '
+            f'model.methods.0.{first}=... sets the first method\'s.')
+
+
 @MODELS.register_module()
 class Distiller(DistillLossControlsMixin, BaseDetector):
     """A frozen teacher, a student and one or more distillation methods.
@@ -121,6 +132,8 @@ class Distiller(DistillLossControlsMixin, BaseDetector):
             and ``student_ckpt``; logged with what was copied
             (``sea_kd/models/utils/teacher_inheriting.py``).
         data_preprocessor: Defaults to the student's data preprocessor.
+        **unknown: Refused (``TypeError``) with the fix: a method's option
+            given to the distiller goes in its ``methods`` entry.
         init_cfg: Initialisation of the distillation modules.
         nonfinite_loss: What a NaN/inf distillation term does: ``'raise'``
             a :class:`NonFiniteDistillLossError` naming the terms, the
@@ -161,7 +174,11 @@ class Distiller(DistillLossControlsMixin, BaseDetector):
                  max_consecutive_skips: int = 10,
                  teacher_dtype: str = 'float32',
                  balance: OptConfigType = None,
-                 inherit_teacher: bool = False) -> None:
+                 inherit_teacher: bool = False,
+                 **unknown) -> None:
+        if unknown:
+            raise TypeError(_unknown_options_message(type(self).__name__,
+                                                     unknown))
         # a bad name, methods list or balance fails before any build
         teacher_dtype_of(teacher_dtype)
         _check_method_cfgs(methods, type(self).__name__)

@@ -111,3 +111,11 @@ class GDetKDDistiller(SingleMethodDistiller):
     """A distiller with one :class:`GDetKD` method (the pipeline the pair
     needs)."""
     method_type = 'GDetKD'
+
+
+#: The one-method alias of each method that has one, by method type.
+ALIAS_OF_METHOD = {
+    cls.method_type: cls.__name__
+    for cls in (FeatureImitationDistiller, ADLDistiller, SEADistiller,
+                TBDDistiller, GDetKDDistiller)
+}

@@ -247,3 +247,13 @@ def test_an_alias_logs_its_deprecation_with_the_new_form(pair):
     finally:
         logger.handlers.remove(handler)
     assert not [m for _, m in seen if 'deprecated' in m]
+
+
+def test_a_method_option_on_the_distiller_is_refused_with_the_fix(pair):
+    # what `--cfg-options model.loss_feat.loss_weight=3` gives a Distiller
+    with pytest.raises(TypeError) as err:
+        distiller(pair, [FI], loss_feat=dict(loss_weight=3.0))
+    message = str(err.value)
+    assert 'Distiller does not take loss_feat' in message
+    assert 'methods=[dict(type=..., loss_feat=...)]' in message
+    assert '--cfg-options model.methods.0.loss_feat=...' in message

@@ -80,7 +80,8 @@ class GDetKDDense(GDetKD):
                  region_sampling: OptConfigType = None,
                  **kwargs) -> None:
         super().__init__(**kwargs)
-        if dense_region_repr not in DENSE_REGION_REPRS:
+        if not isinstance(dense_region_repr, str) or \
+                dense_region_repr not in DENSE_REGION_REPRS.module_dict:
             raise ValueError(
                 f'dense_region_repr must be one of '
                 f'{dense_region_repr_names()}, got {dense_region_repr!r}.')

@@ -28,7 +28,7 @@ class TBD(DistillMethod):
       assigner marks positive, ``HS_i = s_i^κ · u_i^(1−κ)`` with ``s_i`` the
       teacher's probability of the assigned class and ``u_i`` the IoU of the
       teacher's decoded box with the assigned box
-      (:func:`~sea_kd.models.utils.dense_harmony_scores`);
+      (:func:`~sea_kd.models.methods.tbd.harmony_score.dense_harmony_scores`);
     - ``hd``: :class:`HDLoss` on the dense class logits: by default the
       teacher's probabilities as targets, the positives weighted by their
       harmony score (the other reading, ``positive_target='harmony',

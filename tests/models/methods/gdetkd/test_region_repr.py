@@ -27,6 +27,11 @@ def test_an_unknown_name_is_refused_with_the_names(teacher_ckpt):
                        r"'head_tower'.*got 'pooled'"):
         gdetkd(student_cfg('retinanet'), teacher_ckpt,
                dense_region_repr='pooled')
+    # an importable name or a non-string is not a registered reading
+    for name in ('os', None):
+        with pytest.raises(ValueError, match='dense_region_repr must be'):
+            gdetkd(student_cfg('retinanet'), teacher_ckpt,
+                   dense_region_repr=name)
 
 
 def test_the_chosen_representation_sets_the_record_parts(teacher_ckpt):
