@@ -288,10 +288,12 @@ def random_batch(model: torch.nn.Module,
     if with_mask is None:
         with_mask = bool(getattr(student, 'with_mask', False))
     hub = MessageHub.get_current_instance()
-    if hub.get_info('iter') is None:
-        # batch augments read the step, as in training (YOLOX's
-        # BatchSyncRandomResize picks a new size every few steps)
-        hub.update_info('iter', 0)
+    # the step and the epoch, as the runner sets them in training: batch
+    # augments read the step (YOLOX's BatchSyncRandomResize), heads the
+    # epoch (TOOD's assigner switches after its initial epochs)
+    for key in ('iter', 'epoch'):
+        if hub.get_info(key) is None:
+            hub.update_info(key, 0)
     h, w = image_size
     packed = demo_mm_inputs(
         batch_size=batch_size,

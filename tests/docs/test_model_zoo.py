@@ -44,6 +44,7 @@ DETECTOR_NAMES = {
     'RTMDet': 'RTMDet',
     'DINO': 'DINO',
     'YOLOX': 'YOLOX',
+    'TOOD': 'TOOD',
 }
 
 ROW = re.compile(r'^\|\s*\[`[^`]+`\]\(\.\./(configs/[^)\s]+\.py)\)')
