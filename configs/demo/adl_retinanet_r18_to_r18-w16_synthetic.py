@@ -5,21 +5,10 @@
 # one setting chosen on val for all methods, docs/training_controls.md):
 # the term falls to a tenth of the detection losses within the schedule,
 # and the balance keeps its share instead of a weight swept per data set.
-# On test, seeds 0-2: +3.1 AP over the student, +2.1 [+0.3, +3.9] over the
-# same weight unbalanced, +0.2 [-1.2, +1.5] over weight 64 (the previous
-# demo config, chosen on val) (docs/results.md, "Balancing on test").
-_base_ = [
-    '../_base_/datasets/synthetic_coco_detection.py',
-    '../_base_/schedules/synthetic_iters.py',
-    '../_base_/synthetic_runtime.py',
-]
-custom_imports = dict(imports=['sea_kd'], allow_failed_imports=False)
+# Results: docs/results.md, "Balancing on test".
+_base_ = '../_base_/distiller_retinanet_r18_to_r18-w16_synthetic.py'
 
 model = dict(
-    type='Distiller',
-    student='{{fileDirname}}/retinanet_r18-w16_synthetic.py',
-    teacher='{{fileDirname}}/retinanet_r18_synthetic.py',
-    teacher_ckpt='work_dirs/demo/retinanet_r18_synthetic/teacher.pth',
     methods=[
         dict(
             type='ADL',

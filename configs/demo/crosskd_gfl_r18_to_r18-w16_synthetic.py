@@ -4,9 +4,7 @@
 # student's 64 head channels to the teacher's 128 (the authors' pairs share
 # 256 and need none). The authors' GFL terms and weights, balanced
 # (GradientShareBalance, target 0.9, the one setting chosen on val for all
-# methods): on test, seeds 0-2, +15.0 AP over the student, +3.2 [+2.3,
-# +4.1] over the same config unbalanced (+3.0 [+1.7, +4.2] on val)
-# (docs/results.md, "Balancing on the GFL pair").
+# methods). Results: docs/results.md, "Balancing on the GFL pair".
 _base_ = '../_base_/distiller_gfl_r18_to_r18-w16_synthetic.py'
 
 model = dict(

@@ -4,10 +4,8 @@
 # student's 64 head channels to the teacher's 128 (the authors' pairs share
 # 256 and need none). The authors' RetinaNet terms: KDQualityFocalLoss and
 # GIoU on the decoded boxes, weight 1 each; not tuned.
-# Balanced (GradientShareBalance, target 0.9, the one setting chosen
-# on val for all methods): +0.6 [-0.2, +1.3] AP against the same config
-# unbalanced on test, seeds 0-2 (docs/results.md, "Balancing on
-# test").
+# Balanced (GradientShareBalance, target 0.9, the one setting chosen on val
+# for all methods). Results: docs/results.md, "Balancing on test".
 _base_ = '../_base_/distiller_retinanet_r18_to_r18-w16_synthetic.py'
 
 model = dict(

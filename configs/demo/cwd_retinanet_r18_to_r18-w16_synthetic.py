@@ -3,10 +3,8 @@
 # weight 10 (not tuned here) on all five levels; a 1x1 adapter maps the
 # student's 64 channels to the teacher's 128 (the authors' pairs share 256
 # channels and need none).
-# Balanced (GradientShareBalance, target 0.9, the one setting chosen
-# on val for all methods): +0.1 [-0.3, +0.5] AP against the same config
-# unbalanced on test, seeds 0-2 (docs/results.md, "Balancing on
-# test").
+# Balanced (GradientShareBalance, target 0.9, the one setting chosen on val
+# for all methods). Results: docs/results.md, "Balancing on test".
 _base_ = '../_base_/distiller_retinanet_r18_to_r18-w16_synthetic.py'
 
 model = dict(

@@ -4,15 +4,13 @@
 # 128, as in the authors' code. The authors' RetinaNet weights (alpha 1e-3,
 # beta 5e-4, gamma 5e-4, lambda 5e-6) and temperature 0.5, with two
 # changes (docs/methods/fgd.md, "The temperature and the features' scale"):
-# - the temperature is relative to each map's mean |F| (chosen on val:
-#   +1.9 AP over the student, against -3.5 with the absolute T): the demo
-#   teacher's features are large (mean |F| 1.7-29 by level), and an
-#   absolute 0.5 puts 90 % of the channel attention on one of 128 channels;
+# - the temperature is relative to each map's mean |F| (chosen on val):
+#   the demo teacher's features are large (mean |F| 1.7-29 by level), and
+#   an absolute 0.5 puts 90 % of the channel attention on one of 128
+#   channels;
 # - the terms are balanced (GradientShareBalance, target 0.9, the setting
-#   chosen once for all methods; +0.4 on val here, within noise) instead
-#   of scaled by hand to the features.
-# On val, seeds 0-2: +2.3 AP over the student, against -1.5 for the
-# previous demo config (alpha, beta, lambda divided by 200, absolute T).
+#   chosen once for all methods) instead of scaled by hand to the features.
+# Results: docs/results.md and docs/methods/fgd.md.
 _base_ = '../_base_/distiller_retinanet_r18_to_r18-w16_synthetic.py'
 
 model = dict(

@@ -17,18 +17,9 @@
 # the paper's proposals are the top 2000 boxes per level and at most 1000
 # per image after NMS (the default proposal_cfg, used by the COCO configs);
 # here 300 and 300, and 16 regions per image instead of 512.
-_base_ = [
-    '../_base_/datasets/synthetic_coco_detection.py',
-    '../_base_/schedules/synthetic_iters.py',
-    '../_base_/synthetic_runtime.py',
-]
-custom_imports = dict(imports=['sea_kd'], allow_failed_imports=False)
+_base_ = '../_base_/distiller_faster-rcnn-r18_to_retinanet-r18-w16_synthetic.py'
 
 model = dict(
-    type='Distiller',
-    student='{{fileDirname}}/retinanet_r18-w16_synthetic.py',
-    teacher='{{fileDirname}}/faster-rcnn_r18_synthetic.py',
-    teacher_ckpt='work_dirs/demo/faster-rcnn_r18_synthetic/teacher.pth',
     methods=[
         dict(
             type='GDetKD',

@@ -5,18 +5,9 @@
 # shapes match (here only the two predictor biases: the student's FCs are
 # narrower). SGFI and CKD see at most 16 regions per image (positives first):
 # a cost cap of ours, not the paper's (see docs/methods/gdetkd.md, "Cost").
-_base_ = [
-    '../_base_/datasets/synthetic_coco_detection.py',
-    '../_base_/schedules/synthetic_iters.py',
-    '../_base_/synthetic_runtime.py',
-]
-custom_imports = dict(imports=['sea_kd'], allow_failed_imports=False)
+_base_ = '../_base_/distiller_faster-rcnn_r18_to_r18-w16_synthetic.py'
 
 model = dict(
-    type='Distiller',
-    student='{{fileDirname}}/faster-rcnn_r18-w16_synthetic.py',
-    teacher='{{fileDirname}}/faster-rcnn_r18_synthetic.py',
-    teacher_ckpt='work_dirs/demo/faster-rcnn_r18_synthetic/teacher.pth',
     methods=[
         dict(
             type='GDetKD',

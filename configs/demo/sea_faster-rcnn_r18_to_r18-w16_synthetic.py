@@ -2,18 +2,9 @@
 # Faster R-CNN R-18 teacher -> narrow R-18 student, on the generated data set.
 # The relations are computed in each model's own feature space, so the
 # 128-channel teacher FPN and the 64-channel student FPN need no adapter.
-_base_ = [
-    '../_base_/datasets/synthetic_coco_detection.py',
-    '../_base_/schedules/synthetic_iters.py',
-    '../_base_/synthetic_runtime.py',
-]
-custom_imports = dict(imports=['sea_kd'], allow_failed_imports=False)
+_base_ = '../_base_/distiller_faster-rcnn_r18_to_r18-w16_synthetic.py'
 
 model = dict(
-    type='Distiller',
-    student='{{fileDirname}}/faster-rcnn_r18-w16_synthetic.py',
-    teacher='{{fileDirname}}/faster-rcnn_r18_synthetic.py',
-    teacher_ckpt='work_dirs/demo/faster-rcnn_r18_synthetic/teacher.pth',
     methods=[
         dict(
             type='SEA',

@@ -3,22 +3,11 @@
 # The relations are computed in each model's own feature space, so the
 # 128-channel teacher FPN and the 64-channel student FPN need no adapter.
 # The COCO configs' weight 10, balanced (GradientShareBalance, target 0.9,
-# the one setting chosen on val for all methods). On test, seeds 0-2:
-# +2.3 AP over the student, +1.2 [+0.9, +1.6] over weight 10 unbalanced,
-# +0.2 [-0.5, +0.9] over weight 50 (the previous demo config, chosen on
-# val) (docs/results.md, "Balancing on test").
-_base_ = [
-    '../_base_/datasets/synthetic_coco_detection.py',
-    '../_base_/schedules/synthetic_iters.py',
-    '../_base_/synthetic_runtime.py',
-]
-custom_imports = dict(imports=['sea_kd'], allow_failed_imports=False)
+# the one setting chosen on val for all methods). Results: docs/results.md,
+# "Balancing on test".
+_base_ = '../_base_/distiller_retinanet_r18_to_r18-w16_synthetic.py'
 
 model = dict(
-    type='Distiller',
-    student='{{fileDirname}}/retinanet_r18-w16_synthetic.py',
-    teacher='{{fileDirname}}/retinanet_r18_synthetic.py',
-    teacher_ckpt='work_dirs/demo/retinanet_r18_synthetic/teacher.pth',
     methods=[
         dict(
             type='SEA',
