@@ -17,7 +17,9 @@
 # the paper's proposals are the top 2000 boxes per level and at most 1000
 # per image after NMS (the default proposal_cfg, used by the COCO configs);
 # here 300 and 300, and 16 regions per image instead of 512.
-_base_ = '../_base_/distiller_faster-rcnn-r18_to_retinanet-r18-w16_synthetic.py'
+_base_ = [
+    '../_base_/distiller_faster-rcnn-r18_to_retinanet-r18-w16_synthetic.py'
+]
 
 model = dict(
     methods=[

@@ -62,7 +62,10 @@ class DenseHeadView:
     * ``target_output_offset``: items of ``get_targets``' output before the
       labels (the anchors, for ATSS and GFL);
     * ``box_targets``: the targets are always boxes in pixels (GFL,
-      RTMDet, TOOD, YOLOX).
+      RTMDet, TOOD, YOLOX);
+    * ``predicts_boxes_alone``: ``predict_by_feat`` makes detections from
+      the class scores, box outputs and score factors alone (not
+      RTMDet-Ins, whose detections need its mask kernels and mask feature).
 
     Args:
         head: The dense head.
@@ -74,6 +77,7 @@ class DenseHeadView:
     predicts_distributions = False
     target_output_offset = 0
     box_targets = False
+    predicts_boxes_alone = True
 
     def __init__(self, head: nn.Module) -> None:
         self.head = head

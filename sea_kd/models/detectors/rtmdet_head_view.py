@@ -30,6 +30,8 @@ class RTMDetHeadView(ATSSHeadView):
 class RTMDetInsHeadView(RTMDetHeadView):
     """RTMDet's instance heads (and ``RTMDetInsSepBNHead``): their forward
     also makes mask kernels and a mask feature from the neck, so they are
-    not run as tower heads."""
+    not run as tower heads, and their detections need the mask branch's
+    outputs."""
 
     has_towers = False
+    predicts_boxes_alone = False

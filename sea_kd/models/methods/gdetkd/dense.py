@@ -6,18 +6,31 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from mmdet.registry import MODELS, TASK_UTILS
 from mmdet.utils import ConfigType, OptConfigType
-from torch import Tensor
+from torch import Tensor, nn
 
 from ...capture import DistillRecord, teacher_region_forward
-from ...detectors import rcnn_stage
+from ...detectors import checked_dense_view, rcnn_stage
 from ...detectors.pair_checks import neck_channels_of
 from ...detectors.strides import level_strides
+from ..pair_requirement import PairRequirement
 from .gdetkd import HETEROGENEOUS, GDetKD, gdetkd_pipeline
 from .region_budget import regions_within_budget
 from .region_repr import DENSE_REGION_REPRS, dense_region_repr_names
 from .region_sampling import (DEFAULT_PROPOSAL_CFG, dense_head_proposals,
                               positive_regions, regions_as_rois,
                               sample_regions)
+
+
+def _student_predicts_boxes_alone(student: nn.Module,
+                                  teacher: nn.Module) -> None:
+    head = student.bbox_head
+    if not checked_dense_view(head, 'student').predicts_boxes_alone:
+        raise TypeError(
+            "G-DetKD's heterogeneous pipeline samples its regions from the "
+            "student's own detections, made from its class scores and box "
+            f'outputs; a {type(head).__name__} makes them with its mask '
+            'branch too. Use the box-only head of the family (e.g. RTMDet '
+            'for RTMDet-Ins) or a feature method.')
 
 
 @MODELS.register_module()
@@ -68,6 +81,9 @@ class GDetKDDense(GDetKD):
 
     record_parts = ('neck', 'dense_head')
     teacher_record_parts = ('neck', )
+    pair_requirements = GDetKD.pair_requirements + (
+        PairRequirement('needs a student whose detections are boxes alone',
+                        _student_predicts_boxes_alone), )
     own_options = ('region_projector', 'dense_region_repr',
                    'tower_finest_scale', 'proposal_cfg', 'region_sampling')
 

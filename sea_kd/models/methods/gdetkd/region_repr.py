@@ -13,6 +13,7 @@ from mmengine.registry import Registry
 from torch import Tensor
 
 from ...capture import DistillRecord
+from ...capture.record_parts import last_tower_layers
 from ...utils.precision import at_least_fp32
 from .region_positions import features_at_regions, head_finest_scale
 
@@ -98,7 +99,10 @@ class HeadTowerRepr(DenseRegionRepr):
         if method.tower_finest_scale is None:
             method.tower_finest_scale = head_finest_scale(
                 method.student.bbox_head)
-        return int(method.student.bbox_head.cls_convs[-1].out_channels)
+        # one tower run per level, or one per level (RTMDet's separate-BN
+        # heads): the last layer's width either way
+        return int(last_tower_layers(method.student.bbox_head)[-1]
+                   .out_channels)
 
     def features(self, method: 'GDetKDDense', record: DistillRecord,
                  rois: Tensor, fused: Optional[Tensor]) -> Tensor:

@@ -71,8 +71,23 @@ def dense_head_proposals(head: nn.Module,
     dense = DenseHeadOutputs([at_least_fp32(c.detach()) for c in cls_scores],
                              [at_least_fp32(b.detach()) for b in bbox_preds],
                              extras)
-    return checked_dense_view(head, 'student').predict(dense,
-                                                       batch_img_metas, cfg)
+    results = checked_dense_view(head, 'student').predict(
+        dense, batch_img_metas, cfg)
+    return [proper_boxes(result) for result in results]
+
+
+def proper_boxes(detections: InstanceData) -> InstanceData:
+    """The detections whose boxes have ``x2 >= x1`` and ``y2 >= y1``.
+
+    Heads that regress edge distances without a positive activation
+    (RTMDet without ``exp_on_reg``, for one) give reversed boxes where a
+    distance is negative, as an early student does; mmdet's dense heads keep
+    them (no ``min_bbox_size`` in their test configs), and no region can be
+    pooled from them, so they are not proposals.
+    """
+    boxes = detections.bboxes
+    keep = (boxes[:, 2] >= boxes[:, 0]) & (boxes[:, 3] >= boxes[:, 1])
+    return detections if bool(keep.all()) else detections[keep]
 
 
 @torch.no_grad()

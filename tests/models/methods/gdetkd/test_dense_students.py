@@ -1,0 +1,97 @@
+"""G-DetKD's dense pipeline with RTMDet students: reversed boxes of an
+early student are not proposals, both region representations train, and a
+student whose detections need a mask branch (RTMDet-Ins) is refused at
+build with the reason."""
+import copy
+
+import pytest
+import torch
+from mmengine.config import ConfigDict
+from mmengine.structures import InstanceData
+
+from sea_kd.models.detectors import DenseHeadOutputs, checked_dense_view
+from sea_kd.models.methods.gdetkd import GDetKD
+from sea_kd.models.methods.gdetkd.region_sampling import (DEFAULT_PROPOSAL_CFG,
+                                                          dense_head_proposals,
+                                                          proper_boxes)
+
+from ....conftest import build, make_batch, tiny_detector_cfg
+from ...distillers.test_gdetkd_distiller import (distill_terms, gdetkd,
+                                                 grad_sum, teacher_ckpt)
+
+__all__ = ['teacher_ckpt']  # the module fixture, shared
+
+
+def rtmdet_cfg(kind='rtmdet'):
+    cfg = tiny_detector_cfg(kind, base_channels=8, neck_channels=32)
+    # the Faster R-CNN teacher's strides need it (the build says so)
+    cfg.data_preprocessor.pad_size_divisor = 32
+    return cfg
+
+
+def test_proper_boxes_keeps_the_boxes_a_region_can_be_pooled_from():
+    boxes = torch.tensor([[0., 0., 4., 4.],     # kept
+                          [5., 5., 5., 9.],     # zero width: kept
+                          [6., 1., 2., 8.],     # x2 < x1
+                          [1., 7., 3., 2.]])    # y2 < y1
+    kept = proper_boxes(InstanceData(bboxes=boxes,
+                                     scores=torch.arange(4.)))
+    assert torch.equal(kept.bboxes, boxes[:2])
+    assert torch.equal(kept.scores, torch.tensor([0., 1.]))
+    assert len(proper_boxes(InstanceData(bboxes=boxes[2:],
+                                         scores=torch.zeros(2)))) == 0
+
+
+def test_reversed_boxes_of_an_early_rtmdet_student_are_not_proposals():
+    """RTMDet regresses edge distances without a positive activation; with
+    negative distances its own prediction path gives reversed boxes."""
+    torch.manual_seed(0)
+    head = build(rtmdet_cfg()).bbox_head
+    sizes = [(8, 8), (4, 4), (2, 2)]
+    cls_scores = [torch.randn(1, head.cls_out_channels, h, w)
+                  for h, w in sizes]
+    # left and top distances positive, right and bottom very negative
+    bbox_preds = [torch.cat([torch.rand(1, 2, h, w),
+                             -torch.full((1, 2, h, w), 50.)], dim=1)
+                  for h, w in sizes]
+    bbox_preds[0][..., :4, :4] = torch.rand(1, 4, 4, 4)  # some proper
+    metas = [dict(img_shape=(64, 64), scale_factor=(1., 1.))]
+    cfg = ConfigDict(copy.deepcopy(DEFAULT_PROPOSAL_CFG))
+    raw = checked_dense_view(head, 'student').predict(
+        DenseHeadOutputs(cls_scores, bbox_preds, ()), metas, cfg)[0].bboxes
+    assert bool(((raw[:, 2] < raw[:, 0]) | (raw[:, 3] < raw[:, 1])).any())
+    (proposals, ) = dense_head_proposals(head, cls_scores, bbox_preds, None,
+                                         metas, cfg)
+    boxes = proposals.bboxes
+    assert len(boxes) > 0
+    assert bool(((boxes[:, 2] >= boxes[:, 0]) &
+                 (boxes[:, 3] >= boxes[:, 1])).all())
+
+
+@pytest.mark.parametrize('repr_options', [
+    dict(),
+    dict(dense_region_repr='head_tower',
+         region_projector=dict(type='RegionProjector', pooled_size=1))],
+    ids=['fused_roi', 'head_tower'])
+def test_rtmdet_students_train_with_either_region_repr(repr_options,
+                                                      teacher_ckpt):
+    """``head_tower`` reads RTMDet's separate-BN towers (one per level)."""
+    torch.manual_seed(0)
+    model = gdetkd(rtmdet_cfg(), teacher_ckpt, **repr_options)
+    inputs, samples = make_batch(model, num_items=[3, 2])
+    terms = distill_terms(model.loss(inputs, samples))
+    assert set(terms) == {'loss_gdetkd_sgfi', 'loss_gdetkd_ckd'}
+    assert all(torch.isfinite(v) for v in terms.values())
+    sum(terms.values()).backward()
+    assert grad_sum(model.student.backbone.parameters()) > 0
+
+
+def test_an_rtmdet_ins_student_is_refused_at_build(teacher_ckpt):
+    reason = 'needs a student whose detections are boxes alone'
+    student = build(rtmdet_cfg('rtmdet_ins'))
+    teacher = build(teacher_ckpt[0])
+    assert GDetKD.pair_refusal(student, teacher) == reason
+    assert GDetKD.pair_refusal(build(rtmdet_cfg()), teacher) is None
+    with pytest.raises(TypeError, match=r'RTMDetInsSepBNHead makes them '
+                       r'with its mask branch.*\n?.*Methods that distil'):
+        gdetkd(rtmdet_cfg('rtmdet_ins'), teacher_ckpt)
