@@ -13,11 +13,6 @@ PAGE = osp.join(REPO, 'docs', 'model_zoo.md')
 
 #: the section of the page that lists each distiller type's configs
 METHOD_SECTIONS = {
-    'ADLDistiller': 'ADL',
-    'GDetKDDistiller': 'G-DetKD',
-    'SEADistiller': 'SEA',
-    'TBDDistiller': 'TBD',
-    'FeatureImitationDistiller': 'Feature imitation',
     'Distiller': 'Distiller',
     # one-method Distiller configs, by their method
     'PKD': 'PKD',
