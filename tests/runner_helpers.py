@@ -40,18 +40,20 @@ def tiny_fi_pair(num_classes: int = 6):
     return student, teacher
 
 
-def tiny_fi_on_generated_data(root, seed: int, **distiller_options):
+def tiny_fi_on_generated_data(root, seed: int, **fi_options):
     """Write a small generated data set to ``root`` and a randomly
     initialised teacher checkpoint; return the data root and the config of a
-    tiny feature-imitation distiller (:func:`tiny_fi_pair`) of it."""
+    tiny Distiller (:func:`tiny_fi_pair`) of it with one FeatureImitation
+    method of ``fi_options``."""
     generate_synthetic_coco(str(root), num_train=8, num_val=2, img_size=64,
                             seed=seed)
     torch.manual_seed(0)
     student, teacher = tiny_fi_pair()
     ckpt = osp.join(str(root), 'teacher.pth')
     torch.save(dict(state_dict=build(teacher).state_dict()), ckpt)
-    model = dict(type='FeatureImitationDistiller', student=student,
-                 teacher=teacher, teacher_ckpt=ckpt, **distiller_options)
+    model = dict(type='Distiller', student=student, teacher=teacher,
+                 teacher_ckpt=ckpt,
+                 methods=[dict(type='FeatureImitation', **fi_options)])
     return str(root), model
 
 

@@ -26,7 +26,9 @@ def fi_report(tiny_coco, tiny_teacher_ckpt, tmp_path_factory):
 
 def test_classes_and_neck_levels_are_those_of_the_configs(fi_report):
     teacher, student = tiny_teacher_cfg(), tiny_student_cfg()
-    assert fi_report['distiller']['type'] == 'FeatureImitationDistiller'
+    assert fi_report['distiller']['type'] == 'Distiller'
+    assert fi_report['distiller']['methods'] == [
+        dict(name='fi', type='FeatureImitation')]
     assert fi_report['classes'] == dict(
         dataset=list(SYNTHETIC_CLASSES), num_dataset=6, teacher=6,
         student=6, teacher_checkpoint=list(SYNTHETIC_CLASSES))
@@ -82,7 +84,7 @@ def test_teacher_metrics_are_those_of_the_first_images(
 
 def test_text_report_shows_the_numbers(fi_report):
     text = format_pair_report(fi_report)
-    assert 'FeatureImitationDistiller' in text
+    assert 'Distiller: Distiller (methods fi (FeatureImitation);' in text
     assert 'data set 6 (circle, square, triangle, ring, cross, star); ' \
         'teacher head 6; student head 6' in text
     # level, teacher stride, channels, size, student stride, channels, size
@@ -102,8 +104,8 @@ def test_two_stage_pair_reports_rpn_priors_and_roi_extractors(
                                 base_channels=4, neck_channels=16)
     torch.manual_seed(0)
     ckpt = save_state(build(teacher), 'frcnn.pth')
-    model = dict(type='SEADistiller', teacher=teacher, student=student,
-                 teacher_ckpt=ckpt)
+    model = dict(type='Distiller', teacher=teacher, student=student,
+                 teacher_ckpt=ckpt, methods=[dict(type='SEA')])
     report = build_pair_report(run_cfg(tiny_coco, model, str(tmp_path)),
                                num_val_images=0)
     assert report['teacher_eval'] is None
@@ -130,8 +132,8 @@ def _pair_with_classes(num_classes, save_state):
     student = tiny_detector_cfg('retinanet', num_classes=num_classes,
                                 base_channels=4)
     ckpt = save_state(build(teacher), f'teacher{num_classes}.pth')
-    return dict(type='FeatureImitationDistiller', teacher=teacher,
-                student=student, teacher_ckpt=ckpt)
+    return dict(type='Distiller', teacher=teacher, student=student,
+                teacher_ckpt=ckpt, methods=[dict(type='FeatureImitation')])
 
 
 def test_more_head_classes_than_the_data_set_are_a_problem(

@@ -37,11 +37,13 @@ def tiny_student_cfg() -> dict:
 
 
 def fi_distiller_cfg(teacher_ckpt: str, student: dict = None) -> dict:
-    return dict(type='FeatureImitationDistiller',
+    return dict(type='Distiller',
                 student=student or tiny_student_cfg(),
                 teacher=tiny_teacher_cfg(), teacher_ckpt=teacher_ckpt,
-                adapter=dict(type='ConvAdapter'),
-                loss_feat=dict(type='FeatureMSELoss', loss_weight=0.01))
+                methods=[dict(type='FeatureImitation',
+                              adapter=dict(type='ConvAdapter'),
+                              loss_feat=dict(type='FeatureMSELoss',
+                                             loss_weight=0.01))])
 
 
 def data_cfg(root: str, val_ann: str = None) -> dict:

@@ -18,10 +18,10 @@ def distiller(save_state):
     teacher_cfg.test_cfg.score_thr = 0.0
     ckpt = save_state(build(teacher_cfg), 'teacher.pth')
     model = MODELS.build(dict(
-        type='FeatureImitationDistiller', teacher=teacher_cfg,
-        teacher_ckpt=ckpt,
+        type='Distiller', teacher=teacher_cfg, teacher_ckpt=ckpt,
         student=tiny_detector_cfg('retinanet', base_channels=4,
-                                  neck_channels=16)))
+                                  neck_channels=16),
+        methods=[dict(type='FeatureImitation')]))
     model.init_weights()
     return model.eval()
 

@@ -39,10 +39,11 @@ DEMO = dict(root='demodata', classes=6, names=tuple('uvwxyz'),
 # a demo method config: its own pair (6 classes) and its own data set
 METHOD = """
 _base_ = './demo_student.py'
-model = dict(_delete_=True, type='FeatureImitationDistiller',
+model = dict(_delete_=True, type='Distiller',
              student='{{fileDirname}}/demo_student.py',
              teacher='{{fileDirname}}/demo_teacher.py',
-             teacher_ckpt='{{fileDirname}}/demo_teacher.pth')
+             teacher_ckpt='{{fileDirname}}/demo_teacher.pth',
+             methods=[dict(type='FeatureImitation')])
 """
 
 

@@ -51,8 +51,8 @@ def test_teacher_metrics_logged_once_after_the_first_validation(
     values, counts = runner.message_hub.get_scalar(f'teacher/{KEY}').data
     assert len(values) == 1 and values[0] == teacher[0][f'teacher/{KEY}']
     log = _log_text(work)
-    assert log.count('Teacher of FeatureImitationDistiller on 4/4 '
-                     'validation batches') == 1
+    assert log.count('Teacher of Distiller on 4/4 validation '
+                     'batches') == 1
     assert log.count(f'teacher/{KEY}:') == 1
 
 
@@ -95,8 +95,8 @@ def test_before_train_on_the_first_batch_scores_those_images_only(
     runner.train()
     (logged, ) = [r for r in scalars(work) if f'teacher/{KEY}' in r]
     assert logged['step'] == 0
-    assert 'Teacher of FeatureImitationDistiller on 1/4 validation ' \
-        'batches' in _log_text(work)
+    assert 'Teacher of Distiller on 1/4 validation batches' \
+        in _log_text(work)
 
     # the same four images alone, evaluated by plain mmdet
     ann = subset_annotations(

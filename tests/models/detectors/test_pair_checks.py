@@ -49,22 +49,23 @@ def test_same_strides_pass_and_differing_strides_name_levels_and_fix():
     assert '`start_level`, `num_outs`' in message
 
 
-@pytest.mark.parametrize('distiller', ['FeatureImitationDistiller',
-                                       'SEADistiller'])
+@pytest.mark.parametrize('method_type', ['FeatureImitation', 'SEA'])
 def test_per_level_distillers_refuse_pairs_with_other_strides_at_build(
-        distiller, save_state):
+        method_type, save_state):
     teacher_cfg = tiny_detector_cfg('retinanet')
     ckpt = save_state(build(teacher_cfg), 'teacher.pth')
     with pytest.raises(ValueError, match='different strides'):
-        MODELS.build(dict(type=distiller, teacher=teacher_cfg,
+        MODELS.build(dict(type='Distiller', teacher=teacher_cfg,
                           teacher_ckpt=ckpt,
                           student=tiny_detector_cfg('faster_rcnn'),
-                          level_matching='index'))
+                          methods=[dict(type=method_type,
+                                        level_matching='index')]))
     # by stride (the default) the student's P3-P6 meet the teacher's
-    model = MODELS.build(dict(type=distiller, teacher=teacher_cfg,
+    model = MODELS.build(dict(type='Distiller', teacher=teacher_cfg,
                               teacher_ckpt=ckpt,
-                              student=tiny_detector_cfg('faster_rcnn')))
-    method = model.methods['fi' if 'Feature' in distiller else 'sea']
+                              student=tiny_detector_cfg('faster_rcnn'),
+                              methods=[dict(type=method_type)]))
+    method = model.methods['fi' if 'Feature' in method_type else 'sea']
     assert method.level_pairs == [(1, 0), (2, 1), (3, 2), (4, 3)]
     inputs, samples = make_batch(model.student)
     losses = model.loss(inputs, samples)

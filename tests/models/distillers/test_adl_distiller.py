@@ -10,10 +10,11 @@ from sea_kd.models.losses import ADLoss
 from ...conftest import build, make_batch, tiny_detector_cfg
 
 
-def adl(student_cfg, teacher_cfg, ckpt, **kwargs):
-    model = MODELS.build(dict(type='ADLDistiller', student=student_cfg,
+def adl(student_cfg, teacher_cfg, ckpt, **adl_options):
+    """A Distiller with one ADL method of ``adl_options``."""
+    model = MODELS.build(dict(type='Distiller', student=student_cfg,
                               teacher=teacher_cfg, teacher_ckpt=ckpt,
-                              **kwargs))
+                              methods=[dict(type='ADL', **adl_options)]))
     model.init_weights()
     return model
 

@@ -37,9 +37,11 @@ def _mark_unlabeled(samples, index):
 
 def test_unlabeled_image_trains_on_teacher_detections(pair):
     s_cfg, t_cfg, ckpt, teacher = pair
-    model = MODELS.build(dict(type='ADLDistiller', student=s_cfg,
+    model = MODELS.build(dict(type='Distiller', student=s_cfg,
                               teacher=t_cfg, teacher_ckpt=ckpt,
-                              pseudo_label=dict(score_thr=0.3)))
+                              methods=[dict(type='ADL',
+                                            pseudo_label=dict(
+                                                score_thr=0.3))]))
     model.init_weights()
     inputs, samples = make_batch(model)
     _mark_unlabeled(samples, 1)
@@ -63,10 +65,10 @@ def test_unlabeled_image_trains_on_teacher_detections(pair):
 
 def test_unlabeled_images_without_pseudo_labels_are_refused(pair):
     s_cfg, t_cfg, ckpt, _ = pair
-    for cfg in (dict(type='ADLDistiller'),
-                dict(type='FeatureImitationDistiller')):
-        model = MODELS.build(dict(cfg, student=s_cfg, teacher=t_cfg,
-                                  teacher_ckpt=ckpt))
+    for method in (dict(type='ADL'), dict(type='FeatureImitation')):
+        model = MODELS.build(dict(type='Distiller', student=s_cfg,
+                                  teacher=t_cfg, teacher_ckpt=ckpt,
+                                  methods=[method]))
         inputs, samples = make_batch(model)
         _mark_unlabeled(samples, 0)
         with pytest.raises(ValueError, match='unlabeled images'):
@@ -76,5 +78,7 @@ def test_unlabeled_images_without_pseudo_labels_are_refused(pair):
 def test_pseudo_label_option_is_checked(pair):
     s_cfg, t_cfg, ckpt, _ = pair
     with pytest.raises(ValueError, match='only `score_thr`'):
-        MODELS.build(dict(type='ADLDistiller', student=s_cfg, teacher=t_cfg,
-                          teacher_ckpt=ckpt, pseudo_label=dict(thr=0.5)))
+        MODELS.build(dict(type='Distiller', student=s_cfg, teacher=t_cfg,
+                          teacher_ckpt=ckpt,
+                          methods=[dict(type='ADL',
+                                        pseudo_label=dict(thr=0.5))]))

@@ -25,13 +25,15 @@ def fi_cfg(save_state):
                                 neck_channels=16)
     teacher = tiny_detector_cfg('retinanet', base_channels=8,
                                 neck_channels=32)
-    return dict(type='FeatureImitationDistiller', student=student,
-                teacher=teacher,
-                teacher_ckpt=save_state(build(teacher), 'teacher.pth'))
+    return dict(type='Distiller', student=student, teacher=teacher,
+                teacher_ckpt=save_state(build(teacher), 'teacher.pth'),
+                methods=[dict(type='FeatureImitation')])
 
 
-def distiller(cfg, **kwargs):
-    model = MODELS.build(copy.deepcopy(dict(cfg, **kwargs)))
+def distiller(cfg, **distiller_options):
+    """Build the Distiller config ``cfg`` with the Distiller's own options
+    ``distiller_options`` (e.g. ``nonfinite_loss``)."""
+    model = MODELS.build(copy.deepcopy(dict(cfg, **distiller_options)))
     model.init_weights()
     return model.train()
 
@@ -106,7 +108,7 @@ def test_factor_zero_skips_the_teacher_and_trains_the_student_alone(fi_cfg):
     assert total.item() == pytest.approx(own_total.item(), rel=1e-6)
     # the zero term reaches the adapters (DDP needs every parameter used)
     total.backward()
-    for p in model.adapters.parameters():
+    for p in model.methods['fi'].adapters.parameters():
         assert p.grad is not None and not p.grad.any()
 
     # back on: the teacher runs again
@@ -173,7 +175,7 @@ def test_nonfinite_loss_raises_with_a_diagnosis(fi_cfg):
     inputs, samples = make_batch(model)
     samples[0].set_metainfo(dict(img_path='data/x/000007.png', img_id=7))
     with torch.no_grad():  # a diverging adapter: its squares overflow
-        model.adapters[1].conv.weight.fill_(1e30)
+        model.methods['fi'].adapters[1].conv.weight.fill_(1e30)
     MessageHub.get_current_instance().update_info('iter', 41)
     with pytest.raises(FloatingPointError) as err:
         model.loss(inputs, samples)
@@ -204,11 +206,11 @@ def test_nonfinite_inputs_are_pointed_at(fi_cfg):
 
 def poison(model):
     """Make the feature loss NaN (connected to student and adapters)."""
-    model.loss_feat.loss_weight = float('nan')
+    model.methods['fi'].loss_feat.loss_weight = float('nan')
 
 
 def heal(model):
-    model.loss_feat.loss_weight = 1.0
+    model.methods['fi'].loss_feat.loss_weight = 1.0
 
 
 def test_skip_mode_trains_the_student_with_finite_gradients(
@@ -232,7 +234,8 @@ def test_skip_mode_trains_the_student_with_finite_gradients(
     assert all(g is not None and torch.isfinite(g).all()
                for g in grads.values())
     assert any(g.abs().sum() > 0 for g in grads.values())
-    assert all(not p.grad.any() for p in model.adapters.parameters())
+    assert all(not p.grad.any()
+               for p in model.methods['fi'].adapters.parameters())
     assert model.skipped_steps == 1
     assert MessageHub.get_current_instance().get_scalar(
         'train/distill_skipped_steps').current() >= 1
@@ -260,10 +263,10 @@ def test_skip_mode_raises_after_max_consecutive_skips(fi_cfg, monkeypatch):
 
 
 @pytest.mark.parametrize('method, kind, options', [
-    ('ADLDistiller', 'retinanet', {}), ('SEADistiller', 'retinanet', {}),
-    ('TBDDistiller', 'retinanet', {}),
+    ('ADL', 'retinanet', {}), ('SEA', 'retinanet', {}),
+    ('TBD', 'retinanet', {}),
     # no memory of past steps: both calls see the same negatives
-    ('GDetKDDistiller', 'faster_rcnn',
+    ('GDetKD', 'faster_rcnn',
      dict(loss_ckd=dict(type='CKDLoss', loss_weight=0.5, memory_batches=0)))
 ])
 def test_every_distiller_takes_the_controls_and_scales_all_its_terms(
@@ -271,13 +274,15 @@ def test_every_distiller_takes_the_controls_and_scales_all_its_terms(
     torch.manual_seed(0)
     student = tiny_detector_cfg(kind, base_channels=8, neck_channels=16)
     teacher = tiny_detector_cfg(kind, base_channels=8, neck_channels=32)
-    model = distiller(dict(type=method, student=student, teacher=teacher,
+    model = distiller(dict(type='Distiller', student=student,
+                           teacher=teacher,
                            teacher_ckpt=save_state(build(teacher)),
-                           **options),
+                           methods=[dict(type=method, **options)]),
                       nonfinite_loss='skip', max_consecutive_skips=3)
     assert (model.nonfinite_loss, model.max_consecutive_skips) == ('skip', 3)
     inputs, samples = make_batch(model)
-    prefix = f'loss_{model.method_name}_'
+    (method_name, ) = model.method_names
+    prefix = f'loss_{method_name}_'
 
     def terms(scale):
         model.set_distill_loss_scale(scale)

@@ -22,10 +22,13 @@ def retina_pair(save_state):
         teacher
 
 
-def fi(student_cfg, teacher_cfg, ckpt, **kwargs):
-    cfg = dict(type='FeatureImitationDistiller', student=student_cfg,
-               teacher=teacher_cfg, teacher_ckpt=ckpt)
-    cfg.update(kwargs)
+def fi(student_cfg, teacher_cfg, ckpt, distiller=None, **fi_options):
+    """A Distiller with one FeatureImitation method of ``fi_options``;
+    ``distiller``: the Distiller's own options (e.g. ``student_ckpt``)."""
+    cfg = dict(type='Distiller', student=student_cfg, teacher=teacher_cfg,
+               teacher_ckpt=ckpt,
+               methods=[dict(type='FeatureImitation', **fi_options)],
+               **(distiller or {}))
     model = MODELS.build(copy.deepcopy(cfg))
     model.init_weights()
     return model
@@ -44,7 +47,8 @@ def test_loss_has_student_and_distill_terms(retina_pair):
         t_feats = teacher.eval().extract_feat(inputs)
         expected = torch.stack([
             (adapt(s) - t).pow(2).mean()
-            for adapt, s, t in zip(model.adapters, s_feats, t_feats)
+            for adapt, s, t in zip(model.methods['fi'].adapters, s_feats,
+                                   t_feats)
         ]).mean()
     assert losses['loss_fi_feat'].item() == pytest.approx(expected.item(),
                                                           rel=1e-4)
@@ -57,7 +61,7 @@ def test_gradients_reach_student_and_adapters_never_teacher(retina_pair):
     model.train()
     inputs, samples = make_batch(model)
     model.loss(inputs, samples)['loss_fi_feat'].backward()
-    assert model.adapters[0].conv.weight.grad.abs().sum() > 0
+    assert model.methods['fi'].adapters[0].conv.weight.grad.abs().sum() > 0
     assert model.student.backbone.conv1.weight.grad.abs().sum() > 0
     assert all(p.grad is None and not p.requires_grad
                for p in model.teacher.parameters())
@@ -162,7 +166,7 @@ def test_student_checkpoint_loaded_after_init(retina_pair, save_state):
     torch.manual_seed(1)
     pretrained = build(s_cfg)
     path = save_state(pretrained, 'student_pre.pth')
-    model = fi(s_cfg, t_cfg, ckpt, student_ckpt=path)
+    model = fi(s_cfg, t_cfg, ckpt, distiller=dict(student_ckpt=path))
     for (k, v), (_, ref) in zip(model.student.state_dict().items(),
                                 pretrained.state_dict().items()):
         assert torch.equal(v, ref), k

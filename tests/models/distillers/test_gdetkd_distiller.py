@@ -1,5 +1,6 @@
-"""GDetKDDistiller end to end with tiny detectors: both pipelines, the
-regions of a student that predicts nothing, head transfer, build errors."""
+"""G-DetKD in a Distiller end to end with tiny detectors: both pipelines,
+the regions of a student that predicts nothing, head transfer, build
+errors."""
 import copy
 
 import pytest
@@ -9,7 +10,7 @@ from mmdet.structures.bbox import bbox_overlaps
 from mmengine.logging import MessageHub
 
 from sea_kd.models.capture import MethodTap
-from sea_kd.models.distillers import GDetKDDistiller
+from sea_kd.models.distillers import Distiller
 
 from ...conftest import build, make_batch, tiny_detector_cfg
 
@@ -42,11 +43,16 @@ def teacher_ckpt(tmp_path_factory):
     return cfg, str(path)
 
 
-def gdetkd(s_cfg, teacher_ckpt, **kwargs):
+def gdetkd(s_cfg, teacher_ckpt, distiller=None, **gdetkd_options):
+    """A Distiller with one GDetKD method of ``gdetkd_options``;
+    ``distiller``: the Distiller's own options (e.g. ``student_ckpt``)."""
     t_cfg, ckpt = teacher_ckpt
-    model = MODELS.build(dict(type='GDetKDDistiller', student=s_cfg,
+    model = MODELS.build(dict(type='Distiller', student=s_cfg,
                               teacher=copy.deepcopy(t_cfg),
-                              teacher_ckpt=ckpt, **kwargs))
+                              teacher_ckpt=ckpt,
+                              methods=[dict(type='GDetKD',
+                                            **gdetkd_options)],
+                              **(distiller or {})))
     model.init_weights()
     model.train()
     return model
@@ -64,10 +70,11 @@ def grad_sum(params):
 def test_homogeneous_pipeline(teacher_ckpt):
     model = gdetkd(student_cfg('faster_rcnn', fc_out_channels=16),
                    teacher_ckpt)
-    assert model.pipeline == 'homogeneous'
+    method = model.methods['gdetkd']
+    assert method.pipeline == 'homogeneous'
     assert model.record_parts == ('neck', 'roi')
-    assert model.student_strides == [4., 8., 16., 32.]
-    assert model.loss_ckd.adapter.in_features == 16  # student FC 16 -> 32
+    assert method.student_strides == [4., 8., 16., 32.]
+    assert method.loss_ckd.adapter.in_features == 16  # student FC 16 -> 32
     inputs, samples = make_batch(model, num_items=[3, 2])
     with MethodTap(model.student.backbone, 'forward') as s_tap, \
             MethodTap(model.teacher.backbone, 'forward') as t_tap:
@@ -82,21 +89,22 @@ def test_homogeneous_pipeline(teacher_ckpt):
     sum(terms.values()).backward()
     assert grad_sum(model.student.backbone.parameters()) > 0
     assert grad_sum(model.student.roi_head.bbox_head.parameters()) > 0
-    assert grad_sum(model.loss_sgfi.parameters()) > 0
-    assert grad_sum(model.loss_ckd.parameters()) > 0
+    assert grad_sum(method.loss_sgfi.parameters()) > 0
+    assert grad_sum(method.loss_ckd.parameters()) > 0
     assert all(p.grad is None for p in model.teacher.parameters())
     assert not any(k.startswith('teacher') for k in model.state_dict())
-    assert model.loss_ckd.memory_sizes == [model.loss_ckd.memory.shape[0]]
+    assert method.loss_ckd.memory_sizes == [method.loss_ckd.memory.shape[0]]
 
 
 @pytest.mark.parametrize('kind', ['retinanet', 'fcos'])
 def test_heterogeneous_pipeline(kind, teacher_ckpt):
     model = gdetkd(student_cfg(kind), teacher_ckpt)
-    assert model.pipeline == 'heterogeneous'
+    method = model.methods['gdetkd']
+    assert method.pipeline == 'heterogeneous'
     assert model.record_parts == ('neck', 'dense_head')
     assert model.teacher_parts == ('neck', )
-    assert model.loss_cls is None and model.loss_reg is None
-    assert model.student_strides == [8., 16., 32., 64., 128.]
+    assert method.loss_cls is None and method.loss_reg is None
+    assert method.student_strides == [8., 16., 32., 64., 128.]
     inputs, samples = make_batch(model, num_items=[3, 2])
     with MethodTap(model.student.backbone, 'forward') as s_tap:
         losses = model.loss(inputs, samples)
@@ -107,8 +115,8 @@ def test_heterogeneous_pipeline(kind, teacher_ckpt):
                for v in terms.values())
     sum(terms.values()).backward()
     assert grad_sum(model.student.neck.parameters()) > 0
-    assert grad_sum(model.region_projector.parameters()) > 0
-    assert grad_sum(model.loss_sgfi.parameters()) > 0
+    assert grad_sum(method.region_projector.parameters()) > 0
+    assert grad_sum(method.loss_sgfi.parameters()) > 0
     assert all(p.grad is None for p in model.teacher.parameters())
 
 
@@ -118,12 +126,13 @@ def test_heterogeneous_ckd_on_the_head_tower(kind, teacher_ckpt):
                    dense_region_repr='head_tower',
                    region_projector=dict(type='RegionProjector',
                                          pooled_size=1))
+    method = model.methods['gdetkd']
     assert model.record_parts == ('neck', 'dense_head', 'dense_tower')
-    assert model.tower_finest_scale == 32.  # read off the student's head
+    assert method.tower_finest_scale == 32.  # read off the student's head
     tower = model.student.bbox_head.cls_convs[-1]
-    assert model.region_projector.fc1.in_features == tower.out_channels
+    assert method.region_projector.fc1.in_features == tower.out_channels
     seen = {}
-    original = model.region_projector.forward
+    original = method.region_projector.forward
 
     def spy(x):
         seen['in'] = x
@@ -131,16 +140,16 @@ def test_heterogeneous_ckd_on_the_head_tower(kind, teacher_ckpt):
 
     inputs, samples = make_batch(model, num_items=[3, 2])
     with MethodTap(model.student.bbox_head, 'forward_single') as head_tap:
-        model.region_projector.forward = spy
+        method.region_projector.forward = spy
         losses = model.loss(inputs, samples)
-    del model.region_projector.forward
+    del method.region_projector.forward
     # the head ran once per level (no second student forward)
-    assert len(head_tap.calls) == len(model.student_strides)
+    assert len(head_tap.calls) == len(method.student_strides)
     assert set(distill_terms(losses)) == {'loss_gdetkd_ckd'}
     assert seen['in'].shape[1:] == (tower.out_channels, 1, 1)
     losses['loss_gdetkd_ckd'].backward()
     assert grad_sum(model.student.bbox_head.cls_convs.parameters()) > 0
-    assert grad_sum(model.region_projector.parameters()) > 0
+    assert grad_sum(method.region_projector.parameters()) > 0
     # the classifier itself is not on the CKD path
     cls_layer = getattr(model.student.bbox_head, 'retina_cls', None) or \
         model.student.bbox_head.conv_cls
@@ -176,9 +185,10 @@ def test_sgfi_on_positive_regions_only(kind, teacher_ckpt):
         region_projector=dict(type='RegionProjector', pooled_size=1))
     model = gdetkd(student_cfg(kind, **extra), teacher_ckpt,
                    sgfi_regions='positive', **tower)
+    method = model.methods['gdetkd']
     inputs, samples = make_batch(model, num_items=[3, 2])
-    with MethodTap(model.loss_sgfi, 'forward') as sgfi_tap, \
-            MethodTap(model.loss_ckd, 'forward') as ckd_tap:
+    with MethodTap(method.loss_sgfi, 'forward') as sgfi_tap, \
+            MethodTap(method.loss_ckd, 'forward') as ckd_tap:
         terms = distill_terms(model.loss(inputs, samples))
     assert all(torch.isfinite(v) for v in terms.values())
     # SGFI sees the positives of the regions CKD sees, and only those
@@ -197,16 +207,17 @@ def test_sgfi_on_positive_regions_only(kind, teacher_ckpt):
 def test_student_without_boxes_gets_the_ground_truth_as_regions(
         teacher_ckpt, monkeypatch):
     model = gdetkd(student_cfg('retinanet'), teacher_ckpt)
+    method = model.methods['gdetkd']
     with torch.no_grad():  # every class score 0 after the sigmoid
         model.student.bbox_head.retina_cls.bias.fill_(-1e4)
     seen = {}
-    original = model.heterogeneous_rois
+    original = method.heterogeneous_rois
 
     def spy(record):
         seen['rois'] = original(record)
         return seen['rois']
 
-    monkeypatch.setattr(model.method, 'heterogeneous_rois', spy)
+    monkeypatch.setattr(method, 'heterogeneous_rois', spy)
     inputs, samples = make_batch(model, num_items=[3, 2])
     terms = distill_terms(model.loss(inputs, samples))
     rois, positive = seen['rois']
@@ -233,8 +244,9 @@ def test_terms_are_skippable(teacher_ckpt):
 
 def test_memory_not_in_checkpoint(teacher_ckpt):
     model = gdetkd(student_cfg('retinanet'), teacher_ckpt)
+    method = model.methods['gdetkd']
     model.loss(*make_batch(model))
-    assert len(model.loss_ckd.memory_sizes) == 1
+    assert len(method.loss_ckd.memory_sizes) == 1
     # the method's modules are saved under methods.<name>. (sea_kd 0.2)
     keys = [k for k in model.state_dict()
             if k.startswith('methods.gdetkd.loss_ckd')]
@@ -246,9 +258,10 @@ def test_head_transfer_lists_the_copied_parameters(teacher_ckpt, save_state):
     # narrower FC: only the predictor biases have the teacher's shapes
     model = gdetkd(student_cfg('faster_rcnn', fc_out_channels=16),
                    teacher_ckpt)
+    method = model.methods['gdetkd']
     t_head = model.teacher.roi_head.bbox_head
     s_head = model.student.roi_head.bbox_head
-    assert model.transferred_head_params == ['fc_cls.bias', 'fc_reg.bias']
+    assert method.transferred_head_params == ['fc_cls.bias', 'fc_reg.bias']
     assert torch.equal(s_head.fc_cls.bias, t_head.fc_cls.bias)
     # the same head shapes (32-channel neck, 32-d FCs): everything
     s_cfg = student_cfg('faster_rcnn')
@@ -257,21 +270,23 @@ def test_head_transfer_lists_the_copied_parameters(teacher_ckpt, save_state):
     s_cfg.roi_head.bbox_roi_extractor.out_channels = 32
     s_cfg.roi_head.bbox_head.in_channels = 32
     model = gdetkd(s_cfg, teacher_ckpt)
+    method = model.methods['gdetkd']
     t_state = model.teacher.roi_head.bbox_head.state_dict()
-    assert model.transferred_head_params == sorted(t_state)
+    assert method.transferred_head_params == sorted(t_state)
     for name, value in model.student.roi_head.bbox_head.state_dict().items():
         assert torch.equal(value, t_state[name])
-    assert gdetkd(s_cfg, teacher_ckpt,
-                  head_transfer=False).transferred_head_params == []
+    assert gdetkd(s_cfg, teacher_ckpt, head_transfer=False).methods[
+        'gdetkd'].transferred_head_params == []
     # a student checkpoint, loaded after the transfer, wins
     torch.manual_seed(5)
     own = build(s_cfg)
-    model = gdetkd(s_cfg, teacher_ckpt, student_ckpt=save_state(own))
+    model = gdetkd(s_cfg, teacher_ckpt,
+                   distiller=dict(student_ckpt=save_state(own)))
     assert torch.equal(model.student.roi_head.bbox_head.fc_cls.weight,
                        own.roi_head.bbox_head.fc_cls.weight)
     # a dense student has no R-CNN head to transfer into
-    assert gdetkd(student_cfg('retinanet'),
-                  teacher_ckpt).transferred_head_params == []
+    assert gdetkd(student_cfg('retinanet'), teacher_ckpt).methods[
+        'gdetkd'].transferred_head_params == []
 
 
 def test_region_sampling_override(teacher_ckpt, monkeypatch):
@@ -282,10 +297,11 @@ def test_region_sampling_override(teacher_ckpt, monkeypatch):
                           neg_iou_thr=0.5, min_pos_iou=0.5),
             sampler=dict(type='RandomSampler', num=8, pos_fraction=0.25,
                          add_gt_as_proposals=True)))
+    method = model.methods['gdetkd']
     inputs, samples = make_batch(model, num_items=[2, 2])
     rois = []
-    original = model.heterogeneous_rois
-    monkeypatch.setattr(model.method, 'heterogeneous_rois',
+    original = method.heterogeneous_rois
+    monkeypatch.setattr(method, 'heterogeneous_rois',
                         lambda r: rois.append(original(r)) or rois[-1])
     model.loss(inputs, samples)
     assert all(int((rois[0][0][:, 0] == b).sum()) <= 8 for b in range(2))
@@ -296,9 +312,10 @@ def test_build_errors_name_the_problem(teacher_ckpt, save_state):
     retina = student_cfg('retinanet')
     with pytest.raises(TypeError, match='two-stage teacher'):
         dense_teacher = build(tiny_detector_cfg('retinanet'))
-        MODELS.build(dict(type='GDetKDDistiller', student=retina,
+        MODELS.build(dict(type='Distiller', student=retina,
                           teacher=tiny_detector_cfg('retinanet'),
-                          teacher_ckpt=save_state(dense_teacher)))
+                          teacher_ckpt=save_state(dense_teacher),
+                          methods=[dict(type='GDetKD')]))
     with pytest.raises(ValueError, match='no term to compute'):
         gdetkd(retina, teacher_ckpt, loss_sgfi=None, loss_ckd=None)
     with pytest.raises(ValueError, match='loss_sgfi is None'):
@@ -306,13 +323,14 @@ def test_build_errors_name_the_problem(teacher_ckpt, save_state):
     no_train_cfg = copy.deepcopy(t_cfg)
     no_train_cfg.train_cfg = None
     with pytest.raises(ValueError, match='region_sampling'):
-        MODELS.build(dict(type='GDetKDDistiller', student=retina,
-                          teacher=no_train_cfg, teacher_ckpt=ckpt))
+        MODELS.build(dict(type='Distiller', student=retina,
+                          teacher=no_train_cfg, teacher_ckpt=ckpt,
+                          methods=[dict(type='GDetKD')]))
     agnostic = student_cfg('faster_rcnn', reg_class_agnostic=True)
     with pytest.raises(ValueError, match='reg_class_agnostic'):
         gdetkd(agnostic, teacher_ckpt)
     assert isinstance(gdetkd(agnostic, teacher_ckpt, loss_reg=None),
-                      GDetKDDistiller)
+                      Distiller)
     with pytest.raises(ValueError, match='no shared FC layers'):
         gdetkd(student_cfg('faster_rcnn', type='ConvFCBBoxHead',
                            num_shared_fcs=0, num_cls_fcs=1, num_reg_fcs=1),
@@ -324,9 +342,10 @@ def test_region_budget_homogeneous_caps_feature_terms_only(teacher_ckpt,
     budget = 3
     model = gdetkd(student_cfg('faster_rcnn', fc_out_channels=16),
                    teacher_ckpt, max_regions_per_img=budget)
+    method = model.methods['gdetkd']
     seen = {}
     for name in ('loss_sgfi', 'loss_ckd', 'loss_cls'):
-        module = getattr(model, name)
+        module = getattr(method, name)
 
         def spy(*args, _forward=module.forward, _name=name, **kwargs):
             seen[_name] = args

@@ -23,7 +23,8 @@ class PoisonFrom(Hook):
 
     def before_train_iter(self, runner, batch_idx, data_batch=None):
         if runner.iter + 1 >= self.at:
-            runner.model.loss_feat.loss_weight = float('nan')
+            runner.model.methods['fi'].loss_feat.loss_weight = \
+                float('nan')
 
 
 def test_a_nan_distillation_loss_stops_training_naming_term_and_iteration(

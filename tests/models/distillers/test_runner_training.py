@@ -48,8 +48,8 @@ def distill_terms(losses, method):
 
 def test_teacher_with_its_own_normalisation_trains(data_root, tmp_path):
     s_cfg, t_cfg, ckpt = pair('retinanet', tmp_path, caffe_teacher=True)
-    model = dict(type='FeatureImitationDistiller', student=s_cfg,
-                 teacher=t_cfg, teacher_ckpt=ckpt)
+    model = dict(type='Distiller', student=s_cfg, teacher=t_cfg,
+                 teacher_ckpt=ckpt, methods=[dict(type='FeatureImitation')])
     runner, steps = train_distiller(model, data_root, str(tmp_path / 'fi'))
     distiller = runner.model
     assert not distiller.teacher_shares_preprocessing
@@ -69,10 +69,10 @@ def test_bfloat16_training_through_the_runner(method, data_root, tmp_path):
     if method == 'tbd':  # one-stage, with a caffe-style teacher
         s_cfg, t_cfg, ckpt = pair('retinanet', tmp_path, caffe_teacher=True,
                                   s_channels=32, t_channels=64)
-        model = dict(type='TBDDistiller')
+        model = dict(type='Distiller', methods=[dict(type='TBD')])
     else:  # homogeneous G-DetKD: two-stage student, mmcv NMS and RoIAlign
         s_cfg, t_cfg, ckpt = pair('faster_rcnn', tmp_path)
-        model = dict(type='GDetKDDistiller')
+        model = dict(type='Distiller', methods=[dict(type='GDetKD')])
     model.update(student=s_cfg, teacher=t_cfg, teacher_ckpt=ckpt)
     # what `tools/train.py --amp` makes of the config on a CPU-only machine
     optim_wrapper = dict(type='AmpOptimWrapper', dtype='bfloat16',

@@ -1,4 +1,4 @@
-"""SEADistiller end to end with tiny detectors of the four families."""
+"""SEA in a Distiller end to end with tiny detectors of the four families."""
 import copy
 
 import pytest
@@ -11,10 +11,12 @@ from sea_kd.models.losses.sea_loss import SEALoss
 from ...conftest import build, make_batch, tiny_detector_cfg
 
 
-def sea(student_cfg, teacher_cfg, ckpt, **kwargs):
-    model = MODELS.build(dict(type='SEADistiller', student=student_cfg,
-                              teacher=teacher_cfg, teacher_ckpt=ckpt,
-                              **copy.deepcopy(kwargs)))
+def sea(student_cfg, teacher_cfg, ckpt, **sea_options):
+    """A Distiller with one SEA method of ``sea_options``."""
+    model = MODELS.build(dict(
+        type='Distiller', student=student_cfg, teacher=teacher_cfg,
+        teacher_ckpt=ckpt,
+        methods=[dict(type='SEA', **copy.deepcopy(sea_options))]))
     model.init_weights()
     return model
 
@@ -33,9 +35,11 @@ def make_pair(kind, save_state):
 def test_loss_keys_value_and_gradients(kind, save_state):
     s_cfg, t_cfg, ckpt, teacher = make_pair(kind, save_state)
     model = sea(s_cfg, t_cfg, ckpt)
+    method = model.methods['sea']
     model.train()
-    assert model.adapter is None  # anchor term off: no extra parameters
-    assert not any(k.startswith('adapter') for k in model.state_dict())
+    assert method.adapter is None  # anchor term off: no extra parameters
+    assert not any(k.startswith('methods.sea.adapter')
+                   for k in model.state_dict())
     inputs, samples = make_batch(model, num_items=[3, 2])
     losses = model.loss(inputs, samples)
     assert 'loss_sea_rel' in losses and 'loss_sea_anc' not in losses
@@ -49,7 +53,7 @@ def test_loss_keys_value_and_gradients(kind, save_state):
         expected = SEALoss()(s_feats, t_feats,
                              [s.gt_instances for s in samples],
                              [s.metainfo for s in samples],
-                             strides=model.strides)['rel']
+                             strides=method.strides)['rel']
     assert losses['loss_sea_rel'].item() == pytest.approx(expected.item(),
                                                           rel=1e-4)
     assert losses['loss_sea_rel'] > 0
@@ -61,14 +65,14 @@ def test_loss_keys_value_and_gradients(kind, save_state):
 def test_strides_from_prior_generator(save_state):
     s_cfg, t_cfg, ckpt, _ = make_pair('faster_rcnn', save_state)
     model = sea(s_cfg, t_cfg, ckpt)
-    assert model.strides == [(float(s), float(s)) for s in (4, 8, 16, 32,
-                                                            64)]
+    assert model.methods['sea'].strides == [(float(s), float(s))
+                                            for s in (4, 8, 16, 32, 64)]
     retina = build(tiny_detector_cfg('retinanet'))
     assert prior_strides_of(retina) == [(float(s), float(s))
                                         for s in (8, 16, 32, 64, 128)]
     assert prior_strides_of(torch.nn.Linear(1, 1)) is None
     model = sea(s_cfg, t_cfg, ckpt, strides=[4, 8, 16, 32, 64])
-    assert model.strides[0] == (4., 4.)
+    assert model.methods['sea'].strides[0] == (4., 4.)
     with pytest.raises(ValueError, match='3 strides given for 5'):
         sea(s_cfg, t_cfg, ckpt, strides=[4, 8, 16])
 
@@ -84,7 +88,7 @@ def test_mask_rcnn_uses_instance_masks(save_state):
         s_feats = model.student.extract_feat(inputs)
         t_feats = teacher.eval().extract_feat(inputs)
         args = (s_feats, t_feats, [s.gt_instances for s in samples],
-                [s.metainfo for s in samples], model.strides)
+                [s.metainfo for s in samples], model.methods['sea'].strides)
         with_masks = SEALoss(use_masks=True)(*args)['rel']
         with_boxes = SEALoss(use_masks=False)(*args)['rel']
     assert losses['loss_sea_rel'].item() == pytest.approx(
@@ -111,12 +115,13 @@ def test_anchor_alignment_builds_and_trains_an_adapter(save_state):
     s_cfg, t_cfg, ckpt, _ = make_pair('retinanet', save_state)
     model = sea(s_cfg, t_cfg, ckpt,
                 loss_sea=dict(type='SEALoss', anchor_weight=0.1))
-    assert tuple(model.adapter.conv.weight.shape[:2]) == (32, 16)
+    adapter = model.methods['sea'].adapter
+    assert tuple(adapter.conv.weight.shape[:2]) == (32, 16)
     inputs, samples = make_batch(model)
     losses = model.loss(inputs, samples)
     assert {'loss_sea_rel', 'loss_sea_anc'} <= set(losses)
     losses['loss_sea_anc'].backward()
-    assert model.adapter.conv.weight.grad.abs().sum() > 0
+    assert adapter.conv.weight.grad.abs().sum() > 0
     assert model.student.backbone.conv1.weight.grad.abs().sum() > 0
     assert any(k.startswith('methods.sea.adapter.')
                for k in model.state_dict())

@@ -14,10 +14,11 @@ from sea_kd.models.methods.tbd.harmony_score import dense_harmony_scores
 from ...conftest import build, make_batch, tiny_detector_cfg
 
 
-def tbd(student_cfg, teacher_cfg, ckpt, **kwargs):
-    model = MODELS.build(dict(type='TBDDistiller', student=student_cfg,
+def tbd(student_cfg, teacher_cfg, ckpt, **tbd_options):
+    """A Distiller with one TBD method of ``tbd_options``."""
+    model = MODELS.build(dict(type='Distiller', student=student_cfg,
                               teacher=teacher_cfg, teacher_ckpt=ckpt,
-                              **kwargs))
+                              methods=[dict(type='TBD', **tbd_options)]))
     model.init_weights()
     return model
 
@@ -41,8 +42,9 @@ def pair(request, save_state):
 def test_losses_backward_and_gradients_student_only(pair):
     s_cfg, t_cfg, ckpt, _ = pair
     model = tbd(s_cfg, t_cfg, ckpt)
-    assert model.method_name == 'tbd'
-    assert model.requires_same_dense_layout
+    method = model.methods['tbd']
+    assert method.name == 'tbd'
+    assert method.requires_same_dense_layout
     assert set(model.record_parts) == {'neck', 'dense_head'}
     inputs, samples = make_batch(model, num_items=[4, 2])
     losses = model.loss(inputs, samples)
@@ -56,7 +58,7 @@ def test_losses_backward_and_gradients_student_only(pair):
     cls_params = [p for n, p in head.named_parameters() if 'cls' in n]
     assert any(p.grad is not None and p.grad.abs().sum() > 0
                for p in cls_params)
-    assert model.adapters[0].conv.weight.grad.abs().sum() > 0
+    assert method.adapters[0].conv.weight.grad.abs().sum() > 0
     assert any(p.grad is not None and p.grad.abs().sum() > 0
                for p in model.student.neck.parameters())
     assert all(p.grad is None for p in model.teacher.parameters())
@@ -80,7 +82,7 @@ def test_terms_equal_the_losses_on_an_independent_record(pair):
         model.student.bbox_head, teacher.bbox_head, t_dense.cls_scores,
         t_dense.bbox_preds, targets.labels, targets.bbox_targets)
     assert harmony.positive.any() and (harmony.scores > 0).any()
-    c = model.num_classes
+    c = model.methods['tbd'].num_classes
     hd = HDLoss()(flatten_level_logits(record.student_dense.cls_scores, c),
                   flatten_level_logits(t_dense.cls_scores, c),
                   harmony.labels.reshape(-1), harmony.scores.reshape(-1),
@@ -91,7 +93,8 @@ def test_terms_equal_the_losses_on_an_independent_record(pair):
     sizes = [x.shape[-2:] for x in t_dense.cls_scores]
     with torch.no_grad():
         value = tfd(
-            [a(f) for a, f in zip(model.adapters, record.student_neck)],
+            [a(f) for a, f in zip(model.methods['tbd'].adapters,
+                                  record.student_neck)],
             list(t_feats), tfd.classification_masks(t_dense.cls_scores),
             tfd.regression_masks(harmony.split(harmony.scores), sizes),
             task_losses=(total(own['loss_cls']), total(own['loss_bbox'])))
@@ -125,7 +128,7 @@ def test_other_readings_equal_the_losses_on_an_independent_record(pair):
     assert torch.allclose(harmony.scores[pos],
                           1 - (product.teacher_scores[pos] -
                                product.ious[pos]).abs())
-    c = model.num_classes
+    c = model.methods['tbd'].num_classes
     hd = HDLoss(positive_target='teacher', harmony_weight=True)(
         flatten_level_logits(record.student_dense.cls_scores, c),
         flatten_level_logits(t_dense.cls_scores, c),
@@ -160,11 +163,12 @@ def test_record_carries_detached_student_losses(pair, monkeypatch):
 def test_single_terms_and_none_of_them(pair):
     s_cfg, t_cfg, ckpt, _ = pair
     hd_only = tbd(s_cfg, t_cfg, ckpt, loss_tfd=None)
-    assert hd_only.adapters is None
+    assert hd_only.methods['tbd'].adapters is None
     inputs, samples = make_batch(hd_only)
     keys = {k for k in hd_only.loss(inputs, samples) if 'tbd' in k}
     assert keys == {'loss_tbd_hd'}
-    assert not any(k.startswith('adapters') for k in hd_only.state_dict())
+    assert not any(k.startswith('methods.tbd.adapters')
+                   for k in hd_only.state_dict())
     tfd_only = tbd(s_cfg, t_cfg, ckpt, loss_hd=None,
                    loss_tfd=dict(type='TFDLoss', task_weights='fixed',
                                  reg_mask='iou'))

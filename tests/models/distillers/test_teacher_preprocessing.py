@@ -98,10 +98,12 @@ def caffe_teacher(tmp_path_factory):
     return cfg, str(path), teacher
 
 
-def distiller(kind, student_cfg, teacher_cfg, ckpt, **kwargs):
-    model = MODELS.build(dict(type=kind, student=student_cfg,
+def distiller(method_type, student_cfg, teacher_cfg, ckpt):
+    """A Distiller with one method of type ``method_type``."""
+    model = MODELS.build(dict(type='Distiller', student=student_cfg,
                               teacher=copy.deepcopy(teacher_cfg),
-                              teacher_ckpt=ckpt, **kwargs))
+                              teacher_ckpt=ckpt,
+                              methods=[dict(type=method_type)]))
     model.init_weights()
     return model.train()
 
@@ -129,7 +131,7 @@ def test_teacher_features_through_the_distiller_equal_the_teacher_alone(
         caffe_teacher, monkeypatch):
     t_cfg, ckpt, teacher = caffe_teacher
     s_cfg = tiny_detector_cfg('retinanet', base_channels=8, neck_channels=16)
-    model = distiller('ADLDistiller', s_cfg, t_cfg, ckpt)
+    model = distiller('ADL', s_cfg, t_cfg, ckpt)
     assert not model.teacher_shares_preprocessing
     record, teacher_inputs, student_inputs = record_of(model, monkeypatch)
     alone_inputs, _ = preprocess(teacher.data_preprocessor, raw_batch(),
@@ -158,7 +160,7 @@ def test_teacher_region_outputs_through_the_distiller(monkeypatch, save_state):
     teacher = build(t_cfg).eval()
     s_cfg = tiny_detector_cfg('faster_rcnn', base_channels=8,
                               neck_channels=16)
-    model = distiller('GDetKDDistiller', s_cfg, t_cfg, save_state(teacher))
+    model = distiller('GDetKD', s_cfg, t_cfg, save_state(teacher))
     record, _, _ = record_of(model, monkeypatch)
     alone_inputs, _ = preprocess(teacher.data_preprocessor, raw_batch(),
                                  training=False)
@@ -177,7 +179,7 @@ def test_same_preprocessing_hands_over_the_very_same_tensor(save_state):
     torch.manual_seed(0)
     t_cfg = tiny_detector_cfg('retinanet', base_channels=16, neck_channels=32)
     s_cfg = tiny_detector_cfg('retinanet', base_channels=8, neck_channels=16)
-    model = distiller('FeatureImitationDistiller', s_cfg, t_cfg,
+    model = distiller('FeatureImitation', s_cfg, t_cfg,
                       save_state(build(t_cfg)))
     assert model.teacher_shares_preprocessing
     inputs, samples = preprocess(model.data_preprocessor, raw_batch())
@@ -194,7 +196,7 @@ def test_non_convertible_preprocessing_fails_at_build(caffe_teacher,
     coarse = copy.deepcopy(t_cfg)
     coarse.data_preprocessor.pad_size_divisor = 64
     with pytest.raises(ValueError) as err:
-        distiller('FeatureImitationDistiller', s_cfg, coarse, ckpt)
+        distiller('FeatureImitation', s_cfg, coarse, ckpt)
     message = str(err.value)
     assert 'pad_size_divisor=64' in message
     assert 'pad_size_divisor=32' in message
@@ -202,13 +204,13 @@ def test_non_convertible_preprocessing_fails_at_build(caffe_teacher,
     # a student divisor that is a multiple of the teacher's is fine
     s_coarse = copy.deepcopy(s_cfg)
     s_coarse.data_preprocessor.pad_size_divisor = 64
-    distiller('FeatureImitationDistiller', s_coarse, coarse, ckpt)
+    distiller('FeatureImitation', s_coarse, coarse, ckpt)
 
     plain = copy.deepcopy(t_cfg)
     plain.data_preprocessor = dict(type='BaseDataPreprocessor')
     with pytest.raises(TypeError, match=r'teacher data_preprocessor is a '
                        r'BaseDataPreprocessor.*DetDataPreprocessor'):
-        distiller('FeatureImitationDistiller', s_cfg, plain, ckpt)
+        distiller('FeatureImitation', s_cfg, plain, ckpt)
     with pytest.raises(TypeError, match='distiller \\(student\\) '
                        'data_preprocessor is a BaseDataPreprocessor'):
         check_convertible_preprocessing(BaseDataPreprocessor(),
@@ -227,7 +229,7 @@ def test_gdetkd_converts_a_caffe_student(save_state):
     t_cfg = tiny_detector_cfg('faster_rcnn', base_channels=16,
                               neck_channels=32)
     s_cfg = tiny_detector_cfg('fcos', neck_channels=32)  # caffe-style
-    model = distiller('GDetKDDistiller', s_cfg, t_cfg,
+    model = distiller('GDetKD', s_cfg, t_cfg,
                       save_state(build(t_cfg)))
     assert not model.teacher_shares_preprocessing
     inputs, samples = preprocess(model.data_preprocessor, raw_batch())
