@@ -48,6 +48,7 @@ METHODS = {
     'CrossKD': (dict(type='CrossKD', reused_teacher_head_idx=1,
                      adapter=ADAPTER), ('CrossKD', )),
     'HMLD': (dict(type='HMLD'), ('HMLD', )),
+    'BCKD': (dict(type='BCKD'), ('BCKD', )),
 }
 REFUSALS = (TypeError, ValueError, NotImplementedError)
 

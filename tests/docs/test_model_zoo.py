@@ -22,6 +22,7 @@ METHOD_SECTIONS = {
     'CrossKD': 'CrossKD',
     'HMLD': 'HMLD',
     'LD': 'LD',
+    'BCKD': 'BCKD',
     'AttentionTransfer': 'Distiller',
     'FeatureImitation': 'Feature imitation',
     'ADL': 'ADL',

@@ -17,6 +17,7 @@ from .fgd import FGD
 from .crosskd import CrossKD
 from .ld import LD
 from .hmld import HMLD
+from .bckd import BCKD
 
 
 def build_method(cfg: ConfigType, student: nn.Module,
@@ -49,6 +50,6 @@ def build_method(cfg: ConfigType, student: nn.Module,
 __all__ = [
     'DistillMethod', 'FeatureImitation', 'ADL', 'SEA', 'TBD', 'GDetKD',
     'GDetKDDense', 'GDetKDTwoStage', 'AttentionTransfer', 'PKD', 'CWD',
-    'MGD', 'FGD', 'CrossKD', 'LD', 'HMLD',
+    'MGD', 'FGD', 'CrossKD', 'LD', 'HMLD', 'BCKD',
     'build_method'
 ]

@@ -97,7 +97,17 @@ def build_ld(save_state, _):
     return _distiller(*_pair('gfl', save_state, 32, 64), dict(type='LD'))
 
 
+def build_bckd(save_state, _):
+    return _distiller(*_pair('gfl', save_state, 32, 64), dict(type='BCKD'))
+
+
+def build_bckd_retinanet(save_state, _):
+    return _distiller(*_pair('retinanet', save_state), dict(type='BCKD'))
+
+
 BUILDERS = {
+    'bckd': build_bckd,
+    'bckd_retinanet': build_bckd_retinanet,
     'crosskd': build_crosskd,
     'crosskd_gfl': build_crosskd_gfl,
     'ld': build_ld,
