@@ -10,6 +10,7 @@ from mmdet.registry import MODELS
 from torch import Tensor, nn
 
 from .blocked_row_sum import BlockedRowSum
+from .logit_standardization import standardize_logits
 
 
 @MODELS.register_module()
@@ -61,6 +62,9 @@ class ADLoss(nn.Module):
         temperature: T.
         eps: Clamp of the teacher probability.
         loss_weight: λ.
+        logit_standardization: Z-score the student's and the teacher's
+            logits over the classes first (:func:`standardize_logits`, Sun
+            et al., CVPR 2024); off by default.
     """
 
     def __init__(self,
@@ -72,7 +76,8 @@ class ADLoss(nn.Module):
                  normaliser: str = 'all',
                  temperature: float = 1.0,
                  eps: float = 1e-6,
-                 loss_weight: float = 1.0) -> None:
+                 loss_weight: float = 1.0,
+                 logit_standardization: bool = False) -> None:
         super().__init__()
         if base not in ('kl', 'bce'):
             raise ValueError(f"base must be 'kl' or 'bce', got {base!r}")
@@ -91,6 +96,7 @@ class ADLoss(nn.Module):
         self.temperature = temperature
         self.eps = eps
         self.loss_weight = loss_weight
+        self.logit_standardization = bool(logit_standardization)
 
     def forward(self,
                 student_logits: Tensor,
@@ -119,6 +125,10 @@ class ADLoss(nn.Module):
     def _loss(self, student_logits: Tensor, teacher_logits: Tensor,
               valid_mask: Optional[Tensor]) -> Tensor:
         dtype = torch.promote_types(student_logits.dtype, torch.float32)
+        if self.logit_standardization:
+            student_logits = standardize_logits(student_logits.to(dtype))
+            teacher_logits = standardize_logits(
+                teacher_logits.detach().to(dtype))
         z_s = student_logits.to(dtype) / self.temperature
         with torch.no_grad():
             q = torch.sigmoid(teacher_logits.to(dtype) / self.temperature)

@@ -7,6 +7,8 @@ from mmdet.registry import MODELS
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from .logit_standardization import standardize_logits
+
 
 @MODELS.register_module()
 class DistributionKLLoss(nn.Module):
@@ -27,10 +29,14 @@ class DistributionKLLoss(nn.Module):
         temperature: T (LD: 10; CrossKD: 1).
         bin_reduction: ``'mean'`` or ``'sum'`` over the K bins.
         loss_weight: λ.
+        logit_standardization: Z-score each row of both logits first
+            (:func:`standardize_logits`, Sun et al., CVPR 2024): for rows of
+            class logits (LD's KD term); off by default.
     """
 
     def __init__(self, temperature: float = 10.0, bin_reduction: str = 'mean',
-                 loss_weight: float = 1.0) -> None:
+                 loss_weight: float = 1.0,
+                 logit_standardization: bool = False) -> None:
         super().__init__()
         if temperature <= 0:
             raise ValueError(f'temperature must be > 0, got {temperature}.')
@@ -40,6 +46,7 @@ class DistributionKLLoss(nn.Module):
         self.temperature = temperature
         self.bin_reduction = bin_reduction
         self.loss_weight = loss_weight
+        self.logit_standardization = bool(logit_standardization)
 
     def forward(self, pred: Tensor, target: Tensor,
                 weight: Optional[Tensor] = None,
@@ -58,8 +65,11 @@ class DistributionKLLoss(nn.Module):
                              f'{tuple(pred.shape)} and target '
                              f'{tuple(target.shape)} differ.')
         T = self.temperature
-        log_p = F.log_softmax(pred.float() / T, dim=-1)
-        q = F.softmax(target.detach().float() / T, dim=-1)
+        pred, target = pred.float(), target.detach().float()
+        if self.logit_standardization:
+            pred, target = standardize_logits(pred), standardize_logits(target)
+        log_p = F.log_softmax(pred / T, dim=-1)
+        q = F.softmax(target / T, dim=-1)
         kl = F.kl_div(log_p, q, reduction='none')
         kl = kl.mean(-1) if self.bin_reduction == 'mean' else kl.sum(-1)
         if weight is not None:

@@ -10,6 +10,7 @@ from mmdet.registry import MODELS
 from torch import Tensor, nn
 
 from .blocked_row_sum import BlockedRowSum
+from .logit_standardization import standardize_logits
 
 POSITIVE_TARGETS = ('harmony', 'teacher')
 
@@ -64,6 +65,9 @@ class HDLoss(nn.Module):
         harmony_weight: Weight each positive row by its harmony score
             (default ``True``).
         loss_weight: λ.
+        logit_standardization: Z-score the student's and the teacher's
+            logits over the classes first (:func:`standardize_logits`, Sun
+            et al., CVPR 2024); off by default.
     """
 
     def __init__(self,
@@ -71,7 +75,8 @@ class HDLoss(nn.Module):
                  temperature: float = 1.0,
                  positive_target: str = 'teacher',
                  harmony_weight: bool = True,
-                 loss_weight: float = 1.0) -> None:
+                 loss_weight: float = 1.0,
+                 logit_standardization: bool = False) -> None:
         super().__init__()
         if positive_target not in POSITIVE_TARGETS:
             raise ValueError(f'positive_target must be one of '
@@ -86,6 +91,7 @@ class HDLoss(nn.Module):
         self.positive_target = positive_target
         self.harmony_weight = harmony_weight
         self.loss_weight = loss_weight
+        self.logit_standardization = bool(logit_standardization)
 
     def forward(self,
                 student_logits: Tensor,
@@ -136,6 +142,10 @@ class HDLoss(nn.Module):
               weights: Optional[Tensor]) -> Tensor:
         dtype = torch.promote_types(student_logits.dtype, torch.float32)
         num_classes = student_logits.shape[1]
+        if self.logit_standardization:
+            student_logits = standardize_logits(student_logits.to(dtype))
+            teacher_logits = standardize_logits(
+                teacher_logits.detach().to(dtype))
         z_s = student_logits.to(dtype) / self.temperature
         target = torch.sigmoid(
             teacher_logits.detach().to(dtype) / self.temperature)

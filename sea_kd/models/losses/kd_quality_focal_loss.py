@@ -8,6 +8,8 @@ from mmdet.registry import MODELS
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from .logit_standardization import standardize_logits
+
 
 @MODELS.register_module()
 class KDQualityFocalLoss(nn.Module):
@@ -25,12 +27,17 @@ class KDQualityFocalLoss(nn.Module):
     Args:
         beta: β, the focusing exponent (the authors use 1).
         loss_weight: λ.
+        logit_standardization: Z-score the student's and the teacher's
+            logits over the classes first (:func:`standardize_logits`, Sun
+            et al., CVPR 2024); off by default.
     """
 
-    def __init__(self, beta: float = 1.0, loss_weight: float = 1.0) -> None:
+    def __init__(self, beta: float = 1.0, loss_weight: float = 1.0,
+                 logit_standardization: bool = False) -> None:
         super().__init__()
         self.beta = beta
         self.loss_weight = loss_weight
+        self.logit_standardization = bool(logit_standardization)
 
     def forward(self, pred: Tensor, target: Tensor,
                 weight: Optional[Tensor] = None,
@@ -48,8 +55,10 @@ class KDQualityFocalLoss(nn.Module):
             raise ValueError(f'KDQualityFocalLoss: prediction '
                              f'{tuple(pred.shape)} and target '
                              f'{tuple(target.shape)} differ.')
-        pred = pred.float()
-        prob = target.detach().float().sigmoid()
+        pred, target = pred.float(), target.detach().float()
+        if self.logit_standardization:
+            pred, target = standardize_logits(pred), standardize_logits(target)
+        prob = target.sigmoid()
         loss = F.binary_cross_entropy_with_logits(pred, prob, reduction='none')
         loss = loss * (pred.sigmoid() - prob).abs().pow(self.beta)
         if weight is not None:
