@@ -45,6 +45,10 @@ class ADLoss(nn.Module):
     (:class:`BlockedRowSum`), so that its time and memory stay small at
     COCO scale.
 
+    With ``logit_standardization``, ``z_s ← Z(z_s)`` and ``z_t ← Z(z_t)``
+    first (:func:`standardize_logits`), outside the blocks: a few more
+    (N, C) fp32 tensors are kept for the backward pass.
+
     Numerics: everything is computed in fp32 (fp64 inputs stay fp64). The
     student's ``log p`` and ``log(1−p)`` are log-sigmoids, exact and finite
     for any logit; the teacher's ``q`` is clamped to ``[eps, 1−eps]`` before

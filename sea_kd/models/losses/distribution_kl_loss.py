@@ -24,6 +24,8 @@ class DistributionKLLoss(nn.Module):
     ``KnowledgeDistillationKLDivLoss`` of the LD and CrossKD code; mmdet's
     own version has no ``class_reduction`` (it always averages the bins).
     Computed in fp32; the target is detached.
+    With ``logit_standardization``, ``s ← Z(s)`` and ``t ← Z(t)`` first
+    (:func:`standardize_logits`).
 
     Args:
         temperature: T (LD: 10; CrossKD: 1).

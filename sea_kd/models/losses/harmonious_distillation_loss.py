@@ -56,6 +56,12 @@ class HDLoss(nn.Module):
     (:class:`BlockedRowSum`), so that its time and memory stay small at
     COCO scale.
 
+    With ``logit_standardization``, ``z_s ← Z(z_s)`` and ``z_t ← Z(z_t)``
+    first (:func:`standardize_logits`), outside the blocks (a few more
+    (N, C) fp32 tensors kept for the backward pass); the harmony target
+    of ``positive_target='harmony'`` is a probability and is not
+    standardised.
+
     Args:
         beta: β, focusing exponent (0, or at least 1: for 0 < β < 1 the
             factor has an infinite slope where ``t = p``).

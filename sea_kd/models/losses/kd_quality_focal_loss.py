@@ -23,6 +23,8 @@ class KDQualityFocalLoss(nn.Module):
     with ``s`` the student's (here: the cross-head) logits, ``t`` the
     teacher's, ``w_i`` a per-row weight (the label weights) and ``A`` the
     average factor. Computed in fp32; the target is detached.
+    With ``logit_standardization``, ``s ← Z(s)`` and ``t ← Z(t)`` first
+    (:func:`standardize_logits`).
 
     Args:
         beta: β, the focusing exponent (the authors use 1).

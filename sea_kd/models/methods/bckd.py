@@ -5,7 +5,7 @@ from typing import Dict
 
 import torch
 from mmdet.registry import MODELS
-from mmdet.utils import ConfigType
+from mmdet.utils import ConfigType, reduce_mean
 from torch import Tensor
 
 from ..capture import DistillRecord
@@ -27,8 +27,10 @@ class BCKD(DistillMethod):
     logits at position ``i`` and class ``c`` (each head's own: GFL's joint
     quality scores, YOLOX's class × objectness), ``p = σ(s)``, ``q = σ(t)``,
     ``w_i`` the student head's label weight (0 where its assigner ignores
-    the position or it lies in padding) and ``A`` the head's average factor
-    (its positives):
+    the position or it lies in padding) and ``A`` the source's normaliser,
+    ``Σ_images max(#positives, 1)`` averaged over the GPUs (whatever the
+    head's own average factor is: RTMDet's and TOOD's sum assignment
+    metrics):
 
     - binary classification distillation, each class its own sigmoid::
 
@@ -104,6 +106,15 @@ class BCKD(DistillMethod):
         return weights * level_has.repeat_interleave(
             torch.tensor(counts, device=weights.device)).float()
 
+    def normaliser(self, record: DistillRecord) -> float:
+        """``A``: the positives of each image (at least 1) summed over the
+        batch and averaged over the GPUs, at least 1 (the source's
+        ``num_total_samples``)."""
+        labels = torch.cat(record.dense_targets.labels, dim=1)
+        positive = (labels >= 0) & (labels < self.num_classes)
+        count = positive.sum(dim=1).clamp(min=1).sum().float()
+        return max(float(reduce_mean(count)), 1.0)
+
     def boxes(self, role: str, record: DistillRecord, mask: Tensor) -> Tensor:
         """(P, 4) boxes of one head where ``mask`` (B, N) holds, decoded
         from its own priors by its view, in fp32."""
@@ -125,7 +136,7 @@ class BCKD(DistillMethod):
                                    record.teacher_dense),
             self.num_classes).float().detach()
         weights = self.position_weights(record)
-        avg = max(float(record.dense_targets.avg_factor), 1.0)
+        avg = self.normaliser(record)
         losses = dict(cls=self.loss_cls(student, teacher, weights.reshape(-1),
                                         avg_factor=avg))
         with torch.no_grad():

@@ -59,3 +59,24 @@ def test_empty_rows_and_shape_mismatch():
     assert empty.item() == 0.0
     with pytest.raises(ValueError, match='differ'):
         KDQualityFocalLoss()(torch.zeros(2, 3), torch.zeros(2, 4))
+
+
+def test_the_modulating_factor_keeps_its_gradient():
+    """BCKD's and CrossKD's sources leave |σ(s) − q| in the graph: the
+    gradient is that of BCE · |σ(s) − q|, not of BCE with the factor
+    detached."""
+    torch.manual_seed(0)
+    s = torch.randn(5, 3, requires_grad=True)
+    t = torch.randn(5, 3)
+    KDQualityFocalLoss()(s, t, avg_factor=1.0).backward()
+    q = t.sigmoid()
+    x = s.detach().clone().requires_grad_()
+    bce = torch.nn.functional.binary_cross_entropy_with_logits(
+        x, q, reduction='none')
+    (bce * (x.sigmoid() - q).abs()).sum().backward()
+    assert torch.allclose(s.grad, x.grad, atol=1e-6)
+    y = s.detach().clone().requires_grad_()
+    bce = torch.nn.functional.binary_cross_entropy_with_logits(
+        y, q, reduction='none')
+    (bce * (y.sigmoid() - q).abs().detach()).sum().backward()
+    assert not torch.allclose(s.grad, y.grad, atol=1e-3)

@@ -8,6 +8,8 @@ import pytest
 import torch
 from mmdet.registry import MODELS
 
+from sea_kd.models.detectors import DenseHeadOutputs
+
 from ...conftest import build, make_batch, tiny_detector_cfg
 from .conftest import recording_step
 
@@ -65,9 +67,14 @@ def reference(record, head, gate=True):
     position by position."""
     s_dense, t_dense = record.student_dense, record.teacher_dense
     targets = record.dense_targets
-    avg = max(float(targets.avg_factor), 1.0)
     bins = head.reg_max + 1
     num_classes = head.num_classes
+    # num_total_samples: Σ over images of max(#positives, 1)
+    images = targets.labels[0].shape[0]
+    avg = float(sum(max(sum(int(((lab[img] >= 0) &
+                                 (lab[img] < num_classes)).sum())
+                            for lab in targets.labels), 1)
+                    for img in range(images)))
     sizes = [m.shape[-2:] for m in s_dense.cls_scores]
     anchors = head.prior_generator.grid_priors(sizes, device='cpu')
     cls_total, loc_total = 0.0, 0.0
@@ -110,8 +117,10 @@ def reference(record, head, gate=True):
 def test_gfl_terms_match_the_sources_loop(gate, save_state, monkeypatch):
     model = bckd(gfl_pair(save_state), positive_levels_only=gate)
     seen = recording_step(model.methods['bckd'], monkeypatch)
-    # small boxes: the coarse levels get no positive, so the gate matters
-    inputs, samples = make_batch(model, num_items=[3, 2])
+    # small boxes: the coarse levels get no positive, so the gate matters;
+    # two image sizes: the padding's positions have label weight 0
+    inputs, samples = make_batch(model, shapes=[(3, 96, 96), (3, 40, 40)],
+                                 num_items=[3, 2])
     for sample in samples:
         boxes = sample.gt_instances.bboxes
         sample.gt_instances.bboxes = torch.cat(
@@ -121,23 +130,30 @@ def test_gfl_terms_match_the_sources_loop(gate, save_state, monkeypatch):
     per_level = [bool(((lab >= 0) & (lab < 3)).any())
                  for lab in record.dense_targets.labels]
     assert any(per_level) and not all(per_level), per_level
+    weights = torch.cat(record.dense_targets.label_weights, 1)
+    assert bool((weights == 0).any()) and bool((weights > 0).any())
     cls, loc = reference(record, model.student.bbox_head, gate)
     assert losses['loss_bckd_cls'].item() == pytest.approx(cls, rel=1e-4)
     assert losses['loss_bckd_loc'].item() == pytest.approx(loc, rel=1e-4)
     assert loc > 0
 
 
-def test_gradients_reach_the_student_only(save_state):
+def test_gradients_reach_the_student_only(save_state, monkeypatch):
     model = bckd(gfl_pair(save_state))
+    method = model.methods['bckd']
+    seen = recording_step(method, monkeypatch)
     inputs, samples = make_batch(model, num_items=[3, 2])
     losses = model.loss(inputs, samples)
     head = model.student.bbox_head
-    for key in ('loss_bckd_cls', 'loss_bckd_loc'):
-        model.zero_grad()
-        losses[key].backward(retain_graph=True)
-        assert head.gfl_cls.weight.grad is not None or \
-            head.gfl_reg.weight.grad is not None
-        assert all(p.grad is None for p in model.teacher.parameters())
+    # the teacher's outputs, were they to carry a graph, get no gradient
+    record = seen['record']
+    dense = record.teacher_dense
+    leaves = [[m.detach().clone().requires_grad_() for m in maps]
+              for maps in (dense.cls_scores, dense.bbox_preds)]
+    record.teacher_dense = DenseHeadOutputs(*leaves, dense.extras)
+    again = method.forward(record)
+    sum(again.values()).backward(retain_graph=True)
+    assert all(m.grad is None for maps in leaves for m in maps)
     model.zero_grad()
     losses['loss_bckd_loc'].backward(retain_graph=True)
     # the box term moves the student's distributions, not its scores

@@ -99,8 +99,8 @@ class HeadTowerRepr(DenseRegionRepr):
         if method.tower_finest_scale is None:
             method.tower_finest_scale = head_finest_scale(
                 method.student.bbox_head)
-        # one tower run per level, or one per level (RTMDet's separate-BN
-        # heads): the last layer's width either way
+        # one tower shared by the levels, or one per level (RTMDet's
+        # separate-BN heads): the last layer's width either way
         return int(last_tower_layers(method.student.bbox_head)[-1]
                    .out_channels)
 

@@ -25,12 +25,16 @@ from ...detectors import DenseHeadOutputs, checked_dense_view
 from ...utils.precision import at_least_fp32
 
 #: The student's boxes before sampling: top 2000 per level, NMS at IoU 0.7,
-#: at most 1000 per image, no score threshold.
+#: at most 1000 per image, no score threshold, only boxes of positive width
+#: and height (``min_bbox_size=0``: mmdet drops the others before NMS, so
+#: that the reversed boxes of an early student whose edge distances are
+#: unbounded, e.g. RTMDet's, neither take the budget nor reach RoIAlign).
 DEFAULT_PROPOSAL_CFG = dict(
     nms_pre=2000,
     score_thr=0.0,
     nms=dict(type='nms', iou_threshold=0.7),
-    max_per_img=1000)
+    max_per_img=1000,
+    min_bbox_size=0)
 
 
 @torch.no_grad()
@@ -56,8 +60,9 @@ def dense_head_proposals(head: nn.Module,
         score_factors: Per level centerness (FCOS, ATSS), objectness
             (YOLOX), or ``None``.
         batch_img_metas: Meta information per image.
-        proposal_cfg: ``nms_pre``, ``score_thr``, ``nms``, ``max_per_img``;
-            default :data:`DEFAULT_PROPOSAL_CFG`.
+        proposal_cfg: ``nms_pre``, ``score_thr``, ``nms``, ``max_per_img``
+            (and ``min_bbox_size``, 0 unless given); default
+            :data:`DEFAULT_PROPOSAL_CFG`.
 
     Returns:
         list[InstanceData]: ``bboxes`` (n, 4), ``scores``, ``labels``.
@@ -65,29 +70,15 @@ def dense_head_proposals(head: nn.Module,
     cfg = ConfigDict(copy.deepcopy(
         dict(proposal_cfg if proposal_cfg is not None else
              DEFAULT_PROPOSAL_CFG)))
+    cfg.setdefault('min_bbox_size', 0)
     # fp32: mmcv's CPU NMS has no half-precision kernel
     extras = () if score_factors is None else \
         ([at_least_fp32(f.detach()) for f in score_factors], )
     dense = DenseHeadOutputs([at_least_fp32(c.detach()) for c in cls_scores],
                              [at_least_fp32(b.detach()) for b in bbox_preds],
                              extras)
-    results = checked_dense_view(head, 'student').predict(
-        dense, batch_img_metas, cfg)
-    return [proper_boxes(result) for result in results]
-
-
-def proper_boxes(detections: InstanceData) -> InstanceData:
-    """The detections whose boxes have ``x2 >= x1`` and ``y2 >= y1``.
-
-    Heads that regress edge distances without a positive activation
-    (RTMDet without ``exp_on_reg``, for one) give reversed boxes where a
-    distance is negative, as an early student does; mmdet's dense heads keep
-    them (no ``min_bbox_size`` in their test configs), and no region can be
-    pooled from them, so they are not proposals.
-    """
-    boxes = detections.bboxes
-    keep = (boxes[:, 2] >= boxes[:, 0]) & (boxes[:, 3] >= boxes[:, 1])
-    return detections if bool(keep.all()) else detections[keep]
+    return checked_dense_view(head, 'student').predict(dense,
+                                                       batch_img_metas, cfg)
 
 
 @torch.no_grad()

@@ -7,13 +7,11 @@ import copy
 import pytest
 import torch
 from mmengine.config import ConfigDict
-from mmengine.structures import InstanceData
 
 from sea_kd.models.detectors import DenseHeadOutputs, checked_dense_view
 from sea_kd.models.methods.gdetkd import GDetKD
 from sea_kd.models.methods.gdetkd.region_sampling import (DEFAULT_PROPOSAL_CFG,
-                                                          dense_head_proposals,
-                                                          proper_boxes)
+                                                          dense_head_proposals)
 
 from ....conftest import build, make_batch, tiny_detector_cfg
 from ...distillers.test_gdetkd_distiller import (distill_terms, gdetkd,
@@ -29,22 +27,11 @@ def rtmdet_cfg(kind='rtmdet'):
     return cfg
 
 
-def test_proper_boxes_keeps_the_boxes_a_region_can_be_pooled_from():
-    boxes = torch.tensor([[0., 0., 4., 4.],     # kept
-                          [5., 5., 5., 9.],     # zero width: kept
-                          [6., 1., 2., 8.],     # x2 < x1
-                          [1., 7., 3., 2.]])    # y2 < y1
-    kept = proper_boxes(InstanceData(bboxes=boxes,
-                                     scores=torch.arange(4.)))
-    assert torch.equal(kept.bboxes, boxes[:2])
-    assert torch.equal(kept.scores, torch.tensor([0., 1.]))
-    assert len(proper_boxes(InstanceData(bboxes=boxes[2:],
-                                         scores=torch.zeros(2)))) == 0
-
-
 def test_reversed_boxes_of_an_early_rtmdet_student_are_not_proposals():
     """RTMDet regresses edge distances without a positive activation; with
-    negative distances its own prediction path gives reversed boxes."""
+    negative distances its own prediction path gives reversed boxes. The
+    proposals drop them before NMS: none is left and none takes a place of
+    the budget."""
     torch.manual_seed(0)
     head = build(rtmdet_cfg()).bbox_head
     sizes = [(8, 8), (4, 4), (2, 2)]
@@ -54,18 +41,22 @@ def test_reversed_boxes_of_an_early_rtmdet_student_are_not_proposals():
     bbox_preds = [torch.cat([torch.rand(1, 2, h, w),
                              -torch.full((1, 2, h, w), 50.)], dim=1)
                   for h, w in sizes]
-    bbox_preds[0][..., :4, :4] = torch.rand(1, 4, 4, 4)  # some proper
+    bbox_preds[0][..., :5, :5] = torch.rand(1, 4, 5, 5) * 4  # 25 proper
     metas = [dict(img_shape=(64, 64), scale_factor=(1., 1.))]
-    cfg = ConfigDict(copy.deepcopy(DEFAULT_PROPOSAL_CFG))
+    cfg = dict(copy.deepcopy(DEFAULT_PROPOSAL_CFG), max_per_img=20,
+               nms=dict(type='nms', iou_threshold=1.0))
+    plain = {k: v for k, v in cfg.items() if k != 'min_bbox_size'}
     raw = checked_dense_view(head, 'student').predict(
-        DenseHeadOutputs(cls_scores, bbox_preds, ()), metas, cfg)[0].bboxes
+        DenseHeadOutputs(cls_scores, bbox_preds, ()), metas,
+        ConfigDict(plain))[0].bboxes
     assert bool(((raw[:, 2] < raw[:, 0]) | (raw[:, 3] < raw[:, 1])).any())
-    (proposals, ) = dense_head_proposals(head, cls_scores, bbox_preds, None,
-                                         metas, cfg)
-    boxes = proposals.bboxes
-    assert len(boxes) > 0
-    assert bool(((boxes[:, 2] >= boxes[:, 0]) &
-                 (boxes[:, 3] >= boxes[:, 1])).all())
+    for given in (cfg, plain):  # the default, and a config without it
+        (proposals, ) = dense_head_proposals(head, cls_scores, bbox_preds,
+                                             None, metas, given)
+        boxes = proposals.bboxes
+        assert len(boxes) == 20  # the budget, all of it proper boxes
+        assert bool(((boxes[:, 2] > boxes[:, 0]) &
+                     (boxes[:, 3] > boxes[:, 1])).all())
 
 
 @pytest.mark.parametrize('repr_options', [
