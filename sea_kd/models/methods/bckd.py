@@ -98,13 +98,16 @@ class BCKD(DistillMethod):
         weights = torch.cat(targets.label_weights, dim=1).float()
         if not self.positive_levels_only:
             return weights
-        counts = [w.shape[1] for w in targets.label_weights]
+        counts = torch.tensor([w.shape[1] for w in targets.label_weights],
+                              device=weights.device)
+        level = torch.repeat_interleave(
+            torch.arange(len(counts), device=weights.device), counts)
         labels = torch.cat(targets.labels, dim=1)
         positive = ((labels >= 0) & (labels < self.num_classes)).any(dim=0)
-        level_has = torch.stack([part.any() for part in
-                                 positive.split(counts)])
-        return weights * level_has.repeat_interleave(
-            torch.tensor(counts, device=weights.device)).float()
+        positives_per_level = torch.zeros(
+            len(counts), device=weights.device).index_add_(
+                0, level, positive.float())
+        return weights * (positives_per_level > 0)[level].float()
 
     def normaliser(self, record: DistillRecord) -> float:
         """``A``: the positives of each image (at least 1) summed over the
