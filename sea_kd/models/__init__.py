@@ -1,6 +1,6 @@
 from . import detectors  # noqa: F401  (first: the ground floor)
 from . import (adapters, balance, capture, distillers, losses,  # noqa: F401
-               methods)
+               methods, teachers)
 from .distillers import Distiller
 from .methods import DistillMethod
 

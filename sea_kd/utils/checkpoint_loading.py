@@ -123,7 +123,10 @@ def check_state_dict_matches(module: nn.Module,
 def load_state_dict_strict(module: nn.Module, path: str, role: str) -> dict:
     """Load a checkpoint into ``module``, failing on any mismatch, so that a
     checkpoint from another model never loads silently (see
-    :func:`check_state_dict_matches`).
+    :func:`check_state_dict_matches`). A module with a
+    ``convert_checkpoint(state_dict)`` method (a backbone teacher taking
+    the backbone's keys of a detector's checkpoint) chooses its keys
+    first; the check applies to what it returns.
 
     Args:
         module: The model to load into.
@@ -135,6 +138,9 @@ def load_state_dict_strict(module: nn.Module, path: str, role: str) -> dict:
         need not read the file again.
     """
     state_dict, meta = read_checkpoint(path, role)
+    convert = getattr(module, 'convert_checkpoint', None)
+    if convert is not None:
+        state_dict = convert(state_dict)
     check_state_dict_matches(module, state_dict, path, role)
     module.load_state_dict(state_dict, strict=True)
     return meta

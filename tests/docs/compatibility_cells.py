@@ -49,6 +49,7 @@ METHODS = {
                      adapter=ADAPTER), ('CrossKD', )),
     'HMLD': (dict(type='HMLD'), ('HMLD', )),
     'BCKD': (dict(type='BCKD'), ('BCKD', )),
+    'DSI': (dict(type='DSI'), ('DSI', )),
 }
 REFUSALS = (TypeError, ValueError, NotImplementedError)
 

@@ -5,6 +5,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from torch import nn
 
+from ..teachers.backbone_teacher import is_backbone_teacher
 from .strides import prior_strides_of
 
 #: Class names shown in full in a message; longer lists are cut.
@@ -49,6 +50,8 @@ def dataset_class_problems(model: nn.Module,
         roles = [('model', model)]
     problems = []
     for role, detector in roles:
+        if is_backbone_teacher(detector):
+            continue
         num = num_classes_of(detector)
         if num != len(classes):
             problems.append((num, (
@@ -160,7 +163,10 @@ def class_identity_problem(trained: Optional[Sequence[str]],
 
 
 def neck_channels_of(detector: nn.Module) -> List[int]:
-    """Output channels of each neck level (FPN-style necks)."""
+    """Output channels of each neck level (FPN-style necks); a backbone
+    teacher's feature maps count as its neck levels."""
+    if is_backbone_teacher(detector):
+        return list(detector.feature_channels)
     neck = getattr(detector, 'neck', None)
     convs = getattr(neck, 'convs', None)
     if neck is not None and not hasattr(neck, 'out_channels') and \
@@ -214,7 +220,10 @@ def dense_layout_of(detector: nn.Module,
 
 
 def check_same_classes(student: nn.Module, teacher: nn.Module) -> None:
-    """Raise if teacher and student predict different numbers of classes."""
+    """Raise if teacher and student predict different numbers of classes
+    (a backbone teacher predicts none: nothing to check)."""
+    if is_backbone_teacher(teacher):
+        return
     s, t = num_classes_of(student), num_classes_of(teacher)
     if s != t:
         raise ValueError(

@@ -9,6 +9,8 @@ from typing import List, Optional, Sequence, Tuple, Union
 
 from torch import nn
 
+from ..teachers.backbone_teacher import is_backbone_teacher
+
 StrideLike = Union[int, float, Sequence[Union[int, float]]]
 
 
@@ -43,8 +45,12 @@ def prior_strides_of(detector: nn.Module) -> Optional[List[Tuple[float,
     """Strides of the detector's dense prior generator, ``(s_x, s_y)``.
 
     Looks at ``bbox_head`` (RetinaNet, FCOS, ATSS...) then ``rpn_head``
-    (Faster/Mask R-CNN); ``None`` when neither has a prior generator.
+    (Faster/Mask R-CNN); ``None`` when neither has a prior generator. A
+    backbone teacher's strides are those of its feature maps
+    (``feature_strides``).
     """
+    if is_backbone_teacher(detector):
+        return normalize_strides(detector.feature_strides)
     for name in ('bbox_head', 'rpn_head'):
         generator = getattr(getattr(detector, name, None), 'prior_generator',
                             None)

@@ -1,6 +1,7 @@
 from .adaptive_distillation_loss import ADLoss
 from .channel_wise_divergence_loss import CWDLoss
 from .ckd_loss import CKDLoss
+from .cosine_feature_loss import CosineFeatureLoss
 from .distribution_kl_loss import DistributionKLLoss
 from .feature_mse_loss import FeatureMSELoss
 from .harmonious_distillation_loss import HDLoss
@@ -14,7 +15,8 @@ from .sgfi_loss import SGFILoss
 from .task_decoupled_feature_loss import TFDLoss
 
 __all__ = [
-    'ADLoss', 'CWDLoss', 'CKDLoss', 'DistributionKLLoss', 'FeatureMSELoss',
+    'ADLoss', 'CWDLoss', 'CKDLoss', 'CosineFeatureLoss', 'DistributionKLLoss',
+    'FeatureMSELoss',
     'HDLoss', 'KDQualityFocalLoss', 'MaskedFeatureMSELoss', 'PKDLoss',
     'QueryKDLoss', 'ClassAwareRegKDLoss', 'RCNNLogitKDLoss', 'SEALoss',
     'SGFILoss', 'TFDLoss'

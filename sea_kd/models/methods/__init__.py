@@ -18,6 +18,7 @@ from .crosskd import CrossKD
 from .ld import LD
 from .hmld import HMLD
 from .bckd import BCKD
+from .dsi import DSI
 
 
 def build_method(cfg: ConfigType, student: nn.Module,
@@ -50,6 +51,6 @@ def build_method(cfg: ConfigType, student: nn.Module,
 __all__ = [
     'DistillMethod', 'FeatureImitation', 'ADL', 'SEA', 'TBD', 'GDetKD',
     'GDetKDDense', 'GDetKDTwoStage', 'AttentionTransfer', 'PKD', 'CWD',
-    'MGD', 'FGD', 'CrossKD', 'LD', 'HMLD', 'BCKD',
+    'MGD', 'FGD', 'CrossKD', 'LD', 'HMLD', 'BCKD', 'DSI',
     'build_method'
 ]

@@ -105,8 +105,16 @@ def build_bckd_retinanet(save_state, _):
     return _distiller(*_pair('retinanet', save_state), dict(type='BCKD'))
 
 
+def build_dsi_backbone_teacher(save_state, _):
+    s_cfg, t_cfg, ckpt = _pair('retinanet', save_state)
+    teacher = dict(type='BackboneTeacher', ckpt_prefix='backbone.',
+                   backbone=t_cfg['backbone'])
+    return _distiller(s_cfg, teacher, ckpt, dict(type='DSI'))
+
+
 BUILDERS = {
     'bckd': build_bckd,
+    'dsi_backbone_teacher': build_dsi_backbone_teacher,
     'bckd_retinanet': build_bckd_retinanet,
     'crosskd': build_crosskd,
     'crosskd_gfl': build_crosskd_gfl,
@@ -132,7 +140,8 @@ def test_bfloat16_step(name, save_state, teacher_ckpt):  # noqa: F811
     with torch.autocast('cpu', dtype=torch.bfloat16), \
             mmcv_ops_in_fp32(model), \
             MethodTap(model.student.neck, 'forward') as s_tap, \
-            MethodTap(model.teacher.neck, 'forward') as t_tap:
+            MethodTap(getattr(model.teacher, 'neck', None) or
+                      model.teacher.backbone, 'forward') as t_tap:
         losses = model.loss(inputs, samples)
     # the step really ran in bfloat16, for both models
     assert s_tap.first.output[0].dtype == torch.bfloat16

@@ -92,7 +92,7 @@ def test_the_hint_names_the_methods_that_answer_yes():
     retina = pair('retinanet', 'retinanet')
     names = methods_for_pair(*retina)
     assert names == ['FI', 'ADL', 'SEA', 'TBD', 'PKD', 'CWD', 'MGD', 'FGD',
-                     'CrossKD', 'BCKD']
+                     'CrossKD', 'BCKD', 'DSI']
     assert methods_hint(*retina).startswith(
         'Methods that distil this pair: FI, ADL,')
     # the pipelines and the tap-configured method are not offered by name
