@@ -130,9 +130,14 @@ class BackboneTeacher(BaseModel):
                 "'' for a bare backbone's checkpoint.")
         return chosen
 
-    def forward(self, inputs: Tensor, data_samples=None, mode: str = 'tensor'):
-        """A backbone teacher only gives features (:meth:`extract_feat`)."""
-        self.predict(inputs, data_samples)
+    def forward(self, inputs: Tensor, data_samples=None,
+                mode: str = 'tensor') -> Tuple[Tensor, ...]:
+        """``mode='tensor'``: the feature maps (:meth:`extract_feat`), the
+        whole of the teacher's inference; ``'predict'`` and ``'loss'`` are
+        refused (no detection head)."""
+        if mode != 'tensor':
+            self.predict(inputs, data_samples)
+        return self.extract_feat(inputs)
 
     def predict(self, *args, **kwargs):
         """Refused: a backbone teacher has no detection head."""

@@ -41,9 +41,14 @@ def test_input_scale_averages_areas_before_the_backbone():
 
 
 def test_refuses_to_predict_and_bad_options():
-    teacher = MODELS.build(backbone_teacher())
+    teacher = MODELS.build(backbone_teacher()).eval()
     with pytest.raises(NotImplementedError, match='no detection head'):
         teacher.predict(torch.zeros(1, 3, 32, 32), [])
+    with pytest.raises(NotImplementedError, match='no detection head'):
+        teacher(torch.zeros(1, 3, 32, 32), [], mode='loss')
+    # its inference is its features
+    feats = teacher(torch.zeros(1, 3, 64, 64), mode='tensor')
+    assert [tuple(f.shape) for f in feats] == [(1, 128, 2, 2)]
     with pytest.raises(ValueError, match='input_scale'):
         MODELS.build(backbone_teacher(input_scale=0))
 
