@@ -33,6 +33,7 @@ from ..models.detectors.pair_checks import (class_identity_problem,
 from ..models.distillers import Distiller
 from ..models.losses.focal_global_loss import fgd_attention
 from ..models.methods.fgd import FGD
+from ..models.teachers import is_backbone_teacher
 from ..models.utils.category_masks import infer_strides
 
 
@@ -180,7 +181,8 @@ def _detector_summary(detector: nn.Module, feats: Sequence[Tensor],
     return dict(
         type=type(detector).__name__,
         params=_num_params(detector),
-        num_classes=num_classes_of(detector),
+        num_classes=None if is_backbone_teacher(detector) else
+        num_classes_of(detector),
         neck=_level_rows(detector, feats, input_shape),
         dense_priors=_prior_layouts(detector),
         roi_extractors=_roi_extractors(detector))
@@ -242,8 +244,9 @@ def _teacher_metrics(distiller: Distiller, cfg: Config,
     """The teacher's metrics on the first ``num_images`` validation
     images (``None`` without a validation set in the config)."""
     if num_images <= 0 or not cfg.get('val_dataloader') or \
-            not cfg.get('val_evaluator'):
-        return None
+            not cfg.get('val_evaluator') or \
+            is_backbone_teacher(distiller.teacher):
+        return None  # a backbone teacher predicts nothing
     loader_cfg = copy.deepcopy(cfg.val_dataloader)
     dataset = DATASETS.build(loader_cfg.pop('dataset'))
     num_images = min(num_images, len(dataset))
@@ -373,7 +376,8 @@ def build_pair_report(cfg: Config,
         problems.append(f'Non-finite losses on the training batch: '
                         f'{", ".join(bad)}.')
     evaluation = report['teacher_eval']
-    if trained_classes is None:
+    if trained_classes is None and \
+            not is_backbone_teacher(distiller.teacher):
         report['warnings'].append(
             'The teacher checkpoint records no classes (meta '
             '`dataset_meta.classes`), so only their number was checked: '
@@ -415,7 +419,8 @@ def format_pair_report(report: Dict[str, Any]) -> str:
         f'  student: {s["type"]}, {s["params"]:,} parameters, checkpoint '
         f'{d["student_ckpt"] or "none (initialised)"}',
         f'Classes: data set {c["num_dataset"]} '
-        f'({", ".join(c["dataset"])}); teacher head {c["teacher"]}; '
+        f'({", ".join(c["dataset"])}); teacher head '
+        f'{"none (a backbone)" if c["teacher"] is None else c["teacher"]}; '
         f'student head {c["student"]}',
         '  teacher checkpoint trained on: ' + (
             'not recorded' if c.get('teacher_checkpoint') is None else

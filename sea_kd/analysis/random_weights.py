@@ -107,6 +107,9 @@ def random_weights_config(cfg: Config, work_dir: str,
                    path + '.part')
         os.replace(path + '.part', path)
     model.teacher_ckpt = path
+    if model.teacher.get('type') == 'BackboneTeacher':
+        # the random checkpoint holds the teacher's own keys
+        model.teacher.ckpt_prefix = None
     if model.get('student_ckpt'):
         model.student_ckpt = None
     return cfg

@@ -10,6 +10,7 @@ import torch
 from mmdet.registry import HOOKS
 from mmengine.hooks import Hook, LoggerHook
 
+from ...models.teachers import is_backbone_teacher
 from ..teacher_evaluation import (evaluate_teacher, prefix_metrics,
                                   unwrap_distiller)
 
@@ -96,9 +97,14 @@ class TeacherEvaluationHook(Hook):
 
     # ------------------------------------------------------------------ hooks
     def before_run(self, runner) -> None:
-        """Fail early if the model is not a distiller."""
-        if self.enable:
-            unwrap_distiller(runner.model)
+        """Fail early if the model is not a distiller, or its teacher is a
+        backbone (which predicts nothing to evaluate)."""
+        if self.enable and is_backbone_teacher(
+                unwrap_distiller(runner.model).teacher):
+            raise ValueError(
+                f'{type(self).__name__} evaluates the teacher\'s detections, '
+                'and a BackboneTeacher has no detection head; remove the '
+                'hook or set enable=False.')
 
     def before_train(self, runner) -> None:
         """Evaluate here with ``when='before_train'``; check the set-up."""

@@ -11,9 +11,10 @@ from .dense_head_view import (DenseHeadView, checked_dense_view,
 from .dense_layout import (flatten_level_logits, flatten_level_maps,
                            level_priors)
 from .dense_outputs import DenseHeadOutputs, DenseTargets
-from .detector_kind import (DENSE, QUERY, TWO_STAGE, detector_kind,
-                            is_dense_detector, is_query_detector,
-                            is_two_stage_detector)
+from .detector_kind import (BACKBONE, DENSE, QUERY, TWO_STAGE,
+                            add_detector_kind, detector_kind,
+                            is_backbone_teacher, is_dense_detector,
+                            is_query_detector, is_two_stage_detector)
 from .rcnn_view import RCNNStage, is_cascade, rcnn_stage
 from .query_head_view import (QueryHeadView, query_head_view,
                               register_query_view)
@@ -23,7 +24,8 @@ __all__ = [
     'checked_dense_view', 'known_dense_heads', 'detection_score_logits',
     'normalize_dense_targets', 'flatten_level_logits', 'flatten_level_maps',
     'level_priors', 'DenseHeadOutputs', 'DenseTargets', 'ClassHierarchyMap',
-    'DENSE', 'TWO_STAGE', 'QUERY', 'detector_kind', 'is_dense_detector',
+    'DENSE', 'TWO_STAGE', 'QUERY', 'BACKBONE', 'detector_kind',
+    'add_detector_kind', 'is_backbone_teacher', 'is_dense_detector',
     'is_two_stage_detector', 'is_query_detector', 'QueryHeadView',
     'query_head_view', 'register_query_view', 'RCNNStage', 'is_cascade',
     'rcnn_stage'

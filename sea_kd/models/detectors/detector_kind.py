@@ -19,6 +19,9 @@ TWO_STAGE = 'two_stage'
 #: DETR-family detectors: a transformer and a query head (DETR, Deformable
 #: DETR, DINO, ...)
 QUERY = 'query'
+#: a backbone alone as a teacher, no head (``BackboneTeacher``, which
+#: :mod:`sea_kd.models.teachers` registers with :func:`add_detector_kind`)
+BACKBONE = 'backbone'
 
 _KINDS = ClassHierarchyMap('kind')
 _KINDS.add(SingleStageDetector, DENSE)
@@ -47,3 +50,14 @@ def is_query_detector(detector: nn.Module) -> bool:
     """Whether ``detector`` is a DETR-family detector (mmdet's
     ``DetectionTransformer``: DETR, Deformable DETR, DINO, ...)."""
     return detector_kind(detector) == QUERY
+
+
+def is_backbone_teacher(model: nn.Module) -> bool:
+    """Whether ``model`` is a backbone alone (``BackboneTeacher``): feature
+    maps, no head, no classes."""
+    return detector_kind(model) == BACKBONE
+
+
+def add_detector_kind(cls: type, kind: str) -> None:
+    """Register ``cls`` (and its subclasses) as a model of ``kind``."""
+    _KINDS.add(cls, kind)

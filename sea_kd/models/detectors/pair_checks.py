@@ -5,7 +5,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from torch import nn
 
-from ..teachers.backbone_teacher import is_backbone_teacher
+from .detector_kind import is_backbone_teacher
 from .strides import prior_strides_of
 
 #: Class names shown in full in a message; longer lists are cut.
@@ -388,6 +388,12 @@ def match_levels(student: nn.Module, teacher: nn.Module,
         raise ValueError(f'levels {levels} out of range for {len(s_ch)} '
                          'neck levels.')
     s, t = prior_strides_of(student), prior_strides_of(teacher)
+    if is_backbone_teacher(teacher) and (s is None or len(s) != len(s_ch)):
+        raise ValueError(
+            'A backbone teacher\'s maps pair with student levels by stride, '
+            f'and the {type(student).__name__} student has no prior '
+            'generator that tells its levels\' strides (DETR family). '
+            'Distil it with DSI and an explicit student_level.')
     if by == 'index' or s is None or t is None or len(s) != len(s_ch) \
             or len(t) != len(t_ch):
         check_same_levels(student, teacher)

@@ -9,7 +9,7 @@ from typing import List, Optional, Sequence, Tuple, Union
 
 from torch import nn
 
-from ..teachers.backbone_teacher import is_backbone_teacher
+from .detector_kind import is_backbone_teacher
 
 StrideLike = Union[int, float, Sequence[Union[int, float]]]
 

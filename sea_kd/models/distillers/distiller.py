@@ -25,6 +25,7 @@ from ..detectors.pair_checks import (check_same_classes,
                                      check_same_dense_layout,
                                      checkpoint_classes)
 from ..methods import build_method
+from ..teachers import is_backbone_teacher
 from ..utils.teacher_inheriting import inherit_teacher_weights
 from .distill_loss_controls import DistillLossControlsMixin
 from .method_hints import methods_hint
@@ -202,9 +203,11 @@ class Distiller(DistillLossControlsMixin, BaseDetector):
         teacher_model = MODELS.build(teacher_cfg)
         teacher_meta = load_state_dict_strict(teacher_model, teacher_ckpt,
                                               'teacher_ckpt')
-        #: The classes the teacher checkpoint records (``None``: none), for
-        #: the class-identity checks before training.
-        self.teacher_ckpt_classes = checkpoint_classes(teacher_meta)
+        #: The classes the teacher checkpoint records (``None``: none, or
+        #: a backbone teacher, which predicts no classes), for the
+        #: class-identity checks before training.
+        self.teacher_ckpt_classes = None if is_backbone_teacher(
+            teacher_model) else checkpoint_classes(teacher_meta)
         teacher_model.eval()
         teacher_model.requires_grad_(False)
         self.teacher_dtype = teacher_dtype
@@ -216,6 +219,10 @@ class Distiller(DistillLossControlsMixin, BaseDetector):
         if not isinstance(inherit_teacher, bool):
             raise TypeError(f'inherit_teacher must be True or False, got '
                             f'{inherit_teacher!r}.')
+        if inherit_teacher and is_backbone_teacher(teacher_model):
+            raise ValueError(
+                'inherit_teacher copies the teacher\'s neck and heads, and a '
+                'BackboneTeacher has neither; set inherit_teacher=False.')
         self.inherit_teacher = inherit_teacher
         #: What the inheriting strategy copied (``'<part>.<key>'``).
         self.inherited_params: List[str] = []

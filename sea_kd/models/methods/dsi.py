@@ -2,6 +2,7 @@
 features, cosine loss (RT-DETRv4's Deep Semantic Injector)."""
 from __future__ import annotations
 
+import math
 from typing import Dict, Optional
 
 import torch.nn.functional as F
@@ -20,25 +21,24 @@ from .distill_method import DistillMethod
 
 def student_level_of_stride(student: nn.Module, teacher: nn.Module,
                             teacher_level: int = -1) -> Optional[int]:
-    """The student neck level whose stride is that of the teacher's map
-    ``teacher_level``; ``None`` when either model has no strides to tell
-    (no prior generator: the DETR family).
-
-    Raises:
-        ValueError: No student level has that stride; the message says to
-            set ``student_level``.
-    """
+    """The student neck level whose stride is nearest that of the teacher's
+    map ``teacher_level`` (equal, where a level has it; otherwise the
+    nearest in ratio, logged: the teacher's map is resized to it);
+    ``None`` when either model has no strides to tell (no prior generator:
+    the DETR family)."""
     s, t = prior_strides_of(student), prior_strides_of(teacher)
     if s is None or t is None:
         return None
     stride = t[teacher_level]
-    if stride not in s:
-        raise ValueError(
-            f'No student neck level has the teacher map\'s stride {stride} '
-            f'(student strides {s}). Set student_level to the level to '
-            'distil (the teacher\'s map is resized to it), or teacher_level '
-            '/ the teacher\'s input_scale to match.')
-    return s.index(stride)
+    if stride in s:
+        return s.index(stride)
+    level = min(range(len(s)),
+                key=lambda i: abs(math.log(s[i][0] / stride[0])))
+    MMLogger.get_current_instance().warning(
+        f'DSI: no student neck level has the teacher map\'s stride '
+        f'{stride} (student strides {s}); level {level} (stride {s[level]}), '
+        'the nearest, learns it resized. Set student_level to choose.')
+    return level
 
 
 @MODELS.register_module()
@@ -69,8 +69,8 @@ class DSI(DistillMethod):
             (default): the level of the teacher map's stride (RT-DETRv4
             pairs stride 32 with stride 32), or the student's last level
             when the pair has no strides to tell (a DETR-family student;
-            logged). Set it when no level has the teacher's stride (the
-            teacher's map is then resized to the level).
+            logged); where no level has the teacher's stride, the nearest
+            (logged; the teacher's map is resized to it).
         projector: Config of the projection (default a 1×1
             :class:`ConvAdapter`, PyTorch's default initialisation, as the
             authors' ``nn.Linear``).

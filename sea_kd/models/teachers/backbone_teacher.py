@@ -1,14 +1,17 @@
 """A teacher that is a backbone alone: features, no detection head."""
 from __future__ import annotations
 
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
 from mmdet.registry import MODELS
 from mmdet.utils import ConfigType, OptMultiConfig
+from mmengine.logging import MMLogger
 from mmengine.model import BaseModel
 from torch import Tensor
+
+from ..detectors.detector_kind import BACKBONE, add_detector_kind
 
 #: ImageNet normalisation, RGB: what classification and self-supervised
 #: backbones (ResNets, DINOv2/DINOv3 ViTs) are trained with.
@@ -16,9 +19,9 @@ IMAGENET_PREPROCESSOR = dict(
     type='DetDataPreprocessor', mean=[123.675, 116.28, 103.53],
     std=[58.395, 57.12, 57.375], bgr_to_rgb=True, pad_size_divisor=1)
 #: The side of the square the output shapes are probed with at build: a
-#: multiple of 32, 16 and 14 (the strides of ResNets and the patch sizes of
-#: ViTs).
-_PROBE_SIZE = 224
+#: multiple of 64, 32, 16 and 14 (the strides of ResNets and CSP backbones,
+#: the patch sizes of ViTs).
+_PROBE_SIZE = 448
 
 
 @MODELS.register_module()
@@ -52,9 +55,13 @@ class BackboneTeacher(BaseModel):
             ``None`` (default) reads a checkpoint saved from a
             ``BackboneTeacher`` (keys ``backbone.*``) as it is; a prefix
             such as ``'backbone.'`` takes the keys under it (the backbone of
-            a detector's checkpoint) and leaves the rest; ``''`` reads a
-            bare backbone's checkpoint (every key is the backbone's).
-            Within the chosen keys loading stays strict.
+            a detector's checkpoint) and leaves the rest (logged); ``''``
+            reads a bare backbone's checkpoint (every key is the
+            backbone's). Within the chosen keys loading stays strict.
+        ckpt_ignore: Prefixes of checkpoint keys (as the file names them)
+            to leave out, logged: e.g. ``('fc.', )`` for the classifier of a
+            torchvision ResNet file, which mmdet's ``ResNet`` does not
+            have.
         init_cfg: Initialisation (unused: the weights come from
             ``teacher_ckpt``).
     """
@@ -64,6 +71,7 @@ class BackboneTeacher(BaseModel):
                  data_preprocessor: ConfigType = IMAGENET_PREPROCESSOR,
                  input_scale: float = 1.0,
                  ckpt_prefix: Optional[str] = None,
+                 ckpt_ignore: Sequence[str] = (),
                  init_cfg: OptMultiConfig = None) -> None:
         super().__init__(data_preprocessor=data_preprocessor,
                          init_cfg=init_cfg)
@@ -73,8 +81,13 @@ class BackboneTeacher(BaseModel):
         if ckpt_prefix is not None and not isinstance(ckpt_prefix, str):
             raise TypeError(f'ckpt_prefix must be None or a string, got '
                             f'{ckpt_prefix!r}.')
+        if isinstance(ckpt_ignore, str) or not all(
+                isinstance(p, str) and p for p in ckpt_ignore):
+            raise TypeError(f'ckpt_ignore must be a sequence of non-empty key '
+                            f'prefixes, got {ckpt_ignore!r}.')
         self.input_scale = float(input_scale)
         self.ckpt_prefix = ckpt_prefix
+        self.ckpt_ignore = tuple(ckpt_ignore)
         self.backbone = MODELS.build(backbone)
         self.feature_channels, self.feature_strides = self._probe_outputs()
 
@@ -84,11 +97,15 @@ class BackboneTeacher(BaseModel):
         was_training = self.backbone.training
         self.backbone.eval()
         size = _PROBE_SIZE
-        feats = tuple(self.backbone(torch.zeros(1, 3, size, size)))
+        out = self.backbone(torch.zeros(1, 3, size, size))
         self.backbone.train(was_training)
-        if isinstance(feats, Tensor) or not feats:
-            raise TypeError('The backbone must return a sequence of '
-                            '(B, C, H, W) feature maps.')
+        if not isinstance(out, (tuple, list)) or not out or \
+                not all(isinstance(f, Tensor) for f in out):
+            raise TypeError(
+                f'The backbone returns a {type(out).__name__}; a backbone '
+                'teacher needs a tuple or list of (B, C, H, W) feature maps '
+                '(mmdet backbones give one; set out_indices).')
+        feats = tuple(out)
         for feat in feats:
             if feat.dim() != 4:
                 raise TypeError(
@@ -116,11 +133,24 @@ class BackboneTeacher(BaseModel):
         Raises:
             ValueError: No key of the checkpoint starts with ``ckpt_prefix``.
         """
+        ignored = [k for k in state_dict if k.startswith(self.ckpt_ignore)] \
+            if self.ckpt_ignore else []
+        if ignored:
+            state_dict = {k: v for k, v in state_dict.items()
+                          if k not in set(ignored)}
+            MMLogger.get_current_instance().info(
+                f'BackboneTeacher: {len(ignored)} checkpoint keys left out '
+                f'(ckpt_ignore={self.ckpt_ignore}), first: {ignored[:3]}')
         if self.ckpt_prefix is None:
             return state_dict
         prefix = self.ckpt_prefix
         chosen = {f'backbone.{k[len(prefix):]}': v
                   for k, v in state_dict.items() if k.startswith(prefix)}
+        if chosen and len(chosen) < len(state_dict):
+            MMLogger.get_current_instance().info(
+                f'BackboneTeacher: the {len(chosen)} checkpoint keys under '
+                f'{prefix!r} are the backbone\'s; '
+                f'{len(state_dict) - len(chosen)} others are not read.')
         if not chosen:
             first = sorted(state_dict)[:3]
             raise ValueError(
@@ -147,6 +177,4 @@ class BackboneTeacher(BaseModel):
             'features through extract_feat.')
 
 
-def is_backbone_teacher(model) -> bool:
-    """Whether ``model`` is a :class:`BackboneTeacher`."""
-    return isinstance(model, BackboneTeacher)
+add_detector_kind(BackboneTeacher, BACKBONE)

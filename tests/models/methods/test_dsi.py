@@ -107,7 +107,7 @@ def test_images_without_objects_still_distil(ckpt):
 
 
 def test_a_detector_teacher_works_too(ckpt):
-    model = MODELS.build(dict(
+    model = build(dict(
         type='Distiller', teacher_ckpt=ckpt,
         teacher=tiny_detector_cfg('retinanet', base_channels=16,
                                   neck_channels=64),
@@ -116,12 +116,37 @@ def test_a_detector_teacher_works_too(ckpt):
         methods=[dict(type='DSI')]))
     method = model.methods['dsi']
     assert (method.student_level, method.teacher_level) == (4, 4)
+    inputs, samples = make_batch(model.train())
+    assert torch.isfinite(model.loss(inputs, samples)['loss_dsi_feat'])
+
+
+def test_a_detr_student_learns_with_its_last_level(save_state):
+    torch.manual_seed(0)
+    t_cfg = tiny_detector_cfg('retinanet', base_channels=16,
+                              neck_channels=64)
+    ckpt = save_state(build(t_cfg), 'retina.pth')
+    teacher = dict(type='BackboneTeacher', ckpt_prefix='backbone.',
+                   backbone=t_cfg['backbone'])
+    model = build(dict(type='Distiller', teacher=teacher, teacher_ckpt=ckpt,
+                       student=tiny_detector_cfg('dino', base_channels=8),
+                       methods=[dict(type='DSI')]))
+    method = model.methods['dsi']
+    assert method.student_level == len(model.student.neck.convs) + len(
+        model.student.neck.extra_convs or []) - 1
+    inputs, samples = make_batch(model.train())
+    assert torch.isfinite(model.loss(inputs, samples)['loss_dsi_feat'])
+
+
+def test_without_a_level_of_its_stride_the_nearest_learns_it(ckpt):
+    # teacher stride 256; the student's P3-P7 reach 128 (level 4)
+    model = dsi_model(ckpt, input_scale=0.125)
+    assert model.methods['dsi'].student_level == 4
+    inputs, samples = make_batch(model)
+    assert torch.isfinite(model.loss(inputs, samples)['loss_dsi_feat'])
 
 
 def test_bad_levels_are_refused(ckpt):
     with pytest.raises(ValueError, match='student_level=7 is out of range'):
         dsi_model(ckpt, student_level=7)
-    with pytest.raises(ValueError, match='Set student_level'):
-        dsi_model(ckpt, input_scale=0.125)  # stride 256: no such level
     with pytest.raises(TypeError, match='int index'):
         dsi_model(ckpt, teacher_level='last')

@@ -2,11 +2,14 @@
 channels and strides, the input resize, checkpoint keys (a detector's
 backbone, a bare backbone, a mismatching file refused), the teacher's own
 normalisation, precision, and the methods that refuse it."""
+from types import SimpleNamespace
+
 import pytest
 import torch
 import torch.nn.functional as F
 from mmdet.registry import MODELS
 
+from sea_kd.engine.hooks import TeacherEvaluationHook
 from sea_kd.models.teachers import BackboneTeacher
 
 from ...conftest import build, make_batch, tiny_detector_cfg
@@ -120,12 +123,86 @@ def test_feature_methods_pair_its_maps_by_stride(detector_ckpt):
     assert torch.isfinite(losses['loss_pkd_feat'])
 
 
-def test_methods_that_read_a_head_refuse_it(detector_ckpt):
+@pytest.mark.parametrize('method', [
+    dict(type='ADL'), dict(type='TBD'), dict(type='LD'), dict(type='BCKD'),
+    dict(type='CrossKD', reused_teacher_head_idx=1,
+         adapter=dict(type='ConvAdapter')),
+    dict(type='GDetKD'), dict(type='HMLD')])
+def test_methods_that_read_a_head_refuse_it(method, detector_ckpt):
     _, ckpt = detector_ckpt
-    for method in (dict(type='BCKD'), dict(type='ADL')):
-        with pytest.raises((TypeError, ValueError)):
-            distiller(backbone_teacher(ckpt_prefix='backbone.'), ckpt,
-                      methods=[method])
+    with pytest.raises((TypeError, ValueError)) as error:
+        distiller(backbone_teacher(ckpt_prefix='backbone.'), ckpt,
+                  methods=[method])
+    assert str(error.value).endswith(
+        'Methods that distil this pair: FI, SEA, PKD, CWD, MGD, FGD, DSI '
+        '(docs/compatibility.md).')
+
+
+def test_what_needs_a_detector_teacher_is_refused_early(detector_ckpt):
+    _, ckpt = detector_ckpt
+    with pytest.raises(ValueError, match='inherit_teacher'):
+        distiller(backbone_teacher(ckpt_prefix='backbone.'), ckpt,
+                  inherit_teacher=True)
+    model = distiller(backbone_teacher(ckpt_prefix='backbone.'), ckpt)
+    hook = TeacherEvaluationHook()
+    with pytest.raises(ValueError, match='no detection head'):
+        hook.before_run(SimpleNamespace(model=model))
+    # feature methods pair by stride: a DETR student tells none
+    with pytest.raises(ValueError, match='DSI and an explicit'):
+        MODELS.build(dict(
+            type='Distiller', teacher=backbone_teacher(
+                ckpt_prefix='backbone.'), teacher_ckpt=ckpt,
+            student=tiny_detector_cfg('dino', base_channels=8),
+            methods=[dict(type='FeatureImitation')]))
+
+
+def test_the_detector_checkpoint_classes_are_not_the_teachers(save_state):
+    """A backbone taken from a detector trained on other classes predicts
+    none: the class-identity checks do not apply to it."""
+    torch.manual_seed(0)
+    detector = build(tiny_detector_cfg('retinanet', base_channels=16,
+                                       neck_channels=64))
+    path = save_state(detector, 'coco.pth')
+    ckpt = torch.load(path)
+    ckpt['meta'] = dict(dataset_meta=dict(classes=('a', 'b', 'c')))
+    torch.save(ckpt, path)
+    model = distiller(backbone_teacher(ckpt_prefix='backbone.'), path)
+    assert model.teacher_ckpt_classes is None
+
+
+def test_ckpt_ignore_leaves_out_a_classifier(save_state):
+    torch.manual_seed(1)
+    bare = MODELS.build(resnet())
+    state = dict(bare.state_dict(), **{'fc.weight': torch.zeros(10, 128),
+                                       'fc.bias': torch.zeros(10)})
+    path = save_state(SimpleNamespace(state_dict=lambda: state),
+                      'classifier.pth')
+    with pytest.raises(RuntimeError, match='unexpected keys'):
+        distiller(backbone_teacher(ckpt_prefix=''), path)
+    model = distiller(backbone_teacher(ckpt_prefix='',
+                                       ckpt_ignore=('fc.', )), path)
+    key = 'layer1.0.conv1.weight'
+    assert torch.equal(model.teacher.backbone.state_dict()[key], state[key])
+    with pytest.raises(TypeError, match='ckpt_ignore'):
+        MODELS.build(backbone_teacher(ckpt_ignore='fc.'))
+
+
+@MODELS.register_module(force=True)
+class _OneMapBackbone(torch.nn.Module):
+    """A backbone that returns a bare tensor, not a tuple of maps."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 4, 3, stride=2)
+
+    def forward(self, x):
+        return self.conv(x)
+
+
+def test_a_backbone_without_a_tuple_of_maps_is_refused():
+    with pytest.raises(TypeError, match='returns a Tensor'):
+        MODELS.build(dict(type='BackboneTeacher',
+                          backbone=dict(type='_OneMapBackbone')))
 
 
 def test_teacher_normalisation_is_its_own(detector_ckpt):
