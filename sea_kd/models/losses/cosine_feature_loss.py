@@ -1,18 +1,15 @@
 """Cosine distance between feature maps, position by position."""
 from __future__ import annotations
 
-from typing import Sequence
-
-import torch
 import torch.nn.functional as F
 from mmdet.registry import MODELS
-from torch import Tensor, nn
+from torch import Tensor
 
-from .paired_maps import paired_maps
+from .paired_maps import LevelMeanLoss
 
 
 @MODELS.register_module()
-class CosineFeatureLoss(nn.Module):
+class CosineFeatureLoss(LevelMeanLoss):
     """One minus the cosine similarity of the student's and the teacher's
     feature vectors at each position, averaged (RT-DETRv4's distillation
     loss, ``loss_distillation`` in ``engine/rtv4/rtv4_criterion.py``).
@@ -33,16 +30,5 @@ class CosineFeatureLoss(nn.Module):
         loss_weight: λ.
     """
 
-    def __init__(self, loss_weight: float = 1.0) -> None:
-        super().__init__()
-        self.loss_weight = loss_weight
-
-    def forward(self, student_feats: Sequence[Tensor],
-                teacher_feats: Sequence[Tensor]) -> Tensor:
-        per_level = [
-            (1 - F.cosine_similarity(s.float(), t.detach().float(),
-                                     dim=1)).mean()
-            for s, t in paired_maps('CosineFeatureLoss', student_feats,
-                                    teacher_feats)
-        ]
-        return self.loss_weight * torch.stack(per_level).mean()
+    def level_loss(self, student: Tensor, teacher: Tensor) -> Tensor:
+        return (1 - F.cosine_similarity(student, teacher, dim=1)).mean()

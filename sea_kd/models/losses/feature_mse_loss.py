@@ -1,17 +1,14 @@
 """Plain feature imitation: mean squared error between feature maps."""
 from __future__ import annotations
 
-from typing import Sequence
-
-import torch
 from mmdet.registry import MODELS
-from torch import Tensor, nn
+from torch import Tensor
 
-from .paired_maps import paired_maps
+from .paired_maps import LevelMeanLoss
 
 
 @MODELS.register_module()
-class FeatureMSELoss(nn.Module):
+class FeatureMSELoss(LevelMeanLoss):
     """Mean squared error between (adapted) student and teacher features.
 
     For levels ``l = 1..L`` with student features ``S_l`` (already adapted to
@@ -26,13 +23,5 @@ class FeatureMSELoss(nn.Module):
         loss_weight: λ.
     """
 
-    def __init__(self, loss_weight: float = 1.0) -> None:
-        super().__init__()
-        self.loss_weight = loss_weight
-
-    def forward(self, student_feats: Sequence[Tensor],
-                teacher_feats: Sequence[Tensor]) -> Tensor:
-        per_level = [(s.float() - t.detach().float()).pow(2).mean()
-                     for s, t in paired_maps('FeatureMSELoss', student_feats,
-                                             teacher_feats)]
-        return self.loss_weight * torch.stack(per_level).mean()
+    def level_loss(self, student: Tensor, teacher: Tensor) -> Tensor:
+        return (student - teacher).pow(2).mean()

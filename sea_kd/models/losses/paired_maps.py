@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import List, Sequence, Tuple
 
-from torch import Tensor
+import torch
+from torch import Tensor, nn
 
 
 def paired_maps(loss_name: str, student: Sequence[Tensor],
@@ -33,3 +34,27 @@ def paired_maps(loss_name: str, student: Sequence[Tensor],
                 f'teacher {noun}{tuple(t.shape)} differ; adapt the student '
                 'channels (adapter) and use the same strides.')
     return list(zip(student, teacher))
+
+
+class LevelMeanLoss(nn.Module):
+    """``λ · (1/L) · Σ_l level_loss(S_l, T_l)`` over paired maps, in fp32,
+    the teacher side detached; subclasses give :meth:`level_loss`.
+
+    Args:
+        loss_weight: λ.
+    """
+
+    def __init__(self, loss_weight: float = 1.0) -> None:
+        super().__init__()
+        self.loss_weight = loss_weight
+
+    def level_loss(self, student: Tensor, teacher: Tensor) -> Tensor:
+        """The loss of one level's pair of (B, C, H, W) maps (fp32)."""
+        raise NotImplementedError
+
+    def forward(self, student_feats: Sequence[Tensor],
+                teacher_feats: Sequence[Tensor]) -> Tensor:
+        per_level = [self.level_loss(s.float(), t.detach().float())
+                     for s, t in paired_maps(type(self).__name__,
+                                             student_feats, teacher_feats)]
+        return self.loss_weight * torch.stack(per_level).mean()
