@@ -20,15 +20,20 @@ from .distill_method import DistillMethod
 
 
 def student_level_of_stride(student: nn.Module, teacher: nn.Module,
-                            teacher_level: int = -1) -> Optional[int]:
+                            teacher_level: int = -1) -> int:
     """The student neck level whose stride is nearest that of the teacher's
-    map ``teacher_level`` (equal, where a level has it; otherwise the
-    nearest in ratio, logged: the teacher's map is resized to it);
-    ``None`` when either model has no strides to tell (no prior generator:
-    the DETR family)."""
+    map ``teacher_level``: equal, where a level has it; otherwise the
+    nearest in ratio (logged: the teacher's map is resized to it); the
+    student's last level when either model has no strides to tell (no
+    prior generator: the DETR family; logged)."""
     s, t = prior_strides_of(student), prior_strides_of(teacher)
     if s is None or t is None:
-        return None
+        last = len(neck_channels_of(student)) - 1
+        MMLogger.get_current_instance().info(
+            'DSI: the pair has no strides to match levels by; the student\'s '
+            f'last neck level ({last}) learns the teacher\'s map, resized to '
+            'it.')
+        return last
     stride = t[teacher_level]
     if stride in s:
         return s.index(stride)
@@ -115,18 +120,10 @@ class DSI(DistillMethod):
         t_ch = neck_channels_of(self.teacher)
         self.teacher_level = self._index(self._teacher_level, len(t_ch),
                                          'teacher')
-        if self._student_level is not None:
-            self.student_level = self._index(self._student_level, len(s_ch),
-                                             'student')
-        else:
-            found = student_level_of_stride(self.student, self.teacher,
-                                            self.teacher_level)
-            self.student_level = len(s_ch) - 1 if found is None else found
-            if found is None:
-                MMLogger.get_current_instance().info(
-                    'DSI: the pair has no strides to match levels by; the '
-                    f'student\'s last neck level ({self.student_level}) '
-                    'learns the teacher\'s map, resized to it.')
+        self.student_level = student_level_of_stride(
+            self.student, self.teacher, self.teacher_level) \
+            if self._student_level is None else \
+            self._index(self._student_level, len(s_ch), 'student')
         self.projector = build_level_adapters(
             self._projector_cfg, [s_ch[self.student_level]],
             [t_ch[self.teacher_level]])[0]

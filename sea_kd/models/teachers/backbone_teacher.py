@@ -35,7 +35,7 @@ class BackboneTeacher(BaseModel):
     ``(B, C_l, H_l, W_l)`` map. The distiller treats them as the teacher's
     neck levels: their channels (:attr:`feature_channels`) and strides in
     the input image (:attr:`feature_strides`, the backbone's stride divided
-    by ``input_scale``) are probed once at build on a 224×224 input, so
+    by ``input_scale``) are probed once at build on a 448×448 input, so
     that feature methods pair student levels with them by stride. Methods
     that read a detection head (logits, boxes, RoIs, queries) refuse such a
     teacher.
@@ -100,18 +100,13 @@ class BackboneTeacher(BaseModel):
         out = self.backbone(torch.zeros(1, 3, size, size))
         self.backbone.train(was_training)
         if not isinstance(out, (tuple, list)) or not out or \
-                not all(isinstance(f, Tensor) for f in out):
+                not all(isinstance(f, Tensor) and f.dim() == 4 for f in out):
             raise TypeError(
                 f'The backbone returns a {type(out).__name__}; a backbone '
                 'teacher needs a tuple or list of (B, C, H, W) feature maps '
-                '(mmdet backbones give one; set out_indices).')
+                '(mmdet backbones give one; set out_indices; a ViT must give '
+                'its patch tokens as a grid).')
         feats = tuple(out)
-        for feat in feats:
-            if feat.dim() != 4:
-                raise TypeError(
-                    f'The backbone returns a {feat.dim()}-d output; a '
-                    'backbone teacher needs (B, C, H, W) maps (a ViT must '
-                    'give its patch tokens as a grid).')
         channels = [int(f.shape[1]) for f in feats]
         scale = self.input_scale
         strides = [(size / f.shape[-1] / scale, size / f.shape[-2] / scale)
@@ -133,11 +128,11 @@ class BackboneTeacher(BaseModel):
         Raises:
             ValueError: No key of the checkpoint starts with ``ckpt_prefix``.
         """
-        ignored = [k for k in state_dict if k.startswith(self.ckpt_ignore)] \
-            if self.ckpt_ignore else []
+        # str.startswith(()) is False: nothing left out without ckpt_ignore
+        ignored = [k for k in state_dict if k.startswith(self.ckpt_ignore)]
         if ignored:
             state_dict = {k: v for k, v in state_dict.items()
-                          if k not in set(ignored)}
+                          if not k.startswith(self.ckpt_ignore)}
             MMLogger.get_current_instance().info(
                 f'BackboneTeacher: {len(ignored)} checkpoint keys left out '
                 f'(ckpt_ignore={self.ckpt_ignore}), first: {ignored[:3]}')

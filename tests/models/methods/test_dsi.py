@@ -57,34 +57,35 @@ def test_the_student_level_of_the_teacher_stride_is_chosen(ckpt):
     assert halved.student_level == 3  # stride 64: P6
 
 
-def test_loss_matches_the_position_by_position_reference(ckpt, monkeypatch):
-    model = dsi_model(ckpt)
+def step_maps(model, monkeypatch):
+    """One step's DSI loss, the projected student level and the teacher's
+    map as the step recorded them."""
     method = model.methods['dsi']
     seen = recording_step(method, monkeypatch)
     inputs, samples = make_batch(model)
-    losses = model.loss(inputs, samples)
+    loss = model.loss(inputs, samples)['loss_dsi_feat']
     record = seen['record']
-    projected = method.projector(record.student_neck[2]).detach()
-    teacher_map = record.teacher_neck[0]
+    projected = method.projector(
+        record.student_neck[method.student_level]).detach()
+    return loss, projected, record.teacher_neck[method.teacher_level]
+
+
+def test_loss_matches_the_position_by_position_reference(ckpt, monkeypatch):
+    loss, projected, teacher_map = step_maps(dsi_model(ckpt), monkeypatch)
     assert teacher_map.shape[-2:] == projected.shape[-2:]
-    assert losses['loss_dsi_feat'].item() == pytest.approx(
+    assert loss.item() == pytest.approx(
         reference(projected, teacher_map, 5.0), rel=1e-4)
 
 
 def test_the_teacher_map_is_resized_to_an_explicit_level(ckpt, monkeypatch):
-    model = dsi_model(ckpt, student_level=0, loss_feat=dict(
-        type='CosineFeatureLoss', loss_weight=1.0))
-    method = model.methods['dsi']
-    seen = recording_step(method, monkeypatch)
-    inputs, samples = make_batch(model)
-    losses = model.loss(inputs, samples)
-    record = seen['record']
-    projected = method.projector(record.student_neck[0]).detach()
-    teacher_map = record.teacher_neck[0]
+    loss, projected, teacher_map = step_maps(dsi_model(
+        ckpt, student_level=0,
+        loss_feat=dict(type='CosineFeatureLoss', loss_weight=1.0)),
+        monkeypatch)
     assert teacher_map.shape[-1] * 4 == projected.shape[-1]  # 32 vs 8
     resized = F.interpolate(teacher_map, size=projected.shape[-2:],
                             mode='bilinear', align_corners=False)
-    assert losses['loss_dsi_feat'].item() == pytest.approx(
+    assert loss.item() == pytest.approx(
         reference(projected, resized, 1.0), rel=1e-4)
 
 
