@@ -42,10 +42,11 @@ DETECTOR_CONFIGS = {
     'dino': 'dino/dino-4scale_r50_8xb2-12e_coco.py',
     'detr': 'detr/detr_r50_8xb2-150e_coco.py',
     'deformable_detr': 'deformable_detr/deformable-detr_r50_16xb2-50e_coco.py',
+    'dab_detr': 'dab_detr/dab-detr_r50_8xb2-50e_coco.py',
 }
 
 #: DETR-family kinds (a transformer encoder and decoder after the neck)
-DETR_FAMILIES = ('dino', 'detr', 'deformable_detr')
+DETR_FAMILIES = ('dino', 'detr', 'deformable_detr', 'dab_detr')
 
 #: families whose backbone is not a ResNet (their width is a factor)
 CSP_FAMILIES = ('rtmdet', 'rtmdet_ins', 'yolox')

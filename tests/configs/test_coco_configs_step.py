@@ -197,6 +197,7 @@ def test_training_image_size_follows_the_pipeline_in_order():
 
 @pytest.mark.parametrize('config, expected', [
     ('hmld/hmld_dino-4scale_r50_to_r18_8xb2-12e_coco.py', (800, 1333)),
+    ('kd_detr/kd-detr_dab-detr_r50_to_r18_8xb8-50e_coco.py', (800, 1333)),
     ('cwd/cwd_rtmdet_m_to_rtmdet_s_8xb32-300e_coco.py', (640, 640)),
     ('sea/sea_retinanet_r101_to_r50_fpn_1x_coco.py', (800, 1333))])
 def test_training_image_size_of_the_shipped_pipelines(config, expected):

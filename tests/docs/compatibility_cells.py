@@ -50,6 +50,7 @@ METHODS = {
     'HMLD': (dict(type='HMLD'), ('HMLD', )),
     'BCKD': (dict(type='BCKD'), ('BCKD', )),
     'DSI': (dict(type='DSI'), ('DSI', )),
+    'KD-DETR': (dict(type='KDDETR'), ('KD-DETR', 'KDDETR')),
 }
 REFUSALS = (TypeError, ValueError, NotImplementedError)
 

@@ -24,6 +24,7 @@ METHOD_SECTIONS = {
     'LD': 'LD',
     'BCKD': 'BCKD',
     'DSI': 'DSI',
+    'KDDETR': 'KD-DETR',
     'AttentionTransfer': 'Distiller',
     'FeatureImitation': 'Feature imitation',
     'ADL': 'ADL',
@@ -40,6 +41,7 @@ DETECTOR_NAMES = {
     'MaskRCNN': 'Mask R-CNN',
     'RTMDet': 'RTMDet',
     'DINO': 'DINO',
+    'DABDETR': 'DAB-DETR',
     'YOLOX': 'YOLOX',
     'TOOD': 'TOOD',
 }

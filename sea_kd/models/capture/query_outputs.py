@@ -16,6 +16,7 @@ from torch import Tensor, nn
 
 from ..detectors import query_head_view
 from ..utils.precision import at_least_fp32, levels_at_least_fp32
+from .method_tap import MethodTap
 from .record import QueryOutputs
 
 
@@ -46,7 +47,8 @@ def check_query_head(detector: nn.Module, role: str) -> None:
 
 
 def query_outputs(head_outputs: Sequence[Tensor],
-                  dn_meta: Optional[dict] = None) -> QueryOutputs:
+                  dn_meta: Optional[dict] = None,
+                  decoder_inputs: Optional[dict] = None) -> QueryOutputs:
     """A DETR head's ``forward`` outputs as :class:`QueryOutputs`.
 
     Args:
@@ -54,13 +56,15 @@ def query_outputs(head_outputs: Sequence[Tensor],
             each (L, B, Q, ·); further outputs are ignored.
         dn_meta: DINO's denoising meta of the step, or ``None``; its
             ``num_denoising_queries`` first queries are left out.
+        decoder_inputs: The keyword arguments of the detector's
+            ``forward_decoder`` call of the step, kept as they are.
     """
     cls_scores, bbox_preds = head_outputs[0], head_outputs[1]
     if dn_meta is not None:
         first = dn_meta['num_denoising_queries']
         cls_scores, bbox_preds = cls_scores[:, :, first:], \
             bbox_preds[:, :, first:]
-    return QueryOutputs(cls_scores, bbox_preds)
+    return QueryOutputs(cls_scores, bbox_preds, decoder_inputs)
 
 
 @torch.no_grad()
@@ -71,7 +75,8 @@ def teacher_query_forward(teacher: nn.Module, feats: Sequence[Tensor],
     In eval mode DINO builds no denoising queries, so every query of the
     result is a matching query. The transformer and head run in float32
     with autocast off (a teacher stored or run in half precision keeps
-    float32 distillation targets).
+    float32 distillation targets). The keyword arguments of its
+    ``forward_decoder`` call are kept in the result's ``decoder_inputs``.
 
     Args:
         teacher: A ``DetectionTransformer`` in eval mode.
@@ -83,10 +88,12 @@ def teacher_query_forward(teacher: nn.Module, feats: Sequence[Tensor],
         raise RuntimeError('The teacher must stay in eval mode.')
     # float32 with autocast off, also under mixed precision: the outputs
     # are distillation targets
-    with torch.autocast(feats[0].device.type, enabled=False):
+    with torch.autocast(feats[0].device.type, enabled=False), \
+            MethodTap(teacher, 'forward_decoder') as decoder_tap:
         head_inputs = teacher.forward_transformer(
             tuple(levels_at_least_fp32(feats)), data_samples)
         wanted = inspect.signature(teacher.bbox_head.forward).parameters
         outputs = teacher.bbox_head(
             **{k: v for k, v in head_inputs.items() if k in wanted})
-    return QueryOutputs(at_least_fp32(outputs[0]), at_least_fp32(outputs[1]))
+    return QueryOutputs(at_least_fp32(outputs[0]), at_least_fp32(outputs[1]),
+                        decoder_tap.first.kwargs)

@@ -60,9 +60,15 @@ class QueryOutputs:
         bbox_preds: (L, B, Q, 4) boxes as the head predicts them:
             normalised (cx, cy, w, h), relative to each image's
             ``img_shape``.
+        decoder_inputs: The keyword arguments of the detector's
+            ``forward_decoder`` call of the step (the encoder's memory,
+            its masks and shapes, the queries), for methods that run the
+            decoder again on queries of their own (KD-DETR, through
+            :func:`~sea_kd.models.detectors.query_decoder_view`).
     """
     cls_scores: Tensor
     bbox_preds: Tensor
+    decoder_inputs: Optional[dict] = None
 
 
 @dataclass

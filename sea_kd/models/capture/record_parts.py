@@ -193,7 +193,8 @@ class RoIPart(RecordPart):
 @register_record_part
 class QueryPart(RecordPart):
     """A DETR-family head's decoder outputs, every layer, the matching
-    queries only (a DINO student's denoising queries are left out)."""
+    queries only (a DINO student's denoising queries are left out), and
+    the keyword arguments of each detector's ``forward_decoder`` call."""
     name = 'queries'
     requirement = 'needs DETR-family decoders'
     teacher_modules = ('encoder', 'decoder', 'bbox_head')
@@ -211,6 +212,8 @@ class QueryPart(RecordPart):
         head = student.bbox_head
         out_tap = stack.enter_context(MethodTap(head, 'forward'))
         loss_tap = stack.enter_context(MethodTap(head, 'loss'))
+        decoder_tap = stack.enter_context(
+            MethodTap(student, 'forward_decoder'))
 
         def fill(record: DistillRecord, inputs: Tensor) -> None:
             dn_meta = loss_tap.first.kwargs.get('dn_meta')
@@ -221,8 +224,8 @@ class QueryPart(RecordPart):
                     'told from its matching queries; call it as mmdet\'s '
                     'DINO.loss does (bbox_head.loss(**head_inputs_dict, '
                     '...)).')
-            record.student_queries = query_outputs(out_tap.first.output,
-                                                   dn_meta)
+            record.student_queries = query_outputs(
+                out_tap.first.output, dn_meta, decoder_tap.first.kwargs)
         return fill
 
     def run_teacher(self, teacher: nn.Module, inputs: Tensor,

@@ -16,6 +16,9 @@ from .detector_kind import (BACKBONE, DENSE, QUERY, TWO_STAGE,
                             is_backbone_teacher, is_dense_detector,
                             is_query_detector, is_two_stage_detector)
 from .rcnn_view import RCNNStage, is_cascade, rcnn_stage
+from .query_decoder_view import (DecoderQueries, QueryDecoderView,
+                                 decoder_view_families, query_decoder_view,
+                                 register_decoder_view)
 from .query_head_view import (QueryHeadView, query_head_view,
                               register_query_view)
 
@@ -27,6 +30,7 @@ __all__ = [
     'DENSE', 'TWO_STAGE', 'QUERY', 'BACKBONE', 'detector_kind',
     'add_detector_kind', 'is_backbone_teacher', 'is_dense_detector',
     'is_two_stage_detector', 'is_query_detector', 'QueryHeadView',
-    'query_head_view', 'register_query_view', 'RCNNStage', 'is_cascade',
-    'rcnn_stage'
+    'query_head_view', 'register_query_view', 'DecoderQueries',
+    'QueryDecoderView', 'query_decoder_view', 'register_decoder_view',
+    'decoder_view_families', 'RCNNStage', 'is_cascade', 'rcnn_stage'
 ]

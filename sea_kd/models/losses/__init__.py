@@ -5,6 +5,7 @@ from .cosine_feature_loss import CosineFeatureLoss
 from .distribution_kl_loss import DistributionKLLoss
 from .feature_mse_loss import FeatureMSELoss
 from .harmonious_distillation_loss import HDLoss
+from .kd_detr_loss import KDDETRLoss
 from .kd_quality_focal_loss import KDQualityFocalLoss
 from .masked_feature_mse_loss import MaskedFeatureMSELoss
 from .pearson_feature_loss import PKDLoss
@@ -16,8 +17,8 @@ from .task_decoupled_feature_loss import TFDLoss
 
 __all__ = [
     'ADLoss', 'CWDLoss', 'CKDLoss', 'CosineFeatureLoss', 'DistributionKLLoss',
-    'FeatureMSELoss',
-    'HDLoss', 'KDQualityFocalLoss', 'MaskedFeatureMSELoss', 'PKDLoss',
+    'FeatureMSELoss', 'HDLoss', 'KDDETRLoss', 'KDQualityFocalLoss',
+    'MaskedFeatureMSELoss', 'PKDLoss',
     'QueryKDLoss', 'ClassAwareRegKDLoss', 'RCNNLogitKDLoss', 'SEALoss',
     'SGFILoss', 'TFDLoss'
 ]

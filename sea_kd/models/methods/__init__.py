@@ -19,6 +19,7 @@ from .ld import LD
 from .hmld import HMLD
 from .bckd import BCKD
 from .dsi import DSI
+from .kd_detr import KDDETR
 
 
 def build_method(cfg: ConfigType, student: nn.Module,
@@ -51,6 +52,6 @@ def build_method(cfg: ConfigType, student: nn.Module,
 __all__ = [
     'DistillMethod', 'FeatureImitation', 'ADL', 'SEA', 'TBD', 'GDetKD',
     'GDetKDDense', 'GDetKDTwoStage', 'AttentionTransfer', 'PKD', 'CWD',
-    'MGD', 'FGD', 'CrossKD', 'LD', 'HMLD', 'BCKD', 'DSI',
+    'MGD', 'FGD', 'CrossKD', 'LD', 'HMLD', 'BCKD', 'DSI', 'KDDETR',
     'build_method'
 ]

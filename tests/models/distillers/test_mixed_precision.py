@@ -112,8 +112,13 @@ def build_dsi_backbone_teacher(save_state, _):
     return _distiller(s_cfg, teacher, ckpt, dict(type='DSI'))
 
 
+def build_kd_detr(save_state, _):
+    return _distiller(*_pair('dino', save_state), dict(type='KDDETR'))
+
+
 BUILDERS = {
     'bckd': build_bckd,
+    'kd_detr': build_kd_detr,
     'dsi_backbone_teacher': build_dsi_backbone_teacher,
     'bckd_retinanet': build_bckd_retinanet,
     'crosskd': build_crosskd,
@@ -162,5 +167,7 @@ def test_bfloat16_step(name, save_state, teacher_ckpt):  # noqa: F811
     total.backward()
     grads = [p.grad for p in model.parameters() if p.grad is not None]
     assert grads and all(torch.isfinite(g).all() for g in grads)
-    assert model.student.backbone.conv1.weight.grad.abs().sum() > 0
+    # the student's backbone trains (DINO's config freezes its stem)
+    assert any(p.grad is not None and p.grad.abs().sum() > 0
+               for p in model.student.backbone.parameters())
     assert all(p.grad is None for p in model.teacher.parameters())

@@ -1,0 +1,178 @@
+"""KD-DETR: distillation of DETR-family decoders on consistent
+distillation points (Wang et al., CVPR 2024)."""
+from __future__ import annotations
+
+from typing import Dict, Optional, Tuple
+
+import torch
+from mmdet.registry import MODELS
+from mmdet.utils import ConfigType
+from torch import Tensor, nn
+
+from ..capture import DistillRecord
+from ..detectors import (DecoderQueries, decoder_view_families,
+                         query_decoder_view)
+from .distill_method import DistillMethod
+from .pair_requirement import PairRequirement, for_both
+
+#: what the general points' content queries are
+GENERAL_CONTENT = ('zeros', 'random')
+#: which student decoder layers are distilled
+LAYERS = ('all', 'last')
+
+
+def _decoder_view_of(detector: nn.Module, role: str) -> None:
+    """Raise unless sea_kd can run the detector's decoder on given
+    queries (a decoder view of its class)."""
+    if query_decoder_view(detector) is None:
+        raise TypeError(
+            f'KD-DETR runs the {role}\'s decoder on distillation points, '
+            f'but sea_kd has no decoder view of its '
+            f'{type(detector).__name__} (it has one of '
+            f'{decoder_view_families()}). Use a detector of those '
+            'families, or distil its decoder outputs with HMLD or its '
+            'neck with FI or PKD.')
+
+
+@MODELS.register_module()
+class KDDETR(DistillMethod):
+    """KD-DETR: the teacher and the student decode the same distillation
+    points, and the student learns the teacher's outputs on them.
+
+    Written after the authors' code (``Myleswork/KD-DETR``, DAB-DETR; see
+    ``docs/methods/kd_detr.md`` for the files, the commit and every
+    difference). Two kinds of points, each run through both decoders in a
+    decoder call of its own, so that they see none of the detectors' own
+    queries and change none of their predictions:
+
+    * **specific points** (``loss_kddetr_spec_*``): the teacher's own
+      matching queries of the step (its content queries and reference
+      boxes; DINO's are its top encoder proposals, DAB-DETR's its learned
+      anchors). Their targets are the teacher's own last-layer outputs, so
+      the teacher runs nothing more for them.
+    * **general points** (``loss_kddetr_gen_*``): ``K`` boxes drawn anew
+      every step, each coordinate ``σ(u)`` with ``u ~ N(0, 1)``, shared by
+      the images of the batch, with zero content queries (the authors'
+      DAB-DETR form); the teacher decodes them under ``no_grad``.
+
+    Every student decoder layer (``layers='all'``, the authors') learns
+    the teacher's last layer through :class:`KDDETRLoss` (softmax KL at
+    ``T = 10`` weighted by the teacher's foreground score, L1 and GIoU;
+    weights 1, 5, 2 for each kind of point). The student's own losses are
+    unchanged.
+
+    Args:
+        specific_points: Distil on the teacher's matching queries.
+        num_general_points: ``K``; ``None``: the student's number of
+            queries (the authors' 300 for their 300-query DAB-DETR); 0:
+            no general points.
+        general_content: ``'zeros'`` (the authors') or ``'random'``
+            (``N(0, 1)`` content queries, shared by both decoders).
+        layers: ``'all'``: every student decoder layer learns the
+            teacher's last (the authors'); ``'last'``: the last layer only.
+        loss_kd: Config of the loss (default :class:`KDDETRLoss` with the
+            authors' temperature and weights).
+        **kwargs: ``name``, ``init_cfg`` (:class:`DistillMethod`).
+    """
+
+    default_name = 'kddetr'
+    display_name = 'KD-DETR'
+    record_parts = ('queries', )
+    pair_requirements = (PairRequirement(
+        'needs DINO or DAB-DETR decoders', for_both(_decoder_view_of)), )
+
+    def __init__(self,
+                 specific_points: bool = True,
+                 num_general_points: Optional[int] = None,
+                 general_content: str = 'zeros',
+                 layers: str = 'all',
+                 loss_kd: ConfigType = dict(type='KDDETRLoss'),
+                 **kwargs) -> None:
+        super().__init__(**kwargs)
+        if general_content not in GENERAL_CONTENT:
+            raise ValueError(f'general_content must be one of '
+                             f'{GENERAL_CONTENT}, got {general_content!r}.')
+        if layers not in LAYERS:
+            raise ValueError(
+                f'layers must be one of {LAYERS}, got {layers!r}.')
+        if num_general_points is not None and num_general_points < 0:
+            raise ValueError('num_general_points must be at least 0, got '
+                             f'{num_general_points}.')
+        if not specific_points and num_general_points == 0:
+            raise ValueError(
+                'KD-DETR with specific_points=False and '
+                'num_general_points=0 distils nothing; keep one kind of '
+                'points.')
+        self.specific_points = bool(specific_points)
+        self.num_general_points = num_general_points
+        self.general_content = general_content
+        self.layers = layers
+        self.loss_kd = MODELS.build(loss_kd)
+
+    def setup(self) -> None:
+        self.student_view = query_decoder_view(self.student)
+        self.teacher_view = query_decoder_view(self.teacher)
+        if self.num_general_points is None:
+            self.num_general_points = self.student_view.num_queries
+        s_dims = self.student_view.embed_dims
+        t_dims = self.teacher_view.embed_dims
+        if s_dims != t_dims and (self.specific_points
+                                 or self.general_content == 'random'):
+            feeds = 'the teacher\'s content queries' \
+                if self.specific_points else 'the same random content'
+            raise ValueError(
+                f'KD-DETR feeds {feeds} to both decoders, but the '
+                f'student\'s queries have {s_dims} dimensions and the '
+                f'teacher\'s {t_dims}. Pair decoders of one width, or set '
+                "specific_points=False with general_content='zeros'.")
+
+    def general_queries(
+            self, batch_size: int,
+            like: Tensor) -> Tuple[DecoderQueries, DecoderQueries]:
+        """The step's general points for the student and the teacher:
+        the same boxes, and the same content (zeros of each decoder's
+        width, or one random draw)."""
+        num = self.num_general_points
+        boxes = torch.randn(num, 4, device=like.device).sigmoid()
+        boxes = boxes.expand(batch_size, num, 4)
+        s_dims = self.student_view.embed_dims
+        if self.general_content == 'random':
+            content = torch.randn(num, s_dims, device=like.device).expand(
+                batch_size, num, s_dims)
+            return (DecoderQueries(content, boxes),
+                    DecoderQueries(content, boxes))
+        t_dims = self.teacher_view.embed_dims
+        return (DecoderQueries(boxes.new_zeros(batch_size, num, s_dims),
+                               boxes),
+                DecoderQueries(boxes.new_zeros(batch_size, num, t_dims),
+                               boxes))
+
+    def _terms(self, kind: str, student: Tuple[Tensor, Tensor],
+               teacher: Tuple[Tensor, Tensor]) -> Dict[str, Tensor]:
+        s_cls, s_box = student
+        if self.layers == 'last':
+            s_cls, s_box = s_cls[-1:], s_box[-1:]
+        terms = self.loss_kd(s_cls, s_box, teacher[0], teacher[1])
+        return {f'{kind}_{term}': value for term, value in terms.items()}
+
+    def forward(self, record: DistillRecord) -> Dict[str, Tensor]:
+        s_inputs = record.student_queries.decoder_inputs
+        teacher = record.teacher_queries
+        losses = {}
+        if self.specific_points:
+            queries = self.teacher_view.matching_queries(
+                teacher.decoder_inputs).detach()
+            losses.update(self._terms(
+                'spec', self.student_view.decode(s_inputs, queries),
+                (teacher.cls_scores[-1], teacher.bbox_preds[-1])))
+        if self.num_general_points > 0:
+            batch_size = teacher.cls_scores.shape[1]
+            s_queries, t_queries = self.general_queries(
+                batch_size, teacher.cls_scores)
+            with torch.no_grad():
+                t_cls, t_box = self.teacher_view.decode(
+                    teacher.decoder_inputs, t_queries)
+            losses.update(self._terms(
+                'gen', self.student_view.decode(s_inputs, s_queries),
+                (t_cls[-1], t_box[-1])))
+        return losses

@@ -1,0 +1,95 @@
+"""Decoder views: a DETR-family detector's decoder and head run again on
+given queries reproduce its own outputs on its own queries, and see none
+of its other queries."""
+import pytest
+import torch
+
+from sea_kd.models.capture import MethodTap, teacher_query_forward
+from sea_kd.models.detectors import DecoderQueries, query_decoder_view
+
+from ...conftest import build, make_batch, tiny_detector_cfg
+
+
+def trained_looking(kind):
+    """A tiny detector in eval mode whose box branches predict offsets
+    (mmdet initialises their last layers to zero)."""
+    torch.manual_seed(0)
+    model = build(tiny_detector_cfg(kind))
+    model.eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.02 * torch.randn_like(p))
+    return model
+
+
+@pytest.mark.parametrize('kind', ['dino', 'dab_detr'])
+def test_its_own_queries_give_its_own_outputs(kind):
+    model = trained_looking(kind)
+    inputs, samples = make_batch(model)
+    outputs = teacher_query_forward(model, model.extract_feat(inputs),
+                                    samples)
+    view = query_decoder_view(model)
+    queries = view.matching_queries(outputs.decoder_inputs)
+    assert queries.boxes.shape == (2, 30, 4)
+    with torch.no_grad():
+        cls, boxes = view.decode(outputs.decoder_inputs, queries)
+    torch.testing.assert_close(cls, outputs.cls_scores)
+    torch.testing.assert_close(boxes, outputs.bbox_preds)
+
+
+@pytest.mark.parametrize('kind', ['dino', 'dab_detr'])
+def test_given_queries_are_decoded_alone(kind):
+    """Each query's output depends on the given queries only: decoding a
+    subset gives the same outputs as decoding it alone, and different
+    from decoding it next to the detector's own queries."""
+    model = trained_looking(kind)
+    inputs, samples = make_batch(model)
+    outputs = teacher_query_forward(model, model.extract_feat(inputs),
+                                    samples)
+    view = query_decoder_view(model)
+    own = view.matching_queries(outputs.decoder_inputs)
+    torch.manual_seed(1)
+    boxes = torch.rand(2, 5, 4) * 0.5 + 0.2
+    given = DecoderQueries(torch.zeros(2, 5, view.embed_dims), boxes)
+    with torch.no_grad():
+        alone = view.decode(outputs.decoder_inputs, given)[0]
+        together = view.decode(
+            outputs.decoder_inputs,
+            DecoderQueries(torch.cat([given.content, own.content], 1),
+                           torch.cat([given.boxes, own.boxes], 1)))[0]
+    assert alone.shape == (2, 2, 5, 3)
+    # self-attention mixes the queries of one call
+    assert not torch.allclose(alone, together[:, :, :5])
+
+
+def test_dino_matching_queries_are_read_in_eval_mode_only():
+    torch.manual_seed(0)
+    model = build(tiny_detector_cfg('dino'))
+    model.train()
+    inputs, samples = make_batch(model)
+    with MethodTap(model, 'forward_decoder') as tap:
+        model.loss(inputs, samples)
+    with pytest.raises(RuntimeError, match='denoising'):
+        query_decoder_view(model).matching_queries(tap.first.kwargs)
+
+
+@pytest.mark.parametrize('kind', ['deformable_detr', 'detr', 'retinanet'])
+def test_families_without_a_view_have_none(kind):
+    assert query_decoder_view(build(tiny_detector_cfg(kind))) is None
+
+
+def test_decode_runs_in_the_decoders_precision():
+    """Memory from an autocast region (bf16) is decoded by a float32
+    decoder in float32."""
+    model = trained_looking('dino')
+    inputs, samples = make_batch(model)
+    outputs = teacher_query_forward(model, model.extract_feat(inputs),
+                                    samples)
+    view = query_decoder_view(model)
+    half = {k: v.bfloat16() if torch.is_tensor(v) and v.is_floating_point()
+            else v for k, v in outputs.decoder_inputs.items()}
+    queries = view.matching_queries(outputs.decoder_inputs)
+    with torch.no_grad():
+        cls, boxes = view.decode(half, queries)
+    assert cls.dtype == boxes.dtype == torch.float32
+    torch.testing.assert_close(cls, outputs.cls_scores, atol=0.1, rtol=0.1)
