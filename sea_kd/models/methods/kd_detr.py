@@ -95,15 +95,21 @@ class KDDETR(DistillMethod):
         if layers not in LAYERS:
             raise ValueError(
                 f'layers must be one of {LAYERS}, got {layers!r}.')
-        if num_general_points is not None and num_general_points < 0:
-            raise ValueError('num_general_points must be at least 0, got '
-                             f'{num_general_points}.')
+        if not isinstance(specific_points, bool):
+            raise TypeError('specific_points must be True or False, got '
+                            f'{specific_points!r}.')
+        if num_general_points is not None and (
+                isinstance(num_general_points, bool)
+                or not isinstance(num_general_points, int)
+                or num_general_points < 0):
+            raise ValueError('num_general_points must be None or an integer '
+                             f'of at least 0, got {num_general_points!r}.')
         if not specific_points and num_general_points == 0:
             raise ValueError(
                 'KD-DETR with specific_points=False and '
                 'num_general_points=0 distils nothing; keep one kind of '
                 'points.')
-        self.specific_points = bool(specific_points)
+        self.specific_points = specific_points
         self.num_general_points = num_general_points
         self.general_content = general_content
         self.layers = layers

@@ -37,29 +37,64 @@ def test_its_own_queries_give_its_own_outputs(kind):
     torch.testing.assert_close(boxes, outputs.bbox_preds)
 
 
+#: the keys of each family's decoder call that hold its own queries
+OWN_QUERIES = {'dino': ('query', 'reference_points'),
+               'dab_detr': ('query', 'query_pos')}
+
+
 @pytest.mark.parametrize('kind', ['dino', 'dab_detr'])
 def test_given_queries_are_decoded_alone(kind):
-    """Each query's output depends on the given queries only: decoding a
-    subset gives the same outputs as decoding it alone, and different
-    from decoding it next to the detector's own queries."""
+    """The given queries' outputs do not depend on the detector's own
+    queries of the step (no self-attention across): replacing those in
+    the recorded call changes nothing; decoding the given queries next to
+    them does."""
     model = trained_looking(kind)
     inputs, samples = make_batch(model)
     outputs = teacher_query_forward(model, model.extract_feat(inputs),
                                     samples)
     view = query_decoder_view(model)
-    own = view.matching_queries(outputs.decoder_inputs)
+    recorded = outputs.decoder_inputs
     torch.manual_seed(1)
+    given = DecoderQueries(torch.zeros(2, 5, view.embed_dims),
+                           torch.rand(2, 5, 4) * 0.5 + 0.2)
+    other = dict(recorded)
+    for key in OWN_QUERIES[kind]:
+        other[key] = torch.randn_like(recorded[key])
+    own = view.matching_queries(recorded)
+    with torch.no_grad():
+        alone = view.decode(recorded, given)
+        with_other_own = view.decode(other, given)
+        together = view.decode(
+            recorded,
+            DecoderQueries(torch.cat([given.content, own.content], 1),
+                           torch.cat([given.boxes, own.boxes], 1)))[0]
+    assert alone[0].shape == (2, 2, 5, 3)
+    torch.testing.assert_close(with_other_own[0], alone[0], rtol=0, atol=0)
+    torch.testing.assert_close(with_other_own[1], alone[1], rtol=0, atol=0)
+    # self-attention mixes the queries of one call
+    assert not torch.allclose(alone[0], together[:, :, :5])
+
+
+@pytest.mark.parametrize('kind', ['dino', 'dab_detr'])
+def test_boxes_are_normalised_in_both_directions(kind):
+    """Given boxes in [0, 1] are the decoder's first references as they
+    are; DAB-DETR's own anchors are its query embedding's sigmoid."""
+    model = trained_looking(kind)
+    inputs, samples = make_batch(model)
+    outputs = teacher_query_forward(model, model.extract_feat(inputs),
+                                    samples)
+    view = query_decoder_view(model)
     boxes = torch.rand(2, 5, 4) * 0.5 + 0.2
     given = DecoderQueries(torch.zeros(2, 5, view.embed_dims), boxes)
     with torch.no_grad():
-        alone = view.decode(outputs.decoder_inputs, given)[0]
-        together = view.decode(
-            outputs.decoder_inputs,
-            DecoderQueries(torch.cat([given.content, own.content], 1),
-                           torch.cat([given.boxes, own.boxes], 1)))[0]
-    assert alone.shape == (2, 2, 5, 3)
-    # self-attention mixes the queries of one call
-    assert not torch.allclose(alone, together[:, :, :5])
+        decoded = model.forward_decoder(
+            **view.decoder_inputs(outputs.decoder_inputs, given))
+    torch.testing.assert_close(decoded['references'][0], boxes)
+    if kind == 'dab_detr':
+        own = view.matching_queries(outputs.decoder_inputs)
+        torch.testing.assert_close(
+            own.boxes, model.query_embedding.weight.sigmoid().expand(
+                2, -1, -1))
 
 
 def test_dino_matching_queries_are_read_in_eval_mode_only():

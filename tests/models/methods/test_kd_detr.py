@@ -60,9 +60,12 @@ def test_a_step_trains_the_student_only(kind, teacher_kind, save_state):
     assert all(p.grad is None for p in model.teacher.parameters())
 
 
-def test_the_students_own_losses_are_unchanged(save_state):
-    """The points run in decoder calls of their own: the student's own
-    (denoising and matching) losses are those of the student alone."""
+def test_the_students_own_losses_are_those_of_the_student_alone(
+        save_state):
+    """The points run in decoder calls of their own after the student's
+    loss: its own (denoising and matching) losses are those of the
+    student alone, and the step's full backward (own and KD-DETR terms)
+    runs (no recorded tensor was changed in place)."""
     model = distiller('dino', save_state)
     inputs, samples = make_batch(model)
     torch.manual_seed(3)
@@ -72,6 +75,8 @@ def test_the_students_own_losses_are_unchanged(save_state):
     assert kd_terms(losses)
     for name, value in alone.items():
         torch.testing.assert_close(losses[name], value, rtol=0, atol=0)
+    total, _ = model.parse_losses(losses)
+    total.backward()
 
 
 def test_both_decoders_see_the_same_points(save_state, monkeypatch):
@@ -81,7 +86,10 @@ def test_both_decoders_see_the_same_points(save_state, monkeypatch):
     decode = QueryDecoderView.decode
 
     def recorded(view, decoder_inputs, queries):
-        calls.append((view.detector is model.teacher, queries))
+        is_teacher = view.detector is model.teacher
+        # the teacher decodes without autograd, the student with it
+        assert torch.is_grad_enabled() != is_teacher
+        calls.append((is_teacher, queries))
         return decode(view, decoder_inputs, queries)
 
     monkeypatch.setattr(QueryDecoderView, 'decode', recorded)
@@ -159,16 +167,72 @@ def test_general_points_only_with_random_content(save_state):
     (dict(general_content='learned'), 'general_content'),
     (dict(layers='first'), 'layers'),
     (dict(num_general_points=-1), 'num_general_points'),
+    (dict(num_general_points=2.5), 'num_general_points'),
+    (dict(num_general_points=True), 'num_general_points'),
 ])
 def test_bad_options_are_refused(options, match, save_state):
     with pytest.raises(ValueError, match=match):
         distiller('dino', save_state, **options)
 
 
-@pytest.mark.parametrize('kind', ['deformable_detr', 'retinanet'])
-def test_pairs_without_a_decoder_view_are_refused(kind, save_state):
-    with pytest.raises(TypeError, match='DINO|DAB'):
+def test_specific_points_must_be_a_bool(save_state):
+    with pytest.raises(TypeError, match='specific_points'):
+        distiller('dino', save_state, specific_points='False')
+
+
+@pytest.mark.parametrize('kind,match', [
+    ('deformable_detr', 'no decoder view of its DeformableDETR'),
+    ('retinanet', 'not a DetectionTransformer')])
+def test_pairs_without_a_decoder_view_are_refused(kind, match, save_state):
+    with pytest.raises(TypeError, match=match):
         distiller(kind, save_state)
+
+
+def general_points_of(model, monkeypatch, steps=1):
+    """The queries of each decoder call of ``steps`` steps, as
+    ``[(is_teacher, queries), ...]``."""
+    calls = []
+    decode = QueryDecoderView.decode
+
+    def recorded(view, decoder_inputs, queries):
+        calls.append((view.detector is model.teacher, queries))
+        return decode(view, decoder_inputs, queries)
+
+    monkeypatch.setattr(QueryDecoderView, 'decode', recorded)
+    for _ in range(steps):
+        inputs, samples = make_batch(model)
+        model.loss(inputs, samples)
+    return calls
+
+
+def test_random_content_is_the_same_for_both_decoders(save_state,
+                                                      monkeypatch):
+    model = distiller('dino', save_state, specific_points=False,
+                      general_content='random')
+    (_, student), (_, teacher) = sorted(
+        general_points_of(model, monkeypatch), key=lambda c: c[0])
+    assert student.content.abs().sum() > 0
+    torch.testing.assert_close(student.content, teacher.content)
+    torch.testing.assert_close(student.boxes, teacher.boxes)
+
+
+def test_general_points_are_drawn_anew_every_step(save_state, monkeypatch):
+    model = distiller('dino', save_state, specific_points=False)
+    calls = general_points_of(model, monkeypatch, steps=2)
+    students = [q for is_teacher, q in calls if not is_teacher]
+    assert len(students) == 2
+    assert not torch.allclose(students[0].boxes, students[1].boxes)
+    assert 0 < students[0].boxes.min() and students[0].boxes.max() < 1
+
+
+@pytest.mark.parametrize('num_items', [[0, 0], [0, 2]])
+def test_images_without_ground_truth(num_items, save_state):
+    model = distiller('dino', save_state)
+    inputs, samples = make_batch(model, num_items=num_items)
+    terms = kd_terms(model.loss(inputs, samples))
+    assert set(terms) == TERMS
+    assert all(torch.isfinite(v) for v in terms.values())
+    sum(terms.values()).backward()
 
 
 def test_decoders_of_two_widths_are_refused_with_the_fix(save_state,
@@ -200,4 +264,6 @@ def test_decoders_of_two_widths_are_refused_with_the_fix(save_state,
     monkeypatch.setattr(MODELS.get('KDDETR'), 'setup', setup)
     with pytest.raises(ValueError, match='specific_points=False'):
         build_with()
+    with pytest.raises(ValueError, match='same random content'):
+        build_with(specific_points=False, general_content='random')
     build_with(specific_points=False)
