@@ -134,16 +134,16 @@ class KDDETR(DistillMethod):
 
     def general_queries(
             self, batch_size: int,
-            like: Tensor) -> Tuple[DecoderQueries, DecoderQueries]:
+            device: torch.device) -> Tuple[DecoderQueries, DecoderQueries]:
         """The step's general points for the student and the teacher:
         the same boxes, and the same content (zeros of each decoder's
         width, or one random draw)."""
         num = self.num_general_points
-        boxes = torch.randn(num, 4, device=like.device).sigmoid()
+        boxes = torch.randn(num, 4, device=device).sigmoid()
         boxes = boxes.expand(batch_size, num, 4)
         s_dims = self.student_view.embed_dims
         if self.general_content == 'random':
-            content = torch.randn(num, s_dims, device=like.device).expand(
+            content = torch.randn(num, s_dims, device=device).expand(
                 batch_size, num, s_dims)
             return (DecoderQueries(content, boxes),
                     DecoderQueries(content, boxes))
@@ -174,7 +174,7 @@ class KDDETR(DistillMethod):
         if self.num_general_points > 0:
             batch_size = teacher.cls_scores.shape[1]
             s_queries, t_queries = self.general_queries(
-                batch_size, teacher.cls_scores)
+                batch_size, teacher.cls_scores.device)
             with torch.no_grad():
                 t_cls, t_box = self.teacher_view.decode(
                     teacher.decoder_inputs, t_queries)
