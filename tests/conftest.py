@@ -58,6 +58,15 @@ VARIANTS = {
                                     act_cfg=dict(type='SiLU'))),
 }
 
+#: detector options mmdet ships configs for but the kinds above leave at
+#: their defaults, as (config kind, detector changes)
+DETECTOR_VARIANTS = {
+    # mmdet's deformable-detr-refine-twostage configs
+    'deformable_detr_two_stage': ('deformable_detr',
+                                  dict(as_two_stage=True,
+                                       with_box_refine=True)),
+}
+
 
 def _tiny_csp_cfg(cfg: ConfigDict, num_classes: int, base_channels: int,
                   neck_channels: int) -> ConfigDict:
@@ -104,6 +113,12 @@ def tiny_detector_cfg(kind: str,
                     'exp_on_reg', 'norm_cfg'):
             cfg.bbox_head.pop(key, None)
         cfg.bbox_head.update(head)
+        return cfg
+    if kind in DETECTOR_VARIANTS:
+        base, changes = DETECTOR_VARIANTS[kind]
+        cfg = tiny_detector_cfg(base, num_classes, base_channels,
+                                neck_channels)
+        cfg.update(changes)
         return cfg
     cfg = copy.deepcopy(get_config(f"mmdet::{DETECTOR_CONFIGS[kind]}").model)
     if kind in CSP_FAMILIES:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Callable, Optional, Tuple
 
 import torch
-from mmdet.models.detectors import DABDETR, DINO
+from mmdet.models.detectors import DABDETR, DINO, DeformableDETR
 from mmdet.models.layers.transformer import inverse_sigmoid
 from torch import Tensor, nn
 
@@ -54,7 +54,12 @@ def register_decoder_view(*detector_classes: type) -> Callable:
 
 def query_decoder_view(detector: nn.Module) -> Optional['QueryDecoderView']:
     """The decoder view of a DETR-family detector, or ``None`` where sea_kd
-    cannot run its decoder on given queries."""
+    has no view of its class.
+
+    Raises:
+        TypeError: The class has a view, but not of this configuration
+            (a single-stage Deformable DETR); the message says why.
+    """
     view = _VIEWS.lookup(detector)
     return None if view is None else view(detector)
 
@@ -160,3 +165,43 @@ class DABDETRDecoderView(QueryDecoderView):
                        queries: DecoderQueries) -> dict:
         return dict(decoder_inputs, query=queries.content,
                     query_pos=inverse_sigmoid(queries.boxes))
+
+
+@register_decoder_view(DeformableDETR)
+class DeformableDETRDecoderView(QueryDecoderView):
+    """Two-stage Deformable DETR (``as_two_stage=True``): content ``query``
+    and box ``reference_points``; the positional query of a box is the
+    detector's own map of its proposals' boxes (``pos_trans_fc`` and
+    ``pos_trans_norm`` of the box's sine embedding, the first half).
+
+    Single-stage Deformable DETR is refused: its positional queries are
+    learned per query slot and its references are 2-D points derived from
+    them, so no box gives a query it would have made.
+    """
+
+    def __init__(self, detector: nn.Module) -> None:
+        if not detector.as_two_stage:
+            raise TypeError(
+                'sea_kd runs a Deformable DETR decoder on given boxes only '
+                'in its two-stage form (as_two_stage=True, with '
+                'with_box_refine=True as mmdet\'s '
+                'deformable-detr-refine-twostage configs): the single-stage '
+                'form learns one positional query per query slot, and no '
+                'box gives one. Use the two-stage form, DINO or DAB-DETR, '
+                'or distil this decoder with HMLD.')
+        super().__init__(detector)
+
+    def matching_queries(self, decoder_inputs: dict) -> DecoderQueries:
+        return DecoderQueries(decoder_inputs['query'],
+                              decoder_inputs['reference_points'])
+
+    def decoder_inputs(self, decoder_inputs: dict,
+                       queries: DecoderQueries) -> dict:
+        detector = self.detector
+        embedding = detector.get_proposal_pos_embed(
+            inverse_sigmoid(queries.boxes))
+        query_pos = detector.pos_trans_norm(detector.pos_trans_fc(
+            embedding.to(detector.pos_trans_fc.weight.dtype)))
+        return dict(decoder_inputs, query=queries.content,
+                    query_pos=query_pos[..., :self.embed_dims],
+                    reference_points=queries.boxes)

@@ -47,9 +47,10 @@ class KDDETR(DistillMethod):
 
     * **specific points** (``loss_kddetr_spec_*``): the teacher's own
       matching queries of the step (its content queries and reference
-      boxes; DINO's are its top encoder proposals, DAB-DETR's its learned
-      anchors). Their targets are the teacher's own last-layer outputs, so
-      the teacher runs nothing more for them.
+      boxes; DINO's and two-stage Deformable DETR's are its top encoder
+      proposals, DAB-DETR's its learned anchors). Their targets are the
+      teacher's own last-layer outputs, so the teacher runs nothing more
+      for them.
     * **general points** (``loss_kddetr_gen_*``): ``K`` boxes drawn anew
       every step, each coordinate ``σ(u)`` with ``u ~ N(0, 1)``, shared by
       the images of the batch, with zero content queries (the authors'
@@ -79,7 +80,8 @@ class KDDETR(DistillMethod):
     display_name = 'KD-DETR'
     record_parts = ('queries', )
     pair_requirements = (PairRequirement(
-        'needs DINO or DAB-DETR decoders', for_both(_decoder_view_of)), )
+        'needs DINO, DAB-DETR or two-stage Deformable DETR decoders',
+        for_both(_decoder_view_of)), )
 
     def __init__(self,
                  specific_points: bool = True,

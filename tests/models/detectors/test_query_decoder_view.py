@@ -22,7 +22,11 @@ def trained_looking(kind):
     return model
 
 
-@pytest.mark.parametrize('kind', ['dino', 'dab_detr'])
+#: the families with a view
+VIEWED = ['dino', 'dab_detr', 'deformable_detr_two_stage']
+
+
+@pytest.mark.parametrize('kind', VIEWED)
 def test_its_own_queries_give_its_own_outputs(kind):
     model = trained_looking(kind)
     inputs, samples = make_batch(model)
@@ -39,10 +43,12 @@ def test_its_own_queries_give_its_own_outputs(kind):
 
 #: the keys of each family's decoder call that hold its own queries
 OWN_QUERIES = {'dino': ('query', 'reference_points'),
-               'dab_detr': ('query', 'query_pos')}
+               'dab_detr': ('query', 'query_pos'),
+               'deformable_detr_two_stage': ('query', 'query_pos',
+                                             'reference_points')}
 
 
-@pytest.mark.parametrize('kind', ['dino', 'dab_detr'])
+@pytest.mark.parametrize('kind', VIEWED)
 def test_given_queries_are_decoded_alone(kind):
     """The given queries' outputs do not depend on the detector's own
     queries of the step (no self-attention across): replacing those in
@@ -75,7 +81,7 @@ def test_given_queries_are_decoded_alone(kind):
     assert not torch.allclose(alone[0], together[:, :, :5])
 
 
-@pytest.mark.parametrize('kind', ['dino', 'dab_detr'])
+@pytest.mark.parametrize('kind', VIEWED)
 def test_boxes_are_normalised_in_both_directions(kind):
     """Given boxes in [0, 1] are the decoder's first references as they
     are; DAB-DETR's own anchors are its query embedding's sigmoid."""
@@ -108,9 +114,31 @@ def test_dino_matching_queries_are_read_in_eval_mode_only():
         query_decoder_view(model).matching_queries(tap.first.kwargs)
 
 
-@pytest.mark.parametrize('kind', ['deformable_detr', 'detr', 'retinanet'])
+@pytest.mark.parametrize('kind', ['detr', 'retinanet'])
 def test_families_without_a_view_have_none(kind):
     assert query_decoder_view(build(tiny_detector_cfg(kind))) is None
+
+
+def test_single_stage_deformable_detr_is_refused_with_the_fix():
+    with pytest.raises(TypeError, match='as_two_stage=True'):
+        query_decoder_view(build(tiny_detector_cfg('deformable_detr')))
+
+
+def test_deformable_detr_positional_queries_are_its_proposals_map():
+    """The positional query the view gives a box is the one the
+    two-stage detector gives a proposal of that box."""
+    model = trained_looking('deformable_detr_two_stage')
+    inputs, samples = make_batch(model)
+    outputs = teacher_query_forward(model, model.extract_feat(inputs),
+                                    samples)
+    recorded = outputs.decoder_inputs
+    view = query_decoder_view(model)
+    own = view.matching_queries(recorded)
+    with torch.no_grad():
+        given = view.decoder_inputs(recorded, own)
+    assert not torch.allclose(recorded['query_pos'][:, :1],
+                              recorded['query_pos'][:, 1:2])
+    torch.testing.assert_close(given['query_pos'], recorded['query_pos'])
 
 
 def test_decode_runs_in_the_decoders_precision():

@@ -42,7 +42,9 @@ def kd_terms(losses):
 
 @pytest.mark.parametrize('kind,teacher_kind',
                          [('dino', None), ('dab_detr', None),
-                          ('dab_detr', 'dino')])
+                          ('dab_detr', 'dino'),
+                          ('deformable_detr_two_stage', None),
+                          ('deformable_detr_two_stage', 'dino')])
 def test_a_step_trains_the_student_only(kind, teacher_kind, save_state):
     model = distiller(kind, save_state, teacher_kind)
     inputs, samples = make_batch(model)
@@ -51,7 +53,7 @@ def test_a_step_trains_the_student_only(kind, teacher_kind, save_state):
     assert all(torch.isfinite(v) and v > 0 for v in terms.values())
     sum(terms.values()).backward()
     branches = model.student.bbox_head.cls_branches \
-        if kind == 'dino' else [model.student.bbox_head.fc_cls]
+        if kind != 'dab_detr' else [model.student.bbox_head.fc_cls]
     assert any(b.weight.grad is not None and b.weight.grad.abs().sum() > 0
                for b in branches)
     # through the decoder's cross-attention to the encoder and the neck
@@ -181,7 +183,8 @@ def test_specific_points_must_be_a_bool(save_state):
 
 
 @pytest.mark.parametrize('kind,match', [
-    ('deformable_detr', 'no decoder view of its DeformableDETR'),
+    ('detr', 'no decoder view of its DETR'),
+    ('deformable_detr', 'as_two_stage=True'),
     ('retinanet', 'not a DetectionTransformer')])
 def test_pairs_without_a_decoder_view_are_refused(kind, match, save_state):
     with pytest.raises(TypeError, match=match):
