@@ -5,6 +5,7 @@ import math
 from typing import Optional, Sequence
 
 from ...models.distillers.distill_loss_controls import check_factor
+from ...utils.checked_choice import checked_choice
 
 #: Policies of :class:`DistillWeightSchedule`.
 POLICIES = ('constant', 'linear', 'cosine', 'step')
@@ -69,9 +70,7 @@ class DistillWeightSchedule:
                  milestones: Optional[Sequence[int]] = None,
                  gamma: Optional[float] = None,
                  stop_at: Optional[int] = None) -> None:
-        if policy not in POLICIES:
-            raise ValueError(f'Unknown distillation weight policy '
-                             f'{policy!r}; choose from {POLICIES}.')
+        checked_choice('policy', policy, POLICIES)
         decay = policy in ('linear', 'cosine')
         for name, value in (('begin', begin), ('end', end),
                             ('end_factor', end_factor)):

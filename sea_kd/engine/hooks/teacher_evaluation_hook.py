@@ -11,6 +11,7 @@ from mmdet.registry import HOOKS
 from mmengine.hooks import Hook, LoggerHook
 
 from ...models.teachers import is_backbone_teacher
+from ...utils.checked_choice import checked_choice
 from ..teacher_evaluation import (evaluate_teacher, prefix_metrics,
                                   unwrap_distiller)
 
@@ -72,9 +73,7 @@ class TeacherEvaluationHook(Hook):
                  num_batches: Optional[int] = None,
                  evaluator: Optional[Union[dict, list]] = None,
                  prefix: str = 'teacher') -> None:
-        if when not in WHEN:
-            raise ValueError(f"TeacherEvaluationHook: when={when!r} is not "
-                             f"one of {WHEN}.")
+        checked_choice('TeacherEvaluationHook: when', when, WHEN)
         if num_batches is not None and (not isinstance(num_batches, int)
                                         or num_batches < 1):
             raise ValueError('TeacherEvaluationHook: num_batches must be a '

@@ -10,6 +10,7 @@ from mmdet.structures import SampleList
 from mmengine.logging import MessageHub, print_log
 from torch import Tensor
 
+from ...utils.checked_choice import checked_choice
 from ..capture import DistillRecord
 from .nonfinite_diagnosis import (NonFiniteDistillLossError,
                                   describe_nonfinite_step)
@@ -52,9 +53,7 @@ class DistillLossControlsMixin:
 
     def _init_distill_loss_controls(self, nonfinite_loss: str,
                                     max_consecutive_skips: int) -> None:
-        if nonfinite_loss not in NONFINITE_MODES:
-            raise ValueError(f'nonfinite_loss must be one of '
-                             f'{NONFINITE_MODES}, got {nonfinite_loss!r}.')
+        checked_choice('nonfinite_loss', nonfinite_loss, NONFINITE_MODES)
         if not isinstance(max_consecutive_skips, int) \
                 or max_consecutive_skips < 0:
             raise ValueError('max_consecutive_skips must be an integer >= 0, '

@@ -18,6 +18,8 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
+from ...utils.checked_choice import checked_choice
+
 #: ``teacher_dtype`` values and their torch dtypes.
 TEACHER_DTYPES = {
     'float32': torch.float32,
@@ -38,9 +40,7 @@ def teacher_dtype_of(name: str) -> torch.dtype:
             f'teacher_dtype is one dtype name, a string among '
             f'{sorted(TEACHER_DTYPES)}, got the {type(name).__name__} '
             f"{name!r}. Write e.g. teacher_dtype='bfloat16'.")
-    if name not in TEACHER_DTYPES:
-        raise ValueError(f'teacher_dtype must be one of '
-                         f'{sorted(TEACHER_DTYPES)}, got {name!r}.')
+    checked_choice('teacher_dtype', name, sorted(TEACHER_DTYPES))
     return TEACHER_DTYPES[name]
 
 

@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from mmdet.registry import MODELS
 from torch import Tensor, nn
 
+from ...utils.checked_choice import checked_choice
 from .blocked_row_sum import BlockedRowSum
 from .logit_standardization import standardize_logits
 
@@ -83,12 +84,11 @@ class ADLoss(nn.Module):
                  loss_weight: float = 1.0,
                  logit_standardization: bool = False) -> None:
         super().__init__()
-        if base not in ('kl', 'bce'):
-            raise ValueError(f"base must be 'kl' or 'bce', got {base!r}")
-        if normaliser not in ('all', 'kept'):
-            raise ValueError(
-                f"normaliser must be 'all' (the authors' code: every row) or "
-                f"'kept' (the rows of valid_mask), got {normaliser!r}")
+        checked_choice('base', base, ('kl', 'bce'))
+        checked_choice(
+            'normaliser', normaliser, ('all', 'kept'),
+            "'all': every row, the authors' code; 'kept': the rows of "
+            'valid_mask')
         if temperature <= 0:
             raise ValueError(f'temperature must be > 0, got {temperature}')
         self.beta = beta

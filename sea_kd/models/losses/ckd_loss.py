@@ -16,6 +16,8 @@ from mmengine.dist import all_gather, get_rank, get_world_size
 from mmengine.model import BaseModule
 from torch import Tensor, nn
 
+from ...utils.checked_choice import checked_choice
+
 #: Spaces CKD compares queries and keys in (see ``CKDLoss``).
 KEY_SPACES = ('projected', 'teacher')
 
@@ -121,9 +123,7 @@ class CKDLoss(BaseModule):
         super().__init__(init_cfg=init_cfg)
         if temperature <= 0:
             raise ValueError(f'temperature must be > 0, got {temperature}.')
-        if key_space not in KEY_SPACES:
-            raise ValueError(
-                f'key_space must be one of {KEY_SPACES}, got {key_space!r}.')
+        checked_choice('key_space', key_space, KEY_SPACES)
         if memory_batches < 0:
             raise ValueError(
                 f'memory_batches must be >= 0, got {memory_batches}.')

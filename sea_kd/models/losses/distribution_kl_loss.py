@@ -7,6 +7,7 @@ from mmdet.registry import MODELS
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from ...utils.checked_choice import checked_choice
 from .logit_standardization import standardize_logits
 
 
@@ -42,9 +43,7 @@ class DistributionKLLoss(nn.Module):
         super().__init__()
         if temperature <= 0:
             raise ValueError(f'temperature must be > 0, got {temperature}.')
-        if bin_reduction not in ('mean', 'sum'):
-            raise ValueError("bin_reduction must be 'mean' or 'sum', got "
-                             f'{bin_reduction!r}.')
+        checked_choice('bin_reduction', bin_reduction, ('mean', 'sum'))
         self.temperature = temperature
         self.bin_reduction = bin_reduction
         self.loss_weight = loss_weight

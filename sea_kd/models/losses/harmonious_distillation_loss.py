@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from mmdet.registry import MODELS
 from torch import Tensor, nn
 
+from ...utils.checked_choice import checked_choice
 from .blocked_row_sum import BlockedRowSum
 from .logit_standardization import standardize_logits
 
@@ -84,9 +85,7 @@ class HDLoss(nn.Module):
                  loss_weight: float = 1.0,
                  logit_standardization: bool = False) -> None:
         super().__init__()
-        if positive_target not in POSITIVE_TARGETS:
-            raise ValueError(f'positive_target must be one of '
-                             f'{POSITIVE_TARGETS}, got {positive_target!r}.')
+        checked_choice('positive_target', positive_target, POSITIVE_TARGETS)
         if temperature <= 0:
             raise ValueError(f'temperature must be > 0, got {temperature}.')
         if beta != 0 and beta < 1:

@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from mmdet.registry import MODELS
 from torch import Tensor, nn
 
+from ...utils.checked_choice import checked_choice
 from ..detectors.dense_layout import flatten_level_maps
 from ..detectors.strides import StrideLike, normalize_strides
 from ..utils.category_masks import (CategoryMasks, category_masks,
@@ -212,18 +213,10 @@ class SEALoss(nn.Module):
         super().__init__()
         if temperature <= 0:
             raise ValueError(f'temperature must be > 0, got {temperature}.')
-        if distance not in ('cosine', 'l2'):
-            raise ValueError(
-                f"distance must be 'cosine' or 'l2', got {distance!r}.")
-        if anchor_scope not in ('image', 'batch'):
-            raise ValueError("anchor_scope must be 'image' or 'batch', got "
-                             f'{anchor_scope!r}.')
-        if anchor_levels not in ('pooled', 'per_level'):
-            raise ValueError("anchor_levels must be 'pooled' or 'per_level', "
-                             f'got {anchor_levels!r}.')
-        if relation_loss not in ('kl', 'mse'):
-            raise ValueError("relation_loss must be 'kl' or 'mse', got "
-                             f'{relation_loss!r}.')
+        checked_choice('distance', distance, ('cosine', 'l2'))
+        checked_choice('anchor_scope', anchor_scope, ('image', 'batch'))
+        checked_choice('anchor_levels', anchor_levels, ('pooled', 'per_level'))
+        checked_choice('relation_loss', relation_loss, ('kl', 'mse'))
         if anchor_weight < 0:
             raise ValueError(f'anchor_weight must be >= 0, got '
                              f'{anchor_weight}.')

@@ -18,6 +18,7 @@ from mmdet.utils import ConfigType, OptConfigType, OptMultiConfig
 from mmengine.model import BaseModule
 from torch import Tensor, nn
 
+from ...utils.checked_choice import checked_choice
 from ..adapters import ConvAdapter
 from ..utils.sparse_roi_align import sparse_twin
 
@@ -142,9 +143,7 @@ class SGFILoss(BaseModule):
         self.teacher_channels = int(teacher_channels)
         self.featmap_strides = [float(s) for s in featmap_strides]
         self.roi_layers = build_roi_layers(roi_layer, self.featmap_strides)
-        if roi_align_impl not in ROI_ALIGN_IMPLS:
-            raise ValueError(f'roi_align_impl must be one of '
-                             f'{ROI_ALIGN_IMPLS}, got {roi_align_impl!r}.')
+        checked_choice('roi_align_impl', roi_align_impl, ROI_ALIGN_IMPLS)
         self.roi_align_impl = roi_align_impl
         self._sparse_layers = [
             sparse_twin(layer) for layer in self.roi_layers

@@ -7,6 +7,8 @@ import torch
 from mmdet.registry import MODELS
 from torch import Tensor, nn
 
+from ...utils.checked_choice import checked_choice
+
 TASK_WEIGHTS = ('dynamic', 'fixed')
 NORMALIZERS = ('joint', 'per_task')
 CLS_MASK_NORMS = ('max', 'none')
@@ -85,9 +87,7 @@ class TFDLoss(nn.Module):
             ('cls_mask_norm', cls_mask_norm, CLS_MASK_NORMS),
             ('reg_mask', reg_mask, REG_MASKS),
         ):
-            if value not in allowed:
-                raise ValueError(f'{name} must be one of {allowed}, got '
-                                 f'{value!r}.')
+            checked_choice(name, value, allowed)
         fixed_weights = tuple(float(w) for w in fixed_weights)
         if len(fixed_weights) != 2 or min(fixed_weights) < 0 \
                 or sum(fixed_weights) <= 0:

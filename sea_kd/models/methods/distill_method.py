@@ -10,6 +10,7 @@ from mmengine.logging import MMLogger
 from mmengine.model import BaseModule
 from torch import Tensor, nn
 
+from ...utils.checked_choice import checked_choice
 from ..capture import DenseHeadOutputs, DistillRecord
 from ..capture.record_part import record_parts as part_objects
 from ..detectors.pair_checks import match_levels
@@ -22,10 +23,7 @@ LEVEL_MATCHINGS = ('stride', 'index')
 def checked_level_matching(value: str) -> str:
     """``value`` if it is one of :data:`LEVEL_MATCHINGS`, else a clear
     error (the feature methods' ``level_matching`` option)."""
-    if value not in LEVEL_MATCHINGS:
-        raise ValueError(f'level_matching must be one of {LEVEL_MATCHINGS}, '
-                         f'got {value!r}.')
-    return value
+    return checked_choice('level_matching', value, LEVEL_MATCHINGS)
 
 #: What a method's name may look like (it becomes part of loss names).
 METHOD_NAME = re.compile(r'^[a-z][a-z0-9]*$')

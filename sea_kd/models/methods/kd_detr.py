@@ -9,6 +9,7 @@ from mmdet.registry import MODELS
 from mmdet.utils import ConfigType
 from torch import Tensor, nn
 
+from ...utils.checked_choice import checked_choice
 from ..capture import DistillRecord
 from ..detectors import (DecoderQueries, decoder_view_families,
                          query_decoder_view)
@@ -91,12 +92,8 @@ class KDDETR(DistillMethod):
                  loss_kd: ConfigType = dict(type='KDDETRLoss'),
                  **kwargs) -> None:
         super().__init__(**kwargs)
-        if general_content not in GENERAL_CONTENT:
-            raise ValueError(f'general_content must be one of '
-                             f'{GENERAL_CONTENT}, got {general_content!r}.')
-        if layers not in LAYERS:
-            raise ValueError(
-                f'layers must be one of {LAYERS}, got {layers!r}.')
+        checked_choice('general_content', general_content, GENERAL_CONTENT)
+        checked_choice('layers', layers, LAYERS)
         if not isinstance(specific_points, bool):
             raise TypeError('specific_points must be True or False, got '
                             f'{specific_points!r}.')

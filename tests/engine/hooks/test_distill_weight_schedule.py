@@ -59,7 +59,7 @@ def test_warmup_then_cosine_decay_then_stop():
 
 
 @pytest.mark.parametrize('kwargs, match', [
-    (dict(policy='exp'), "Unknown distillation weight policy 'exp'"),
+    (dict(policy='exp'), r"policy must be one of \(.*\), got 'exp'"),
     (dict(policy='cosine', milestones=[2]), 'milestones applies to the step'),
     (dict(policy='step'), 'needs `milestones`'),
     (dict(policy='constant', end=5), 'end applies to the linear and cosine'),

@@ -79,7 +79,7 @@ def test_two_stage_teacher_region_branch_and_predict(save_state):
 
 def test_bad_dtype_is_named(save_state):
     with pytest.raises(ValueError, match=r"teacher_dtype must be one of "
-                       r"\['bfloat16', 'float16', 'float32'\], got 'half'"):
+                       r"\('bfloat16', 'float16', 'float32'\), got 'half'"):
         distiller('retinanet', save_state, 'half', RETINA_METHODS)
 
 

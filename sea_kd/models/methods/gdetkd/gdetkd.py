@@ -9,6 +9,7 @@ from mmengine.logging import MMLogger
 from mmengine.utils import to_2tuple
 from torch import Tensor, nn
 
+from ....utils.checked_choice import checked_choice
 from ...capture import DistillRecord
 from ...detectors import is_dense_detector, is_two_stage_detector, rcnn_stage
 from ..distill_method import DistillMethod
@@ -118,9 +119,7 @@ class GDetKD(DistillMethod):
             raise TypeError('GDetKD picks its pipeline from the pair; build '
                             'it inside a Distiller (methods=[dict(type='
                             "'GDetKD')]).")
-        if sgfi_regions not in SGFI_REGIONS:
-            raise ValueError(f'sgfi_regions must be one of {SGFI_REGIONS}, '
-                             f'got {sgfi_regions!r}.')
+        checked_choice('sgfi_regions', sgfi_regions, SGFI_REGIONS)
         self.sgfi_regions = sgfi_regions
         if max_regions_per_img is not None and int(max_regions_per_img) < 1:
             raise ValueError(

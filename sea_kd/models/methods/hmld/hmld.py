@@ -11,6 +11,7 @@ from mmdet.utils import ConfigType
 from mmengine.structures import InstanceData
 from torch import Tensor
 
+from ....utils.checked_choice import checked_choice
 from ...capture import DistillRecord, QueryOutputs, uses_sigmoid_classes
 from ..distill_method import DistillMethod
 from ..pair_requirement import PairRequirement
@@ -97,12 +98,8 @@ class HMLD(DistillMethod):
                  clip_teacher_boxes: bool = True,
                  **kwargs) -> None:
         super().__init__(**kwargs)
-        if teacher_queries not in TEACHER_QUERIES:
-            raise ValueError(f'teacher_queries must be one of '
-                             f'{TEACHER_QUERIES}, got {teacher_queries!r}.')
-        if layers not in LAYERS:
-            raise ValueError(
-                f'layers must be one of {LAYERS}, got {layers!r}.')
+        checked_choice('teacher_queries', teacher_queries, TEACHER_QUERIES)
+        checked_choice('layers', layers, LAYERS)
         costs = dict(cls=1.0, l1=5.0, giou=2.0)
         unknown = set(match_cost or {}) - set(costs)
         if unknown:

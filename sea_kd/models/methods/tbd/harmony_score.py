@@ -26,6 +26,7 @@ import torch
 from mmdet.structures.bbox import bbox_overlaps
 from torch import Tensor, nn
 
+from ....utils.checked_choice import checked_choice
 from ...detectors import DenseHeadView, checked_dense_view, flatten_level_maps
 
 HARMONY_FORMS = ('product', 'agreement')
@@ -56,9 +57,7 @@ def harmony_score(scores: Tensor,
     """
     if not 0.0 <= kappa <= 1.0:
         raise ValueError(f'kappa must lie in [0, 1], got {kappa}.')
-    if form not in HARMONY_FORMS:
-        raise ValueError(f'form must be one of {HARMONY_FORMS}, got '
-                         f'{form!r}.')
+    checked_choice('form', form, HARMONY_FORMS)
     if scores.shape != ious.shape:
         raise ValueError(f'scores {tuple(scores.shape)} and ious '
                          f'{tuple(ious.shape)} must have the same shape.')

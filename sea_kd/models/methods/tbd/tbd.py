@@ -8,6 +8,7 @@ from mmdet.registry import MODELS
 from mmdet.utils import OptConfigType
 from torch import Tensor
 
+from ....utils.checked_choice import checked_choice
 from ...adapters import build_level_adapters
 from ...capture import DistillRecord
 from ...detectors import detection_score_logits, flatten_level_logits
@@ -82,9 +83,7 @@ class TBD(DistillMethod):
                 'both are None, which would distil nothing.')
         if not 0.0 <= kappa <= 1.0:
             raise ValueError(f'kappa must lie in [0, 1], got {kappa}.')
-        if harmony_form not in HARMONY_FORMS:
-            raise ValueError(f'harmony_form must be one of {HARMONY_FORMS}, '
-                             f'got {harmony_form!r}.')
+        checked_choice('harmony_form', harmony_form, HARMONY_FORMS)
         super().__init__(**kwargs)
         self.kappa = kappa
         self.harmony_form = harmony_form
