@@ -10,7 +10,13 @@ On the same preloaded batches, in one process, it measures
   (a) the student's plain training step (forward, loss, backward, SGD step),
   (b) the teacher's inference forward (``mode='tensor'``, no grad),
   (c) the distiller's training step,
-and prints the ratio c / (a + b) for time and for peak memory. Times are
+and prints the ratio c / (a + b) for time and for peak memory. Where a
+method runs networks of its own by design (CrossKD the teacher head's tail
+on the student's features, KD-DETR both decoders on its points:
+``DistillMethod.own_passes``), it also measures
+  (e) those passes' forward and backward, alone (on a step's record cut
+      from the step's graph, ``sea_kd.analysis.own_passes``),
+and prints the method's own limit, c / (a + b + e). Times are
 medians over ``--iters`` rounds after ``--warmup`` ones; each round runs
 (a), (b) and (c) once in turn, so that a change of machine load affects all
 three alike (CUDA is synchronised around each call).
@@ -45,6 +51,8 @@ from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
 
 import sea_kd  # noqa: F401
+from sea_kd.analysis.own_passes import (own_passes, own_passes_step,
+                                        record_of_step)
 from sea_kd.analysis.random_weights import (random_batch,
                                             random_weights_config,
                                             training_batch_size,
@@ -258,11 +266,24 @@ def main():
         'teacher forward (b)': teacher_forward,
         'distiller step (c)': train_step(model),
     }
+    # (e): the methods' own passes, on each batch's record of one step
+    first = record_of_step(model, batches[0]['inputs'],
+                           batches[0]['data_samples'])
+    if own_passes(model, first):
+        records = {id(b): record_of_step(model, b['inputs'],
+                                         b['data_samples'])
+                   for b in batches[1:]}
+        records[id(batches[0])] = first
+        steps['own passes (e)'] = \
+            lambda batch: own_passes_step(model, records[id(batch)])
+    del first
     times = measure_times(steps, batches, args)
     memory = {name: measure_memory(step, batches, args)
               for name, step in steps.items()}
-    (ta, tb, tc) = (times[n] for n in steps)
-    (ma, mb, mc) = (memory[n] for n in steps)
+    (ta, tb, tc) = (times[n] for n in list(steps)[:3])
+    (ma, mb, mc) = (memory[n] for n in list(steps)[:3])
+    te = times.get('own passes (e)')
+    me = memory.get('own passes (e)')
 
     print(f'\n{args.config} on {device} ({torch.get_num_threads()} threads), '
           f'batch {batches[0]["inputs"].shape[0]} x '
@@ -270,12 +291,14 @@ def main():
           + (f', random weights and images ({args.num_boxes} boxes per '
              'image)' if args.random else ''))
     print(f'{"phase":<22}{"time (ms)":>12}{"peak mem (MiB)":>16}')
-    for name in ('student step (a)', 'teacher forward (b)',
-                 'distiller step (c)'):
+    for name in steps:
         t, m = times[name], memory[name]
         print(f'{name:<22}{1e3 * t:>12.1f}{m / 2**20:>16.1f}')
     print(f'{"ratio c / (a + b)":<22}{tc / (ta + tb):>12.3f}'
           f'{(mc / (ma + mb) if ma + mb > 0 else float("nan")):>16.3f}')
+    if te is not None:
+        # the method's own limit; memory: (e) runs alone, not on top of (a)
+        print(f'{"ratio c / (a + b + e)":<22}{tc / (ta + tb + te):>12.3f}')
     if args.json_out:
         with open(args.json_out, 'w') as f:
             json.dump(dict(
@@ -286,10 +309,12 @@ def main():
                 num_boxes=args.num_boxes if args.random else None,
                 num_classes=num_classes_of(model.student),
                 cfg_options=args.cfg_options,
-                time_s=dict(a=ta, b=tb, c=tc), memory_bytes=dict(
-                    a=ma, b=mb, c=mc),
+                time_s=dict(a=ta, b=tb, c=tc, e=te), memory_bytes=dict(
+                    a=ma, b=mb, c=mc, e=me),
                 time_ratio=tc / (ta + tb),
-                memory_ratio=mc / (ma + mb) if ma + mb > 0 else None),
+                memory_ratio=mc / (ma + mb) if ma + mb > 0 else None,
+                own_limit_time_ratio=None if te is None else
+                tc / (ta + tb + te)),
                 f, indent=2)
 
 

@@ -130,3 +130,26 @@ def test_scaling_curves_vary_a_config_value(tmp_path):
                    check=False)
     assert bad.returncode != 0 and '--key names the config value' in \
         bad.stdout
+
+
+def test_a_method_with_passes_of_its_own_gets_its_own_limit():
+    """CrossKD runs the teacher head's tail on the student's features: the
+    tool times those passes alone, (e), and prints c / (a + b + e)."""
+    out = run_tool(python(
+        'tools/benchmark.py',
+        osp.join(DEMO, 'crosskd_retinanet_r18_to_r18-w16_synthetic.py'),
+        '--random', '--image-size', '64', '64', '--batch-size', '2',
+        '--iters', '1', '--warmup', '0')).stdout
+    assert re.search(r'own passes \(e\)\s+\d+\.\d\s+-?\d+\.\d', out)
+    own = re.search(r'ratio c / \(a \+ b \+ e\)\s+(\d+\.\d+)', out)
+    plain = re.search(r'ratio c / \(a \+ b\)\s+(\d+\.\d+)', out)
+    # the same (c) over a larger sum
+    assert own and plain and float(own.group(1)) < float(plain.group(1))
+    # a method without passes of its own has no (e)
+    fi = run_tool(python(
+        'tools/benchmark.py',
+        osp.join('configs', 'own_data',
+                 'fi_retinanet_r18_to_r18-w16_my-dataset.py'),
+        '--random', '--image-size', '64', '64', '--batch-size', '2',
+        '--iters', '1', '--warmup', '0')).stdout
+    assert 'own passes (e)' not in fi and '(a + b + e)' not in fi

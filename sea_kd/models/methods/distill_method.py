@@ -215,3 +215,14 @@ class DistillMethod(BaseModule):
     def forward(self, record: DistillRecord) -> Dict[str, Tensor]:
         """The method's loss terms of one step, ``{term: scalar}``."""
         raise NotImplementedError
+
+    def own_passes(self, record: DistillRecord) -> Optional[List[Tensor]]:
+        """The network passes the method adds to a step by its design, run
+        on ``record``: their outputs, whose forward and backward
+        ``tools/benchmark.py`` times as the method's part of its limit
+        (``c / (a + b + e)``), apart from its loss arithmetic.
+
+        ``None`` (the default): the method runs no network of its own, and
+        its limit is the student's step (a) plus the teacher's forward (b).
+        """
+        return None

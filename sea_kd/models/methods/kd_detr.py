@@ -2,7 +2,7 @@
 distillation points (Wang et al., CVPR 2024)."""
 from __future__ import annotations
 
-from typing import Dict, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import torch
 from mmdet.registry import MODELS
@@ -160,16 +160,21 @@ class KDDETR(DistillMethod):
         terms = self.loss_kd(s_cls, s_box, teacher[0], teacher[1])
         return {f'{kind}_{term}': value for term, value in terms.items()}
 
-    def forward(self, record: DistillRecord) -> Dict[str, Tensor]:
+    def decoded_points(
+        self, record: DistillRecord
+    ) -> List[Tuple[str, Tuple[Tensor, Tensor], Tuple[Tensor, Tensor]]]:
+        """Both decoders' outputs on the step's points, as ``[(kind,
+        (student cls, boxes of every layer), (teacher cls, boxes of its last
+        layer))]`` with ``kind`` ``'spec'`` or ``'gen'``."""
         s_inputs = record.student_queries.decoder_inputs
         teacher = record.teacher_queries
-        losses = {}
+        decoded = []
         if self.specific_points:
             queries = self.teacher_view.matching_queries(
                 teacher.decoder_inputs).detach()
-            losses.update(self._terms(
-                'spec', self.student_view.decode(s_inputs, queries),
-                (teacher.cls_scores[-1], teacher.bbox_preds[-1])))
+            decoded.append(
+                ('spec', self.student_view.decode(s_inputs, queries),
+                 (teacher.cls_scores[-1], teacher.bbox_preds[-1])))
         if self.num_general_points > 0:
             batch_size = teacher.cls_scores.shape[1]
             s_queries, t_queries = self.general_queries(
@@ -177,7 +182,19 @@ class KDDETR(DistillMethod):
             with torch.no_grad():
                 t_cls, t_box = self.teacher_view.decode(
                     teacher.decoder_inputs, t_queries)
-            losses.update(self._terms(
-                'gen', self.student_view.decode(s_inputs, s_queries),
-                (t_cls[-1], t_box[-1])))
+            decoded.append(
+                ('gen', self.student_view.decode(s_inputs, s_queries),
+                 (t_cls[-1], t_box[-1])))
+        return decoded
+
+    def own_passes(self, record: DistillRecord) -> List[Tensor]:
+        """The student's decoder and head on the points, forward and
+        backward, and the teacher's on the general points, by design."""
+        return [t for _, student, teacher in self.decoded_points(record)
+                for t in (*student, *teacher)]
+
+    def forward(self, record: DistillRecord) -> Dict[str, Tensor]:
+        losses = {}
+        for kind, student, teacher in self.decoded_points(record):
+            losses.update(self._terms(kind, student, teacher))
         return losses

@@ -194,6 +194,12 @@ class CrossKD(DistillMethod):
         return head_tail_forward(self.teacher.bbox_head, self.first,
                                  aligned[0], aligned[1])
 
+    def own_passes(self, record: DistillRecord) -> List[Tensor]:
+        """The teacher head's tail on the student's features (adapters
+        included), forward and backward, by design."""
+        return [t for outputs in self.cross_head_outputs(record)
+                for t in outputs]
+
     def forward(self, record: DistillRecord) -> Dict[str, Tensor]:
         head = self.teacher.bbox_head
         cross = self.cross_head_outputs(record)

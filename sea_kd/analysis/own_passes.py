@@ -1,0 +1,90 @@
+"""The methods' own network passes of a step, apart from the step: the
+part of a method's limit beyond the student's step and the teacher's
+forward (``tools/benchmark.py``'s phase (e)).
+
+A method that runs a network by design (CrossKD the teacher head's tail on
+the student's features, KD-DETR both decoders on its points) names those
+passes in :meth:`~sea_kd.models.methods.DistillMethod.own_passes`. To time
+them alone, a step's record is kept with every tensor cut from the step's
+graph (:func:`detached`): the passes' backward then ends at the record's
+tensors instead of running on through the student, whose backward (a)
+already counts.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Dict, List, Optional
+
+import torch
+from torch import Tensor
+
+from sea_kd.models.capture import DistillRecord
+
+
+def detached(obj: Any, memo: Optional[Dict[int, Any]] = None) -> Any:
+    """``obj`` with every tensor replaced by a detached copy, a leaf that
+    requires grad where the original did; dataclasses, named tuples,
+    tuples, lists and dicts are copied through, one tensor stays one
+    tensor wherever it appears, anything else is kept as it is."""
+    memo = {} if memo is None else memo
+    if id(obj) in memo:
+        return memo[id(obj)]
+    if torch.is_tensor(obj):
+        copy = obj.detach()
+        if obj.requires_grad:
+            copy.requires_grad_()
+    elif dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        copy = dataclasses.replace(obj, **{
+            f.name: detached(getattr(obj, f.name), memo)
+            for f in dataclasses.fields(obj) if f.init})
+    elif isinstance(obj, tuple) and hasattr(obj, '_fields'):
+        copy = type(obj)(*(detached(v, memo) for v in obj))
+    elif isinstance(obj, (tuple, list)):
+        copy = type(obj)(detached(v, memo) for v in obj)
+    elif isinstance(obj, dict):
+        copy = type(obj)((k, detached(v, memo)) for k, v in obj.items())
+    else:
+        return obj
+    memo[id(obj)] = copy
+    return copy
+
+
+def record_of_step(model: torch.nn.Module, inputs: Tensor,
+                   data_samples: list) -> DistillRecord:
+    """The record a distiller's methods read in one training step on the
+    batch, cut from the step's graph (:func:`detached`)."""
+    captured = []
+    distill_losses_from = model.distill_losses_from
+
+    def grab(record: DistillRecord) -> Dict[str, Tensor]:
+        captured.append(record)
+        return distill_losses_from(record)
+
+    model.distill_losses_from = grab
+    try:
+        model.loss(inputs, data_samples)
+    finally:
+        del model.distill_losses_from
+    if not captured:
+        raise RuntimeError('The step ran no distillation method (a batch '
+                           'the distiller trains the student alone on).')
+    return detached(captured[0])
+
+
+def own_passes(model: torch.nn.Module, record: DistillRecord) -> List[Tensor]:
+    """The outputs of every method's own passes on ``record``, in float32
+    as the methods run (empty: no method runs a network of its own)."""
+    outputs = []
+    device_type = next(model.student.parameters()).device.type
+    with torch.autocast(device_type=device_type, enabled=False):
+        for method in model.methods.values():
+            outputs.extend(method.own_passes(record) or [])
+    return outputs
+
+
+def own_passes_step(model: torch.nn.Module, record: DistillRecord) -> None:
+    """Forward and backward of the methods' own passes on ``record``."""
+    grads = [out.float().sum() for out in own_passes(model, record)
+             if out.requires_grad]
+    if grads:
+        torch.autograd.backward(grads)

@@ -1,0 +1,119 @@
+"""The methods' own passes, timed alone: a step's record cut from its
+graph, the passes of CrossKD and KD-DETR on it, none for the others."""
+import dataclasses
+from typing import NamedTuple
+
+import torch
+from mmdet.registry import MODELS
+
+from sea_kd.analysis.own_passes import (detached, own_passes, own_passes_step,
+                                        record_of_step)
+
+from ..conftest import build, make_batch, tiny_detector_cfg, tiny_retina_pair
+
+CROSSKD = dict(type='CrossKD', reused_teacher_head_idx=1,
+               adapter=dict(type='ConvAdapter'))
+
+
+def retina_distiller(save_state, method):
+    s_cfg, t_cfg, ckpt, _ = tiny_retina_pair(save_state)
+    model = MODELS.build(dict(type='Distiller', student=s_cfg, teacher=t_cfg,
+                              teacher_ckpt=ckpt, methods=[method]))
+    model.init_weights()
+    return model
+
+
+class Pair(NamedTuple):
+    first: torch.Tensor
+    second: object
+
+
+@dataclasses.dataclass
+class Holder:
+    items: list
+    pair: Pair
+    table: dict
+    name: str = 'x'
+
+
+def test_detached_cuts_every_tensor_and_keeps_the_structure():
+    leaf = torch.ones(3, requires_grad=True)
+    made = leaf * 2  # in a graph
+    plain = torch.zeros(2)
+    holder = Holder([made, plain], Pair(made, 'label'), {'k': (made, 1)})
+    copy = detached(holder)
+    assert isinstance(copy, Holder) and isinstance(copy.pair, Pair)
+    assert copy.name == 'x' and copy.pair.second == 'label'
+    cut = copy.items[0]
+    assert cut.grad_fn is None and cut.requires_grad and cut.is_leaf
+    torch.testing.assert_close(cut, made.detach())
+    # one tensor stays one tensor wherever it appears
+    assert copy.pair.first is cut and copy.table['k'][0] is cut
+    assert not copy.items[1].requires_grad
+    # the original is untouched
+    assert holder.items[0] is made and made.grad_fn is not None
+
+
+def test_the_record_of_a_step_is_cut_from_the_graph(save_state):
+    model = retina_distiller(save_state, CROSSKD)
+    inputs, samples = make_batch(model)
+    record = record_of_step(model, inputs, samples)
+    assert 'distill_losses_from' not in vars(model)  # put back
+    neck = record.student_neck[0]
+    assert neck.is_leaf and neck.requires_grad
+    taps = [t for outs in record.student_taps.values() for t in outs]
+    assert taps and all(t.grad_fn is None for t in taps)
+
+
+def test_crosskd_runs_the_teacher_head_tail_on_the_students_features(
+        save_state):
+    model = retina_distiller(save_state, CROSSKD)
+    method = model.methods['crosskd']
+    inputs, samples = make_batch(model)
+    record = record_of_step(model, inputs, samples)
+    outputs = own_passes(model, record)
+    expected = [t for outs in method.cross_head_outputs(record)
+                for t in outs]
+    assert len(outputs) == len(expected) == 10  # 5 levels, cls and boxes
+    for got, want in zip(outputs, expected):
+        torch.testing.assert_close(got, want)
+    own_passes_step(model, record)
+    # the backward ends at the record's student features and the adapter
+    taps = [t for outs in record.student_taps.values() for t in outs]
+    assert any(t.grad is not None and t.grad.abs().sum() > 0 for t in taps)
+    assert all(p.grad is None for p in model.student.parameters())
+    assert any(p.grad is not None for p in method.adapters.parameters())
+    assert all(p.grad is None for p in model.teacher.parameters())
+
+
+def test_feature_methods_run_no_network_of_their_own(save_state):
+    model = retina_distiller(save_state, dict(type='FeatureImitation'))
+    inputs, samples = make_batch(model)
+    record = record_of_step(model, inputs, samples)
+    assert own_passes(model, record) == []
+
+
+def test_kd_detr_runs_both_decoders_on_its_points(save_state):
+    torch.manual_seed(0)
+    t_cfg = tiny_detector_cfg('dino', base_channels=16)
+    s_cfg = tiny_detector_cfg('dino', base_channels=8)
+    teacher = build(t_cfg)
+    ckpt = save_state(teacher, 'teacher.pth')
+    model = MODELS.build(dict(type='Distiller', student=s_cfg, teacher=t_cfg,
+                              teacher_ckpt=ckpt,
+                              methods=[dict(type='KDDETR')]))
+    model.init_weights()
+    inputs, samples = make_batch(model)
+    record = record_of_step(model, inputs, samples)
+    outputs = own_passes(model, record)
+    # specific and general points: the student's (cls, boxes) of every
+    # layer and the teacher's of its last layer, each
+    assert len(outputs) == 8
+    student = [o for o in outputs if o.requires_grad]
+    assert len(student) == 4 and all(o.dim() == 4 for o in student)
+    assert student[0].shape[:3] == (2, 2, 30)  # layers, images, queries
+    own_passes_step(model, record)
+    memory = record.student_queries.decoder_inputs['memory']
+    assert memory.grad is not None and memory.grad.abs().sum() > 0
+    assert all(p.grad is None for p in model.student.backbone.parameters())
+    assert all(p.grad is None for p in model.teacher.parameters())
