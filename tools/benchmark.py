@@ -18,8 +18,8 @@ on the student's features, KD-DETR both decoders on its points:
       from the step's graph, ``sea_kd.analysis.own_passes``),
 and prints the method's own limit, c / (a + b + e). Times are
 medians over ``--iters`` rounds after ``--warmup`` ones; each round runs
-(a), (b) and (c) once in turn, so that a change of machine load affects all
-three alike (CUDA is synchronised around each call).
+(a), (b), (c) (and (e)) once in turn, so that a change of machine load
+affects all alike (CUDA is synchronised around each call).
 
 ``--random`` needs neither the data set nor any pretrained weight (for the
 COCO configs): random weights (no ``Pretrained`` initialisation, a random
@@ -51,7 +51,7 @@ from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
 
 import sea_kd  # noqa: F401
-from sea_kd.analysis.own_passes import (own_passes, own_passes_step,
+from sea_kd.analysis.own_passes import (has_own_passes, own_passes_step,
                                         record_of_step)
 from sea_kd.analysis.random_weights import (random_batch,
                                             random_weights_config,
@@ -267,16 +267,12 @@ def main():
         'distiller step (c)': train_step(model),
     }
     # (e): the methods' own passes, on each batch's record of one step
-    first = record_of_step(model, batches[0]['inputs'],
-                           batches[0]['data_samples'])
-    if own_passes(model, first):
+    if has_own_passes(model):
         records = {id(b): record_of_step(model, b['inputs'],
                                          b['data_samples'])
-                   for b in batches[1:]}
-        records[id(batches[0])] = first
+                   for b in batches}
         steps['own passes (e)'] = \
             lambda batch: own_passes_step(model, records[id(batch)])
-    del first
     times = measure_times(steps, batches, args)
     memory = {name: measure_memory(step, batches, args)
               for name, step in steps.items()}

@@ -12,41 +12,59 @@ already counts.
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
 from typing import Any, Dict, List, Optional
 
 import torch
+from mmengine.structures import BaseDataElement
 from torch import Tensor
 
 from sea_kd.models.capture import DistillRecord
+from sea_kd.models.methods import DistillMethod
 
 
 def detached(obj: Any, memo: Optional[Dict[int, Any]] = None) -> Any:
     """``obj`` with every tensor replaced by a detached copy, a leaf that
-    requires grad where the original did; dataclasses, named tuples,
-    tuples, lists and dicts are copied through, one tensor stays one
-    tensor wherever it appears, anything else is kept as it is."""
+    requires grad where the original did (sharing its storage).
+
+    Dataclasses (every field), named tuples, tuples, lists and dicts are
+    copied through, and one tensor stays one tensor wherever it appears.
+    mmengine data elements (data samples, instances) are detached by
+    their own ``detach`` (their tensors are targets and metadata, no
+    leaves). Anything else is kept as it is.
+    """
     memo = {} if memo is None else memo
     if id(obj) in memo:
         return memo[id(obj)]
     if torch.is_tensor(obj):
-        copy = obj.detach()
+        new = obj.detach()
         if obj.requires_grad:
-            copy.requires_grad_()
+            new.requires_grad_()
+    elif isinstance(obj, BaseDataElement):
+        new = obj.detach()
     elif dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        copy = dataclasses.replace(obj, **{
-            f.name: detached(getattr(obj, f.name), memo)
-            for f in dataclasses.fields(obj) if f.init})
+        new = copy.copy(obj)
+        for field in dataclasses.fields(obj):
+            object.__setattr__(new, field.name,
+                               detached(getattr(obj, field.name), memo))
     elif isinstance(obj, tuple) and hasattr(obj, '_fields'):
-        copy = type(obj)(*(detached(v, memo) for v in obj))
+        new = type(obj)(*(detached(v, memo) for v in obj))
     elif isinstance(obj, (tuple, list)):
-        copy = type(obj)(detached(v, memo) for v in obj)
+        new = type(obj)(detached(v, memo) for v in obj)
     elif isinstance(obj, dict):
-        copy = type(obj)((k, detached(v, memo)) for k, v in obj.items())
+        new = type(obj)((k, detached(v, memo)) for k, v in obj.items())
     else:
         return obj
-    memo[id(obj)] = copy
-    return copy
+    memo[id(obj)] = new
+    return new
+
+
+def has_own_passes(model: torch.nn.Module) -> bool:
+    """Whether a method of the distiller names passes of its own
+    (overrides :meth:`DistillMethod.own_passes`)."""
+    return any(type(m).own_passes is not DistillMethod.own_passes
+               for m in model.methods.values())
 
 
 def record_of_step(model: torch.nn.Module, inputs: Tensor,
@@ -54,6 +72,7 @@ def record_of_step(model: torch.nn.Module, inputs: Tensor,
     """The record a distiller's methods read in one training step on the
     batch, cut from the step's graph (:func:`detached`)."""
     captured = []
+    patched_before = vars(model).get('distill_losses_from')
     distill_losses_from = model.distill_losses_from
 
     def grab(record: DistillRecord) -> Dict[str, Tensor]:
@@ -64,7 +83,10 @@ def record_of_step(model: torch.nn.Module, inputs: Tensor,
     try:
         model.loss(inputs, data_samples)
     finally:
-        del model.distill_losses_from
+        if patched_before is None:
+            del model.distill_losses_from
+        else:
+            model.distill_losses_from = patched_before
     if not captured:
         raise RuntimeError('The step ran no distillation method (a batch '
                            'the distiller trains the student alone on).')
@@ -83,8 +105,11 @@ def own_passes(model: torch.nn.Module, record: DistillRecord) -> List[Tensor]:
 
 
 def own_passes_step(model: torch.nn.Module, record: DistillRecord) -> None:
-    """Forward and backward of the methods' own passes on ``record``."""
-    grads = [out.float().sum() for out in own_passes(model, record)
+    """Forward and backward of the methods' own passes on ``record``, from
+    cleared gradients (fresh leaves, the parameters' set to ``None``) as a
+    training step's backward starts."""
+    model.zero_grad(set_to_none=True)
+    grads = [out.float().sum() for out in own_passes(model, detached(record))
              if out.requires_grad]
     if grads:
         torch.autograd.backward(grads)

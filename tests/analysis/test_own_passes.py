@@ -3,6 +3,7 @@ graph, the passes of CrossKD and KD-DETR on it, none for the others."""
 import dataclasses
 from typing import NamedTuple
 
+import pytest
 import torch
 from mmdet.registry import MODELS
 
@@ -72,18 +73,37 @@ def test_crosskd_runs_the_teacher_head_tail_on_the_students_features(
     inputs, samples = make_batch(model)
     record = record_of_step(model, inputs, samples)
     outputs = own_passes(model, record)
-    expected = [t for outs in method.cross_head_outputs(record)
-                for t in outs]
-    assert len(outputs) == len(expected) == 10  # 5 levels, cls and boxes
-    for got, want in zip(outputs, expected):
-        torch.testing.assert_close(got, want)
+    # the teacher head's class and box maps of its 5 levels, made from the
+    # student's features (they carry the student's gradient)
+    dense = record.teacher_dense
+    teacher_maps = [*dense.cls_scores, *dense.bbox_preds]
+    assert [o.shape for o in outputs] == [t.shape for t in teacher_maps]
+    assert all(o.requires_grad for o in outputs)
+    assert not any(torch.allclose(o, t)
+                   for o, t in zip(outputs, teacher_maps))
     own_passes_step(model, record)
-    # the backward ends at the record's student features and the adapter
-    taps = [t for outs in record.student_taps.values() for t in outs]
-    assert any(t.grad is not None and t.grad.abs().sum() > 0 for t in taps)
+    # the backward reaches the adapters and ends at the record's features:
+    # nothing of the student, nothing of the teacher
+    assert any(p.grad is not None and p.grad.abs().sum() > 0
+               for p in method.adapters.parameters())
     assert all(p.grad is None for p in model.student.parameters())
-    assert any(p.grad is not None for p in method.adapters.parameters())
     assert all(p.grad is None for p in model.teacher.parameters())
+    # fresh leaves each call: the record's own stay without gradient
+    taps = [t for outs in record.student_taps.values() for t in outs]
+    assert all(t.grad is None for t in taps)
+
+
+def test_the_patch_is_removed_when_the_step_fails(save_state, monkeypatch):
+    model = retina_distiller(save_state, CROSSKD)
+    inputs, samples = make_batch(model)
+
+    def broken(*args):
+        raise RuntimeError('broken step')
+
+    monkeypatch.setattr(model.student, 'loss', broken)
+    with pytest.raises(RuntimeError, match='broken step'):
+        record_of_step(model, inputs, samples)
+    assert 'distill_losses_from' not in vars(model)
 
 
 def test_feature_methods_run_no_network_of_their_own(save_state):
@@ -113,7 +133,10 @@ def test_kd_detr_runs_both_decoders_on_its_points(save_state):
     assert len(student) == 4 and all(o.dim() == 4 for o in student)
     assert student[0].shape[:3] == (2, 2, 30)  # layers, images, queries
     own_passes_step(model, record)
-    memory = record.student_queries.decoder_inputs['memory']
-    assert memory.grad is not None and memory.grad.abs().sum() > 0
+    # the student's decoder and head learn; the backward ends at the
+    # encoder's memory of the record
+    assert any(p.grad is not None and p.grad.abs().sum() > 0
+               for p in model.student.decoder.parameters())
+    assert all(p.grad is None for p in model.student.encoder.parameters())
     assert all(p.grad is None for p in model.student.backbone.parameters())
     assert all(p.grad is None for p in model.teacher.parameters())

@@ -1,7 +1,7 @@
 """Values registered per class and found by an object's class hierarchy."""
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 
 class ClassHierarchyMap:
@@ -42,6 +42,10 @@ class ClassHierarchyMap:
             if cls in self._values:
                 return self._values[cls]
         return None
+
+    def items(self) -> List[Tuple[type, Any]]:
+        """``(class, value)`` of every registered class, by class name."""
+        return sorted(self._values.items(), key=lambda kv: kv[0].__name__)
 
     def names(self) -> List[str]:
         """Names of the registered classes, sorted."""

@@ -65,8 +65,10 @@ def query_decoder_view(detector: nn.Module) -> Optional['QueryDecoderView']:
 
 
 def decoder_view_families() -> str:
-    """The detector classes with a decoder view, for messages."""
-    return ', '.join(_VIEWS.names())
+    """The detector classes with a decoder view and the form each must
+    have, for messages."""
+    return ', '.join(f'{cls.__name__}{view.condition}'
+                     for cls, view in _VIEWS.items())
 
 
 class QueryDecoderView:
@@ -77,6 +79,12 @@ class QueryDecoderView:
     Args:
         detector: The detector.
     """
+
+    #: the form the detector must have, for messages (``' (two-stage)'``)
+    condition = ''
+    #: whether the decoder reads the given content queries (a two-stage
+    #: Deformable DETR makes its content queries from the boxes)
+    uses_content = True
 
     def __init__(self, detector: nn.Module) -> None:
         self.detector = detector
@@ -169,15 +177,20 @@ class DABDETRDecoderView(QueryDecoderView):
 
 @register_decoder_view(DeformableDETR)
 class DeformableDETRDecoderView(QueryDecoderView):
-    """Two-stage Deformable DETR (``as_two_stage=True``): content ``query``
-    and box ``reference_points``; the positional query of a box is the
-    detector's own map of its proposals' boxes (``pos_trans_fc`` and
-    ``pos_trans_norm`` of the box's sine embedding, the first half).
+    """Two-stage Deformable DETR (``as_two_stage=True``): a query is its box
+    alone. The detector makes both halves of a proposal's query from its
+    box (``pos_trans_fc`` and ``pos_trans_norm`` of the box's sine
+    embedding: positional query, then content query), and the view does
+    the same for a given box with the decoding detector's own map; the
+    given content is not read.
 
     Single-stage Deformable DETR is refused: its positional queries are
     learned per query slot and its references are 2-D points derived from
     them, so no box gives a query it would have made.
     """
+
+    condition = ' (two-stage)'
+    uses_content = False
 
     def __init__(self, detector: nn.Module) -> None:
         if not detector.as_two_stage:
@@ -200,8 +213,8 @@ class DeformableDETRDecoderView(QueryDecoderView):
         detector = self.detector
         embedding = detector.get_proposal_pos_embed(
             inverse_sigmoid(queries.boxes))
-        query_pos = detector.pos_trans_norm(detector.pos_trans_fc(
-            embedding.to(detector.pos_trans_fc.weight.dtype)))
-        return dict(decoder_inputs, query=queries.content,
-                    query_pos=query_pos[..., :self.embed_dims],
+        query_pos, query = detector.pos_trans_norm(detector.pos_trans_fc(
+            embedding.to(detector.pos_trans_fc.weight.dtype))).split(
+                self.embed_dims, dim=-1)
+        return dict(decoder_inputs, query=query, query_pos=query_pos,
                     reference_points=queries.boxes)

@@ -44,8 +44,8 @@ def category_anchors(feats: Tensor, masks: Tensor,
     if scope == 'batch':
         sums = sums.sum(dim=0, keepdim=True).expand_as(sums)
         counts = counts.sum(dim=0, keepdim=True).expand_as(counts)
-    elif scope != 'image':
-        raise ValueError(f"scope must be 'image' or 'batch', got {scope!r}.")
+    else:
+        checked_choice('scope', scope, ('image', 'batch'))
     anchors = sums / counts.clamp(min=1)[..., None]
     return anchors, counts > 0
 
@@ -79,8 +79,7 @@ def relation_logits(feats: Tensor,
             2 * torch.bmm(feats, anchors.transpose(1, 2))
         sim = -sq.clamp(min=0)
     else:
-        raise ValueError(
-            f"distance must be 'cosine' or 'l2', got {distance!r}.")
+        checked_choice('distance', distance, ('cosine', 'l2'))
     return sim / temperature
 
 

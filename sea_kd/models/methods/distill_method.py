@@ -222,7 +222,10 @@ class DistillMethod(BaseModule):
         ``tools/benchmark.py`` times as the method's part of its limit
         (``c / (a + b + e)``), apart from its loss arithmetic.
 
-        ``None`` (the default): the method runs no network of its own, and
-        its limit is the student's step (a) plus the teacher's forward (b).
+        ``None`` (the default): the method names no such pass, and its
+        limit is taken as the student's step (a) plus the teacher's
+        forward (b). Passes not named here count as the method's overhead
+        (today MGD's generator, two convolutions per level, and G-DetKD's
+        teacher R-CNN branch on the student's regions).
         """
         return None

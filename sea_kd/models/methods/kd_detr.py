@@ -24,8 +24,13 @@ LAYERS = ('all', 'last')
 
 def _decoder_view_of(detector: nn.Module, role: str) -> None:
     """Raise unless sea_kd can run the detector's decoder on given
-    queries (a decoder view of its class)."""
-    if query_decoder_view(detector) is None:
+    queries (a decoder view of its class, of a form it supports)."""
+    try:
+        view = query_decoder_view(detector)
+    except TypeError as error:  # a form the view does not support
+        raise TypeError(f'KD-DETR cannot run the {role}\'s decoder on '
+                        f'distillation points: {error}') from error
+    if view is None:
         raise TypeError(
             f'KD-DETR runs the {role}\'s decoder on distillation points, '
             f'but sea_kd has no decoder view of its '
@@ -121,10 +126,16 @@ class KDDETR(DistillMethod):
             self.num_general_points = self.student_view.num_queries
         s_dims = self.student_view.embed_dims
         t_dims = self.teacher_view.embed_dims
-        if s_dims != t_dims and (self.specific_points
-                                 or self.general_content == 'random'):
+        # content of one width read by the other decoder: the teacher's
+        # (specific points) by the student, the student-width random draw
+        # by the teacher (a two-stage Deformable DETR reads no content)
+        student_reads = self.specific_points and \
+            self.student_view.uses_content
+        teacher_reads = self.general_content == 'random' and \
+            self.teacher_view.uses_content
+        if s_dims != t_dims and (student_reads or teacher_reads):
             feeds = 'the teacher\'s content queries' \
-                if self.specific_points else 'the same random content'
+                if student_reads else 'the same random content'
             raise ValueError(
                 f'KD-DETR feeds {feeds} to both decoders, but the '
                 f'student\'s queries have {s_dims} dimensions and the '

@@ -112,8 +112,8 @@ def test_by_epoch_with_an_iteration_loop_is_refused(setup, tmp_path):
 
 def test_bad_hook_configs():
     with pytest.raises(ValueError,
-                       match="DistillLossWeightHook: Unknown distillation "
-                       "weight policy 'exp'"):
+                       match=r"DistillLossWeightHook: policy must be one of "
+                       r"\(.*\), got 'exp'"):
         DistillLossWeightHook(policy='exp')
     with pytest.raises(TypeError, match=r"term_schedules\['rel'\]"):
         DistillLossWeightHook(term_schedules=dict(rel=dict(polcy='step')))

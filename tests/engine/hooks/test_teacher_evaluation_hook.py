@@ -136,7 +136,7 @@ def test_plain_detector_is_refused_with_the_fix(tiny_coco,
 
 
 @pytest.mark.parametrize('kwargs, message', [
-    (dict(when='every_val'), 'not one of'),
+    (dict(when='every_val'), r"when must be one of \(.*\), got 'every_val'"),
     (dict(num_batches=0), 'positive int'),
     (dict(prefix='a/b'), 'prefix'),
     (dict(prefix='val_teacher'), "does not start with 'train'"),

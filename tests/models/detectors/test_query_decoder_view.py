@@ -124,9 +124,10 @@ def test_single_stage_deformable_detr_is_refused_with_the_fix():
         query_decoder_view(build(tiny_detector_cfg('deformable_detr')))
 
 
-def test_deformable_detr_positional_queries_are_its_proposals_map():
-    """The positional query the view gives a box is the one the
-    two-stage detector gives a proposal of that box."""
+def test_deformable_detr_queries_are_its_proposals_map_of_the_box():
+    """The queries the view gives a box are those the two-stage detector
+    gives a proposal of that box (both halves of its map); the given
+    content is not read."""
     model = trained_looking('deformable_detr_two_stage')
     inputs, samples = make_batch(model)
     outputs = teacher_query_forward(model, model.extract_feat(inputs),
@@ -134,11 +135,16 @@ def test_deformable_detr_positional_queries_are_its_proposals_map():
     recorded = outputs.decoder_inputs
     view = query_decoder_view(model)
     own = view.matching_queries(recorded)
+    other_content = DecoderQueries(torch.randn_like(own.content), own.boxes)
     with torch.no_grad():
         given = view.decoder_inputs(recorded, own)
+        other = view.decoder_inputs(recorded, other_content)
     assert not torch.allclose(recorded['query_pos'][:, :1],
                               recorded['query_pos'][:, 1:2])
-    torch.testing.assert_close(given['query_pos'], recorded['query_pos'])
+    for key in ('query', 'query_pos'):
+        torch.testing.assert_close(given[key], recorded[key])
+        torch.testing.assert_close(other[key], recorded[key])
+    assert not view.uses_content
 
 
 def test_decode_runs_in_the_decoders_precision():

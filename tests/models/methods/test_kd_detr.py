@@ -238,17 +238,16 @@ def test_images_without_ground_truth(num_items, save_state):
     sum(terms.values()).backward()
 
 
-def test_decoders_of_two_widths_are_refused_with_the_fix(save_state,
-                                                         monkeypatch):
-    """Specific points feed the teacher's content queries to the student,
-    which needs one width; zero content without them does not."""
+def two_widths(monkeypatch, save_state, kind, teacher_width=128):
+    """``build(**method)`` of a pair of ``kind`` whose teacher's decoder
+    the views take for ``teacher_width`` wide."""
     widths = {}
     monkeypatch.setattr(
         QueryDecoderView, 'embed_dims',
         property(lambda view: widths.get(id(view.detector),
                                          view.detector.embed_dims)))
-    t_cfg = tiny_detector_cfg('dino', base_channels=16)
-    s_cfg = tiny_detector_cfg('dino', base_channels=8)
+    t_cfg = tiny_detector_cfg(kind, base_channels=16)
+    s_cfg = tiny_detector_cfg(kind, base_channels=8)
     ckpt = teacher_ckpt(t_cfg, save_state)
 
     def build_with(**method):
@@ -261,12 +260,38 @@ def test_decoders_of_two_widths_are_refused_with_the_fix(save_state,
     original = MODELS.get('KDDETR').setup
 
     def setup(method):
-        widths[id(method.teacher)] = 128
+        widths[id(method.teacher)] = teacher_width
         original(method)
 
     monkeypatch.setattr(MODELS.get('KDDETR'), 'setup', setup)
+    return build_with
+
+
+def test_decoders_of_two_widths_are_refused_with_the_fix(save_state,
+                                                         monkeypatch):
+    """Specific points feed the teacher's content queries to the student,
+    which needs one width; zero content without them does not."""
+    build_with = two_widths(monkeypatch, save_state, 'dino')
     with pytest.raises(ValueError, match='specific_points=False'):
         build_with()
     with pytest.raises(ValueError, match='same random content'):
         build_with(specific_points=False, general_content='random')
     build_with(specific_points=False)
+
+
+def test_two_stage_deformable_detr_reads_no_content_of_the_other_width(
+        save_state, monkeypatch):
+    """A two-stage Deformable DETR makes its queries from the boxes alone,
+    so decoders of two widths share specific and random points."""
+    build_with = two_widths(monkeypatch, save_state,
+                            'deformable_detr_two_stage')
+    build_with()
+    build_with(specific_points=False, general_content='random')
+
+
+def test_a_single_stage_deformable_detr_is_refused_naming_its_role(
+        save_state):
+    with pytest.raises(TypeError, match="run the student's decoder.*"
+                       'as_two_stage=True'):
+        distiller('deformable_detr', save_state,
+                  teacher_kind='deformable_detr_two_stage')

@@ -8,6 +8,7 @@ from mmdet.registry import MODELS, TASK_UTILS
 from mmdet.utils import ConfigType, OptConfigType
 from torch import Tensor, nn
 
+from ....utils.checked_choice import checked_choice
 from ...capture import DistillRecord, teacher_region_forward
 from ...detectors import checked_dense_view, rcnn_stage
 from ...detectors.pair_checks import neck_channels_of
@@ -96,11 +97,8 @@ class GDetKDDense(GDetKD):
                  region_sampling: OptConfigType = None,
                  **kwargs) -> None:
         super().__init__(**kwargs)
-        if not isinstance(dense_region_repr, str) or \
-                dense_region_repr not in DENSE_REGION_REPRS.module_dict:
-            raise ValueError(
-                f'dense_region_repr must be one of '
-                f'{dense_region_repr_names()}, got {dense_region_repr!r}.')
+        checked_choice('dense_region_repr', dense_region_repr,
+                       dense_region_repr_names())
         if tower_finest_scale is not None and float(tower_finest_scale) <= 0:
             raise ValueError(f'tower_finest_scale must be > 0 (pixels) or '
                              f'None, got {tower_finest_scale}.')
