@@ -2,12 +2,15 @@
 probabilities."""
 from __future__ import annotations
 
-from typing import Optional
+import functools
+from typing import Optional, Tuple
 
+import torch
 from mmdet.registry import MODELS
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from .blocked_row_sum import BlockedRowSum
 from .logit_standardization import standardize_logits
 
 
@@ -22,7 +25,10 @@ class KDQualityFocalLoss(nn.Module):
 
     with ``s`` the student's (here: the cross-head) logits, ``t`` the
     teacher's, ``w_i`` a per-row weight (the label weights) and ``A`` the
-    average factor. Computed in fp32; the target is detached.
+    average factor. Computed in fp32; the target is detached. At COCO
+    scale the rows are every anchor of the batch (about 4·10⁵ × 80 for
+    RetinaNet), so the element-wise terms run in row blocks with their
+    gradient in closed form (:class:`BlockedRowSum`).
     With ``logit_standardization``, ``s ← Z(s)`` and ``t ← Z(t)`` first
     (:func:`standardize_logits`).
 
@@ -60,11 +66,30 @@ class KDQualityFocalLoss(nn.Module):
         pred, target = pred.float(), target.detach().float()
         if self.logit_standardization:
             pred, target = standardize_logits(pred), standardize_logits(target)
-        prob = target.sigmoid()
-        loss = F.binary_cross_entropy_with_logits(pred, prob, reduction='none')
-        loss = loss * (pred.sigmoid() - prob).abs().pow(self.beta)
-        if weight is not None:
-            loss = loss * weight.float()[:, None]
-        total = loss.sum() / avg_factor if avg_factor is not None \
-            else loss.mean()
-        return self.loss_weight * total
+        row_weight = None if weight is None else weight.float()
+        total = BlockedRowSum.apply(
+            pred, row_weight, functools.partial(_qfl_terms, beta=self.beta),
+            target.sigmoid())
+        normaliser = avg_factor if avg_factor is not None else pred.numel()
+        return self.loss_weight * total / normaliser
+
+
+def _qfl_terms(z: Tensor, p: Tensor, beta: float,
+               grad: bool) -> Tuple[Tensor, Optional[Tensor]]:
+    """``BCE(σ(z), p)·|σ(z) − p|^β`` per element and, when ``grad``, its
+    derivative in ``z``.
+
+    With ``s = σ(z)`` and ``d = s − p``: ``BCE = sp(z) − p·z``
+    (``sp(x) = log(1 + eˣ)``) with ``∂BCE/∂z = d``, and
+    ``∂|d|^β/∂z = β·|d|^(β−1)·sign(d)·s·(1 − s)`` (0 where ``d = 0``, as
+    autograd's ``abs`` gives for ``β = 1``).
+    """
+    bce = F.binary_cross_entropy_with_logits(z, p, reduction='none')
+    s = torch.sigmoid(z)
+    d = s - p
+    focus = d.abs().pow(beta)
+    if not grad:
+        return bce * focus, None
+    d_focus = beta * d.abs().pow(beta - 1) * torch.sign(d) * s * (1 - s) \
+        if beta != 1 else torch.sign(d) * s * (1 - s)
+    return bce * focus, d * focus + bce * d_focus

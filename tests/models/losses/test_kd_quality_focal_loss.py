@@ -80,3 +80,27 @@ def test_the_modulating_factor_keeps_its_gradient():
         y, q, reduction='none')
     (bce * (y.sigmoid() - q).abs().detach()).sum().backward()
     assert not torch.allclose(s.grad, y.grad, atol=1e-3)
+
+
+@pytest.mark.parametrize('beta', [1.0, 1.5, 2.0])
+def test_blocked_gradient_equals_the_plain_graphs(beta, monkeypatch):
+    """The closed-form gradient, over several row blocks, against autograd
+    through the plain element-wise graph (weights, average factor)."""
+    from sea_kd.models.losses.blocked_row_sum import BlockedRowSum
+    monkeypatch.setattr(BlockedRowSum, 'block_rows', 3)
+    torch.manual_seed(2)
+    s = torch.randn(8, 5, requires_grad=True)
+    t = torch.randn(8, 5)
+    t[0] = s[0].detach()  # σ(s) = q: the factor's kink
+    w = torch.rand(8)
+    loss = KDQualityFocalLoss(beta=beta, loss_weight=0.5)(
+        s, t, w, avg_factor=4.0)
+    loss.backward()
+    x = s.detach().clone().requires_grad_()
+    q = t.sigmoid()
+    bce = torch.nn.functional.binary_cross_entropy_with_logits(
+        x, q, reduction='none')
+    plain = 0.5 * (w[:, None] * bce * (x.sigmoid() - q).abs()**beta).sum() / 4
+    plain.backward()
+    torch.testing.assert_close(loss, plain)
+    torch.testing.assert_close(s.grad, x.grad, atol=1e-6, rtol=1e-5)
