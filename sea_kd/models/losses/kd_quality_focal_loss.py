@@ -53,7 +53,8 @@ class KDQualityFocalLoss(nn.Module):
         """Args:
             pred: (N, C) logits.
             target: (N, C) teacher logits.
-            weight: (N,) row weights, or ``None`` for ones.
+            weight: (N,) row weights, or ``None`` for ones; a constant
+                (no gradient reaches it).
             avg_factor: ``A``; ``None`` averages over the N·C elements.
 
         Returns:
@@ -81,8 +82,8 @@ def _qfl_terms(z: Tensor, p: Tensor, beta: float,
 
     With ``s = σ(z)`` and ``d = s − p``: ``BCE = sp(z) − p·z``
     (``sp(x) = log(1 + eˣ)``) with ``∂BCE/∂z = d``, and
-    ``∂|d|^β/∂z = β·|d|^(β−1)·sign(d)·s·(1 − s)`` (0 where ``d = 0``, as
-    autograd's ``abs`` gives for ``β = 1``).
+    ``∂|d|^β/∂z = β·|d|^(β−1)·sign(d)·s·(1 − s)``, taken as 0 where
+    ``d = 0`` (as autograd gives for ``β = 1`` and ``β = 0``).
     """
     bce = F.binary_cross_entropy_with_logits(z, p, reduction='none')
     s = torch.sigmoid(z)
@@ -90,6 +91,9 @@ def _qfl_terms(z: Tensor, p: Tensor, beta: float,
     focus = d.abs().pow(beta)
     if not grad:
         return bce * focus, None
-    d_focus = beta * d.abs().pow(beta - 1) * torch.sign(d) * s * (1 - s) \
-        if beta != 1 else torch.sign(d) * s * (1 - s)
+    # 0 where d = 0 (the power's derivative there: 0 for β > 1, autograd's
+    # choice for β = 1 and β = 0, infinite for 0 < β < 1)
+    d_focus = torch.where(
+        d == 0, torch.zeros_like(d),
+        beta * d.abs().pow(beta - 1) * torch.sign(d)) * s * (1 - s)
     return bce * focus, d * focus + bce * d_focus
