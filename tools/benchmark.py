@@ -10,15 +10,20 @@ On the same preloaded batches, in one process, it measures
   (a) the student's plain training step (forward, loss, backward, SGD step),
   (b) the teacher's inference forward (``mode='tensor'``, no grad),
   (c) the distiller's training step,
-and prints the ratio c / (a + b) for time and for peak memory. Where a
+and prints the ratio c / (a + b) for time and for peak memory. To show
+where c - (a + b) goes, it also measures
+  (d) every method's terms alone, forward and backward, on a step's record
+      cut from the step's graph (``sea_kd.analysis.step_parts``),
+and prints their share of the limit, d / (a + b): what is left of
+c - (a + b) beyond d is the step's other distillation work (capture, the
+record, the teacher's parts run for the methods). Where a
 method runs networks of its own by design (CrossKD the teacher head's tail
 on the student's features, KD-DETR both decoders on its points:
 ``DistillMethod.own_passes``), it also measures
-  (e) those passes' forward and backward, alone (on a step's record cut
-      from the step's graph, ``sea_kd.analysis.own_passes``),
+  (e) those passes' forward and backward, alone (part of (d)),
 and prints the method's own limit, c / (a + b + e). Times are
 medians over ``--iters`` rounds after ``--warmup`` ones; each round runs
-(a), (b), (c) (and (e)) once in turn, so that a change of machine load
+(a), (b), (c), (d) (and (e)) once in turn, so that a change of machine load
 affects all alike (CUDA is synchronised around each call).
 
 ``--random`` needs neither the data set nor any pretrained weight (for the
@@ -51,12 +56,12 @@ from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
 
 import sea_kd  # noqa: F401
-from sea_kd.analysis.own_passes import (has_own_passes, own_passes_step,
-                                        record_of_step)
 from sea_kd.analysis.random_weights import (random_batch,
                                             random_weights_config,
                                             training_batch_size,
                                             training_image_size)
+from sea_kd.analysis.step_parts import (has_own_passes, own_passes_step,
+                                        record_of_step, terms_step)
 from sea_kd.models.detectors.pair_checks import num_classes_of
 from sea_kd.models.distillers import Distiller
 
@@ -266,18 +271,20 @@ def main():
         'teacher forward (b)': teacher_forward,
         'distiller step (c)': train_step(model),
     }
-    # (e): the methods' own passes, on each batch's record of one step
+    # (d) the methods' terms and (e) their own passes, on each batch's
+    # record of one step
+    records = {id(b): record_of_step(model, b['inputs'], b['data_samples'])
+               for b in batches}
+    steps['method terms (d)'] = \
+        lambda batch: terms_step(model, records[id(batch)])
     if has_own_passes(model):
-        records = {id(b): record_of_step(model, b['inputs'],
-                                         b['data_samples'])
-                   for b in batches}
         steps['own passes (e)'] = \
             lambda batch: own_passes_step(model, records[id(batch)])
     times = measure_times(steps, batches, args)
     memory = {name: measure_memory(step, batches, args)
               for name, step in steps.items()}
-    (ta, tb, tc) = (times[n] for n in list(steps)[:3])
-    (ma, mb, mc) = (memory[n] for n in list(steps)[:3])
+    (ta, tb, tc, td) = (times[n] for n in list(steps)[:4])
+    (ma, mb, mc, md) = (memory[n] for n in list(steps)[:4])
     te = times.get('own passes (e)')
     me = memory.get('own passes (e)')
 
@@ -292,6 +299,10 @@ def main():
         print(f'{name:<22}{1e3 * t:>12.1f}{m / 2**20:>16.1f}')
     print(f'{"ratio c / (a + b)":<22}{tc / (ta + tb):>12.3f}'
           f'{(mc / (ma + mb) if ma + mb > 0 else float("nan")):>16.3f}')
+    # (d) is part of (c): its share of the limit, and what is left
+    rest = (tc - ta - tb - td) / (ta + tb)
+    print(f'{"share d / (a + b)":<22}{td / (ta + tb):>12.3f}')
+    print(f'{"rest (c-a-b-d)/(a+b)":<22}{rest:>12.3f}')
     if te is not None:
         # the method's own limit; memory: (e) runs alone, not on top of (a)
         print(f'{"ratio c / (a + b + e)":<22}{tc / (ta + tb + te):>12.3f}')
@@ -305,9 +316,10 @@ def main():
                 num_boxes=args.num_boxes if args.random else None,
                 num_classes=num_classes_of(model.student),
                 cfg_options=args.cfg_options,
-                time_s=dict(a=ta, b=tb, c=tc, e=te), memory_bytes=dict(
-                    a=ma, b=mb, c=mc, e=me),
+                time_s=dict(a=ta, b=tb, c=tc, d=td, e=te),
+                memory_bytes=dict(a=ma, b=mb, c=mc, d=md, e=me),
                 time_ratio=tc / (ta + tb),
+                terms_share=td / (ta + tb),
                 memory_ratio=mc / (ma + mb) if ma + mb > 0 else None,
                 own_limit_time_ratio=None if te is None else
                 tc / (ta + tb + te)),

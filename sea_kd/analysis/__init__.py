@@ -10,8 +10,8 @@ by their full names:
 - ``pair_report``: ``tools/check_pair.py``'s report on a teacher-student
   pair;
 - ``training_curves``: ``tools/plot_curves.py``'s loss and metric charts;
-- ``own_passes``: the methods' own network passes of a step, timed
-  alone (``tools/benchmark.py``'s phase (e));
+- ``step_parts``: parts of a distiller step timed alone, the methods' terms
+  and their own network passes (``tools/benchmark.py``'s phases (d) and (e));
 - ``random_weights``: random-weight configs and batches
   (``tools/benchmark.py --random``, the COCO configs' one-step test);
 - ``synthetic_coco``: the generated COCO-format data set of the demo and

@@ -1,5 +1,6 @@
-"""The methods' own passes, timed alone: a step's record cut from its
-graph, the passes of CrossKD and KD-DETR on it, none for the others."""
+"""Parts of a step timed alone: a step's record cut from its graph, the
+methods' terms on it, and the own passes of CrossKD and KD-DETR (none for
+the others)."""
 import dataclasses
 from typing import NamedTuple
 
@@ -7,8 +8,8 @@ import pytest
 import torch
 from mmdet.registry import MODELS
 
-from sea_kd.analysis.own_passes import (detached, own_passes, own_passes_step,
-                                        record_of_step)
+from sea_kd.analysis.step_parts import (detached, own_passes, own_passes_step,
+                                        record_of_step, terms_step)
 
 from ..conftest import build, make_batch, tiny_detector_cfg, tiny_retina_pair
 
@@ -139,4 +140,27 @@ def test_kd_detr_runs_both_decoders_on_its_points(save_state):
                for p in model.student.decoder.parameters())
     assert all(p.grad is None for p in model.student.encoder.parameters())
     assert all(p.grad is None for p in model.student.backbone.parameters())
+    assert all(p.grad is None for p in model.teacher.parameters())
+
+
+def test_the_terms_alone_are_the_steps_terms_and_end_at_the_record(
+        save_state):
+    """(d): the methods' terms on a step's record equal the step's own
+    terms (same batch, same weights), and their backward reaches the
+    methods' parameters and the record's student tensors only."""
+    model = retina_distiller(save_state, dict(type='FGD'))
+    inputs, samples = make_batch(model)
+    step_terms = {k[len('loss_'):]: v.detach()
+                  for k, v in model.loss(inputs, samples).items()
+                  if k.startswith('loss_fgd')}
+    record = record_of_step(model, inputs, samples)
+    alone = model.distill_losses_from(detached(record))
+    assert set(alone) == set(step_terms) and len(alone) > 1
+    for name, value in alone.items():
+        torch.testing.assert_close(value.detach(), step_terms[name])
+    terms_step(model, record)
+    method = model.methods['fgd']
+    assert any(p.grad is not None and p.grad.abs().sum() > 0
+               for p in method.parameters())
+    assert all(p.grad is None for p in model.student.parameters())
     assert all(p.grad is None for p in model.teacher.parameters())

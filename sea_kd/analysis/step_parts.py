@@ -1,6 +1,13 @@
-"""The methods' own network passes of a step, apart from the step: the
-part of a method's limit beyond the student's step and the teacher's
-forward (``tools/benchmark.py``'s phase (e)).
+"""Parts of a distiller's training step, timed apart from the step
+(``tools/benchmark.py``'s phases (d) and (e)).
+
+- (d) :func:`terms_step`: every method's terms, forward and backward, on a
+  step's record: the distillation's own arithmetic, whose share of the
+  step says how much of c - (a + b) is the terms' work and how much is
+  elsewhere (capture, the record, memory traffic).
+- (e) :func:`own_passes_step`: the methods' own network passes, the part
+  of a method's limit beyond the student's step and the teacher's
+  forward.
 
 A method that runs a network by design (CrossKD the teacher head's tail on
 the student's features, KD-DETR both decoders on its points) names those
@@ -8,7 +15,7 @@ passes in :meth:`~sea_kd.models.methods.DistillMethod.own_passes`. To time
 them alone, a step's record is kept with every tensor cut from the step's
 graph (:func:`detached`): the passes' backward then ends at the record's
 tensors instead of running on through the student, whose backward (a)
-already counts.
+already counts. The same holds for the terms of (d).
 """
 from __future__ import annotations
 
@@ -111,5 +118,19 @@ def own_passes_step(model: torch.nn.Module, record: DistillRecord) -> None:
     model.zero_grad(set_to_none=True)
     grads = [out.float().sum() for out in own_passes(model, detached(record))
              if out.requires_grad]
+    if grads:
+        torch.autograd.backward(grads)
+
+
+def terms_step(model: torch.nn.Module, record: DistillRecord) -> None:
+    """Forward and backward of every method's terms on ``record`` (its
+    own passes included), from cleared gradients, in float32 as
+    :meth:`Distiller.loss` runs them; the backward ends at the record's
+    tensors and the methods' own parameters (projectors, adapters)."""
+    model.zero_grad(set_to_none=True)
+    device_type = next(model.student.parameters()).device.type
+    with torch.autocast(device_type=device_type, enabled=False):
+        terms = model.distill_losses_from(detached(record))
+    grads = [value for value in terms.values() if value.requires_grad]
     if grads:
         torch.autograd.backward(grads)
