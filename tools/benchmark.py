@@ -15,8 +15,10 @@ where c - (a + b) goes, it also measures
   (d) every method's terms alone, forward and backward, on a step's record
       cut from the step's graph (``sea_kd.analysis.step_parts``),
 and prints their share of the limit, d / (a + b): what is left of
-c - (a + b) beyond d is the step's other distillation work (capture, the
-record, the teacher's parts run for the methods). Where a
+c - (a + b) beyond d is the step's other distillation work (the capture
+of features and outputs, the teacher's parts run for the methods before
+their terms, the loss controls and balancing, the methods' parameter
+updates). Where a
 method runs networks of its own by design (CrossKD the teacher head's tail
 on the student's features, KD-DETR both decoders on its points:
 ``DistillMethod.own_passes``), it also measures
@@ -272,7 +274,8 @@ def main():
         'distiller step (c)': train_step(model),
     }
     # (d) the methods' terms and (e) their own passes, on each batch's
-    # record of one step
+    # record of one step (kept for the whole run: resident memory, but the
+    # peaks are measured above each phase's start)
     records = {id(b): record_of_step(model, b['inputs'], b['data_samples'])
                for b in batches}
     steps['method terms (d)'] = \

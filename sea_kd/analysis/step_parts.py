@@ -122,11 +122,21 @@ def own_passes_step(model: torch.nn.Module, record: DistillRecord) -> None:
         torch.autograd.backward(grads)
 
 
-def terms_step(model: torch.nn.Module, record: DistillRecord) -> None:
-    """Forward and backward of every method's terms on ``record`` (its
-    own passes included), from cleared gradients, in float32 as
-    :meth:`Distiller.loss` runs them; the backward ends at the record's
-    tensors and the methods' own parameters (projectors, adapters)."""
+def terms_step(model: torch.nn.Module,
+               record: DistillRecord) -> Dict[str, Tensor]:
+    """Forward and backward of every method's terms on a cut copy of
+    ``record`` (:func:`detached`; their own passes included), from cleared
+    gradients, in float32 as :meth:`Distiller.loss` runs them.
+
+    The backward reaches the methods' own parameters (projectors,
+    adapters) and, where a method runs a network by design (KD-DETR's
+    decoders), that network's; it ends at the record's tensors, not in
+    the backbones that made them.
+
+    Returns:
+        dict: The terms' values, detached, by name as
+        :meth:`Distiller.distill_losses_from` gives them.
+    """
     model.zero_grad(set_to_none=True)
     device_type = next(model.student.parameters()).device.type
     with torch.autocast(device_type=device_type, enabled=False):
@@ -134,3 +144,4 @@ def terms_step(model: torch.nn.Module, record: DistillRecord) -> None:
     grads = [value for value in terms.values() if value.requires_grad]
     if grads:
         torch.autograd.backward(grads)
+    return {name: value.detach() for name, value in terms.items()}

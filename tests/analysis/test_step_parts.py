@@ -145,20 +145,30 @@ def test_kd_detr_runs_both_decoders_on_its_points(save_state):
 
 def test_the_terms_alone_are_the_steps_terms_and_end_at_the_record(
         save_state):
-    """(d): the methods' terms on a step's record equal the step's own
-    terms (same batch, same weights), and their backward reaches the
-    methods' parameters and the record's student tensors only."""
+    """(d): ``terms_step`` on a step's record (handed to it uncut, as the
+    step made it) gives the step's own terms (same batch, same weights);
+    its backward reaches the methods' parameters and stops at the record:
+    no student or teacher parameter gets a gradient (it would without the
+    cut, the record's tensors being in the step's graph)."""
     model = retina_distiller(save_state, dict(type='FGD'))
     inputs, samples = make_batch(model)
     step_terms = {k[len('loss_'):]: v.detach()
                   for k, v in model.loss(inputs, samples).items()
                   if k.startswith('loss_fgd')}
-    record = record_of_step(model, inputs, samples)
-    alone = model.distill_losses_from(detached(record))
+    # the record as the step hands it to the methods, still in its graph
+    captured = []
+    distill_losses_from = model.distill_losses_from
+    model.distill_losses_from = lambda record: (
+        captured.append(record) or distill_losses_from(record))
+    model.loss(inputs, samples)
+    del model.distill_losses_from
+    record = captured[0]
+    neck = record.student_neck[0]
+    assert neck.grad_fn is not None  # uncut
+    alone = terms_step(model, record)
     assert set(alone) == set(step_terms) and len(alone) > 1
     for name, value in alone.items():
-        torch.testing.assert_close(value.detach(), step_terms[name])
-    terms_step(model, record)
+        torch.testing.assert_close(value, step_terms[name])
     method = model.methods['fgd']
     assert any(p.grad is not None and p.grad.abs().sum() > 0
                for p in method.parameters())

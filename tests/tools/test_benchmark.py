@@ -132,9 +132,12 @@ def test_scaling_curves_vary_a_config_value(tmp_path):
         bad.stdout
 
 
-def test_a_method_with_passes_of_its_own_gets_its_own_limit():
+def test_a_method_with_passes_of_its_own_gets_its_own_limit(tmp_path):
     """CrossKD runs the teacher head's tail on the student's features: the
-    tool times those passes alone, (e), and prints c / (a + b + e)."""
+    tool times those passes alone, (e), and prints c / (a + b + e). Every
+    distiller gets (d), its terms alone, and their share d / (a + b)."""
+    import json
+    out_json = tmp_path / 'fi.json'
     out = run_tool(python(
         'tools/benchmark.py',
         osp.join(DEMO, 'crosskd_retinanet_r18_to_r18-w16_synthetic.py'),
@@ -153,14 +156,15 @@ def test_a_method_with_passes_of_its_own_gets_its_own_limit():
         osp.join('configs', 'own_data',
                  'fi_retinanet_r18_to_r18-w16_my-dataset.py'),
         '--random', '--image-size', '64', '64', '--batch-size', '2',
-        '--iters', '1', '--warmup', '0')).stdout
+        '--iters', '1', '--warmup', '0', '--json-out', out_json)).stdout
     assert 'own passes (e)' not in fi and '(a + b + e)' not in fi
     # every distiller gets its terms' share (d) and the rest
     fi_times = {k: float(v) for _, k, v in re.findall(
         r'^(.*?) \((\w)\)\s+(\d+\.\d)\s+-?\d+\.\d', fi, flags=re.M)}
     assert set(fi_times) == {'a', 'b', 'c', 'd'}, fi
-    share = float(re.search(r'share d / \(a \+ b\)\s+(-?\d+\.\d+)',
-                            fi).group(1))
-    assert share == pytest.approx(
-        fi_times['d'] / (fi_times['a'] + fi_times['b']), abs=0.002)
+    assert re.search(r'share d / \(a \+ b\)\s+-?\d+\.\d+', fi)
+    found = json.loads(out_json.read_text())
+    t = found['time_s']
+    assert found['terms_share'] == pytest.approx(t['d'] / (t['a'] + t['b']))
+    assert t['d'] > 0 and t['e'] is None
     assert re.search(r'rest \(c-a-b-d\)/\(a\+b\)\s+-?\d+\.\d+', fi)
