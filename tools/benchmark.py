@@ -14,8 +14,10 @@ and prints the ratio c / (a + b) for time and for peak memory. To show
 where c - (a + b) goes, it also measures
   (d) every method's terms alone, forward and backward, on a step's record
       cut from the step's graph (``sea_kd.analysis.step_parts``),
-and prints their share of the limit, d / (a + b): what is left of
-c - (a + b) beyond d is the step's other distillation work (the capture
+and prints their share of the limit, d / (a + b), and the rest,
+(c - a - b - d) / (a + b), split into its forward and backward halves
+(each of (a), (c) and (d) also times its forward alone): the rest is the
+step's other distillation work (the capture
 of features and outputs, the teacher's parts run for the methods before
 their terms, the loss controls and balancing, the methods' parameter
 updates). Where a
@@ -63,7 +65,8 @@ from sea_kd.analysis.random_weights import (random_batch,
                                             training_batch_size,
                                             training_image_size)
 from sea_kd.analysis.step_parts import (has_own_passes, own_passes_step,
-                                        record_of_step, terms_step)
+                                        record_of_step, terms_backward,
+                                        terms_forward)
 from sea_kd.models.detectors.pair_checks import num_classes_of
 from sea_kd.models.distillers import Distiller
 
@@ -170,26 +173,40 @@ class PeakRSS:
         return self.peak - self.start
 
 
+def synchronizer(device: torch.device) -> Callable[[], None]:
+    """What waits for the device's queued work (nothing on the CPU)."""
+    return torch.cuda.synchronize if device.type == 'cuda' else (lambda: None)
+
+
 def measure_times(steps, batches, args):
-    """Median seconds per call of each step, the steps run in turn.
+    """Median seconds per call of each step, the steps run in turn, and of
+    the forward half of each step that reports it.
 
     One call of each step per round, rounds repeated ``--iters`` times, so
     that a change of machine load during the run affects all steps alike.
+    A step that returns a number returns its forward's seconds.
+
+    Returns:
+        tuple: ``({name: seconds}, {name: forward seconds})``.
     """
-    device = torch.device(args.device)
-    sync = torch.cuda.synchronize if device.type == 'cuda' else (lambda: None)
+    sync = synchronizer(torch.device(args.device))
     for i in range(args.warmup):
         for step in steps.values():
             step(batches[i % len(batches)])
     times = {name: [] for name in steps}
+    forwards = {name: [] for name in steps}
     for i in range(args.iters):
         for name, step in steps.items():
             sync()
             t0 = time.perf_counter()
-            step(batches[i % len(batches)])
+            forward = step(batches[i % len(batches)])
             sync()
             times[name].append(time.perf_counter() - t0)
-    return {name: statistics.median(t) for name, t in times.items()}
+            if isinstance(forward, float):
+                forwards[name].append(forward)
+    return ({name: statistics.median(t) for name, t in times.items()},
+            {name: statistics.median(t) for name, t in forwards.items()
+             if t})
 
 
 def measure_memory(step, batches, args):
@@ -249,16 +266,22 @@ def main():
             if len(batches) == args.batches:
                 break
 
+    sync = synchronizer(device)
+
     def train_step(net):
         optim = torch.optim.SGD(
             [p for p in net.parameters() if p.requires_grad], lr=1e-5)
 
         def step(batch):
+            t0 = time.perf_counter()
             losses = net.loss(batch['inputs'], batch['data_samples'])
             loss, _ = net.parse_losses(losses)
+            sync()
+            forward = time.perf_counter() - t0
             optim.zero_grad()
             loss.backward()
             optim.step()
+            return forward
 
         return step
 
@@ -278,12 +301,20 @@ def main():
     # peaks are measured above each phase's start)
     records = {id(b): record_of_step(model, b['inputs'], b['data_samples'])
                for b in batches}
-    steps['method terms (d)'] = \
-        lambda batch: terms_step(model, records[id(batch)])
+
+    def method_terms(batch):
+        t0 = time.perf_counter()
+        terms = terms_forward(model, records[id(batch)])
+        sync()
+        forward = time.perf_counter() - t0
+        terms_backward(terms)
+        return forward
+
+    steps['method terms (d)'] = method_terms
     if has_own_passes(model):
         steps['own passes (e)'] = \
             lambda batch: own_passes_step(model, records[id(batch)])
-    times = measure_times(steps, batches, args)
+    times, forwards = measure_times(steps, batches, args)
     memory = {name: measure_memory(step, batches, args)
               for name, step in steps.items()}
     (ta, tb, tc, td) = (times[n] for n in list(steps)[:4])
@@ -296,16 +327,25 @@ def main():
           f'{tuple(batches[0]["inputs"].shape[2:])}, median of {args.iters}'
           + (f', random weights and images ({args.num_boxes} boxes per '
              'image)' if args.random else ''))
-    print(f'{"phase":<22}{"time (ms)":>12}{"peak mem (MiB)":>16}')
+    print(f'{"phase":<22}{"time (ms)":>12}{"peak mem (MiB)":>16}'
+          f'{"forward (ms)":>14}')
     for name in steps:
         t, m = times[name], memory[name]
-        print(f'{name:<22}{1e3 * t:>12.1f}{m / 2**20:>16.1f}')
+        f = (f'{1e3 * forwards[name]:>14.1f}' if name in forwards else
+             f'{"all":>14}' if name == 'teacher forward (b)' else '')
+        print(f'{name:<22}{1e3 * t:>12.1f}{m / 2**20:>16.1f}{f}')
     print(f'{"ratio c / (a + b)":<22}{tc / (ta + tb):>12.3f}'
           f'{(mc / (ma + mb) if ma + mb > 0 else float("nan")):>16.3f}')
-    # (d) is part of (c): its share of the limit, and what is left
-    rest = (tc - ta - tb - td) / (ta + tb)
+    # (d) is part of (c): its share of the limit, and what is left, in
+    # the forward (c's forward beyond a's, b and d's) and the backward
+    (fa, fc, fd) = (forwards[n] for n in list(steps)[:4] if n in forwards)
+    rest_forward = (fc - fa - tb - fd) / (ta + tb)
+    rest_backward = ((tc - fc) - (ta - fa) - (td - fd)) / (ta + tb)
     print(f'{"share d / (a + b)":<22}{td / (ta + tb):>12.3f}')
-    print(f'{"rest (c-a-b-d)/(a+b)":<22}{rest:>12.3f}')
+    print(f'{"rest (c-a-b-d)/(a+b)":<22}'
+          f'{rest_forward + rest_backward:>12.3f}')
+    print(f'{"  of it in forward":<22}{rest_forward:>12.3f}')
+    print(f'{"  of it in backward":<22}{rest_backward:>12.3f}')
     if te is not None:
         # the method's own limit; memory: (e) runs alone, not on top of (a)
         print(f'{"ratio c / (a + b + e)":<22}{tc / (ta + tb + te):>12.3f}')
@@ -320,6 +360,7 @@ def main():
                 num_classes=num_classes_of(model.student),
                 cfg_options=args.cfg_options,
                 time_s=dict(a=ta, b=tb, c=tc, d=td, e=te),
+                forward_s=dict(a=fa, c=fc, d=fd),
                 memory_bytes=dict(a=ma, b=mb, c=mc, d=md, e=me),
                 time_ratio=tc / (ta + tb),
                 terms_share=td / (ta + tb),

@@ -137,11 +137,23 @@ def terms_step(model: torch.nn.Module,
         dict: The terms' values, detached, by name as
         :meth:`Distiller.distill_losses_from` gives them.
     """
+    terms = terms_forward(model, record)
+    terms_backward(terms)
+    return {name: value.detach() for name, value in terms.items()}
+
+
+def terms_forward(model: torch.nn.Module,
+                  record: DistillRecord) -> Dict[str, Tensor]:
+    """The forward half of :func:`terms_step`: the terms, in the graph
+    of a cut copy of ``record``, the gradients cleared."""
     model.zero_grad(set_to_none=True)
     device_type = next(model.student.parameters()).device.type
     with torch.autocast(device_type=device_type, enabled=False):
-        terms = model.distill_losses_from(detached(record))
+        return model.distill_losses_from(detached(record))
+
+
+def terms_backward(terms: Dict[str, Tensor]) -> None:
+    """The backward half of :func:`terms_step`."""
     grads = [value for value in terms.values() if value.requires_grad]
     if grads:
         torch.autograd.backward(grads)
-    return {name: value.detach() for name, value in terms.items()}

@@ -167,4 +167,10 @@ def test_a_method_with_passes_of_its_own_gets_its_own_limit(tmp_path):
     t = found['time_s']
     assert found['terms_share'] == pytest.approx(t['d'] / (t['a'] + t['b']))
     assert t['d'] > 0 and t['e'] is None
+    # the forward halves, each inside its step
+    forward = found['forward_s']
+    assert set(forward) == {'a', 'c', 'd'}
+    assert all(0 < forward[k] <= t[k] for k in forward)
+    assert re.search(r'of it in forward\s+-?\d+\.\d+', fi)
+    assert re.search(r'of it in backward\s+-?\d+\.\d+', fi)
     assert re.search(r'rest \(c-a-b-d\)/\(a\+b\)\s+-?\d+\.\d+', fi)
