@@ -25,7 +25,9 @@ method runs networks of its own by design (CrossKD the teacher head's tail
 on the student's features, KD-DETR both decoders on its points:
 ``DistillMethod.own_passes``), it also measures
   (e) those passes' forward and backward, alone (part of (d)),
-and prints the method's own limit, c / (a + b + e). Times are
+and prints the method's own limit, c / (a + b + e). ``--profile-terms N``
+lists the N operators with the most self time in one call of (d): where
+the terms' own time goes. Times are
 medians over ``--iters`` rounds after ``--warmup`` ones; each round runs
 (a), (b), (c), (d) (and (e)) once in turn, so that a change of machine load
 affects all alike (CUDA is synchronised around each call).
@@ -125,6 +127,11 @@ def parse_args():
                         help='--random: classes of every head of both '
                         'models (default: the configs\')')
     parser.add_argument('--json-out', help='write the figures to this file')
+    parser.add_argument(
+        '--profile-terms', type=at_least(1, 'the operators listed'),
+        metavar='N', help='after the measurements, list the N operators '
+        'with the most self time in one call of (d), the methods\' terms '
+        'forward and backward (torch.profiler)')
     args = parser.parse_args()
     if not args.random and (args.batch_size or args.image_size
                             or args.num_classes):
@@ -207,6 +214,23 @@ def measure_times(steps, batches, args):
     return ({name: statistics.median(t) for name, t in times.items()},
             {name: statistics.median(t) for name, t in forwards.items()
              if t})
+
+
+def print_terms_profile(method_terms: Callable, batch: dict,
+                        device: torch.device, rows: int) -> None:
+    """The operators with the most self time in one call of (d)."""
+    from torch.profiler import ProfilerActivity, profile
+    activities = [ProfilerActivity.CPU]
+    if device.type == 'cuda':
+        activities.append(ProfilerActivity.CUDA)
+    with profile(activities=activities) as prof:
+        method_terms(batch)
+        synchronizer(device)()
+    sort_by = 'self_cuda_time_total' if device.type == 'cuda' else \
+        'self_cpu_time_total'
+    print(f'\nthe methods\' terms (d), one call, top {rows} operators by '
+          'self time:')
+    print(prof.key_averages().table(sort_by=sort_by, row_limit=rows))
 
 
 def measure_memory(step, batches, args):
@@ -349,6 +373,9 @@ def main():
     if te is not None:
         # the method's own limit; memory: (e) runs alone, not on top of (a)
         print(f'{"ratio c / (a + b + e)":<22}{tc / (ta + tb + te):>12.3f}')
+    if args.profile_terms:
+        print_terms_profile(method_terms, batches[0], device,
+                            args.profile_terms)
     if args.json_out:
         with open(args.json_out, 'w') as f:
             json.dump(dict(

@@ -156,7 +156,8 @@ def test_a_method_with_passes_of_its_own_gets_its_own_limit(tmp_path):
         osp.join('configs', 'own_data',
                  'fi_retinanet_r18_to_r18-w16_my-dataset.py'),
         '--random', '--image-size', '64', '64', '--batch-size', '2',
-        '--iters', '1', '--warmup', '0', '--json-out', out_json)).stdout
+        '--iters', '1', '--warmup', '0', '--json-out', out_json,
+        '--profile-terms', '3')).stdout
     assert 'own passes (e)' not in fi and '(a + b + e)' not in fi
     # every distiller gets its terms' share (d) and the rest
     fi_times = {k: float(v) for _, k, v in re.findall(
@@ -173,4 +174,8 @@ def test_a_method_with_passes_of_its_own_gets_its_own_limit(tmp_path):
     assert all(0 < forward[k] <= t[k] for k in forward)
     assert re.search(r'of it in forward\s+-?\d+\.\d+', fi)
     assert re.search(r'of it in backward\s+-?\d+\.\d+', fi)
+    # --profile-terms: the operators of one call of (d), FI's convolution
+    # (its 1x1 projector) among them
+    listed = fi.split('top 3 operators by self time:')[1]
+    assert 'Self CPU' in listed and 'convolution' in listed
     assert re.search(r'rest \(c-a-b-d\)/\(a\+b\)\s+-?\d+\.\d+', fi)
