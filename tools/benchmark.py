@@ -25,9 +25,12 @@ method runs networks of its own by design (CrossKD the teacher head's tail
 on the student's features, KD-DETR both decoders on its points:
 ``DistillMethod.own_passes``), it also measures
   (e) those passes' forward and backward, alone (part of (d)),
-and prints the method's own limit, c / (a + b + e). ``--profile-terms N``
-lists the N operators with the most self time in one call of (d): where
-the terms' own time goes. Times are
+and prints the method's own limit, c / (a + b + e). ``--profile N``
+profiles one call of (c), giving the time of each forward stage of the
+distiller step (``sea_kd.models.distillers.distiller.STAGE_LABELS``: the
+teacher's parts, the student's forward and loss with its capture, the
+methods' terms, ...), and one call of (d), listing the N operators with
+the most self time in the terms. Times are
 medians over ``--iters`` rounds after ``--warmup`` ones; each round runs
 (a), (b), (c), (d) (and (e)) once in turn, so that a change of machine load
 affects all alike (CUDA is synchronised around each call).
@@ -71,6 +74,7 @@ from sea_kd.analysis.step_parts import (has_own_passes, own_passes_step,
                                         terms_forward)
 from sea_kd.models.detectors.pair_checks import num_classes_of
 from sea_kd.models.distillers import Distiller
+from sea_kd.models.distillers.distiller import STAGE_LABELS
 
 
 def at_least(minimum: int, what: str) -> Callable[[str], int]:
@@ -128,10 +132,11 @@ def parse_args():
                         'models (default: the configs\')')
     parser.add_argument('--json-out', help='write the figures to this file')
     parser.add_argument(
-        '--profile-terms', type=at_least(1, 'the operators listed'),
-        metavar='N', help='after the measurements, list the N operators '
-        'with the most self time in one call of (d), the methods\' terms '
-        'forward and backward (torch.profiler)')
+        '--profile', type=at_least(1, 'the operators listed'),
+        metavar='N', help='after the measurements, profile one call of (c) '
+        'and of (d) (torch.profiler): the time of each forward stage of '
+        'the distiller step, and the N operators with the most self time '
+        'in the methods\' terms, forward and backward')
     args = parser.parse_args()
     if not args.random and (args.batch_size or args.image_size
                             or args.num_classes):
@@ -216,21 +221,40 @@ def measure_times(steps, batches, args):
              if t})
 
 
-def print_terms_profile(method_terms: Callable, batch: dict,
-                        device: torch.device, rows: int) -> None:
-    """The operators with the most self time in one call of (d)."""
+def profiled(call: Callable, batch: dict, device: torch.device):
+    """``torch.profiler`` events of one call on the batch."""
     from torch.profiler import ProfilerActivity, profile
     activities = [ProfilerActivity.CPU]
     if device.type == 'cuda':
         activities.append(ProfilerActivity.CUDA)
     with profile(activities=activities) as prof:
-        method_terms(batch)
+        call(batch)
         synchronizer(device)()
-    sort_by = 'self_cuda_time_total' if device.type == 'cuda' else \
+    return prof.key_averages()
+
+
+def print_profile(distiller_step: Callable, method_terms: Callable,
+                  batch: dict, device: torch.device, rows: int) -> None:
+    """The forward stages of one (c) and the costliest operators of one
+    (d)."""
+    events = {e.key: e for e in profiled(distiller_step, batch, device)}
+    print('\none distiller step (c), its forward stages:')
+    print(f'{"stage":<40}{"CPU (ms)":>12}'
+          + (f'{"device (ms)":>14}' if device.type == 'cuda' else ''))
+    for label in STAGE_LABELS.values():
+        event = events.get(label)
+        if event is None:
+            continue  # a stage this distiller does not run
+        line = f'{label:<40}{event.cpu_time_total / 1e3:>12.1f}'
+        if device.type == 'cuda':
+            line += f'{event.device_time_total / 1e3:>14.1f}'
+        print(line)
+    sort_by = 'self_device_time_total' if device.type == 'cuda' else \
         'self_cpu_time_total'
     print(f'\nthe methods\' terms (d), one call, top {rows} operators by '
           'self time:')
-    print(prof.key_averages().table(sort_by=sort_by, row_limit=rows))
+    print(profiled(method_terms, batch, device).table(sort_by=sort_by,
+                                                      row_limit=rows))
 
 
 def measure_memory(step, batches, args):
@@ -373,9 +397,9 @@ def main():
     if te is not None:
         # the method's own limit; memory: (e) runs alone, not on top of (a)
         print(f'{"ratio c / (a + b + e)":<22}{tc / (ta + tb + te):>12.3f}')
-    if args.profile_terms:
-        print_terms_profile(method_terms, batches[0], device,
-                            args.profile_terms)
+    if args.profile:
+        print_profile(steps['distiller step (c)'], method_terms, batches[0],
+                      device, args.profile)
     if args.json_out:
         with open(args.json_out, 'w') as f:
             json.dump(dict(

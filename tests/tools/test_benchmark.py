@@ -157,7 +157,7 @@ def test_a_method_with_passes_of_its_own_gets_its_own_limit(tmp_path):
                  'fi_retinanet_r18_to_r18-w16_my-dataset.py'),
         '--random', '--image-size', '64', '64', '--batch-size', '2',
         '--iters', '1', '--warmup', '0', '--json-out', out_json,
-        '--profile-terms', '3')).stdout
+        '--profile', '3')).stdout
     assert 'own passes (e)' not in fi and '(a + b + e)' not in fi
     # every distiller gets its terms' share (d) and the rest
     fi_times = {k: float(v) for _, k, v in re.findall(
@@ -174,8 +174,18 @@ def test_a_method_with_passes_of_its_own_gets_its_own_limit(tmp_path):
     assert all(0 < forward[k] <= t[k] for k in forward)
     assert re.search(r'of it in forward\s+-?\d+\.\d+', fi)
     assert re.search(r'of it in backward\s+-?\d+\.\d+', fi)
-    # --profile-terms: the operators of one call of (d), FI's convolution
-    # (its 1x1 projector) among them
+    # --profile: the forward stages of one (c) (the networks' two take
+    # time), and
+    # the operators of one call of (d), FI's convolution (its 1x1
+    # projector) among them
+    stages = dict(re.findall(r'^(sea_kd\.\w+)\s+(\d+\.\d)$', fi, re.M))
+    assert {'sea_kd.teacher_before_student',
+            'sea_kd.student_forward_and_loss', 'sea_kd.method_terms',
+            'sea_kd.loss_controls'} <= set(stages), fi
+    # the config is balanced (GradientShareBalance): its stage is timed
+    assert 'sea_kd.balance_observe' in stages
+    assert float(stages['sea_kd.teacher_before_student']) > 0
+    assert float(stages['sea_kd.student_forward_and_loss']) > 0
     listed = fi.split('top 3 operators by self time:')[1]
     assert 'Self CPU' in listed and 'convolution' in listed
     assert re.search(r'rest \(c-a-b-d\)/\(a\+b\)\s+-?\d+\.\d+', fi)

@@ -14,6 +14,7 @@ from mmdet.utils import ConfigType, OptConfigType, OptMultiConfig
 from mmengine.config import Config
 from mmengine.model import ModuleDict
 from torch import Tensor, nn
+from torch.profiler import record_function
 
 from ...utils import load_model_cfg, load_state_dict_strict
 from ..balance import build_balance
@@ -34,6 +35,19 @@ from .teacher_preprocessing import (check_convertible_preprocessing,
                                     convert_to_teacher_inputs)
 
 ModelSpec = Union[str, ConfigType]
+
+
+#: The forward stages of :meth:`Distiller.loss`, as a profiler names them
+#: (``torch.profiler.record_function``; ``tools/benchmark.py --profile``).
+STAGE_LABELS = {
+    'teacher_before': 'sea_kd.teacher_before_student',
+    'student': 'sea_kd.student_forward_and_loss',
+    'teacher_after': 'sea_kd.teacher_after_student',
+    'methods_teacher': 'sea_kd.methods_teacher_after_student',
+    'terms': 'sea_kd.method_terms',
+    'balance': 'sea_kd.balance_observe',
+    'controls': 'sea_kd.loss_controls',
+}
 
 
 def _check_method_cfgs(methods: Sequence[ConfigType], owner: str) -> None:
@@ -408,22 +422,27 @@ class Distiller(DistillLossControlsMixin, BaseDetector):
         teacher_inputs = self.teacher_inputs(batch_inputs, batch_data_samples)
         record = DistillRecord(data_samples=batch_data_samples,
                                parts=self.record_parts)
+        # the stages are labelled for profilers (tools/benchmark.py
+        # --profile): STAGE_LABELS
         with ExitStack() as teacher_stack:
             teacher_taps = teacher_stack.enter_context(ModuleTaps(
                 self.teacher, teacher_paths, 'teacher')) \
                 if teacher_paths else None
-            run_teacher_parts(self.teacher, teacher_inputs, record,
-                              self.teacher_parts, after_student=False)
-            record.data_samples = self.prepare_student_samples(
-                batch_data_samples, record.teacher_dense)
-            with ExitStack() as student_stack:
+            with record_function(STAGE_LABELS['teacher_before']):
+                run_teacher_parts(self.teacher, teacher_inputs, record,
+                                  self.teacher_parts, after_student=False)
+                record.data_samples = self.prepare_student_samples(
+                    batch_data_samples, record.teacher_dense)
+            with ExitStack() as student_stack, \
+                    record_function(STAGE_LABELS['student']):
                 student_taps = student_stack.enter_context(ModuleTaps(
                     self.student, student_paths, 'student')) \
                     if student_paths else None
                 losses = student_loss_into(self.student, batch_inputs,
                                            record)
-            run_teacher_parts(self.teacher, teacher_inputs, record,
-                              self.teacher_parts, after_student=True)
+            with record_function(STAGE_LABELS['teacher_after']):
+                run_teacher_parts(self.teacher, teacher_inputs, record,
+                                  self.teacher_parts, after_student=True)
         if student_taps is not None:
             record.student_taps = student_taps.outputs
         if teacher_taps is not None:
@@ -436,14 +455,18 @@ class Distiller(DistillLossControlsMixin, BaseDetector):
         device_type = batch_inputs.device.type
         # distillation losses are computed in fp32 even under AMP
         with torch.autocast(device_type=device_type, enabled=False):
-            for name, method in self.methods.items():
-                record.method_outputs[name] = \
-                    method.teacher_after_student(record)
-            distill = self.distill_losses_from(record)
+            with record_function(STAGE_LABELS['methods_teacher']):
+                for name, method in self.methods.items():
+                    record.method_outputs[name] = \
+                        method.teacher_after_student(record)
+            with record_function(STAGE_LABELS['terms']):
+                distill = self.distill_losses_from(record)
             if self.balance is not None and self.training:
-                self.balance.observe(distill, losses, self.student)
-        distill = self._controlled_distill_terms(distill, record, batch_inputs,
-                                                 record.data_samples)
+                with record_function(STAGE_LABELS['balance']):
+                    self.balance.observe(distill, losses, self.student)
+        with record_function(STAGE_LABELS['controls']):
+            distill = self._controlled_distill_terms(
+                distill, record, batch_inputs, record.data_samples)
         for term, value in distill.items():
             name = f'loss_{term}'
             if name in losses:
