@@ -1,10 +1,10 @@
 """Cost of distillation: time and peak memory of one training step.
 
     python tools/benchmark.py CONFIG [--iters 10] [--warmup 3]
-        [--device cpu|cuda] [--cfg-options k=v ...]
+        [--device cpu|cuda] [--cfg-options k=v ...] [--profile N]
     python tools/benchmark.py COCO_CONFIG --random [--batch-size N]
         [--image-size H W] [--num-boxes K] [--num-classes C]
-        [--json-out FILE]
+        [--json-out FILE] [--profile N]
 
 On the same preloaded batches, in one process, it measures
   (a) the student's plain training step (forward, loss, backward, SGD step),
@@ -16,7 +16,8 @@ where c - (a + b) goes, it also measures
       cut from the step's graph (``sea_kd.analysis.step_parts``),
 and prints their share of the limit, d / (a + b), and the rest,
 (c - a - b - d) / (a + b), split into its forward and backward halves
-(each of (a), (c) and (d) also times its forward alone): the rest is the
+(each of (a), (c) and (d) also times its forward alone; with balancing,
+the balance's gradient measurement counts in (c)'s forward): the rest is the
 step's other distillation work (the capture
 of features and outputs, the teacher's parts run for the methods before
 their terms, the loss controls and balancing, the methods' parameter
@@ -63,6 +64,7 @@ import torch
 from mmengine.config import Config, DictAction
 from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
+from torch.autograd import DeviceType
 
 import sea_kd  # noqa: F401
 from sea_kd.analysis.random_weights import (random_batch,
@@ -237,7 +239,11 @@ def print_profile(distiller_step: Callable, method_terms: Callable,
                   batch: dict, device: torch.device, rows: int) -> None:
     """The forward stages of one (c) and the costliest operators of one
     (d)."""
-    events = {e.key: e for e in profiled(distiller_step, batch, device)}
+    # one event per label on the CPU side (on CUDA a label also comes back
+    # as a device-side annotation without CPU time); its device time sums
+    # the kernels launched inside the range
+    events = {e.key: e for e in profiled(distiller_step, batch, device)
+              if e.device_type == DeviceType.CPU}
     print('\none distiller step (c), its forward stages:')
     print(f'{"stage":<40}{"CPU (ms)":>12}'
           + (f'{"device (ms)":>14}' if device.type == 'cuda' else ''))
@@ -386,7 +392,9 @@ def main():
           f'{(mc / (ma + mb) if ma + mb > 0 else float("nan")):>16.3f}')
     # (d) is part of (c): its share of the limit, and what is left, in
     # the forward (c's forward beyond a's, b and d's) and the backward
-    (fa, fc, fd) = (forwards[n] for n in list(steps)[:4] if n in forwards)
+    fa, fc, fd = (forwards[n] for n in ('student step (a)',
+                                        'distiller step (c)',
+                                        'method terms (d)'))
     rest_forward = (fc - fa - tb - fd) / (ta + tb)
     rest_backward = ((tc - fc) - (ta - fa) - (td - fd)) / (ta + tb)
     print(f'{"share d / (a + b)":<22}{td / (ta + tb):>12.3f}')
@@ -397,9 +405,6 @@ def main():
     if te is not None:
         # the method's own limit; memory: (e) runs alone, not on top of (a)
         print(f'{"ratio c / (a + b + e)":<22}{tc / (ta + tb + te):>12.3f}')
-    if args.profile:
-        print_profile(steps['distiller step (c)'], method_terms, batches[0],
-                      device, args.profile)
     if args.json_out:
         with open(args.json_out, 'w') as f:
             json.dump(dict(
@@ -419,6 +424,10 @@ def main():
                 own_limit_time_ratio=None if te is None else
                 tc / (ta + tb + te)),
                 f, indent=2)
+    # after the figures are out: a profiler failure loses nothing
+    if args.profile:
+        print_profile(steps['distiller step (c)'], method_terms, batches[0],
+                      device, args.profile)
 
 
 if __name__ == '__main__':

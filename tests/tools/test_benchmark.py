@@ -157,7 +157,7 @@ def test_a_method_with_passes_of_its_own_gets_its_own_limit(tmp_path):
                  'fi_retinanet_r18_to_r18-w16_my-dataset.py'),
         '--random', '--image-size', '64', '64', '--batch-size', '2',
         '--iters', '1', '--warmup', '0', '--json-out', out_json,
-        '--profile', '3')).stdout
+        '--profile', '3', '--device', 'cpu')).stdout
     assert 'own passes (e)' not in fi and '(a + b + e)' not in fi
     # every distiller gets its terms' share (d) and the rest
     fi_times = {k: float(v) for _, k, v in re.findall(
