@@ -17,12 +17,11 @@ where c - (a + b) goes, it also measures
 and prints their share of the limit, d / (a + b), and the rest,
 (c - a - b - d) / (a + b), split into its forward and backward halves
 (each of (a), (c) and (d) also times its forward alone; with balancing,
-the balance's gradient measurement counts in (c)'s forward): the rest is the
-step's other distillation work (the capture
-of features and outputs, the teacher's parts run for the methods before
-their terms, the loss controls and balancing, the methods' parameter
-updates). Where a
-method runs networks of its own by design (CrossKD the teacher head's tail
+the balance's gradient measurement counts in (c)'s forward). The rest is
+the step's other distillation work: the capture of features and outputs,
+the teacher's parts run for the methods before their terms, the loss
+controls and balancing, the methods' parameter updates. Where a method
+runs networks of its own by design (CrossKD the teacher head's tail
 on the student's features, KD-DETR both decoders on its points:
 ``DistillMethod.own_passes``), it also measures
   (e) those passes' forward and backward, alone (part of (d)),

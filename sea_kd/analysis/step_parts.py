@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, Iterable, List, Optional
 
 import torch
 from mmengine.structures import BaseDataElement
@@ -100,12 +100,25 @@ def record_of_step(model: torch.nn.Module, inputs: Tensor,
     return detached(captured[0])
 
 
+def _as_the_methods_run(model: torch.nn.Module) -> torch.autocast:
+    """float32, autocast off, as :meth:`Distiller.loss` runs the methods."""
+    device_type = next(model.student.parameters()).device.type
+    return torch.autocast(device_type=device_type, enabled=False)
+
+
+def _backward(outputs: Iterable[Tensor]) -> None:
+    """One backward pass from the scalars among ``outputs`` that carry a
+    gradient (nothing when none does)."""
+    grads = [out for out in outputs if out.requires_grad]
+    if grads:
+        torch.autograd.backward(grads)
+
+
 def own_passes(model: torch.nn.Module, record: DistillRecord) -> List[Tensor]:
     """The outputs of every method's own passes on ``record``, in float32
     as the methods run (empty: no method runs a network of its own)."""
     outputs = []
-    device_type = next(model.student.parameters()).device.type
-    with torch.autocast(device_type=device_type, enabled=False):
+    with _as_the_methods_run(model):
         for method in model.methods.values():
             outputs.extend(method.own_passes(record) or [])
     return outputs
@@ -116,10 +129,8 @@ def own_passes_step(model: torch.nn.Module, record: DistillRecord) -> None:
     cleared gradients (fresh leaves, the parameters' set to ``None``) as a
     training step's backward starts."""
     model.zero_grad(set_to_none=True)
-    grads = [out.float().sum() for out in own_passes(model, detached(record))
-             if out.requires_grad]
-    if grads:
-        torch.autograd.backward(grads)
+    _backward(out.float().sum()
+              for out in own_passes(model, detached(record)))
 
 
 def terms_step(model: torch.nn.Module,
@@ -147,13 +158,10 @@ def terms_forward(model: torch.nn.Module,
     """The forward half of :func:`terms_step`: the terms, in the graph
     of a cut copy of ``record``, the gradients cleared."""
     model.zero_grad(set_to_none=True)
-    device_type = next(model.student.parameters()).device.type
-    with torch.autocast(device_type=device_type, enabled=False):
+    with _as_the_methods_run(model):
         return model.distill_losses_from(detached(record))
 
 
 def terms_backward(terms: Dict[str, Tensor]) -> None:
     """The backward half of :func:`terms_step`."""
-    grads = [value for value in terms.values() if value.requires_grad]
-    if grads:
-        torch.autograd.backward(grads)
+    _backward(terms.values())
