@@ -23,8 +23,8 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
-from typing import (Any, Callable, Dict, Iterable, List, Optional, Sequence,
-                    Set, Tuple, Union)
+from typing import (Any, Callable, Dict, Iterable, List, Mapping, Optional,
+                    Sequence, Set, Tuple, Union)
 
 from mmengine.config import Config
 
@@ -671,6 +671,33 @@ def summarize(runs: Sequence[Run], metric: str = 'coco/bbox_mAP',
         else:
             by_name.setdefault(run.name, {})[run.seed] = value
             roles[run.name] = run.role
+    return summary_of(by_name, roles, metric=metric, teacher_ap=teacher_ap,
+                      fi_name=fi_name, pairs=pairs)
+
+
+def summary_of(by_name: Mapping[str, Mapping[int, float]],
+               roles: Mapping[str, str], metric: str = 'coco/bbox_mAP',
+               teacher_ap: Optional[float] = None,
+               fi_name: Optional[str] = None,
+               pairs: Sequence[Tuple[str, str]] = ()) -> dict:
+    """The comparison table from each config's AP by seed (in %); what
+    :func:`summarize` returns for finished runs, and how a figure's data is
+    rebuilt from a published table's per-seed values.
+
+    Args:
+        by_name: AP (%) by seed, by config name.
+        roles: ``'student'`` or ``'method'`` by config name.
+        metric: The metric of the table.
+        teacher_ap: The teacher's AP (%), or ``None``.
+        fi_name: The second baseline's config name.
+        pairs: Further paired comparisons, ``(config, baseline)`` names.
+
+    Raises:
+        ValueError: A name in ``pairs`` is not a config of the comparison.
+
+    Returns:
+        As :func:`summarize`.
+    """
     student = next((n for n, r in roles.items() if r == 'student'), None)
     rows = []
     for name, aps in by_name.items():

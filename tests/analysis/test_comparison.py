@@ -6,7 +6,7 @@ import pytest
 
 from sea_kd.analysis.comparison import (MetricsError, format_markdown,
                                         parse_seeds, plan_runs, run_comparison,
-                                        summarize)
+                                        summarize, summary_of)
 
 AP = {  # config -> seed -> AP (fraction, as CocoMetric reports it)
     'student': {0: 0.10, 1: 0.12, 2: 0.11},
@@ -132,3 +132,18 @@ def test_further_pairs_are_paired_by_seed(tmp_path):
     assert '| `fi` | `sea` | -3.0 [' in format_markdown(summary)
     with pytest.raises(ValueError, match=r"\['nope'\]"):
         summarize(runs, pairs=[('nope', 'sea')])
+
+
+def test_summary_of_per_seed_values_is_the_runs_summary(tmp_path):
+    """A figure's data rebuilt from a table's per-seed values (``summary_of``)
+    is what ``summarize`` gives for the finished runs."""
+    runs = plan(tmp_path)
+    run_comparison(runs, fake_executor([]), log=lambda _: None)
+    by_name = {name: {seed: 100 * ap for seed, ap in aps.items()}
+               for name, aps in AP.items()}
+    roles = {name: 'student' if name == 'student' else 'method'
+             for name in AP}
+    rebuilt = summary_of(by_name, roles, teacher_ap=20.0, fi_name='fi',
+                         pairs=[('fi', 'sea')])
+    assert rebuilt == summarize(runs, fi_name='fi', pairs=[('fi', 'sea')])
+    assert [r['name'] for r in rebuilt['methods']] == ['student', 'fi', 'sea']
