@@ -3,6 +3,7 @@ confidence interval, wins, and the share of the teacher-student gap closed."""
 from __future__ import annotations
 
 import math
+import statistics
 from typing import Dict, Optional, Sequence
 
 from scipy.stats import t as student_t
@@ -18,13 +19,13 @@ def t_quantile_975(df: int) -> float:
 
 
 def mean_std(values: Sequence[float]) -> Dict[str, float]:
-    """Mean and sample standard deviation (``n − 1``; 0 for one value)."""
+    """Mean and sample standard deviation (``n − 1``; 0 for one value), by
+    :mod:`statistics`."""
     if not values:
         raise ValueError('no values')
     n = len(values)
-    mean = sum(values) / n
-    var = sum((v - mean)**2 for v in values) / (n - 1) if n > 1 else 0.0
-    return dict(mean=mean, std=math.sqrt(var), n=n)
+    return dict(mean=statistics.fmean(values),
+                std=statistics.stdev(values) if n > 1 else 0.0, n=n)
 
 
 def paired_difference(method: Dict[int, float],
