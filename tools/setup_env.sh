@@ -84,7 +84,7 @@ fi
 
 # 2. build tools and the pure-Python packages of the stack.
 "${pip[@]}" install -c "$constraints" "setuptools>=77.0.3,<80.9" ninja wheel \
-  "${mm_pkgs[@]}" pycocotools numpy scipy pytest ruff==0.17.6 isort==9.0.2
+  "${mm_pkgs[@]}" pycocotools numpy scipy pytest pytest-xdist ruff==0.17.6 isort==9.0.2
 
 # 3. mmcv with its compiled ops, built against the torch installed above.
 #    CFLAGS replaces Python's own flags, so -O3 must stay in it.
