@@ -19,9 +19,12 @@ from mmengine.runner import Runner
 
 import sea_kd  # noqa: F401
 from sea_kd.analysis.synthetic_coco import generate_synthetic_coco
-from tests.tools.helpers import DEMO, data_options, python, run_tool, short_run
+from tests.tools.helpers import (DEMO, cores_per_worker, data_options, python,
+                                 run_tool, short_run)
 
 register_all_modules(init_default_scope=True)
+# each pytest-xdist worker computes on its share of the cores
+torch.set_num_threads(min(torch.get_num_threads(), cores_per_worker()))
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 

@@ -47,6 +47,7 @@ check_imports() {
   "$venv/bin/python" - <<'PY'
 import mmcv, mmdet, mmengine, torch
 import isort, ruff  # the lint tools of tests/test_lint.py
+import xdist  # the test workers of tools/run_tests.sh
 from mmcv.ops import RoIAlign, batched_nms, nms  # compiled ops must load
 import sea_kd
 print(f'[setup] torch {torch.__version__}, mmengine {mmengine.__version__}, '

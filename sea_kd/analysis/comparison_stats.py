@@ -3,9 +3,9 @@ confidence interval, wins, and the share of the teacher-student gap closed."""
 from __future__ import annotations
 
 import math
-import statistics
 from typing import Dict, Optional, Sequence
 
+import numpy as np
 from scipy.stats import t as student_t
 
 
@@ -20,12 +20,15 @@ def t_quantile_975(df: int) -> float:
 
 def mean_std(values: Sequence[float]) -> Dict[str, float]:
     """Mean and sample standard deviation (``n − 1``; 0 for one value), by
-    :mod:`statistics`."""
+    numpy (a value that is not finite gives a mean
+    and deviation that are not finite, not an error)."""
     if not values:
         raise ValueError('no values')
     n = len(values)
-    return dict(mean=statistics.fmean(values),
-                std=statistics.stdev(values) if n > 1 else 0.0, n=n)
+    array = np.asarray(values, dtype=np.float64)
+    with np.errstate(invalid='ignore', over='ignore'):  # inf - inf: nan
+        return dict(mean=float(array.mean()),
+                    std=float(array.std(ddof=1)) if n > 1 else 0.0, n=n)
 
 
 def paired_difference(method: Dict[int, float],

@@ -40,6 +40,16 @@ def test_mean_std_and_gap_closed_by_hand():
         mean_std([])
 
 
+def test_a_value_that_is_not_finite_gives_statistics_that_are_not():
+    # a damaged metrics file's NaN must not crash the table at the end of a
+    # comparison: it shows as nan
+    stats = mean_std([8.0, math.nan])
+    assert math.isnan(stats['mean']) and math.isnan(stats['std'])
+    assert math.isinf(mean_std([1.0, math.inf])['mean'])
+    diff = paired_difference({0: math.nan, 1: 9.0}, {0: 8.0, 1: 8.0})
+    assert math.isnan(diff['mean']) and diff['wins'] == 1
+
+
 def test_t_quantiles():
     # printed tables of Student's t (two-sided 95 %), to their 3 decimals
     for df, value in ((1, 12.706), (2, 4.303), (4, 2.776), (10, 2.228),

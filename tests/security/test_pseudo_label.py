@@ -16,7 +16,7 @@ from mmengine.config import Config
 
 from sea_kd.datasets.pseudo_labels import (category_ids_by_name,
                                            detections_to_coco)
-from tests.tools.helpers import DEMO, REPO, python
+from tests.tools.helpers import DEMO, REPO, cores_per_worker, python
 
 pytestmark = pytest.mark.slow
 
@@ -30,7 +30,8 @@ KEEP_ALL = ['--score-thr', '0.0', '--cfg-options',
 def pseudo_label(*args) -> subprocess.CompletedProcess:
     """Run tools/pseudo_label.py with the teacher config; stdout and stderr
     apart."""
-    env = dict(os.environ, PYTHONUNBUFFERED='1', OMP_NUM_THREADS='2',
+    env = dict(os.environ, PYTHONUNBUFFERED='1',
+               OMP_NUM_THREADS=str(min(2, cores_per_worker())),
                PYTHONPATH=os.pathsep.join(
                    p for p in (REPO, os.environ.get('PYTHONPATH')) if p))
     return subprocess.run(

@@ -39,6 +39,14 @@ def short_run(iters: int, ckpt_interval: int = None) -> list:
     ]
 
 
+def cores_per_worker() -> int:
+    """The cores of this machine divided among pytest-xdist's workers (all
+    of them outside xdist), at least 1: the threads of a test's torch and of
+    the tools it starts, so that the workers do not oversubscribe them."""
+    workers = int(os.environ.get('PYTEST_XDIST_WORKER_COUNT', '1'))
+    return max(1, (os.cpu_count() or 1) // workers)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(('127.0.0.1', 0))
@@ -47,7 +55,8 @@ def free_port() -> int:
 
 def run_tool(args, cwd=REPO, env=None, timeout=600, check=True):
     """Run ``args`` (a list) and return the completed process (text out)."""
-    full_env = dict(os.environ, PYTHONUNBUFFERED='1', OMP_NUM_THREADS='2')
+    full_env = dict(os.environ, PYTHONUNBUFFERED='1',
+                    OMP_NUM_THREADS=str(min(2, cores_per_worker())))
     # the tools import this checkout's sea_kd, not another installed copy
     full_env['PYTHONPATH'] = os.pathsep.join(
         p for p in (REPO, os.environ.get('PYTHONPATH')) if p)
