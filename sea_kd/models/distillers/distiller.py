@@ -3,8 +3,8 @@ them, behind one mmdet detector."""
 from __future__ import annotations
 
 import copy
-from contextlib import ExitStack
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from contextlib import ExitStack, contextmanager
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import torch
 from mmdet.models.detectors.base import BaseDetector
@@ -87,6 +87,17 @@ def _check_method_cfgs(methods: Sequence[ConfigType], owner: str) -> None:
                 f'{type(cfg).__name__} {cfg!r}, not a method config dict. '
                 f'Write each method as a config dict with its type and '
                 f'options: {fix}.')
+
+
+@contextmanager
+def random_stream_of_its_own(offset: int = 1) -> Iterator[None]:
+    """Run the block on a CPU random stream of its own, seeded from the
+    run's seed (``torch.initial_seed() + offset``), and give the stream
+    outside back as it was before the block: what the block builds draws
+    no number that what is built after it would have drawn."""
+    with torch.random.fork_rng(devices=[]):
+        torch.default_generator.manual_seed(torch.initial_seed() + offset)
+        yield
 
 
 def _unknown_options_message(kind: str, unknown: dict) -> str:
@@ -208,49 +219,55 @@ class Distiller(DistillLossControlsMixin, BaseDetector):
                                          max_consecutive_skips)
         self.student = MODELS.build(student_cfg)
 
+        # the teacher and the methods draw from a random stream of their
+        # own: the student's initial weights depend on the seed only, so
+        # one seed starts it from the same weights as the student alone
         if not teacher_ckpt:
             raise ValueError(
                 f'{type(self).__name__} needs `teacher_ckpt`: distilling from '
                 'a randomly initialised teacher would silently teach noise. '
                 'Train the teacher first and set `teacher_ckpt` to its '
                 'checkpoint.')
-        teacher_model = MODELS.build(teacher_cfg)
-        teacher_meta = load_state_dict_strict(teacher_model, teacher_ckpt,
-                                              'teacher_ckpt')
-        #: The classes the teacher checkpoint records (``None``: none, or
-        #: a backbone teacher, which predicts no classes), for the
-        #: class-identity checks before training.
-        self.teacher_ckpt_classes = None if is_backbone_teacher(
-            teacher_model) else checkpoint_classes(teacher_meta)
-        teacher_model.eval()
-        teacher_model.requires_grad_(False)
-        self.teacher_dtype = teacher_dtype
-        self._teacher_precision_set = False
-        # bypass nn.Module.__setattr__ so the teacher is not a submodule
-        object.__setattr__(self, '_teacher', teacher_model)
-        self.teacher_ckpt = teacher_ckpt
-        self.student_ckpt = student_ckpt
-        if not isinstance(inherit_teacher, bool):
-            raise TypeError(f'inherit_teacher must be True or False, got '
-                            f'{inherit_teacher!r}.')
-        if inherit_teacher and is_backbone_teacher(teacher_model):
-            raise ValueError(
-                'inherit_teacher copies the teacher\'s neck and heads, and a '
-                'BackboneTeacher has neither; set inherit_teacher=False.')
-        self.inherit_teacher = inherit_teacher
-        #: What the inheriting strategy copied (``'<part>.<key>'``).
-        self.inherited_params: List[str] = []
+        with random_stream_of_its_own():
+            teacher_model = MODELS.build(teacher_cfg)
+            teacher_meta = load_state_dict_strict(teacher_model, teacher_ckpt,
+                                                  'teacher_ckpt')
+            #: The classes the teacher checkpoint records (``None``: none, or
+            #: a backbone teacher, which predicts no classes), for the
+            #: class-identity checks before training.
+            self.teacher_ckpt_classes = None if is_backbone_teacher(
+                teacher_model) else checkpoint_classes(teacher_meta)
+            teacher_model.eval()
+            teacher_model.requires_grad_(False)
+            self.teacher_dtype = teacher_dtype
+            self._teacher_precision_set = False
+            # bypass nn.Module.__setattr__ so the teacher is not a submodule
+            object.__setattr__(self, '_teacher', teacher_model)
+            self.teacher_ckpt = teacher_ckpt
+            self.student_ckpt = student_ckpt
+            if not isinstance(inherit_teacher, bool):
+                raise TypeError(f'inherit_teacher must be True or False, got '
+                                f'{inherit_teacher!r}.')
+            if inherit_teacher and is_backbone_teacher(teacher_model):
+                raise ValueError(
+                    'inherit_teacher copies the teacher\'s neck and heads, '
+                    'and a BackboneTeacher has neither; set '
+                    'inherit_teacher=False.')
+            self.inherit_teacher = inherit_teacher
+            #: What the inheriting strategy copied (``'<part>.<key>'``).
+            self.inherited_params: List[str] = []
 
-        check_same_classes(self.student, self.teacher)
-        # mmengine's ModuleDict: init_weights reaches the methods' modules
-        self.methods = ModuleDict()
-        for cfg in methods:
-            self._add_method(cfg)
-        if inherit_teacher and any(getattr(m, 'inherit_teacher', False)
-                                   for m in self.methods.values()):
-            raise ValueError(
-                'inherit_teacher is set on both the Distiller and a method '
-                '(FGD\'s deprecated option); set it on the Distiller only.')
+            check_same_classes(self.student, self.teacher)
+            # mmengine's ModuleDict: init_weights reaches the methods' modules
+            self.methods = ModuleDict()
+            for cfg in methods:
+                self._add_method(cfg)
+            if inherit_teacher and any(getattr(m, 'inherit_teacher', False)
+                                       for m in self.methods.values()):
+                raise ValueError(
+                    'inherit_teacher is set on both the Distiller and a '
+                    'method (FGD\'s deprecated option); set it on the '
+                    'Distiller only.')
         if balance_module is not None:
             balance_module.bind(self.method_names)
         #: The automatic balancing of the terms (``None``: off).
