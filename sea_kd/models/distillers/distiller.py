@@ -90,13 +90,26 @@ def _check_method_cfgs(methods: Sequence[ConfigType], owner: str) -> None:
 
 
 @contextmanager
-def random_stream_of_its_own(offset: int = 1) -> Iterator[None]:
-    """Run the block on a CPU random stream of its own, seeded from the
-    run's seed (``torch.initial_seed() + offset``), and give the stream
-    outside back as it was before the block: what the block builds draws
-    no number that what is built after it would have drawn."""
-    with torch.random.fork_rng(devices=[]):
-        torch.default_generator.manual_seed(torch.initial_seed() + offset)
+def random_stream_of_its_own(offset: int = 1,
+                             module: Optional[nn.Module] = None
+                             ) -> Iterator[None]:
+    """Run the block on a random stream of its own, seeded from the run's
+    seed (``torch.initial_seed() + offset``), and give the streams outside
+    back as they were before the block: what the block builds or
+    initialises draws no number that what comes after it would have drawn.
+
+    Args:
+        offset: Added to the run's seed (modulo 2**64).
+        module: The CUDA devices of its parameters get a stream of their own
+            too (the CPU's always does).
+    """
+    devices = sorted({p.device.index or 0 for p in module.parameters()
+                      if p.is_cuda}) if module is not None else []
+    with torch.random.fork_rng(devices=devices):
+        seed = (torch.initial_seed() + offset) % 2**64
+        torch.default_generator.manual_seed(seed)
+        for index in devices:
+            torch.cuda.default_generators[index].manual_seed(seed)
         yield
 
 
@@ -406,8 +419,15 @@ class Distiller(DistillLossControlsMixin, BaseDetector):
         """Initialise student and methods, let each method change the
         student's start (:meth:`DistillMethod.init_student`), then load
         ``student_ckpt`` if given. With ``inherit_teacher``, the teacher's
-        neck and heads are copied first."""
-        super().init_weights()
+        neck and heads are copied first.
+
+        The student is initialised first, on the run's stream as when it
+        trains alone; the methods' modules then on a stream of their own,
+        so that the student's later random draws (RoI sampling, denoising
+        queries) are those of the student alone with the same seed."""
+        self.student.init_weights()
+        with random_stream_of_its_own(offset=2, module=self):
+            super().init_weights()
         if self.inherit_teacher:
             self.inherited_params = inherit_teacher_weights(
                 self.student, self.teacher)
