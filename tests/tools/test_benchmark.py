@@ -176,8 +176,9 @@ def test_a_method_with_passes_of_its_own_gets_its_own_limit(tmp_path):
     assert re.search(r'of it in backward\s+-?\d+\.\d+', fi)
     # --profile: the forward stages of one (c) (the networks' two take
     # time), and
-    # the operators of one call of (d), FI's convolution (its 1x1
-    # projector) among them
+    # the operators of one call of (d), an operator of FI's convolution
+    # (its 1x1 projector: aten::convolution, or the kernels it runs,
+    # whichever of them rank first on the machine) among them
     stages = dict(re.findall(r'^(sea_kd\.\w+)\s+(\d+\.\d)$', fi, re.M))
     assert {'sea_kd.teacher_before_student',
             'sea_kd.student_forward_and_loss', 'sea_kd.method_terms',
@@ -187,5 +188,5 @@ def test_a_method_with_passes_of_its_own_gets_its_own_limit(tmp_path):
     assert float(stages['sea_kd.teacher_before_student']) > 0
     assert float(stages['sea_kd.student_forward_and_loss']) > 0
     listed = fi.split('top 3 operators by self time:')[1]
-    assert 'Self CPU' in listed and 'convolution' in listed
+    assert 'Self CPU' in listed and 'conv' in listed, listed
     assert re.search(r'rest \(c-a-b-d\)/\(a\+b\)\s+-?\d+\.\d+', fi)
