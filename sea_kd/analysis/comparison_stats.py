@@ -20,8 +20,8 @@ def t_quantile_975(df: int) -> float:
 
 def mean_std(values: Sequence[float]) -> Dict[str, float]:
     """Mean and sample standard deviation (``n − 1``; 0 for one value), by
-    numpy (a value that is not finite gives a mean
-    and deviation that are not finite, not an error)."""
+    numpy: a value that is not finite gives a mean and deviation that are
+    not finite, not an error."""
     if not values:
         raise ValueError('no values')
     n = len(values)

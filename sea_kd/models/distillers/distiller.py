@@ -232,55 +232,53 @@ class Distiller(DistillLossControlsMixin, BaseDetector):
                                          max_consecutive_skips)
         self.student = MODELS.build(student_cfg)
 
-        # the teacher and the methods draw from a random stream of their
-        # own: the student's initial weights depend on the seed only, so
-        # one seed starts it from the same weights as the student alone
         if not teacher_ckpt:
             raise ValueError(
                 f'{type(self).__name__} needs `teacher_ckpt`: distilling from '
                 'a randomly initialised teacher would silently teach noise. '
                 'Train the teacher first and set `teacher_ckpt` to its '
                 'checkpoint.')
-        with random_stream_of_its_own():
+        # the teacher and the methods are built on streams of their own:
+        # the student's start depends on the seed only, the same as alone
+        with random_stream_of_its_own(offset=1):
             teacher_model = MODELS.build(teacher_cfg)
-            teacher_meta = load_state_dict_strict(teacher_model, teacher_ckpt,
-                                                  'teacher_ckpt')
-            #: The classes the teacher checkpoint records (``None``: none, or
-            #: a backbone teacher, which predicts no classes), for the
-            #: class-identity checks before training.
-            self.teacher_ckpt_classes = None if is_backbone_teacher(
-                teacher_model) else checkpoint_classes(teacher_meta)
-            teacher_model.eval()
-            teacher_model.requires_grad_(False)
-            self.teacher_dtype = teacher_dtype
-            self._teacher_precision_set = False
-            # bypass nn.Module.__setattr__ so the teacher is not a submodule
-            object.__setattr__(self, '_teacher', teacher_model)
-            self.teacher_ckpt = teacher_ckpt
-            self.student_ckpt = student_ckpt
-            if not isinstance(inherit_teacher, bool):
-                raise TypeError(f'inherit_teacher must be True or False, got '
-                                f'{inherit_teacher!r}.')
-            if inherit_teacher and is_backbone_teacher(teacher_model):
-                raise ValueError(
-                    'inherit_teacher copies the teacher\'s neck and heads, '
-                    'and a BackboneTeacher has neither; set '
-                    'inherit_teacher=False.')
-            self.inherit_teacher = inherit_teacher
-            #: What the inheriting strategy copied (``'<part>.<key>'``).
-            self.inherited_params: List[str] = []
+        teacher_meta = load_state_dict_strict(teacher_model, teacher_ckpt,
+                                              'teacher_ckpt')
+        #: The classes the teacher checkpoint records (``None``: none, or
+        #: a backbone teacher, which predicts no classes), for the
+        #: class-identity checks before training.
+        self.teacher_ckpt_classes = None if is_backbone_teacher(
+            teacher_model) else checkpoint_classes(teacher_meta)
+        teacher_model.eval()
+        teacher_model.requires_grad_(False)
+        self.teacher_dtype = teacher_dtype
+        self._teacher_precision_set = False
+        # bypass nn.Module.__setattr__ so the teacher is not a submodule
+        object.__setattr__(self, '_teacher', teacher_model)
+        self.teacher_ckpt = teacher_ckpt
+        self.student_ckpt = student_ckpt
+        if not isinstance(inherit_teacher, bool):
+            raise TypeError(f'inherit_teacher must be True or False, got '
+                            f'{inherit_teacher!r}.')
+        if inherit_teacher and is_backbone_teacher(teacher_model):
+            raise ValueError(
+                'inherit_teacher copies the teacher\'s neck and heads, and a '
+                'BackboneTeacher has neither; set inherit_teacher=False.')
+        self.inherit_teacher = inherit_teacher
+        #: What the inheriting strategy copied (``'<part>.<key>'``).
+        self.inherited_params: List[str] = []
 
-            check_same_classes(self.student, self.teacher)
-            # mmengine's ModuleDict: init_weights reaches the methods' modules
-            self.methods = ModuleDict()
+        check_same_classes(self.student, self.teacher)
+        # mmengine's ModuleDict: init_weights reaches the methods' modules
+        self.methods = ModuleDict()
+        with random_stream_of_its_own(offset=2):
             for cfg in methods:
                 self._add_method(cfg)
-            if inherit_teacher and any(getattr(m, 'inherit_teacher', False)
-                                       for m in self.methods.values()):
-                raise ValueError(
-                    'inherit_teacher is set on both the Distiller and a '
-                    'method (FGD\'s deprecated option); set it on the '
-                    'Distiller only.')
+        if inherit_teacher and any(getattr(m, 'inherit_teacher', False)
+                                   for m in self.methods.values()):
+            raise ValueError(
+                'inherit_teacher is set on both the Distiller and a method '
+                '(FGD\'s deprecated option); set it on the Distiller only.')
         if balance_module is not None:
             balance_module.bind(self.method_names)
         #: The automatic balancing of the terms (``None``: off).
@@ -426,7 +424,7 @@ class Distiller(DistillLossControlsMixin, BaseDetector):
         so that the student's later random draws (RoI sampling, denoising
         queries) are those of the student alone with the same seed."""
         self.student.init_weights()
-        with random_stream_of_its_own(offset=2, module=self):
+        with random_stream_of_its_own(offset=3, module=self):
             super().init_weights()
         if self.inherit_teacher:
             self.inherited_params = inherit_teacher_weights(
