@@ -10,6 +10,7 @@ import torch
 from mmdet.registry import HOOKS
 from mmengine.hooks import Hook, LoggerHook
 
+from ...models.distillers.random_streams import random_stream_of_its_own
 from ...models.teachers import is_backbone_teacher
 from ...utils.checked_choice import checked_choice
 from ..teacher_evaluation import (evaluate_teacher, prefix_metrics,
@@ -157,10 +158,13 @@ class TeacherEvaluationHook(Hook):
             return
         val_loop = runner.val_loop
         evaluator = runner.build_evaluator(self._evaluator_cfg(runner))
-        metrics = evaluate_teacher(
-            runner.model, val_loop.dataloader, evaluator,
-            num_batches=self.num_batches,
-            fp16=bool(getattr(val_loop, 'fp16', False)))
+        # the loader draws its workers' base seed: on a stream of its own,
+        # so the student's later draws are those of the student alone
+        with random_stream_of_its_own(offset=4, module=runner.model):
+            metrics = evaluate_teacher(
+                runner.model, val_loop.dataloader, evaluator,
+                num_batches=self.num_batches,
+                fp16=bool(getattr(val_loop, 'fp16', False)))
         self.metrics = prefix_metrics(metrics, self.prefix)
         self._log(runner, len(val_loop.dataloader))
 

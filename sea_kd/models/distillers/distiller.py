@@ -3,8 +3,8 @@ them, behind one mmdet detector."""
 from __future__ import annotations
 
 import copy
-from contextlib import ExitStack, contextmanager
-from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Union
+from contextlib import ExitStack
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 from mmdet.models.detectors.base import BaseDetector
@@ -30,6 +30,7 @@ from ..teachers import is_backbone_teacher
 from ..utils.teacher_inheriting import inherit_teacher_weights
 from .distill_loss_controls import DistillLossControlsMixin
 from .method_hints import methods_hint
+from .random_streams import StepStreams, random_stream_of_its_own
 from .teacher_precision import lower_teacher_precision, teacher_dtype_of
 from .teacher_preprocessing import (check_convertible_preprocessing,
                                     convert_to_teacher_inputs)
@@ -87,30 +88,6 @@ def _check_method_cfgs(methods: Sequence[ConfigType], owner: str) -> None:
                 f'{type(cfg).__name__} {cfg!r}, not a method config dict. '
                 f'Write each method as a config dict with its type and '
                 f'options: {fix}.')
-
-
-@contextmanager
-def random_stream_of_its_own(offset: int = 1,
-                             module: Optional[nn.Module] = None
-                             ) -> Iterator[None]:
-    """Run the block on a random stream of its own, seeded from the run's
-    seed (``torch.initial_seed() + offset``), and give the streams outside
-    back as they were before the block: what the block builds or
-    initialises draws no number that what comes after it would have drawn.
-
-    Args:
-        offset: Added to the run's seed (modulo 2**64).
-        module: The CUDA devices of its parameters get a stream of their own
-            too (the CPU's always does).
-    """
-    devices = sorted({p.device.index or 0 for p in module.parameters()
-                      if p.is_cuda}) if module is not None else []
-    with torch.random.fork_rng(devices=devices):
-        seed = (torch.initial_seed() + offset) % 2**64
-        torch.default_generator.manual_seed(seed)
-        for index in devices:
-            torch.cuda.default_generators[index].manual_seed(seed)
-        yield
 
 
 def _unknown_options_message(kind: str, unknown: dict) -> str:
@@ -231,6 +208,9 @@ class Distiller(DistillLossControlsMixin, BaseDetector):
         self._init_distill_loss_controls(nonfinite_loss,
                                          max_consecutive_skips)
         self.student = MODELS.build(student_cfg)
+        #: The streams the teacher's forwards and the methods draw from in
+        #: each step: the student's own draws are those of the student alone.
+        self.step_streams = StepStreams()
 
         if not teacher_ckpt:
             raise ValueError(
@@ -463,7 +443,8 @@ class Distiller(DistillLossControlsMixin, BaseDetector):
             teacher_taps = teacher_stack.enter_context(ModuleTaps(
                 self.teacher, teacher_paths, 'teacher')) \
                 if teacher_paths else None
-            with record_function(STAGE_LABELS['teacher_before']):
+            with record_function(STAGE_LABELS['teacher_before']), \
+                    self.step_streams.of(0, self):
                 run_teacher_parts(self.teacher, teacher_inputs, record,
                                   self.teacher_parts, after_student=False)
                 record.data_samples = self.prepare_student_samples(
@@ -475,7 +456,8 @@ class Distiller(DistillLossControlsMixin, BaseDetector):
                     if student_paths else None
                 losses = student_loss_into(self.student, batch_inputs,
                                            record)
-            with record_function(STAGE_LABELS['teacher_after']):
+            with record_function(STAGE_LABELS['teacher_after']), \
+                    self.step_streams.of(1, self):
                 run_teacher_parts(self.teacher, teacher_inputs, record,
                                   self.teacher_parts, after_student=True)
         if student_taps is not None:
@@ -489,7 +471,8 @@ class Distiller(DistillLossControlsMixin, BaseDetector):
         }
         device_type = batch_inputs.device.type
         # distillation losses are computed in fp32 even under AMP
-        with torch.autocast(device_type=device_type, enabled=False):
+        with torch.autocast(device_type=device_type, enabled=False), \
+                self.step_streams.of(2, self):
             with record_function(STAGE_LABELS['methods_teacher']):
                 for name, method in self.methods.items():
                     record.method_outputs[name] = \

@@ -3,6 +3,7 @@ import glob
 import os.path as osp
 
 import pytest
+import torch
 from mmengine.runner import Runner
 
 from sea_kd.engine.hooks import TeacherEvaluationHook
@@ -108,6 +109,27 @@ def test_before_train_on_the_first_batch_scores_those_images_only(
     assert plain[KEY] > 0
     assert {k[len('teacher/'):]: v for k, v in logged.items()
             if k != 'step'} == plain
+
+
+def test_evaluating_the_teacher_leaves_the_runs_random_stream(
+        tiny_coco, tiny_teacher_ckpt, tmp_path):
+    """Iterating the validation loader draws its workers' base seed; it
+    does so on a stream of its own, so the student's later draws are those
+    of the student alone (the seeds of tools/compare.py pair the runs)."""
+    cfg = run_cfg(
+        tiny_coco, fi_distiller_cfg(tiny_teacher_ckpt),
+        str(tmp_path / 'stream'), max_iters=1, custom_hooks=[dict(
+            type='TeacherEvaluationHook', when='before_train',
+            num_batches=1)])
+    runner = Runner.from_cfg(cfg)
+    (hook, ) = [h for h in runner.hooks
+                if isinstance(h, TeacherEvaluationHook)]
+    torch.manual_seed(5)
+    want = torch.rand(3)
+    torch.manual_seed(5)
+    hook._evaluate_once(runner)
+    assert hook.metrics  # it did evaluate the teacher
+    assert torch.equal(torch.rand(3), want)
 
 
 def test_disabled_hook_evaluates_nothing(tiny_coco, tiny_teacher_ckpt,

@@ -1,14 +1,17 @@
 """One seed, one start: the student inside a distiller gets the same
 initial weights, and draws the same random numbers in its losses, as the
 student trained alone with that seed, so that tools/compare.py's seeds pair
-the runs. The teacher and the methods draw from a stream of their own."""
+the runs. The teacher and the methods draw from streams of their own, at
+build and in every step."""
 import copy
 
 import pytest
 import torch
+from mmengine.logging import MessageHub
 from mmengine.runner import set_random_seed
 
-from sea_kd.models.distillers.distiller import random_stream_of_its_own
+from sea_kd.models.distillers.random_streams import (StepStreams,
+                                                     random_stream_of_its_own)
 
 from ...conftest import build, make_batch, tiny_detector_cfg
 
@@ -109,3 +112,97 @@ def test_a_block_on_its_own_stream_leaves_the_stream_outside():
     torch.manual_seed(5)
     with random_stream_of_its_own():
         assert torch.equal(torch.rand(3), inside)
+
+
+#: methods that draw in every step (student, teacher kind, method)
+STEP_DRAWS = {
+    # the region sampler (randperm) and the budget (rand)
+    'G-DetKD dense': ('retinanet', 'faster_rcnn',
+                      dict(type='GDetKD', max_regions_per_img=4)),
+    'G-DetKD two-stage': ('faster_rcnn', 'faster_rcnn',
+                          dict(type='GDetKD', head_transfer=False,
+                               max_regions_per_img=4)),
+    # the general points' boxes and content (randn)
+    'KD-DETR': ('dino', 'dino', dict(type='KDDETR', general_content='random')),
+}
+
+
+@pytest.mark.parametrize('case', sorted(STEP_DRAWS))
+def test_a_step_leaves_the_student_the_stream_it_has_alone(case, save_state):
+    """The methods draw in every step on a stream of their own: after a
+    distillation step the student draws the numbers it draws after the
+    same step alone."""
+    kind, teacher_kind, method = STEP_DRAWS[case]
+    student = tiny_detector_cfg(kind, base_channels=8, neck_channels=16)
+    teacher = tiny_detector_cfg(teacher_kind, base_channels=16,
+                                neck_channels=32)
+    torch.manual_seed(123)
+    ckpt = save_state(build(teacher), 'teacher.pth')
+    alone = student_alone(student, seed=1)
+    model = distiller(student, teacher, ckpt, [method], seed=1)
+    alone.train()
+    model.train()
+    inputs, samples = make_batch(alone)
+    torch.manual_seed(7)
+    alone.loss(inputs, copy.deepcopy(samples))
+    want = torch.rand(4)
+    torch.manual_seed(7)
+    losses = model.loss(inputs, copy.deepcopy(samples))
+    got = torch.rand(4)
+    name = model.method_names[0]
+    assert any(k.startswith(f'loss_{name}_') for k in losses)  # it ran
+    assert torch.equal(got, want)
+
+
+class _Hub:
+    """A MessageHub that says which iteration the runner is at."""
+
+    def __init__(self, step):
+        self.step = step
+
+    def get_info(self, key):
+        return self.step if key == 'iter' else None
+
+
+def test_the_methods_draws_follow_the_seed_the_step_and_the_part(
+        monkeypatch):
+    def draws(seed, step, part=2):
+        torch.manual_seed(seed)
+        streams = StepStreams()
+        monkeypatch.setattr(MessageHub, 'get_current_instance',
+                            lambda: _Hub(step))
+        with streams.of(part):
+            return torch.rand(3)
+
+    first = draws(1, 5)
+    assert torch.equal(draws(1, 5), first)  # reproducible, e.g. on resume
+    assert not torch.equal(draws(1, 6), first)  # anew every step
+    assert not torch.equal(draws(2, 5), first)  # another seed, other draws
+    assert not torch.equal(draws(1, 5, part=1), first)
+
+
+def test_a_second_call_at_the_same_iteration_draws_anew(monkeypatch):
+    """A loop of one's own after a run leaves the hub's iteration put:
+    its steps still draw anew."""
+    monkeypatch.setattr(MessageHub, 'get_current_instance', lambda: _Hub(9))
+    streams = StepStreams()
+    with streams.of(2):
+        first = torch.rand(3)
+    with streams.of(2):
+        assert not torch.equal(torch.rand(3), first)
+
+
+def test_without_a_runner_each_call_is_a_step_of_its_own(monkeypatch):
+    monkeypatch.setattr(MessageHub, 'get_current_instance',
+                        lambda: _Hub(None))
+    torch.manual_seed(1)
+    streams = StepStreams()
+    with streams.of(2):
+        first = torch.rand(3)
+    with streams.of(2):
+        second = torch.rand(3)
+    torch.manual_seed(1)
+    with StepStreams().of(2):
+        again = torch.rand(3)
+    assert not torch.equal(first, second)
+    assert torch.equal(first, again)

@@ -30,7 +30,8 @@ def regions_within_budget(batch_idx: Tensor,
             ground-truth box).
         max_per_img: The budget; ``None`` keeps every region.
         generator: Random generator for the order among equals (default:
-            torch's global one, seeded by mmengine's ``randomness``).
+            torch's global one; inside a :class:`Distiller` the step's
+            stream of the methods, ``StepStreams``).
 
     Returns:
         Tensor: (K',) int64 indices into the K regions, ascending (the
