@@ -10,7 +10,8 @@ import torch
 from mmdet.registry import HOOKS
 from mmengine.hooks import Hook, LoggerHook
 
-from ...models.distillers.random_streams import random_stream_of_its_own
+from ...models.distillers.random_streams import (devices_of,
+                                                 random_stream_of_its_own)
 from ...models.teachers import is_backbone_teacher
 from ...utils.checked_choice import checked_choice
 from ..teacher_evaluation import (evaluate_teacher, prefix_metrics,
@@ -158,13 +159,21 @@ class TeacherEvaluationHook(Hook):
             return
         val_loop = runner.val_loop
         evaluator = runner.build_evaluator(self._evaluator_cfg(runner))
+        loader = val_loop.dataloader
+        fresh = getattr(loader, '_iterator', None) is None
         # the loader draws its workers' base seed: on a stream of its own,
         # so the student's later draws are those of the student alone
-        with random_stream_of_its_own(offset=4, module=runner.model):
+        with random_stream_of_its_own(offset=4,
+                                      devices=devices_of(runner.model)):
             metrics = evaluate_teacher(
-                runner.model, val_loop.dataloader, evaluator,
+                runner.model, loader, evaluator,
                 num_batches=self.num_batches,
                 fp16=bool(getattr(val_loop, 'fp16', False)))
+        if fresh and getattr(loader, '_iterator', None) is not None:
+            # a persistent iterator made here would spare the student's
+            # first validation the draw it makes alone
+            loader._iterator._shutdown_workers()
+            loader._iterator = None
         self.metrics = prefix_metrics(metrics, self.prefix)
         self._log(runner, len(val_loop.dataloader))
 

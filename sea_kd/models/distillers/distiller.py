@@ -30,7 +30,7 @@ from ..teachers import is_backbone_teacher
 from ..utils.teacher_inheriting import inherit_teacher_weights
 from .distill_loss_controls import DistillLossControlsMixin
 from .method_hints import methods_hint
-from .random_streams import StepStreams, random_stream_of_its_own
+from .random_streams import StepStreams, devices_of, random_stream_of_its_own
 from .teacher_precision import lower_teacher_precision, teacher_dtype_of
 from .teacher_preprocessing import (check_convertible_preprocessing,
                                     convert_to_teacher_inputs)
@@ -404,7 +404,7 @@ class Distiller(DistillLossControlsMixin, BaseDetector):
         so that the student's later random draws (RoI sampling, denoising
         queries) are those of the student alone with the same seed."""
         self.student.init_weights()
-        with random_stream_of_its_own(offset=3, module=self):
+        with random_stream_of_its_own(offset=3, devices=devices_of(self)):
             super().init_weights()
         if self.inherit_teacher:
             self.inherited_params = inherit_teacher_weights(
@@ -444,7 +444,7 @@ class Distiller(DistillLossControlsMixin, BaseDetector):
                 self.teacher, teacher_paths, 'teacher')) \
                 if teacher_paths else None
             with record_function(STAGE_LABELS['teacher_before']), \
-                    self.step_streams.of(0, self):
+                    self.step_streams.of(0, batch_inputs.device):
                 run_teacher_parts(self.teacher, teacher_inputs, record,
                                   self.teacher_parts, after_student=False)
                 record.data_samples = self.prepare_student_samples(
@@ -457,7 +457,7 @@ class Distiller(DistillLossControlsMixin, BaseDetector):
                 losses = student_loss_into(self.student, batch_inputs,
                                            record)
             with record_function(STAGE_LABELS['teacher_after']), \
-                    self.step_streams.of(1, self):
+                    self.step_streams.of(1, batch_inputs.device):
                 run_teacher_parts(self.teacher, teacher_inputs, record,
                                   self.teacher_parts, after_student=True)
         if student_taps is not None:
@@ -472,7 +472,7 @@ class Distiller(DistillLossControlsMixin, BaseDetector):
         device_type = batch_inputs.device.type
         # distillation losses are computed in fp32 even under AMP
         with torch.autocast(device_type=device_type, enabled=False), \
-                self.step_streams.of(2, self):
+                self.step_streams.of(2, batch_inputs.device):
             with record_function(STAGE_LABELS['methods_teacher']):
                 for name, method in self.methods.items():
                     record.method_outputs[name] = \

@@ -12,7 +12,7 @@ seeded from the run's seed, and gives the run's stream back untouched.
 from __future__ import annotations
 
 from contextlib import contextmanager
-from typing import Dict, Iterator, Optional, Tuple
+from typing import Dict, Iterable, Iterator, Optional, Set, Tuple
 
 import torch
 from mmengine.dist import get_rank
@@ -24,9 +24,14 @@ from torch import nn
 _SPACING = 1_000_003
 
 
+def devices_of(module: nn.Module) -> Set[torch.device]:
+    """The devices of a module's parameters."""
+    return {p.device for p in module.parameters()}
+
+
 @contextmanager
 def random_stream_of_its_own(offset: int = 1,
-                             module: Optional[nn.Module] = None,
+                             devices: Iterable[torch.device] = (),
                              seed: Optional[int] = None) -> Iterator[None]:
     """Run the block on a random stream of its own, seeded with
     ``seed + offset`` (modulo 2**64), and give the streams outside back as
@@ -35,17 +40,18 @@ def random_stream_of_its_own(offset: int = 1,
 
     Args:
         offset: Added to the seed.
-        module: The CUDA devices of its parameters get a stream of their own
-            too (the CPU's always does).
+        devices: The CUDA devices among them get a stream of their own too
+            (the CPU's always does).
         seed: The base seed (default: the run's, ``torch.initial_seed()``).
     """
-    devices = sorted({p.device.index or 0 for p in module.parameters()
-                      if p.is_cuda}) if module is not None else []
+    cuda = sorted({torch.cuda.current_device() if d.index is None else
+                   d.index for d in map(torch.device, devices)
+                   if d.type == 'cuda'})
     base = torch.initial_seed() if seed is None else int(seed)
-    with torch.random.fork_rng(devices=devices):
+    with torch.random.fork_rng(devices=cuda):
         stream_seed = (base + offset) % 2**64
         torch.default_generator.manual_seed(stream_seed)
-        for index in devices:
+        for index in cuda:
             torch.cuda.default_generators[index].manual_seed(stream_seed)
         yield
 
@@ -57,8 +63,10 @@ class StepStreams:
 
         seed + (((step · P + rank) · P + call) · P + part + 1) · P
 
-    (P = 1 000 003, modulo 2**64): ``seed`` is the run's seed when this
-    object is made, ``step`` the runner's iteration (``MessageHub`` info
+    (P = 1 000 003, modulo 2**64): ``seed`` is the run's seed
+    (``torch.initial_seed()`` at the call, so that a resumed run which
+    mmengine seeds again after building the model uses the seed of the run
+    it resumes), ``step`` the runner's iteration (``MessageHub`` info
     ``'iter'``; -1 without a runner) and ``call`` the number of earlier
     calls of that part at that ``step`` (0 in a run; in a loop of one's own,
     where the hub's iteration stays put, it counts the steps). So the draws
@@ -68,8 +76,6 @@ class StepStreams:
     """
 
     def __init__(self) -> None:
-        #: The run's seed (mmengine seeds torch before building the model).
-        self.seed = torch.initial_seed()
         #: ``{part: (step, calls at that step)}``
         self._last: Dict[int, Tuple[int, int]] = {}
 
@@ -81,12 +87,10 @@ class StepStreams:
         self._last[part] = (step, call + 1)
         return step, call
 
-    def of(self, part: int, module: Optional[nn.Module] = None):
+    def of(self, part: int, device: torch.device):
         """A context running its block on the stream of ``part`` of the
-        current step (see :func:`random_stream_of_its_own` for
-        ``module``)."""
+        current step; on ``device``'s stream too if it is a CUDA device."""
         step, call = self._step_and_call(part)
         key = ((step * _SPACING + get_rank()) * _SPACING + call) * _SPACING
         return random_stream_of_its_own(
-            offset=((key + part + 1) * _SPACING) % 2**64, module=module,
-            seed=self.seed)
+            offset=((key + part + 1) * _SPACING) % 2**64, devices=(device, ))

@@ -111,7 +111,8 @@ class MGD(DistillMethod):
             step, self._calls = self._calls, self._calls + 1
         generator = torch.Generator(device=feats[0].device)
         generator.manual_seed(
-            (self.seed * 1_000_003 + get_rank()) * 1_000_003 + int(step))
+            ((self.seed * 1_000_003 + get_rank()) * 1_000_003 + int(step))
+            % 2**64)
         return [(torch.rand((f.shape[0], 1, *f.shape[2:]),
                             generator=generator, device=f.device)
                  <= 1 - self.mask_ratio).float() for f in feats]

@@ -111,24 +111,35 @@ def test_before_train_on_the_first_batch_scores_those_images_only(
             if k != 'step'} == plain
 
 
+@pytest.mark.parametrize('workers', [0, 1])
 def test_evaluating_the_teacher_leaves_the_runs_random_stream(
-        tiny_coco, tiny_teacher_ckpt, tmp_path):
+        workers, tiny_coco, tiny_teacher_ckpt, tmp_path):
     """Iterating the validation loader draws its workers' base seed; it
-    does so on a stream of its own, so the student's later draws are those
-    of the student alone (the seeds of tools/compare.py pair the runs)."""
-    cfg = run_cfg(
-        tiny_coco, fi_distiller_cfg(tiny_teacher_ckpt),
-        str(tmp_path / 'stream'), max_iters=1, custom_hooks=[dict(
-            type='TeacherEvaluationHook', when='before_train',
-            num_batches=1)])
-    runner = Runner.from_cfg(cfg)
+    does so on a stream of its own, and a persistent loader draws it again
+    at the student's first validation, as it does without the hook: the
+    student's later draws are those of the student alone (the seeds of
+    tools/compare.py pair the runs)."""
+    def runner_with(hooks, name):
+        cfg = run_cfg(tiny_coco, fi_distiller_cfg(tiny_teacher_ckpt),
+                      str(tmp_path / name), max_iters=1,
+                      custom_hooks=hooks)
+        cfg.val_dataloader.update(num_workers=workers,
+                                  persistent_workers=workers > 0)
+        return Runner.from_cfg(cfg)
+
+    alone = runner_with([], 'alone')
+    torch.manual_seed(5)
+    iter(alone.val_loop.dataloader)  # the first validation starts
+    want = torch.rand(3)
+    runner = runner_with([dict(type='TeacherEvaluationHook',
+                               when='before_train', num_batches=1)],
+                         'hook')
     (hook, ) = [h for h in runner.hooks
                 if isinstance(h, TeacherEvaluationHook)]
     torch.manual_seed(5)
-    want = torch.rand(3)
-    torch.manual_seed(5)
     hook._evaluate_once(runner)
     assert hook.metrics  # it did evaluate the teacher
+    iter(runner.val_loop.dataloader)
     assert torch.equal(torch.rand(3), want)
 
 

@@ -114,6 +114,8 @@ def test_a_block_on_its_own_stream_leaves_the_stream_outside():
         assert torch.equal(torch.rand(3), inside)
 
 
+CPU = torch.device('cpu')
+
 #: methods that draw in every step (student, teacher kind, method)
 STEP_DRAWS = {
     # the region sampler (randperm) and the budget (rand)
@@ -144,7 +146,7 @@ def test_a_step_leaves_the_student_the_stream_it_has_alone(case, save_state):
     model.train()
     inputs, samples = make_batch(alone)
     torch.manual_seed(7)
-    alone.loss(inputs, copy.deepcopy(samples))
+    own = alone.loss(inputs, copy.deepcopy(samples))
     want = torch.rand(4)
     torch.manual_seed(7)
     losses = model.loss(inputs, copy.deepcopy(samples))
@@ -152,6 +154,8 @@ def test_a_step_leaves_the_student_the_stream_it_has_alone(case, save_state):
     name = model.method_names[0]
     assert any(k.startswith(f'loss_{name}_') for k in losses)  # it ran
     assert torch.equal(got, want)
+    for key, value in own.items():  # and the step's own losses too
+        torch.testing.assert_close(losses[key], value, rtol=0, atol=0)
 
 
 class _Hub:
@@ -167,11 +171,11 @@ class _Hub:
 def test_the_methods_draws_follow_the_seed_the_step_and_the_part(
         monkeypatch):
     def draws(seed, step, part=2):
-        torch.manual_seed(seed)
         streams = StepStreams()
+        torch.manual_seed(seed)  # after the build, as a resumed run does
         monkeypatch.setattr(MessageHub, 'get_current_instance',
                             lambda: _Hub(step))
-        with streams.of(part):
+        with streams.of(part, CPU):
             return torch.rand(3)
 
     first = draws(1, 5)
@@ -186,9 +190,9 @@ def test_a_second_call_at_the_same_iteration_draws_anew(monkeypatch):
     its steps still draw anew."""
     monkeypatch.setattr(MessageHub, 'get_current_instance', lambda: _Hub(9))
     streams = StepStreams()
-    with streams.of(2):
+    with streams.of(2, CPU):
         first = torch.rand(3)
-    with streams.of(2):
+    with streams.of(2, CPU):
         assert not torch.equal(torch.rand(3), first)
 
 
@@ -197,12 +201,12 @@ def test_without_a_runner_each_call_is_a_step_of_its_own(monkeypatch):
                         lambda: _Hub(None))
     torch.manual_seed(1)
     streams = StepStreams()
-    with streams.of(2):
+    with streams.of(2, CPU):
         first = torch.rand(3)
-    with streams.of(2):
+    with streams.of(2, CPU):
         second = torch.rand(3)
     torch.manual_seed(1)
-    with StepStreams().of(2):
+    with StepStreams().of(2, CPU):
         again = torch.rand(3)
     assert not torch.equal(first, second)
     assert torch.equal(first, again)

@@ -62,6 +62,13 @@ def test_gradient_reaches_student_and_generators_only(pair):
     assert same.methods['mgd'].generators[0].align is None
 
 
+def test_a_large_seed_gives_masks(pair):
+    """The generator's seed wraps at 2**64 (a seed of 2**40 overflowed)."""
+    method = mgd(pair, seed=2**40).methods['mgd']
+    (keep, ) = method.keep_masks([torch.zeros(1, 5, 8, 8)])
+    assert keep.shape == (1, 1, 8, 8)
+
+
 def test_masks_ratio_channels_and_seeding(pair, monkeypatch):
     method = mgd(pair, mask_ratio=0.65, seed=3).methods['mgd']
     feats = [torch.zeros(4, 5, 64, 64), torch.zeros(4, 5, 8, 8)]
