@@ -175,7 +175,7 @@ class TeacherEvaluationHook(Hook):
             loader._iterator._shutdown_workers()
             loader._iterator = None
         self.metrics = prefix_metrics(metrics, self.prefix)
-        self._log(runner, len(val_loop.dataloader))
+        self._log(runner, len(loader))
 
     def _log(self, runner, loader_len: int) -> None:
         batches = loader_len if self.num_batches is None else min(

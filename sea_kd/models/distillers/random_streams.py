@@ -12,7 +12,8 @@ seeded from the run's seed, and gives the run's stream back untouched.
 from __future__ import annotations
 
 from contextlib import contextmanager
-from typing import Dict, Iterable, Iterator, Optional, Set, Tuple
+from typing import (ContextManager, Dict, Iterable, Iterator, Optional, Set,
+                    Tuple)
 
 import torch
 from mmengine.dist import get_rank
@@ -87,7 +88,7 @@ class StepStreams:
         self._last[part] = (step, call + 1)
         return step, call
 
-    def of(self, part: int, device: torch.device):
+    def of(self, part: int, device: torch.device) -> ContextManager[None]:
         """A context running its block on the stream of ``part`` of the
         current step; on ``device``'s stream too if it is a CUDA device."""
         step, call = self._step_and_call(part)
