@@ -1,69 +1,111 @@
 """How the cost of distillation grows: c / (a + b) against one quantity.
 
-    python tools/scaling_curves.py CONFIG --axis image-size \
-        --values 256 512 800 1333 [--iters 3] [--warmup 1] \
-        [--out-dir work_dirs/scaling] [--batch-size N] [--num-boxes K]
+    python tools/scaling_curves.py CONFIG [CONFIG ...] --axis image-size \
+        --values 128 320 640 800x1333 [--iters 3] [--warmup 1] \
+        [--out-dir work_dirs/scaling] [--name NAME] [--batch-size N] \
+        [--num-boxes K] [--image-size H W]
     python tools/scaling_curves.py CONFIG --axis cfg-option --key KEY \
         --values ...
 
-For each value it runs ``tools/benchmark.py CONFIG --random`` (random
-weights and images; no data set or pretrained weight) in its own process
-with that quantity changed:
+For each config and each value it runs ``tools/benchmark.py CONFIG
+--random`` (random weights and images; no data set or pretrained weight)
+in its own process with that quantity changed:
 
-- ``image-size``: square images of that side (``--image-size S S``);
+- ``image-size``: images of that size, ``S`` (square) or ``HxW``
+  (``--image-size H W``; the benchmark pads to the model's divisor);
+- ``batch-size``: images per step (``--batch-size``);
 - ``num-classes``: every head's class count (``--num-classes``);
 - ``num-boxes``: ground-truth boxes per image (``--num-boxes``);
 - ``cfg-option``: any config value, named by ``--key`` (``--cfg-options
   KEY=value``), e.g. G-DetKD's regions per image,
   ``--key model.methods.0.region_sampling.sampler.num``.
 
-It writes ``<config>_<axis>.json`` and ``.md`` (``<config>_<KEY>`` for a
-config value) (the student step (a), the
-teacher forward (b), the distiller step (c), and c / (a + b) for time and
-memory, per value) and ``<config>_<axis>.png`` (both ratios against the
-value) under ``--out-dir``. A value already measured (its benchmark JSON
-exists) is not measured again, so an interrupted run picks up where it
-stopped.
+Each value's figures are kept in ``<config>_<axis>_<value>.json``
+(``<config>_<KEY>_<value>.json`` for a config value) under ``--out-dir``:
+the student step (a), the teacher forward (b), the distiller step (c),
+and c / (a + b) for time and memory, with the benchmark command and a
+digest of the config file. A value already measured with the same
+command and config file is not measured again, so an interrupted run
+picks up where it stopped; one measured with other settings is measured
+again. (Code is not digested: after a change to the code, use a new
+``--out-dir``.)
+
+It writes ``<name>_<axis>.json``, ``.md`` (a table per config) and
+``.png`` (both ratios against the value, a line per config), where the
+name is the config's for one config and ``--name`` for several.
 """
 import argparse
+import hashlib
 import json
 import os
 import os.path as osp
+import re
 import subprocess
 import sys
 
-AXES = {
-    'image-size': lambda v: ['--image-size', str(v), str(v)],
-    'num-classes': lambda v: ['--num-classes', str(v)],
-    'num-boxes': lambda v: ['--num-boxes', str(v)],
-    'cfg-option': None,  # --cfg-options KEY=value
-}
+AXES = ('batch-size', 'cfg-option', 'image-size', 'num-boxes',
+        'num-classes')
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 
-def parse_args():
+def parse_value(axis: str, text: str):
+    """``(H, W)`` for an image size (``S`` or ``HxW``), else an int > 0."""
+    if axis == 'image-size':
+        found = re.fullmatch(r'(\d+)(?:x(\d+))?', text)
+        if not found:
+            raise ValueError(f'an image size is S or HxW (e.g. 640 or '
+                             f'800x1333), got {text!r}')
+        h, w = int(found.group(1)), int(found.group(2) or found.group(1))
+        if h <= 0 or w <= 0:
+            raise ValueError(f'an image size must be positive, got {text!r}')
+        return h, w
+    if not re.fullmatch(r'\d+', text) or int(text) <= 0:
+        raise ValueError(f'--values of --axis {axis} are positive integers, '
+                         f'got {text!r}')
+    return int(text)
+
+
+def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('config', help='a distiller config')
-    parser.add_argument('--axis', choices=sorted(AXES), required=True)
+    parser.add_argument('configs', nargs='+', metavar='config',
+                        help='one or more distiller configs')
+    parser.add_argument('--axis', choices=AXES, required=True)
     parser.add_argument('--key', help='--axis cfg-option: the config key '
                         'to vary, e.g. '
                         'model.methods.0.region_sampling.sampler.num')
-    parser.add_argument('--values', type=int, nargs='+', required=True)
+    parser.add_argument('--values', nargs='+', required=True,
+                        help='the values of the axis (image size: S or HxW)')
     parser.add_argument('--iters', type=int, default=3)
     parser.add_argument('--warmup', type=int, default=1)
     parser.add_argument('--batch-size', type=int,
-                        help='images per step (default: the config\'s)')
+                        help='images per step when the axis is not '
+                        'batch-size (default: the config\'s)')
+    parser.add_argument('--image-size', type=int, nargs=2, metavar=('H', 'W'),
+                        help='image size when the axis is not image-size '
+                        '(default: the config\'s training scale)')
     parser.add_argument('--num-boxes', type=int,
                         help='boxes per image when the axis is not '
                         'num-boxes (default: the benchmark\'s)')
+    parser.add_argument('--name', help='the output files\' name (required '
+                        'with several configs)')
     parser.add_argument('--out-dir', default='work_dirs/scaling')
-    args = parser.parse_args()
-    if any(v <= 0 for v in args.values):
-        parser.error(f'--values must be positive, got {args.values}.')
+    args = parser.parse_args(argv)
+    try:
+        args.parsed = [parse_value(args.axis, v) for v in args.values]
+    except ValueError as e:
+        parser.error(str(e))
     if (args.axis == 'cfg-option') != (args.key is not None):
         parser.error('--key names the config value of --axis cfg-option '
                      '(and only of it), e.g. --axis cfg-option --key '
                      'model.methods.0.region_sampling.sampler.num.')
+    fixed = {'batch-size': args.batch_size, 'image-size': args.image_size,
+             'num-boxes': args.num_boxes}
+    if fixed.get(args.axis) is not None:
+        parser.error(f'--{args.axis} fixes what --axis {args.axis} varies: '
+                     f'give its values with --values only.')
+    if len(args.configs) > 1 and not args.name:
+        parser.error('several configs write one set of files: name it with '
+                     '--name (e.g. --name dense-methods).')
     return args
 
 
@@ -72,83 +114,145 @@ def axis_name(args) -> str:
     return args.key if args.axis == 'cfg-option' else args.axis
 
 
-def axis_options(args, value: int) -> list:
+def axis_options(args, value) -> list:
     """The benchmark options that set the axis to ``value``."""
+    if args.axis == 'image-size':
+        return ['--image-size', str(value[0]), str(value[1])]
     if args.axis == 'cfg-option':
         return ['--cfg-options', f'{args.key}={value}']
-    return AXES[args.axis](value)
+    return [f'--{args.axis}', str(value)]
 
 
-def measure(args, value: int, path: str) -> dict:
-    """One benchmark run with the axis at ``value`` (cached in ``path``)."""
-    if not osp.exists(path):
-        cmd = [sys.executable, osp.join(REPO, 'tools', 'benchmark.py'),
-               args.config, '--random', '--iters', str(args.iters),
-               '--warmup', str(args.warmup), '--json-out', path + '.part',
-               *axis_options(args, value)]
-        if args.batch_size:
-            cmd += ['--batch-size', str(args.batch_size)]
-        if args.num_boxes and args.axis != 'num-boxes':
-            cmd += ['--num-boxes', str(args.num_boxes)]
-        print(f'[{axis_name(args)} = {value}] ' + ' '.join(cmd[1:]),
-              flush=True)
-        done = subprocess.run(cmd, capture_output=True, text=True)
-        if done.returncode != 0:
-            sys.exit(f'benchmark failed for {axis_name(args)} = {value}:\n'
-                     f'{done.stdout[-3000:]}{done.stderr[-3000:]}')
-        os.replace(path + '.part', path)
-    with open(path) as f:
-        return json.load(f)
+def stem_of(config: str) -> str:
+    return osp.splitext(osp.basename(config))[0]
 
 
-def table(args, rows) -> str:
+def file_digest(path: str) -> str:
+    with open(path, 'rb') as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+def measure(args, config: str, label: str, value) -> dict:
+    """One benchmark run of ``config`` with the axis at ``value``, kept in
+    its JSON file and reused while the command and the config file are
+    the same."""
+    path = osp.join(args.out_dir,
+                    f'{stem_of(config)}_{axis_name(args)}_{label}.json')
+    cmd = [config, '--random', '--iters', str(args.iters), '--warmup',
+           str(args.warmup), *axis_options(args, value)]
+    if args.batch_size:
+        cmd += ['--batch-size', str(args.batch_size)]
+    if args.image_size:
+        cmd += ['--image-size', *map(str, args.image_size)]
+    if args.num_boxes:
+        cmd += ['--num-boxes', str(args.num_boxes)]
+    request = dict(command=cmd, config_sha256=file_digest(config))
+    if osp.exists(path):
+        with open(path) as f:
+            record = json.load(f)
+        if record.get('request') == request:
+            return record
+        print(f'[{stem_of(config)}, {axis_name(args)} = {label}] measured '
+              'before with other settings or another config file: '
+              'measuring again', flush=True)
+    print(f'[{stem_of(config)}, {axis_name(args)} = {label}] '
+          + ' '.join(cmd), flush=True)
+    done = subprocess.run(
+        [sys.executable, osp.join(REPO, 'tools', 'benchmark.py'), *cmd,
+         '--json-out', path + '.part'], capture_output=True, text=True)
+    if done.returncode != 0:
+        sys.exit(f'benchmark failed for {config}, {axis_name(args)} = '
+                 f'{label}:\n{done.stdout[-3000:]}{done.stderr[-3000:]}')
+    with open(path + '.part') as f:
+        record = dict(json.load(f), request=request)
+    with open(path + '.part', 'w') as f:
+        json.dump(record, f, indent=2)
+    os.replace(path + '.part', path)
+    return record
+
+
+def table(args, config: str, rows) -> str:
+    first = rows[0][1]
     lines = [
-        f'`{osp.basename(args.config)}`, {axis_name(args)} (batch '
-        f'{rows[0][1]["batch"]}, {rows[0][1]["device"]}, '
-        f'{rows[0][1]["threads"]} threads, median of {args.iters})', '',
-        f'| {axis_name(args)} | (a) ms | (b) ms | (c) ms | time c/(a+b) | '
-        'memory c/(a+b) |', '| --- | --- | --- | --- | --- | --- |']
-    for value, r in rows:
+        f'`{osp.basename(config)}`, {axis_name(args)} ({first["device"]}, '
+        f'{first["threads"]} threads, median of {args.iters})', '',
+        f'| {axis_name(args)} | batch × size | (a) ms | (b) ms | (c) ms | '
+        'time c/(a+b) | memory c/(a+b) |',
+        '| --- | --- | --- | --- | --- | --- | --- |']
+    for label, r in rows:
         t = r['time_s']
         mem = r['memory_ratio']
+        size = '×'.join(map(str, r['image_size']))
         lines.append(
-            f'| {value} | {1e3 * t["a"]:.1f} | {1e3 * t["b"]:.1f} | '
-            f'{1e3 * t["c"]:.1f} | {r["time_ratio"]:.3f} | '
+            f'| {label} | {r["batch"]} × {size} | {1e3 * t["a"]:.1f} | '
+            f'{1e3 * t["b"]:.1f} | {1e3 * t["c"]:.1f} | '
+            f'{r["time_ratio"]:.3f} | '
             + (f'{mem:.3f} |' if mem is not None else '— |'))
     return '\n'.join(lines) + '\n'
 
 
-def plot(args, rows, path: str) -> None:
+def x_of(args, value) -> float:
+    """Where a value sits on the plot: megapixels for an image size."""
+    return value[0] * value[1] / 1e6 if args.axis == 'image-size' else value
+
+
+def short_labels(configs) -> dict:
+    """Each config's shortest leading run of ``_``-separated words that
+    tells it from the others (``pkd``, or ``gdetkd_faster-rcnn-r18``)."""
+    words = {c: stem_of(c).split('_') for c in configs}
+    for n in range(1, max(map(len, words.values())) + 1):
+        labels = {c: '_'.join(w[:n]) for c, w in words.items()}
+        if len(set(labels.values())) == len(labels):
+            return labels
+    return {c: stem_of(c) for c in configs}
+
+
+def plot(args, results, path: str) -> None:
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
-    values = [v for v, _ in rows]
-    fig, ax = plt.subplots(figsize=(5, 3.2))
-    ax.plot(values, [r['time_ratio'] for _, r in rows], 'o-', label='time')
-    ax.plot(values, [r['memory_ratio'] or float('nan') for _, r in rows],
-            's--', label='memory')
-    ax.axhline(1.05, color='grey', lw=0.8, ls=':')
-    ax.set_xlabel(axis_name(args))
-    ax.set_ylabel('c / (a + b)')
-    ax.set_title(osp.splitext(osp.basename(args.config))[0], fontsize=8)
-    ax.legend()
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharex=True)
+    xs = [x_of(args, v) for v in args.parsed]
+    labels = short_labels(results)
+    for config, rows in results.items():
+        label = labels[config]
+        axes[0].plot(xs, [r['time_ratio'] for _, r in rows], 'o-',
+                     label=label)
+        axes[1].plot(xs, [r['memory_ratio'] or float('nan')
+                          for _, r in rows], 's--', label=label)
+    for ax, what in zip(axes, ('time', 'memory')):
+        ax.axhline(1.05, color='grey', lw=0.8, ls=':')
+        if args.axis in ('image-size', 'batch-size'):
+            ax.set_xscale('log')
+        ax.set_xticks(xs, args.values, fontsize=7)
+        ax.minorticks_off()
+        ax.set_xlabel(axis_name(args) + (' (log, by pixels)'
+                                         if args.axis == 'image-size' else ''))
+        ax.set_ylabel(f'{what} c / (a + b)')
+    axes[1].legend(fontsize=7, ncol=2)
+    fig.suptitle(args.name or stem_of(args.configs[0]), fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
 
 
-def main():
-    args = parse_args()
+def main(argv=None):
+    args = parse_args(argv)
     os.makedirs(args.out_dir, exist_ok=True)
-    stem = osp.join(args.out_dir, osp.splitext(osp.basename(args.config))[0]
-                    + '_' + axis_name(args))
-    rows = [(v, measure(args, v, f'{stem}_{v}.json')) for v in args.values]
+    name = args.name or stem_of(args.configs[0])
+    stem = osp.join(args.out_dir, f'{name}_{axis_name(args)}')
+    results = {
+        config: [(label, measure(args, config, label, value))
+                 for label, value in zip(args.values, args.parsed)]
+        for config in args.configs}
     with open(stem + '.json', 'w') as f:
-        json.dump({str(v): r for v, r in rows}, f, indent=2)
-    text = table(args, rows)
+        json.dump({config: dict(rows) for config, rows in results.items()},
+                  f, indent=2)
+    text = '\n'.join(table(args, config, rows)
+                     for config, rows in results.items())
     with open(stem + '.md', 'w') as f:
         f.write(text)
-    plot(args, rows, stem + '.png')
+    plot(args, results, stem + '.png')
     print(text)
     print(f'written: {stem}.json, .md, .png')
 

@@ -119,7 +119,7 @@ def test_scaling_curves_vary_a_config_value(tmp_path):
             '--key', key, '--values', '1', '3', '--iters', '1',
             '--warmup', '0', '--batch-size', '1', '--out-dir', tmp_path]
     out = run_tool(python(*args)).stdout
-    assert f'| {key} | (a) ms' in out
+    assert f'| {key} | batch × size | (a) ms' in out
     stem = f'fi_retinanet_r18_to_r18-w16_my-dataset_{key}'
     for value in (1, 3):
         found = json.loads((tmp_path / f'{stem}_{value}.json').read_text())
@@ -130,6 +130,66 @@ def test_scaling_curves_vary_a_config_value(tmp_path):
                    check=False)
     assert bad.returncode != 0 and '--key names the config value' in \
         bad.stdout
+
+
+def test_scaling_curves_several_configs_on_image_size_and_batch(tmp_path):
+    """Several configs in one run: a JSON per config and value at the size
+    asked (``S`` or ``HxW``), one table per config, one plot named by
+    --name; the batch size is an axis too; a value measured with other
+    settings is measured again, the others are reused."""
+    import json
+    fi = osp.join('configs', 'own_data',
+                  'fi_retinanet_r18_to_r18-w16_my-dataset.py')
+    pkd = osp.join(DEMO, 'pkd_retinanet_r18_to_r18-w16_synthetic.py')
+    common = ['--iters', '1', '--warmup', '0', '--out-dir', tmp_path]
+    out = run_tool(python('tools/scaling_curves.py', fi, pkd, '--name',
+                          'two', '--axis', 'image-size', '--values', '64',
+                          '64x96', '--batch-size', '1', *common)).stdout
+    for config in (fi, pkd):
+        stem = osp.splitext(osp.basename(config))[0]
+        for label, size in (('64', [64, 64]), ('64x96', [64, 96])):
+            found = json.loads(
+                (tmp_path / f'{stem}_image-size_{label}.json').read_text())
+            assert found['image_size'] == size and found['batch'] == 1
+        assert f'`{osp.basename(config)}`, image-size' in out
+    summary = json.loads((tmp_path / 'two_image-size.json').read_text())
+    assert {k: sorted(v) for k, v in summary.items()} == {
+        fi: ['64', '64x96'], pkd: ['64', '64x96']}
+    assert (tmp_path / 'two_image-size.png').stat().st_size > 0
+
+    batch = ['tools/scaling_curves.py', fi, '--axis', 'batch-size',
+             '--values', '1', '2', '--image-size', '64', '64', *common]
+    run_tool(python(*batch))
+    stem = tmp_path / 'fi_retinanet_r18_to_r18-w16_my-dataset_batch-size'
+    for value in (1, 2):
+        found = json.loads(open(f'{stem}_{value}.json').read())
+        assert found['batch'] == value and found['image_size'] == [64, 64]
+    # the value of 2 was measured with other settings: only it runs again
+    record = json.loads(open(f'{stem}_2.json').read())
+    record['request']['command'][3] = '5'  # --iters 5
+    with open(f'{stem}_2.json', 'w') as f:
+        json.dump(record, f)
+    again = run_tool(python(*batch)).stdout
+    assert 'batch-size = 2] measured before with other settings' in again
+    assert 'batch-size = 1]' not in again
+
+
+@pytest.mark.parametrize('argv,message', [
+    (['--axis', 'image-size', '--values', '64x'], 'an image size is S or HxW'),
+    (['--axis', 'batch-size', '--values', '0'], 'are positive integers'),
+    (['--axis', 'batch-size', '--values', '2', '--batch-size', '2'],
+     '--batch-size fixes what --axis batch-size varies'),
+    (['--axis', 'image-size', '--values', '64', '--image-size', '64', '64'],
+     '--image-size fixes what --axis image-size varies'),
+    (['--extra', '--axis', 'num-boxes', '--values', '4'], 'name it with'),
+])
+def test_scaling_curves_refuse_bad_options(argv, message):
+    fi = osp.join('configs', 'own_data',
+                  'fi_retinanet_r18_to_r18-w16_my-dataset.py')
+    argv = [fi if a == '--extra' else a for a in argv]
+    bad = run_tool(python('tools/scaling_curves.py', fi, *argv),
+                   check=False)
+    assert bad.returncode != 0 and message in bad.stdout, bad.stdout
 
 
 def test_a_method_with_passes_of_its_own_gets_its_own_limit(tmp_path):
