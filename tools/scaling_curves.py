@@ -16,39 +16,44 @@ in its own process with that quantity changed:
 - ``batch-size``: images per step (``--batch-size``);
 - ``num-classes``: every head's class count (``--num-classes``);
 - ``num-boxes``: ground-truth boxes per image (``--num-boxes``);
-- ``cfg-option``: any config value, named by ``--key`` (``--cfg-options
-  KEY=value``), e.g. G-DetKD's regions per image,
+- ``cfg-option``: any integer config value, named by ``--key``
+  (``--cfg-options KEY=value``), e.g. G-DetKD's regions per image,
   ``--key model.methods.0.region_sampling.sampler.num``.
 
 Each value's figures are kept in ``<config>_<axis>_<value>.json``
-(``<config>_<KEY>_<value>.json`` for a config value) under ``--out-dir``:
-the student step (a), the teacher forward (b), the distiller step (c),
-and c / (a + b) for time and memory, with the benchmark command and a
-digest of the config file. A value already measured with the same
-command and config file is not measured again, so an interrupted run
-picks up where it stopped; one measured with other settings is measured
-again. (Code is not digested: after a change to the code, use a new
-``--out-dir``.)
+(``<config>_<KEY>_<value>.json`` for a config value; an image size as
+``S`` when square, else ``HxW``) under ``--out-dir``: the student step
+(a), the teacher forward (b), the distiller step (c), and c / (a + b)
+for time and memory, with what defines the measurement: the benchmark
+command, the digest of the resolved config (its ``_base_`` files and the
+student's and teacher's configs included), the host, ``--device`` and
+``OMP_NUM_THREADS``. A value already measured with the same definition
+is not measured again, so an interrupted run picks up where it stopped;
+one measured otherwise is measured again. (Code is not digested: after a
+change to the code, use a new ``--out-dir``.)
 
-It writes ``<name>_<axis>.json``, ``.md`` (a table per config) and
-``.png`` (both ratios against the value, a line per config), where the
-name is the config's for one config and ``--name`` for several.
+It writes ``<name>_<axis>.json`` (``<name>_<KEY>.json``), ``.md`` (a
+table per config) and ``.png`` (both ratios against the value, a line
+per config), where the name is the config's for one config and
+``--name`` for several.
 """
 import argparse
-import hashlib
 import json
 import os
 import os.path as osp
 import re
+import socket
 import subprocess
 import sys
+from typing import Dict, List, Optional, Tuple, Union
 
 AXES = ('batch-size', 'cfg-option', 'image-size', 'num-boxes',
         'num-classes')
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+Value = Union[int, Tuple[int, int]]
 
 
-def parse_value(axis: str, text: str):
+def parse_value(axis: str, text: str) -> Value:
     """``(H, W)`` for an image size (``S`` or ``HxW``), else an int > 0."""
     if axis == 'image-size':
         found = re.fullmatch(r'(\d+)(?:x(\d+))?', text)
@@ -65,7 +70,16 @@ def parse_value(axis: str, text: str):
     return int(text)
 
 
-def parse_args(argv=None):
+def label_of(value: Value) -> str:
+    """A value as files and tables name it: ``S`` for a square image size,
+    ``HxW`` for another."""
+    if isinstance(value, tuple):
+        return str(value[0]) if value[0] == value[1] else '%dx%d' % value
+    return str(value)
+
+
+def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
+    """The command line, checked."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('configs', nargs='+', metavar='config',
                         help='one or more distiller configs')
@@ -86,6 +100,8 @@ def parse_args(argv=None):
     parser.add_argument('--num-boxes', type=int,
                         help='boxes per image when the axis is not '
                         'num-boxes (default: the benchmark\'s)')
+    parser.add_argument('--device', help='passed to the benchmark (default: '
+                        'CUDA where available)')
     parser.add_argument('--name', help='the output files\' name (required '
                         'with several configs)')
     parser.add_argument('--out-dir', default='work_dirs/scaling')
@@ -94,6 +110,19 @@ def parse_args(argv=None):
         args.parsed = [parse_value(args.axis, v) for v in args.values]
     except ValueError as e:
         parser.error(str(e))
+    args.labels = [label_of(v) for v in args.parsed]
+    if len(set(args.labels)) < len(args.labels):
+        parser.error(f'--values names a value twice: {args.values}.')
+    if (args.batch_size is not None and args.batch_size <= 0) or \
+            (args.image_size is not None and min(args.image_size) <= 0) or \
+            (args.num_boxes is not None and args.num_boxes < 0):
+        parser.error('--batch-size and --image-size must be positive and '
+                     '--num-boxes at least 0.')
+    stems = [stem_of(c) for c in args.configs]
+    if len(set(stems)) < len(stems):
+        parser.error('two configs have the same file name, and their '
+                     'figures would share files: copy one under another '
+                     'name.')
     if (args.axis == 'cfg-option') != (args.key is not None):
         parser.error('--key names the config value of --axis cfg-option '
                      '(and only of it), e.g. --axis cfg-option --key '
@@ -109,12 +138,12 @@ def parse_args(argv=None):
     return args
 
 
-def axis_name(args) -> str:
+def axis_name(args: argparse.Namespace) -> str:
     """The varied quantity: the axis, or the config key."""
     return args.key if args.axis == 'cfg-option' else args.axis
 
 
-def axis_options(args, value) -> list:
+def axis_options(args: argparse.Namespace, value: Value) -> List[str]:
     """The benchmark options that set the axis to ``value``."""
     if args.axis == 'image-size':
         return ['--image-size', str(value[0]), str(value[1])]
@@ -124,36 +153,60 @@ def axis_options(args, value) -> list:
 
 
 def stem_of(config: str) -> str:
+    """The config's file name without its extension."""
     return osp.splitext(osp.basename(config))[0]
 
 
-def file_digest(path: str) -> str:
-    with open(path, 'rb') as f:
-        return hashlib.sha256(f.read()).hexdigest()
+def definition(config: str, command: List[str],
+               device: Optional[str]) -> dict:
+    """What a measurement depends on, beside the code: the benchmark
+    command, the resolved config's digest, the host, the device and the
+    thread count."""
+    from mmengine.config import Config
+
+    from sea_kd.analysis.comparison import config_sha256
+    return dict(command=command,
+                config_sha256=config_sha256(
+                    config, Config.fromfile(config).model or {}, REPO),
+                host=socket.gethostname(), device=device,
+                omp_num_threads=os.environ.get('OMP_NUM_THREADS'))
 
 
-def measure(args, config: str, label: str, value) -> dict:
-    """One benchmark run of ``config`` with the axis at ``value``, kept in
-    its JSON file and reused while the command and the config file are
-    the same."""
+def measure(args: argparse.Namespace, config: str, label: str,
+            value: Value) -> dict:
+    """One benchmark run of ``config`` with the axis at ``value``.
+
+    Args:
+        args: The command line.
+        config: The distiller config.
+        label: The value as the file names it.
+        value: The value of the axis.
+
+    Returns:
+        The benchmark's figures and their ``request`` (:func:`definition`),
+        read from the value's JSON file when it holds a measurement of the
+        same definition, else measured now and written there.
+    """
     path = osp.join(args.out_dir,
                     f'{stem_of(config)}_{axis_name(args)}_{label}.json')
     cmd = [config, '--random', '--iters', str(args.iters), '--warmup',
            str(args.warmup), *axis_options(args, value)]
-    if args.batch_size:
+    if args.batch_size is not None:
         cmd += ['--batch-size', str(args.batch_size)]
-    if args.image_size:
+    if args.image_size is not None:
         cmd += ['--image-size', *map(str, args.image_size)]
-    if args.num_boxes:
+    if args.num_boxes is not None:
         cmd += ['--num-boxes', str(args.num_boxes)]
-    request = dict(command=cmd, config_sha256=file_digest(config))
+    if args.device is not None:
+        cmd += ['--device', args.device]
+    request = definition(config, cmd, args.device)
     if osp.exists(path):
         with open(path) as f:
             record = json.load(f)
         if record.get('request') == request:
             return record
         print(f'[{stem_of(config)}, {axis_name(args)} = {label}] measured '
-              'before with other settings or another config file: '
+              'before with other settings, config, host or threads: '
               'measuring again', flush=True)
     print(f'[{stem_of(config)}, {axis_name(args)} = {label}] '
           + ' '.join(cmd), flush=True)
@@ -171,7 +224,9 @@ def measure(args, config: str, label: str, value) -> dict:
     return record
 
 
-def table(args, config: str, rows) -> str:
+def table(args: argparse.Namespace, config: str,
+          rows: List[Tuple[str, dict]]) -> str:
+    """A Markdown table of one config's measurements."""
     first = rows[0][1]
     lines = [
         f'`{osp.basename(config)}`, {axis_name(args)} ({first["device"]}, '
@@ -191,12 +246,12 @@ def table(args, config: str, rows) -> str:
     return '\n'.join(lines) + '\n'
 
 
-def x_of(args, value) -> float:
+def x_of(args: argparse.Namespace, value: Value) -> float:
     """Where a value sits on the plot: megapixels for an image size."""
     return value[0] * value[1] / 1e6 if args.axis == 'image-size' else value
 
 
-def short_labels(configs) -> dict:
+def short_labels(configs: List[str]) -> Dict[str, str]:
     """Each config's shortest leading run of ``_``-separated words that
     tells it from the others (``pkd``, or ``gdetkd_faster-rcnn-r18``)."""
     words = {c: stem_of(c).split('_') for c in configs}
@@ -207,7 +262,9 @@ def short_labels(configs) -> dict:
     return {c: stem_of(c) for c in configs}
 
 
-def plot(args, results, path: str) -> None:
+def plot(args: argparse.Namespace,
+         results: Dict[str, List[Tuple[str, dict]]], path: str) -> None:
+    """Both ratios against the value, a line per config, in ``path``."""
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
@@ -218,16 +275,18 @@ def plot(args, results, path: str) -> None:
         label = labels[config]
         axes[0].plot(xs, [r['time_ratio'] for _, r in rows], 'o-',
                      label=label)
-        axes[1].plot(xs, [r['memory_ratio'] or float('nan')
-                          for _, r in rows], 's--', label=label)
+        axes[1].plot(xs, [float('nan') if r['memory_ratio'] is None
+                          else r['memory_ratio'] for _, r in rows], 's--',
+                     label=label)
     for ax, what in zip(axes, ('time', 'memory')):
         ax.axhline(1.05, color='grey', lw=0.8, ls=':')
         if args.axis in ('image-size', 'batch-size'):
             ax.set_xscale('log')
-        ax.set_xticks(xs, args.values, fontsize=7)
+        ax.set_xticks(xs, args.labels, fontsize=7)
         ax.minorticks_off()
-        ax.set_xlabel(axis_name(args) + (' (log, by pixels)'
-                                         if args.axis == 'image-size' else ''))
+        ax.set_xlabel(axis_name(args) + {
+            'image-size': ' (log scale, by pixels)',
+            'batch-size': ' (log scale)'}.get(args.axis, ''))
         ax.set_ylabel(f'{what} c / (a + b)')
     axes[1].legend(fontsize=7, ncol=2)
     fig.suptitle(args.name or stem_of(args.configs[0]), fontsize=9)
@@ -236,14 +295,15 @@ def plot(args, results, path: str) -> None:
     plt.close(fig)
 
 
-def main(argv=None):
+def main(argv: Optional[List[str]] = None) -> None:
+    """Measure every config at every value; write the tables and plot."""
     args = parse_args(argv)
     os.makedirs(args.out_dir, exist_ok=True)
     name = args.name or stem_of(args.configs[0])
     stem = osp.join(args.out_dir, f'{name}_{axis_name(args)}')
     results = {
         config: [(label, measure(args, config, label, value))
-                 for label, value in zip(args.values, args.parsed)]
+                 for label, value in zip(args.labels, args.parsed)]
         for config in args.configs}
     with open(stem + '.json', 'w') as f:
         json.dump({config: dict(rows) for config, rows in results.items()},

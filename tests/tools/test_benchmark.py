@@ -101,7 +101,7 @@ def test_scaling_curves_measure_each_value_and_resume(tmp_path):
         assert found['time_ratio'] > 0
     assert (tmp_path / f'{stem.name}.png').stat().st_size > 0
     again = run_tool(python(*args)).stdout
-    assert '[num-classes =' not in again  # nothing measured again
+    assert 'num-classes = ' not in again  # nothing measured again
     bad = run_tool(python('tools/benchmark.py', config, '--num-classes',
                           '3'), check=False)
     assert bad.returncode != 0 and 'apply to --random only' in bad.stdout
@@ -166,12 +166,35 @@ def test_scaling_curves_several_configs_on_image_size_and_batch(tmp_path):
         assert found['batch'] == value and found['image_size'] == [64, 64]
     # the value of 2 was measured with other settings: only it runs again
     record = json.loads(open(f'{stem}_2.json').read())
-    record['request']['command'][3] = '5'  # --iters 5
+    record['request']['command'][record['request']['command'].index(
+        '--iters') + 1] = '5'
     with open(f'{stem}_2.json', 'w') as f:
         json.dump(record, f)
     again = run_tool(python(*batch)).stdout
     assert 'batch-size = 2] measured before with other settings' in again
     assert 'batch-size = 1]' not in again
+
+
+def test_scaling_curves_measure_again_after_a_config_change(tmp_path):
+    """The cached figures are those of the resolved config: a change in a
+    file the config inherits from is measured again, a comment is not."""
+    base = osp.join(osp.dirname(osp.dirname(osp.dirname(
+        osp.abspath(__file__)))), 'configs', 'own_data',
+        'fi_retinanet_r18_to_r18-w16_my-dataset.py')
+    (tmp_path / 'middle.py').write_text(f'_base_ = {base!r}\n')
+    (tmp_path / 'child.py').write_text("_base_ = './middle.py'\n")
+    args = ['tools/scaling_curves.py', tmp_path / 'child.py', '--axis',
+            'batch-size', '--values', '1', '--image-size', '64', '64',
+            '--iters', '1', '--warmup', '0', '--out-dir', tmp_path / 'out']
+    assert 'batch-size = 1]' in run_tool(python(*args)).stdout
+    (tmp_path / 'child.py').write_text(
+        "_base_ = './middle.py'\n# a comment\n")
+    assert 'batch-size = 1]' not in run_tool(python(*args)).stdout
+    (tmp_path / 'middle.py').write_text(
+        f'_base_ = {base!r}\n'
+        'default_hooks = dict(logger=dict(interval=7))\n')
+    again = run_tool(python(*args)).stdout
+    assert 'batch-size = 1] measured before with other settings' in again
 
 
 @pytest.mark.parametrize('argv,message', [
@@ -182,11 +205,19 @@ def test_scaling_curves_several_configs_on_image_size_and_batch(tmp_path):
     (['--axis', 'image-size', '--values', '64', '--image-size', '64', '64'],
      '--image-size fixes what --axis image-size varies'),
     (['--extra', '--axis', 'num-boxes', '--values', '4'], 'name it with'),
+    (['--axis', 'image-size', '--values', '64', '64x64'],
+     'names a value twice'),
+    (['--axis', 'num-boxes', '--values', '4', '--batch-size', '0'],
+     'must be positive'),
+    (['--same', '--name', 'x', '--axis', 'num-boxes', '--values', '4'],
+     'the same file name'),
 ])
 def test_scaling_curves_refuse_bad_options(argv, message):
     fi = osp.join('configs', 'own_data',
                   'fi_retinanet_r18_to_r18-w16_my-dataset.py')
-    argv = [fi if a == '--extra' else a for a in argv]
+    pkd = osp.join(DEMO, 'pkd_retinanet_r18_to_r18-w16_synthetic.py')
+    argv = [pkd if a == '--extra' else fi if a == '--same' else a
+            for a in argv]
     bad = run_tool(python('tools/scaling_curves.py', fi, *argv),
                    check=False)
     assert bad.returncode != 0 and message in bad.stdout, bad.stdout
