@@ -71,8 +71,13 @@ def relation_logits(feats: Tensor,
         (B, N, K).
     """
     if distance == 'cosine':
-        sim = torch.bmm(F.normalize(feats, dim=-1, eps=eps),
-                        F.normalize(anchors, dim=-1, eps=eps).transpose(1, 2))
+        # f_i·a_k / max(‖f_i‖, ε), the pixel's norm divided out of the
+        # (B, N, K) products rather than out of the (B, N, C) features:
+        # the same values as normalising both, with no (B, N, C)
+        # temporary and its backward (K is far smaller than C)
+        norms = torch.linalg.vector_norm(feats, dim=-1).clamp(min=eps)
+        sim = torch.bmm(feats, F.normalize(anchors, dim=-1, eps=eps)
+                        .transpose(1, 2)) / norms[..., None]
     elif distance == 'l2':
         sq = feats.pow(2).sum(-1, keepdim=True) + \
             anchors.pow(2).sum(-1)[:, None] - \

@@ -150,6 +150,29 @@ def test_relations_by_hand():
     assert relation_kl(t, s_, torch.zeros(1, 3, dtype=torch.bool)).item() == 0
 
 
+def test_cosine_relations_equal_normalised_features_with_gradients():
+    """The pixel's norm is divided out of the (B, N, K) products: values
+    and gradients equal those of normalising both sides first, a zero
+    pixel included (its norm floored at eps: 0, not NaN)."""
+    g = torch.Generator().manual_seed(0)
+    f = torch.randn(2, 9, 5, generator=g, dtype=torch.float64)
+    f[0, 3] = 0.
+    a = torch.randn(2, 3, 5, generator=g, dtype=torch.float64)
+    f1, a1 = f.clone().requires_grad_(), a.clone().requires_grad_()
+    f2, a2 = f.clone().requires_grad_(), a.clone().requires_grad_()
+    r1 = relation_logits(f1, a1, temperature=0.3, eps=1e-6)
+    r2 = torch.bmm(torch.nn.functional.normalize(f2, dim=-1, eps=1e-6),
+                   torch.nn.functional.normalize(a2, dim=-1, eps=1e-6)
+                   .transpose(1, 2)) / 0.3
+    assert torch.allclose(r1, r2) and torch.all(r1[0, 3] == 0)
+    w = torch.randn(r1.shape, generator=g, dtype=torch.float64)
+    (r1 * w).sum().backward()
+    (r2 * w).sum().backward()
+    assert torch.allclose(f1.grad, f2.grad) and torch.allclose(a1.grad,
+                                                               a2.grad)
+    assert torch.isfinite(f1.grad).all()
+
+
 @pytest.mark.parametrize('options', [
     dict(),
     dict(balance=False),
