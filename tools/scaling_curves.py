@@ -33,9 +33,9 @@ one measured otherwise is measured again. (Code is not digested: after a
 change to the code, use a new ``--out-dir``.)
 
 It writes ``<name>_<axis>.json`` (``<name>_<KEY>.json``), ``.md`` (a
-table per config) and ``.png`` (both ratios against the value, a line
-per config), where the name is the config's for one config and
-``--name`` for several.
+summary, a row per config, and a table per config) and ``.png`` (both
+ratios against the value, a line per config), where the name is the
+config's for one config and ``--name`` for several.
 """
 import argparse
 import json
@@ -246,6 +246,20 @@ def table(args: argparse.Namespace, config: str,
     return '\n'.join(lines) + '\n'
 
 
+def summary(args: argparse.Namespace,
+            results: Dict[str, List[Tuple[str, dict]]]) -> str:
+    """One row per config: time and memory c / (a + b) at each value."""
+    lines = [f'c / (a + b), time / memory, against {axis_name(args)}', '',
+             '| config | ' + ' | '.join(args.labels) + ' |',
+             '| --- |' + ' --- |' * len(args.labels)]
+    for config, rows in results.items():
+        cells = [f'{r["time_ratio"]:.3f} / ' + (
+            '—' if r['memory_ratio'] is None else f'{r["memory_ratio"]:.2f}')
+            for _, r in rows]
+        lines.append(f'| `{stem_of(config)}` | ' + ' | '.join(cells) + ' |')
+    return '\n'.join(lines) + '\n'
+
+
 def x_of(args: argparse.Namespace, value: Value) -> float:
     """Where a value sits on the plot: megapixels for an image size."""
     return value[0] * value[1] / 1e6 if args.axis == 'image-size' else value
@@ -308,8 +322,8 @@ def main(argv: Optional[List[str]] = None) -> None:
     with open(stem + '.json', 'w') as f:
         json.dump({config: dict(rows) for config, rows in results.items()},
                   f, indent=2)
-    text = '\n'.join(table(args, config, rows)
-                     for config, rows in results.items())
+    text = '\n'.join([summary(args, results)] + [
+        table(args, config, rows) for config, rows in results.items()])
     with open(stem + '.md', 'w') as f:
         f.write(text)
     plot(args, results, stem + '.png')

@@ -152,6 +152,9 @@ def test_scaling_curves_several_configs_on_image_size_and_batch(tmp_path):
                 (tmp_path / f'{stem}_image-size_{label}.json').read_text())
             assert found['image_size'] == size and found['batch'] == 1
         assert f'`{osp.basename(config)}`, image-size' in out
+        # the summary: a row per config, time / memory at each value
+        assert re.search(rf'^\| `{stem}` \| \d\.\d{{3}} / \d+\.\d\d \| '
+                         r'\d\.\d{3} / \d+\.\d\d \|$', out, flags=re.M)
     summary = json.loads((tmp_path / 'two_image-size.json').read_text())
     assert {k: sorted(v) for k, v in summary.items()} == {
         fi: ['64', '64x96'], pkd: ['64', '64x96']}
