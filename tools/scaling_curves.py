@@ -285,13 +285,13 @@ def plot(args: argparse.Namespace,
     fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharex=True)
     xs = [x_of(args, v) for v in args.parsed]
     labels = short_labels(results)
-    for config, rows in results.items():
-        label = labels[config]
-        axes[0].plot(xs, [r['time_ratio'] for _, r in rows], 'o-',
-                     label=label)
+    colours = plt.get_cmap('tab20').colors  # distinct for up to 20 lines
+    for i, (config, rows) in enumerate(results.items()):
+        style = dict(label=labels[config], color=colours[i % 20])
+        axes[0].plot(xs, [r['time_ratio'] for _, r in rows], 'o-', **style)
         axes[1].plot(xs, [float('nan') if r['memory_ratio'] is None
                           else r['memory_ratio'] for _, r in rows], 's--',
-                     label=label)
+                     **style)
     for ax, what in zip(axes, ('time', 'memory')):
         ax.axhline(1.05, color='grey', lw=0.8, ls=':')
         if args.axis in ('image-size', 'batch-size'):

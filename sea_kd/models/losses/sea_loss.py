@@ -74,7 +74,9 @@ def relation_logits(feats: Tensor,
         # f_i·a_k / max(‖f_i‖, ε), the pixel's norm divided out of the
         # (B, N, K) products rather than out of the (B, N, C) features:
         # the same values as normalising both, with no (B, N, C)
-        # temporary and its backward (K is far smaller than C)
+        # temporary and its backward (K, an image's classes and the
+        # background, is usually far smaller than C; L times that with
+        # anchor_levels='per_level')
         norms = torch.linalg.vector_norm(feats, dim=-1).clamp(min=eps)
         sim = torch.bmm(feats, F.normalize(anchors, dim=-1, eps=eps)
                         .transpose(1, 2)) / norms[..., None]
