@@ -47,6 +47,9 @@ import subprocess
 import sys
 from typing import Dict, List, Optional, Tuple, Union
 
+from sea_kd.analysis.comparison import config_name, config_sha256
+from sea_kd.analysis.comparison_plot import tick_labels
+
 AXES = ('batch-size', 'cfg-option', 'image-size', 'num-boxes',
         'num-classes')
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -118,7 +121,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
             (args.num_boxes is not None and args.num_boxes < 0):
         parser.error('--batch-size and --image-size must be positive and '
                      '--num-boxes at least 0.')
-    stems = [stem_of(c) for c in args.configs]
+    stems = [config_name(c) for c in args.configs]
     if len(set(stems)) < len(stems):
         parser.error('two configs have the same file name, and their '
                      'figures would share files: copy one under another '
@@ -152,19 +155,12 @@ def axis_options(args: argparse.Namespace, value: Value) -> List[str]:
     return [f'--{args.axis}', str(value)]
 
 
-def stem_of(config: str) -> str:
-    """The config's file name without its extension."""
-    return osp.splitext(osp.basename(config))[0]
-
-
 def definition(config: str, command: List[str],
                device: Optional[str]) -> dict:
     """What a measurement depends on, beside the code: the benchmark
     command, the resolved config's digest, the host, the device and the
     thread count."""
     from mmengine.config import Config
-
-    from sea_kd.analysis.comparison import config_sha256
     return dict(command=command,
                 config_sha256=config_sha256(
                     config, Config.fromfile(config).model or {}, REPO),
@@ -188,7 +184,7 @@ def measure(args: argparse.Namespace, config: str, label: str,
         same definition, else measured now and written there.
     """
     path = osp.join(args.out_dir,
-                    f'{stem_of(config)}_{axis_name(args)}_{label}.json')
+                    f'{config_name(config)}_{axis_name(args)}_{label}.json')
     cmd = [config, '--random', '--iters', str(args.iters), '--warmup',
            str(args.warmup), *axis_options(args, value)]
     if args.batch_size is not None:
@@ -205,10 +201,10 @@ def measure(args: argparse.Namespace, config: str, label: str,
             record = json.load(f)
         if record.get('request') == request:
             return record
-        print(f'[{stem_of(config)}, {axis_name(args)} = {label}] measured '
-              'before with other settings, config, host or threads: '
+        print(f'[{config_name(config)}, {axis_name(args)} = {label}] '
+              'measured before with other settings, config, host or threads: '
               'measuring again', flush=True)
-    print(f'[{stem_of(config)}, {axis_name(args)} = {label}] '
+    print(f'[{config_name(config)}, {axis_name(args)} = {label}] '
           + ' '.join(cmd), flush=True)
     done = subprocess.run(
         [sys.executable, osp.join(REPO, 'tools', 'benchmark.py'), *cmd,
@@ -256,24 +252,14 @@ def summary(args: argparse.Namespace,
         cells = [f'{r["time_ratio"]:.3f} / ' + (
             '—' if r['memory_ratio'] is None else f'{r["memory_ratio"]:.2f}')
             for _, r in rows]
-        lines.append(f'| `{stem_of(config)}` | ' + ' | '.join(cells) + ' |')
+        lines.append(f'| `{config_name(config)}` | ' + ' | '.join(cells)
+                     + ' |')
     return '\n'.join(lines) + '\n'
 
 
 def x_of(args: argparse.Namespace, value: Value) -> float:
     """Where a value sits on the plot: megapixels for an image size."""
     return value[0] * value[1] / 1e6 if args.axis == 'image-size' else value
-
-
-def short_labels(configs: List[str]) -> Dict[str, str]:
-    """Each config's shortest leading run of ``_``-separated words that
-    tells it from the others (``pkd``, or ``gdetkd_faster-rcnn-r18``)."""
-    words = {c: stem_of(c).split('_') for c in configs}
-    for n in range(1, max(map(len, words.values())) + 1):
-        labels = {c: '_'.join(w[:n]) for c, w in words.items()}
-        if len(set(labels.values())) == len(labels):
-            return labels
-    return {c: stem_of(c) for c in configs}
 
 
 def plot(args: argparse.Namespace,
@@ -284,10 +270,10 @@ def plot(args: argparse.Namespace,
     import matplotlib.pyplot as plt
     fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharex=True)
     xs = [x_of(args, v) for v in args.parsed]
-    labels = short_labels(results)
+    labels = tick_labels([dict(name=config_name(c)) for c in results], {})
     colours = plt.get_cmap('tab20').colors  # distinct for up to 20 lines
-    for i, (config, rows) in enumerate(results.items()):
-        style = dict(label=labels[config], color=colours[i % 20])
+    for i, (label, rows) in enumerate(zip(labels, results.values())):
+        style = dict(label=label, color=colours[i % 20])
         axes[0].plot(xs, [r['time_ratio'] for _, r in rows], 'o-', **style)
         axes[1].plot(xs, [float('nan') if r['memory_ratio'] is None
                           else r['memory_ratio'] for _, r in rows], 's--',
@@ -303,7 +289,7 @@ def plot(args: argparse.Namespace,
             'batch-size': ' (log scale)'}.get(args.axis, ''))
         ax.set_ylabel(f'{what} c / (a + b)')
     axes[1].legend(fontsize=7, ncol=2)
-    fig.suptitle(args.name or stem_of(args.configs[0]), fontsize=9)
+    fig.suptitle(args.name or config_name(args.configs[0]), fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
@@ -313,7 +299,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     """Measure every config at every value; write the tables and plot."""
     args = parse_args(argv)
     os.makedirs(args.out_dir, exist_ok=True)
-    name = args.name or stem_of(args.configs[0])
+    name = args.name or config_name(args.configs[0])
     stem = osp.join(args.out_dir, f'{name}_{axis_name(args)}')
     results = {
         config: [(label, measure(args, config, label, value))
