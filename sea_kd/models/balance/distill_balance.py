@@ -29,6 +29,40 @@ def _check_positive(name: str, value, above: float = 0.0) -> float:
     return float(value)
 
 
+def _checked_groups(
+        name: str, groups: Optional[Mapping[str, Sequence[str]]]
+) -> Dict[str, Tuple[str, ...]]:
+    """``groups`` as ``{group: (term, ...)}``, checked for form."""
+    if groups is None:
+        return {}
+    example = "dict(ld_kd=['ld_kd'])"
+    if not isinstance(groups, Mapping):
+        raise TypeError(f'{name} groups must be a dict {{group: [term, ...]}}'
+                        f' such as {example}, got {groups!r}.')
+    out: Dict[str, Tuple[str, ...]] = {}
+    seen: Dict[str, str] = {}
+    for group, terms in groups.items():
+        if isinstance(terms, str) or not isinstance(terms, Sequence) \
+                or not terms or not all(
+                    isinstance(t, str) and '_' in t for t in terms):
+            raise TypeError(
+                f'{name} groups[{group!r}] must be a non-empty list of terms '
+                f"named '<method>_<term>', such as {example}, got {terms!r}.")
+        if not isinstance(group, str) or not group or 'loss' in group:
+            raise ValueError(
+                f'{name} group names are logged as balance_factor_<group> '
+                'and must be non-empty strings without "loss" (mmengine '
+                f'would add the logged factor to the loss), got {group!r}.')
+        for term in terms:
+            if term in seen:
+                raise ValueError(
+                    f'{name} puts the term {term!r} in the groups '
+                    f'{seen[term]!r} and {group!r}; a term has one factor.')
+            seen[term] = group
+        out[group] = tuple(terms)
+    return out
+
+
 def student_detection_loss(losses: Mapping[str, object]) -> Tensor:
     """The student's total detection loss as mmengine sums it: every entry
     whose name contains ``'loss'`` (lists summed)."""
@@ -101,7 +135,9 @@ class DistillBalance(BaseModule):
     student's training signal, for any method and any combination of
     methods.
 
-    Each method is one group: all its terms share one factor. Every
+    Each method is one group: all its terms share one factor, except the
+    terms that ``groups`` names, which form groups of their own (a method
+    with several terms can so have a factor per term). Every
     ``interval`` training steps (from step ``start``) the subclass measures
     a statistic of each method's unbalanced terms and of the student's
     detection loss (:meth:`_measure`); :func:`updated_factors` then moves
@@ -117,13 +153,21 @@ class DistillBalance(BaseModule):
     like any other state. The statistics are averaged over the processes
     of a distributed run before each update, and every process counts every
     training step (also those that skip the teacher), so every rank
-    applies the same factors. The distiller logs ``balance_factor_<method>``
-    and ``balance_share_<method>`` with the losses.
+    applies the same factors. The distiller logs ``balance_factor_<group>``
+    and ``balance_share_<group>`` with the losses (a method's group is
+    named as the method).
 
     Args:
-        target: Target share of every method, in (0, 1).
-        targets: Per-method targets overriding ``target``, keyed by method
-            name.
+        target: Target share of every group, in (0, 1).
+        targets: Per-group targets overriding ``target``, keyed by method
+            or ``groups`` name.
+        groups: Terms balanced apart from the rest of their method,
+            ``{group: [term, ...]}``, each term named ``'<method>_<term>'``
+            as the log shows it without ``loss_`` (``dict(ld_kd=['ld_kd'])``
+            gives LD's logit KD a factor of its own; LD's other terms keep
+            the factor of the group ``ld``). The methods are checked at
+            build, the term names at the first training step (a method
+            knows its terms' names only once it has computed them).
         interval: Training steps between two updates.
         start: First step that may update (``None``: ``interval``).
         tolerance: Relative half-width of the band around the target in
@@ -138,6 +182,7 @@ class DistillBalance(BaseModule):
     def __init__(self,
                  target: float = 0.1,
                  targets: Optional[Mapping[str, float]] = None,
+                 groups: Optional[Mapping[str, Sequence[str]]] = None,
                  interval: int = 50,
                  start: Optional[int] = None,
                  tolerance: float = 0.1,
@@ -153,6 +198,7 @@ class DistillBalance(BaseModule):
                             f'share}}, got {targets!r}.')
         self.targets = {str(k): _check_fraction(f'targets[{k!r}]', v)
                         for k, v in (targets or {}).items()}
+        self.groups = _checked_groups(name, groups)
         for key, value in (('interval', interval), ('start', start)):
             if value is not None and (isinstance(value, bool) or
                                       not isinstance(value, int)
@@ -174,6 +220,10 @@ class DistillBalance(BaseModule):
                 f'{name} needs min_factor <= 1 <= max_factor (the factors '
                 f'start at 1), got {min_factor!r} and {max_factor!r}.')
         self.method_names: Tuple[str, ...] = ()
+        #: The methods' groups, then those of ``groups``: one factor each.
+        self.group_names: Tuple[str, ...] = ()
+        self._term_group: Dict[str, int] = {}
+        self._terms_checked = False
         # host copies of the buffers, so that no step waits for a device
         self._factors: List[float] = []
         self._shares: List[float] = []
@@ -183,12 +233,15 @@ class DistillBalance(BaseModule):
 
     # ------------------------------------------------------------- binding
     def bind(self, method_names: Sequence[str]) -> None:
-        """Fix the methods (one factor each) and check the target keys.
+        """Fix the groups (one factor each) and check the keys that name
+        methods.
 
         Raises:
-            KeyError: A ``targets`` key names no method.
-            ValueError: A method name contains ``'loss'`` (its logged
-                factor would be summed into the loss by mmengine).
+            KeyError: A ``targets`` key names no method or group, or a
+                ``groups`` term names no method.
+            ValueError: A method or group name contains ``'loss'`` (its
+                logged factor would be summed into the loss by mmengine),
+                or a group is named as a method.
         """
         self.method_names = tuple(method_names)
         name = type(self).__name__
@@ -199,13 +252,34 @@ class DistillBalance(BaseModule):
                     f'{method!r} contains "loss", so mmengine would add the '
                     'logged factor to the loss. Give the method another '
                     '`name`.')
-        unknown = sorted(set(self.targets) - set(self.method_names))
+        clash = sorted(set(self.groups) & set(self.method_names))
+        if clash:
+            raise ValueError(
+                f'{name} groups {clash} are named as methods; a method\'s '
+                'own group has its name. Name the groups otherwise.')
+        self.group_names = self.method_names + tuple(self.groups)
+        self._term_group = {}
+        for index, (group, terms) in enumerate(self.groups.items(),
+                                               len(self.method_names)):
+            for term in terms:
+                if term.split('_')[0] not in self.method_names:
+                    raise KeyError(
+                        f'{name} groups[{group!r}] names the term {term!r}, '
+                        'but no method of the distiller is named '
+                        f'{term.split("_")[0]!r}; the methods are '
+                        f'{list(self.method_names)}. Name a term '
+                        "'<method>_<term>' as the log shows it without "
+                        "'loss_'.")
+                self._term_group[term] = index
+        unknown = sorted(set(self.targets) - set(self.group_names))
         if unknown:
             raise KeyError(
                 f'{name} targets has the keys {unknown}, but the '
-                f'distiller\'s methods are {list(self.method_names)}. Key '
-                'the targets by method name.')
-        g = len(self.method_names)
+                f'distiller\'s methods are {list(self.method_names)}'
+                + (f' and the groups {list(self.groups)}'
+                   if self.groups else '') +
+                '. Key the targets by method or group name.')
+        g = len(self.group_names)
         self.register_buffer('factor', torch.ones(g, dtype=torch.float64))
         self.register_buffer(
             'share', torch.full((g, ), math.nan, dtype=torch.float64))
@@ -215,7 +289,7 @@ class DistillBalance(BaseModule):
 
     def _read_buffers(self) -> None:
         """Refresh the host copies after the buffers were loaded."""
-        if not self.method_names:
+        if not self.group_names:
             return
         self._factors = self.factor.tolist()
         self._shares = self.share.tolist()
@@ -224,24 +298,38 @@ class DistillBalance(BaseModule):
 
     @property
     def factors(self) -> Dict[str, float]:
-        """Each method's current factor."""
-        return dict(zip(self.method_names, self._factors))
+        """Each group's current factor, keyed by method or group name."""
+        return dict(zip(self.group_names, self._factors))
 
     @property
     def shares(self) -> Dict[str, float]:
-        """Each method's last measured share (methods measured so far)."""
-        return {m: s for m, s in zip(self.method_names, self._shares)
+        """Each group's last measured share (groups measured so far)."""
+        return {m: s for m, s in zip(self.group_names, self._shares)
                 if math.isfinite(s)}
 
     # ----------------------------------------------------------- each step
+    def _group_of(self, term: str) -> int:
+        group = self._term_group.get(term)
+        return self.method_names.index(term.split('_')[0]) \
+            if group is None else group
+
     def factor_of(self, term: str) -> float:
         """The balance factor of a term ``'<method>_<term>'``."""
-        return self._factors[self.method_names.index(term.split('_')[0])]
+        return self._factors[self._group_of(term)]
 
     def _group_terms(self, distill: Mapping[str, Tensor]) -> List[List[str]]:
-        groups: List[List[str]] = [[] for _ in self.method_names]
+        if not self._terms_checked:
+            missing = sorted(set(self._term_group) - set(distill))
+            if missing:
+                raise KeyError(
+                    f'{type(self).__name__} groups name the terms {missing}, '
+                    f'which no method computed; the terms are '
+                    f'{sorted(distill)}. Name terms as the log shows them '
+                    "without 'loss_'.")
+            self._terms_checked = True
+        groups: List[List[str]] = [[] for _ in self.group_names]
         for term in distill:
-            groups[self.method_names.index(term.split('_')[0])].append(term)
+            groups[self._group_of(term)].append(term)
         return groups
 
     def observe(self, distill: Optional[Mapping[str, Tensor]],
@@ -262,7 +350,7 @@ class DistillBalance(BaseModule):
         self.step.fill_(self._step)
         due = self._step >= self.start and \
             (self._step - self.start) % self.interval == 0
-        g = len(self.method_names)
+        g = len(self.group_names)
         measured = None if distill is None else self._measure(
             self._group_terms(distill), distill, losses, student, due)
         if not due:
@@ -275,7 +363,7 @@ class DistillBalance(BaseModule):
         all_reduce(stats, op='mean')
         stats = stats.cpu()
         targets = torch.tensor(
-            [self.targets.get(m, self.target) for m in self.method_names],
+            [self.targets.get(m, self.target) for m in self.group_names],
             dtype=torch.float64)
         factors, shares = updated_factors(
             torch.tensor(self._factors, dtype=torch.float64), stats[:g],
@@ -292,14 +380,14 @@ class DistillBalance(BaseModule):
         """The statistics of an update, or ``None`` when none is due.
 
         Returns:
-            tuple: The detection statistic and the method statistic, each
-            of shape ``(G, )`` in the order of the methods.
+            tuple: The detection statistic and the group statistic, each
+            of shape ``(G, )`` in the order of :attr:`group_names`.
         """
         raise NotImplementedError
 
     def log_values(self, device: torch.device) -> Dict[str, Tensor]:
-        """``balance_factor_<method>`` and, once measured,
-        ``balance_share_<method>``, as tensors for the loss dict."""
+        """``balance_factor_<group>`` and, once measured,
+        ``balance_share_<group>``, as tensors for the loss dict."""
         out = {f'balance_factor_{m}': torch.tensor(f, device=device)
                for m, f in self.factors.items()}
         out.update({f'balance_share_{m}': torch.tensor(s, device=device)
@@ -307,7 +395,7 @@ class DistillBalance(BaseModule):
         return out
 
     # ------------------------------------------- the subclass's running state
-    def _register_running_buffers(self, num_methods: int) -> None:
+    def _register_running_buffers(self, num_groups: int) -> None:
         """Register the subclass's running statistics as buffers."""
 
     def _read_running_buffers(self) -> None:

@@ -50,6 +50,10 @@ class GradientShareBalance(DistillBalance):
     Example::
 
         model = dict(balance=dict(type='GradientShareBalance', target=0.9))
+        # LD's logit KD with a factor and a target of its own
+        model = dict(balance=dict(type='GradientShareBalance', target=0.9,
+                                  groups=dict(ld_kd=['ld_kd']),
+                                  targets=dict(ld_kd=0.3)))
 
     Args:
         target: Target share of every group, in (0, 1).

@@ -39,11 +39,11 @@ class LossRatioBalance(DistillBalance):
         super().__init__(target=target, **kwargs)
         self._count = 0
 
-    def _register_running_buffers(self, num_methods: int) -> None:
-        # the sums of the detection loss and of each method's terms since
+    def _register_running_buffers(self, num_groups: int) -> None:
+        # the sums of the detection loss and of each group's terms since
         # the last update, and how many steps they hold
         self.register_buffer(
-            'window_sum', torch.zeros(num_methods + 1, dtype=torch.float64))
+            'window_sum', torch.zeros(num_groups + 1, dtype=torch.float64))
         self.register_buffer('window_count',
                              torch.zeros((), dtype=torch.long))
 

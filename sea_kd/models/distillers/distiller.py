@@ -168,8 +168,9 @@ class Distiller(DistillLossControlsMixin, BaseDetector):
         balance: Optional automatic balancing of the terms, e.g.
             ``dict(type='GradientShareBalance', target=0.9)`` or
             ``dict(type='LossRatioBalance')``
-            (:mod:`sea_kd.models.balance`): each method's factor is kept
-            near a target share of the student's training signal.
+            (:mod:`sea_kd.models.balance`): each method's factor (or,
+            with its ``groups`` option, each named group of terms') is
+            kept near a target share of the student's training signal.
 
     The distillation terms are multiplied by :attr:`distill_loss_scale` and
     per-method and per-term factors (see :meth:`set_distill_loss_scale` and

@@ -114,6 +114,79 @@ def test_two_methods_are_balanced_separately():
     assert balance.factors['b'] == pytest.approx(0.3 * 6 / (0.7 * 30))
 
 
+def test_a_group_of_terms_gets_a_factor_and_a_target_of_its_own():
+    """``groups`` takes LD's ``kd`` term out of LD's group: each group meets
+    its own target from its own gradient (computed by hand below)."""
+    toy = Toy()
+    terms = {'ld_main': torch.full((6, ), 0.01),
+             'ld_kd': torch.full((6, ), 2.0)}
+    balance = GradientShareBalance(target=0.5, groups=dict(kdpart=['ld_kd']),
+                                   targets=dict(kdpart=0.2), interval=1,
+                                   max_step=1e6)
+    balance.bind(['ld'])
+    assert balance.group_names == ('ld', 'kdpart')
+    _run(balance, toy, torch.ones(6), terms, 1)
+    # d = 6 over w for both; a: main 0.06, kd 12; f = t d / ((1 - t) a)
+    assert balance.factors['ld'] == pytest.approx(0.5 * 6 / (0.5 * 0.06))
+    assert balance.factors['kdpart'] == pytest.approx(0.2 * 6 / (0.8 * 12))
+    assert balance.factor_of('ld_main') == balance.factors['ld']
+    assert balance.factor_of('ld_kd') == balance.factors['kdpart']
+    assert set(balance.shares) == {'ld', 'kdpart'}
+    # without the group, one factor for both: a = 12.06
+    whole = GradientShareBalance(target=0.5, interval=1, max_step=1e6)
+    whole.bind(['ld'])
+    _run(whole, Toy(), torch.ones(6), terms, 1)
+    assert whole.factors == pytest.approx(dict(ld=0.5 * 6 / (0.5 * 12.06)))
+
+
+@pytest.mark.parametrize('kind', [GradientShareBalance, LossRatioBalance])
+def test_a_group_that_takes_every_term_of_its_method(kind):
+    """The method's own group is then empty: measured as nothing, its
+    factor stays 1 and no share is logged for it; the loss ratio's running
+    sums have a slot per group."""
+    balance = kind(target=0.5, groups=dict(own=['kd_x']), interval=1,
+                   max_step=1e6)
+    balance.bind(['kd'])
+    _run(balance, Toy(), torch.ones(6), {'kd_x': torch.full((6, ), 0.5)}, 2)
+    assert balance.factors['kd'] == 1.0 and 'kd' not in balance.shares
+    assert balance.factors['own'] != 1.0 and 'own' in balance.shares
+    assert balance.factor.shape == (2, )
+
+
+@pytest.mark.parametrize('groups, error, match', [
+    (['ld_kd'], TypeError, r'groups must be a dict \{group: \[term'),
+    (dict(g='ld_kd'), TypeError, r"groups\['g'\] must be a non-empty list"),
+    (dict(g=[]), TypeError, r"groups\['g'\] must be a non-empty list"),
+    (dict(g=['kd']), TypeError, "named '<method>_<term>'"),
+    (dict(loss_g=['ld_kd']), ValueError, 'without "loss"'),
+    (dict(g=['ld_kd'], h=['ld_kd']), ValueError,
+     "'ld_kd' in the groups 'g' and 'h'"),
+])
+def test_bad_groups_are_refused_at_build(groups, error, match):
+    with pytest.raises(error, match=match):
+        build_balance(dict(type='GradientShareBalance', groups=groups))
+
+
+def test_groups_that_name_no_method_or_term_are_refused():
+    balance = GradientShareBalance(groups=dict(g=['sea_rel']))
+    with pytest.raises(KeyError, match=r"no method of the distiller is "
+                       r"named 'sea'; the methods are \['ld'\]"):
+        balance.bind(['ld'])
+    with pytest.raises(ValueError, match=r"groups \['ld'\] are named as "
+                       'methods'):
+        GradientShareBalance(groups=dict(ld=['ld_kd'])).bind(['ld'])
+    with pytest.raises(KeyError, match=r"\['x'\], but the distiller's "
+                       r"methods are \['ld'\] and the groups \['g'\]"):
+        GradientShareBalance(groups=dict(g=['ld_kd']),
+                             targets=dict(x=0.5)).bind(['ld'])
+    # the method exists but never computes the term: the first step says so
+    balance = GradientShareBalance(groups=dict(g=['ld_kdd']), interval=1)
+    balance.bind(['ld'])
+    with pytest.raises(KeyError, match=r"terms \['ld_kdd'\], which no "
+                       r"method computed; the terms are \['ld_kd'\]"):
+        _run(balance, Toy(), torch.ones(6), {'ld_kd': torch.ones(6)}, 1)
+
+
 def test_gradient_is_measured_on_the_parameter_tensors_a_term_reaches():
     """The detection gradient is summed over the parameter tensors the term
     reaches (``w``), not over those it does not (``v``)."""
@@ -268,6 +341,36 @@ def test_distiller_applies_logs_and_saves_the_factor(fi_cfg):
     assert total.item() == pytest.approx(
         model.parse_losses(without_logs)[0].item(), rel=1e-6)
     # the logged factor and share are not summed into the loss
+
+
+def test_distiller_applies_and_logs_a_group_factor(fi_cfg):
+    model = _distiller(fi_cfg, balance=dict(
+        type='GradientShareBalance', target=0.3, interval=1, max_step=1e6,
+        groups=dict(fifeat=['fi_feat'])))
+    inputs, samples = make_batch(model)
+    raw = model.distill_losses_from
+    seen = {}
+
+    def recording(record):
+        seen.update(raw(record))
+        return seen
+    model.distill_losses_from = recording
+    losses = model.loss(inputs, samples)
+    factor = model.balance.factors['fifeat']
+    assert factor != 1.0 and model.balance.factors['fi'] == 1.0
+    assert losses['loss_fi_feat'].item() == pytest.approx(
+        seen['fi_feat'].item() * factor, rel=1e-5)
+    assert losses['balance_factor_fifeat'].item() == pytest.approx(factor)
+    assert 'balance_share_fifeat' in losses
+    assert 'balance_share_fi' not in losses  # nothing left in fi's group
+    state = model.state_dict()
+    assert state['balance.factor'].tolist() == [1.0, factor]
+    # a checkpoint saved with other groups does not fit (resume refuses it)
+    from sea_kd.utils.checkpoint_loading import check_state_dict_matches
+    other = _distiller(fi_cfg, balance=dict(type='GradientShareBalance'))
+    with pytest.raises(RuntimeError, match=r'balance\.factor: checkpoint '
+                       r'\(2,\) vs model \(1,\)'):
+        check_state_dict_matches(other, state, 'x.pth', 'resume')
 
 
 def test_measuring_takes_student_gradients_only_and_accumulates_none(
