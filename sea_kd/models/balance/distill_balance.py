@@ -1,7 +1,9 @@
 """The base class of the distiller's automatic balancing of its terms."""
 from __future__ import annotations
 
+import hashlib
 import inspect
+import json
 import math
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
@@ -55,12 +57,23 @@ def _checked_groups(
                 f'would add the logged factor to the loss), got {group!r}.')
         for term in terms:
             if term in seen:
-                raise ValueError(
-                    f'{name} puts the term {term!r} in the groups '
-                    f'{seen[term]!r} and {group!r}; a term has one factor.')
+                where = f'twice in the group {group!r}' \
+                    if seen[term] == group else \
+                    f'in the groups {seen[term]!r} and {group!r}'
+                raise ValueError(f'{name} puts the term {term!r} {where}; '
+                                 'list each term once.')
             seen[term] = group
         out[group] = tuple(terms)
     return out
+
+
+def _layout_key(group_names: Sequence[str],
+                groups: Mapping[str, Sequence[str]]) -> int:
+    """A signed 64-bit digest of the groups and the terms in each."""
+    text = json.dumps([list(group_names),
+                       [[g, list(t)] for g, t in groups.items()]])
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], 'big',
+                          signed=True)
 
 
 def student_detection_loss(losses: Mapping[str, object]) -> Tensor:
@@ -194,8 +207,8 @@ class DistillBalance(BaseModule):
         name = type(self).__name__
         self.target = _check_fraction('target', target)
         if targets is not None and not isinstance(targets, Mapping):
-            raise TypeError(f'{name} targets must be a dict {{method: '
-                            f'share}}, got {targets!r}.')
+            raise TypeError(f'{name} targets must be a dict {{method or '
+                            f'group: share}}, got {targets!r}.')
         self.targets = {str(k): _check_fraction(f'targets[{k!r}]', v)
                         for k, v in (targets or {}).items()}
         self.groups = _checked_groups(name, groups)
@@ -284,6 +297,11 @@ class DistillBalance(BaseModule):
         self.register_buffer(
             'share', torch.full((g, ), math.nan, dtype=torch.float64))
         self.register_buffer('step', torch.zeros((), dtype=torch.long))
+        if self.groups:
+            # which terms each factor belongs to, so that a checkpoint saved
+            # with other groups of the same number is refused, not misread
+            self._layout = _layout_key(self.group_names, self.groups)
+            self.register_buffer('layout', torch.tensor(self._layout))
         self._register_running_buffers(g)
         self._read_buffers()
 
@@ -291,6 +309,13 @@ class DistillBalance(BaseModule):
         """Refresh the host copies after the buffers were loaded."""
         if not self.group_names:
             return
+        if self.groups and int(self.layout) != self._layout:
+            raise ValueError(
+                f'The {type(self).__name__} state being loaded was saved '
+                'with other balance groups (or methods) than '
+                f'{dict(self.groups)} on {list(self.method_names)}, so its '
+                'factors belong to other terms. Resume with the groups it '
+                'was saved with, or start a new run.')
         self._factors = self.factor.tolist()
         self._shares = self.share.tolist()
         self._step = int(self.step)

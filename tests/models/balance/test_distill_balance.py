@@ -161,10 +161,26 @@ def test_a_group_that_takes_every_term_of_its_method(kind):
     (dict(loss_g=['ld_kd']), ValueError, 'without "loss"'),
     (dict(g=['ld_kd'], h=['ld_kd']), ValueError,
      "'ld_kd' in the groups 'g' and 'h'"),
+    (dict(g=['ld_kd', 'ld_kd']), ValueError, "'ld_kd' twice in the group"),
 ])
 def test_bad_groups_are_refused_at_build(groups, error, match):
     with pytest.raises(error, match=match):
         build_balance(dict(type='GradientShareBalance', groups=groups))
+
+
+def test_a_state_saved_with_other_groups_is_refused():
+    """Groups of the same number but other names or terms would give the
+    saved factors to other terms: loading says so."""
+    def bound(groups):
+        balance = GradientShareBalance(groups=groups)
+        balance.bind(['ld'])
+        return balance
+    saved = bound(dict(g=['ld_kd'])).state_dict()
+    bound(dict(g=['ld_kd'])).load_state_dict(saved)  # the same groups
+    for other in (dict(h=['ld_kd']), dict(g=['ld_main'])):
+        with pytest.raises(ValueError,
+                           match='saved with other balance groups'):
+            bound(other).load_state_dict(saved)
 
 
 def test_groups_that_name_no_method_or_term_are_refused():
