@@ -275,11 +275,12 @@ class DistillBalance(BaseModule):
         for index, (group, terms) in enumerate(self.groups.items(),
                                                len(self.method_names)):
             for term in terms:
-                if term.split('_')[0] not in self.method_names:
+                method = term.split('_')[0]
+                if method not in self.method_names:
                     raise KeyError(
                         f'{name} groups[{group!r}] names the term {term!r}, '
                         'but no method of the distiller is named '
-                        f'{term.split("_")[0]!r}; the methods are '
+                        f'{method!r}; the methods are '
                         f'{list(self.method_names)}. Name a term '
                         "'<method>_<term>' as the log shows it without "
                         "'loss_'.")
