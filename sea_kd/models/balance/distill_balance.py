@@ -240,6 +240,9 @@ class DistillBalance(BaseModule):
         # host copies of the buffers, so that no step waits for a device
         self._factors: List[float] = []
         self._shares: List[float] = []
+        #: the subclass's further per-group statistics of the last update,
+        #: logged as ``balance_<name>_<group>`` (not saved: a diagnostic)
+        self._extra: Dict[str, List[float]] = {}
         self._step = 0
         self.register_load_state_dict_post_hook(
             lambda module, keys: module._read_buffers())
@@ -381,43 +384,60 @@ class DistillBalance(BaseModule):
             self._group_terms(distill), distill, losses, student, due)
         if not due:
             return
+        rows = 2 + len(self.extra_statistics)
         if measured is None:  # nothing measured here: no vote
-            stats = torch.full((2 * g, ), math.nan, dtype=torch.float64,
+            stats = torch.full((rows * g, ), math.nan, dtype=torch.float64,
                                device=self.factor.device)
         else:
-            stats = torch.cat([measured[0], measured[1]]).detach().double()
+            stats = torch.cat(measured).detach().double()
         all_reduce(stats, op='mean')
         stats = stats.cpu()
+        self._extra = {
+            name: stats[(2 + i) * g:(3 + i) * g].tolist()
+            for i, name in enumerate(self.extra_statistics)
+        }
         targets = torch.tensor(
             [self.targets.get(m, self.target) for m in self.group_names],
             dtype=torch.float64)
         factors, shares = updated_factors(
             torch.tensor(self._factors, dtype=torch.float64), stats[:g],
-            stats[g:], targets, self.tolerance, self.max_step,
+            stats[g:2 * g], targets, self.tolerance, self.max_step,
             self.min_factor, self.max_factor)
         self._factors, self._shares = factors.tolist(), shares.tolist()
         self.factor.copy_(factors)
         self.share.copy_(shares)
 
+    @property
+    def extra_statistics(self) -> Tuple[str, ...]:
+        """Names of the further per-group statistics :meth:`_measure`
+        returns after the two it always returns (none by default)."""
+        return ()
+
     def _measure(self, groups: List[List[str]],
                  distill: Mapping[str, Tensor], losses: Mapping[str, object],
                  student: nn.Module,
-                 due: bool) -> Optional[Tuple[Tensor, Tensor]]:
+                 due: bool) -> Optional[Tuple[Tensor, ...]]:
         """The statistics of an update, or ``None`` when none is due.
 
         Returns:
-            tuple: The detection statistic and the group statistic, each
-            of shape ``(G, )`` in the order of :attr:`group_names`.
+            tuple: The detection statistic and the group statistic, then
+            one statistic per name of :attr:`extra_statistics`, each of
+            shape ``(G, )`` in the order of :attr:`group_names`.
         """
         raise NotImplementedError
 
     def log_values(self, device: torch.device) -> Dict[str, Tensor]:
         """``balance_factor_<group>`` and, once measured,
-        ``balance_share_<group>``, as tensors for the loss dict."""
+        ``balance_share_<group>`` (and the subclass's
+        :attr:`extra_statistics`), as tensors for the loss dict."""
         out = {f'balance_factor_{m}': torch.tensor(f, device=device)
                for m, f in self.factors.items()}
         out.update({f'balance_share_{m}': torch.tensor(s, device=device)
                     for m, s in self.shares.items()})
+        for name, values in self._extra.items():
+            out.update({f'balance_{name}_{m}': torch.tensor(v, device=device)
+                        for m, v in zip(self.group_names, values)
+                        if math.isfinite(v)})
         return out
 
     # ------------------------------------------- the subclass's running state

@@ -19,6 +19,23 @@ def _l1(grads: Sequence[Optional[Tensor]], where: Sequence[int],
     return torch.stack(norms).sum() if norms else zero
 
 
+def _cosine(own: Sequence[Optional[Tensor]], det: Sequence[Optional[Tensor]],
+            where: Sequence[int], nan: Tensor) -> Tensor:
+    r"""Cosine of the two gradients over the tensors ``where`` that both
+    reach, :math:`\sum_i a_i \cdot d_i / (\lVert a \rVert\,
+    \lVert d \rVert)`, in float64; ``nan`` when either is zero there."""
+    both = [i for i in where if own[i] is not None and det[i] is not None]
+    if not both:
+        return nan
+    sums = torch.stack([
+        torch.stack([(own[i].double() * det[i].double()).sum(),
+                     own[i].double().square().sum(),
+                     det[i].double().square().sum()]) for i in both
+    ]).sum(0)
+    norms = (sums[1] * sums[2]).sqrt()
+    return torch.where(norms > 0, sums[0] / norms, nan)
+
+
 @MODELS.register_module()
 class GradientShareBalance(DistillBalance):
     """Keep each group's gradient at a target share of the student's
@@ -47,6 +64,12 @@ class GradientShareBalance(DistillBalance):
     these extra backwards (no loss scale is applied to them); bfloat16 and
     float32 are unaffected.
 
+    With ``log_cosine=True`` each update also logs
+    ``balance_cos_<group>``, the cosine between the group's gradient and
+    the detection gradient over the tensors the group reaches: whether a
+    term pushes the shared parameters against the detection loss (a
+    diagnostic; it changes no factor and costs one dot product per group).
+
     Example::
 
         model = dict(balance=dict(type='GradientShareBalance', target=0.9))
@@ -57,16 +80,27 @@ class GradientShareBalance(DistillBalance):
 
     Args:
         target: Target share of every group, in (0, 1).
+        log_cosine: Also log each group's gradient cosine to the detection
+            gradient at each update.
         **kwargs: The options of :class:`DistillBalance`.
     """
 
-    def __init__(self, target: float = 0.9, **kwargs) -> None:
+    def __init__(self, target: float = 0.9, log_cosine: bool = False,
+                 **kwargs) -> None:
         super().__init__(target=target, **kwargs)
+        if not isinstance(log_cosine, bool):
+            raise TypeError('GradientShareBalance log_cosine must be True or '
+                            f'False, got {log_cosine!r}.')
+        self.log_cosine = log_cosine
+
+    @property
+    def extra_statistics(self) -> Tuple[str, ...]:
+        return ('cos', ) if self.log_cosine else ()
 
     def _measure(self, groups: List[List[str]],
                  distill: Mapping[str, Tensor], losses: Mapping[str, object],
                  student: nn.Module,
-                 due: bool) -> Optional[Tuple[Tensor, Tensor]]:
+                 due: bool) -> Optional[Tuple[Tensor, ...]]:
         if not due:
             return None
         params = [p for p in student.parameters() if p.requires_grad]
@@ -75,17 +109,22 @@ class GradientShareBalance(DistillBalance):
             det_loss, params, retain_graph=True, allow_unused=True) \
             if det_loss.requires_grad else [None] * len(params)
         zero = params[0].new_zeros((), dtype=torch.float64)
-        det, own = [], []
+        nan = torch.full_like(zero, float('nan'))
+        det, own, cos = [], [], []
         for terms in groups:
             total = torch.stack([distill[t] for t in terms]).sum() \
                 if terms else zero
             if not total.requires_grad:  # e.g. a term at zero this step
                 det.append(zero)
                 own.append(zero)
+                cos.append(nan)
                 continue
             grads = torch.autograd.grad(total, params, retain_graph=True,
                                         allow_unused=True)
             reached = [i for i, g in enumerate(grads) if g is not None]
             own.append(_l1(grads, reached, zero))
             det.append(_l1(det_grads, reached, zero))
-        return torch.stack(det), torch.stack(own)
+            if self.log_cosine:
+                cos.append(_cosine(grads, det_grads, reached, nan))
+        out = (torch.stack(det), torch.stack(own))
+        return out + (torch.stack(cos), ) if self.log_cosine else out

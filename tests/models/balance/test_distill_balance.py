@@ -213,6 +213,46 @@ def test_gradient_is_measured_on_the_parameter_tensors_a_term_reaches():
     assert balance.factors['kd'] == pytest.approx(2.0)
 
 
+def test_cosine_to_the_detection_gradient_is_logged_on_request():
+    """``log_cosine`` logs the cosine between a group's gradient and the
+    detection gradient over the tensors the group reaches (``w``; ``v``,
+    reached by the detection loss only, is left out), computed by hand."""
+    c_det = torch.tensor([1., 2., 3., 4., 5., 6.])
+    terms = {'kd_x': torch.tensor([1., -1., 2., 0., 0., 0.]),
+             'ab_y': -torch.tensor([1., 2., 3., 4., 5., 6.])}
+    balance = GradientShareBalance(target=0.5, interval=1, log_cosine=True)
+    balance.bind(['kd', 'ab'])
+    _run(balance, Toy(), c_det, terms, 1)
+    logged = balance.log_values(torch.device('cpu'))
+    # (1 - 2 + 6) / (sqrt(1 + 1 + 4) * sqrt(1 + 4 + 9 + 16 + 25 + 36))
+    assert logged['balance_cos_kd'].item() == pytest.approx(5 / 546**0.5)
+    assert logged['balance_cos_ab'].item() == pytest.approx(-1.0)
+    # the factors are those of the same run without the cosine
+    plain = GradientShareBalance(target=0.5, interval=1)
+    plain.bind(['kd', 'ab'])
+    _run(plain, Toy(), c_det, terms, 1)
+    assert plain.factors == balance.factors
+    assert not any('cos' in k for k in plain.log_values(torch.device('cpu')))
+
+
+def test_cosine_of_a_group_without_gradient_is_not_logged():
+    """A group whose terms carry no gradient this step, or a step with no
+    terms at all (the teacher skipped), logs no cosine (nan is not
+    logged), and the factors keep their values."""
+    balance = GradientShareBalance(target=0.5, interval=1, log_cosine=True)
+    balance.bind(['kd', 'ab'])
+    toy = Toy()
+    det, distill = toy.losses(torch.ones(6), {'kd_x': torch.ones(6)})
+    distill['ab_y'] = torch.zeros(())  # no graph
+    balance.observe(distill, det, toy)
+    logged = balance.log_values(torch.device('cpu'))
+    assert 'balance_cos_kd' in logged and 'balance_cos_ab' not in logged
+    balance.observe(None, None, None)  # due, nothing measured: no vote
+    logged = balance.log_values(torch.device('cpu'))
+    assert not any('cos' in k for k in logged)
+    assert balance.factors['ab'] == 1.0
+
+
 def test_loss_ratio_uses_the_mean_loss_over_the_interval():
     balance = LossRatioBalance(target=0.5, interval=2, max_step=1e6)
     balance.bind(['kd'])
@@ -294,6 +334,10 @@ def test_resume_gives_the_factors_of_a_straight_run(kind):
     (dict(type='LossRatioBalance', min_factor=2.0), ValueError,
      'min_factor <= 1 <= max_factor'),
     ('GradientShareBalance', TypeError, 'must be a config dict'),
+    (dict(type='GradientShareBalance', log_cosine='yes'), TypeError,
+     'log_cosine must be True or False'),
+    (dict(type='LossRatioBalance', log_cosine=True), TypeError,
+     r"no option \['log_cosine'\]"),
 ])
 def test_bad_options_are_refused_with_the_fix(cfg, error, match):
     with pytest.raises(error, match=match):
@@ -329,7 +373,8 @@ def test_keys_that_name_no_method_are_refused_at_build(fi_cfg):
 
 def test_distiller_applies_logs_and_saves_the_factor(fi_cfg):
     model = _distiller(fi_cfg, balance=dict(
-        type='GradientShareBalance', target=0.3, interval=1, max_step=1e6))
+        type='GradientShareBalance', target=0.3, interval=1, max_step=1e6,
+        log_cosine=True))
     inputs, samples = make_batch(model)
     torch.manual_seed(1)
     raw = model.distill_losses_from  # the unbalanced terms, recorded
@@ -348,6 +393,7 @@ def test_distiller_applies_logs_and_saves_the_factor(fi_cfg):
         seen['fi_feat'].item() * 0.5 * factor, rel=1e-5)
     assert losses['balance_factor_fi'].item() == pytest.approx(factor)
     assert 0 < losses['balance_share_fi'].item() < 1
+    assert -1 <= losses['balance_cos_fi'].item() <= 1
     state = model.state_dict()
     assert state['balance.factor'].tolist() == [factor]
     assert state['balance.step'].item() == 1
@@ -356,7 +402,7 @@ def test_distiller_applies_logs_and_saves_the_factor(fi_cfg):
                     if not k.startswith('balance_')}
     assert total.item() == pytest.approx(
         model.parse_losses(without_logs)[0].item(), rel=1e-6)
-    # the logged factor and share are not summed into the loss
+    # the logged factor, share and cosine are not summed into the loss
 
 
 def test_distiller_applies_and_logs_a_group_factor(fi_cfg):
