@@ -311,6 +311,7 @@ class DistillBalance(BaseModule):
 
     def _read_buffers(self) -> None:
         """Refresh the host copies after the buffers were loaded."""
+        self._extra = {}  # the last update's diagnostics, not the state's
         if not self.group_names:
             return
         if self.groups and int(self.layout) != self._layout:
@@ -384,16 +385,30 @@ class DistillBalance(BaseModule):
             self._group_terms(distill), distill, losses, student, due)
         if not due:
             return
-        rows = 2 + len(self.extra_statistics)
-        if measured is None:  # nothing measured here: no vote
-            stats = torch.full((rows * g, ), math.nan, dtype=torch.float64,
-                               device=self.factor.device)
+        extra = len(self.extra_statistics)
+        if measured is None:
+            # nothing measured (the teacher was skipped, which a global
+            # schedule does on every rank at once): nan skips the update
+            stats = torch.full(((2 + 2 * extra) * g, ), math.nan,
+                               dtype=torch.float64, device=self.factor.device)
         else:
-            stats = torch.cat(measured).detach().double()
+            if len(measured) != 2 + extra:
+                raise ValueError(
+                    f'{type(self).__name__}._measure returned '
+                    f'{len(measured)} statistics; it must return 2 plus one '
+                    f'per name of extra_statistics {self.extra_statistics}.')
+            measured = [m.detach().double() for m in measured]
+            # a further statistic is averaged over the ranks that have it:
+            # its values with nan as 0, then how many ranks had each
+            stats = torch.cat(measured[:2] + [
+                part for m in measured[2:]
+                for part in (m.nan_to_num(0.0), m.isfinite().double())
+            ])
         all_reduce(stats, op='mean')
         stats = stats.cpu()
         self._extra = {
-            name: stats[(2 + i) * g:(3 + i) * g].tolist()
+            name: (stats[(2 + 2 * i) * g:(3 + 2 * i) * g] /
+                   stats[(3 + 2 * i) * g:(4 + 2 * i) * g]).tolist()
             for i, name in enumerate(self.extra_statistics)
         }
         targets = torch.tensor(

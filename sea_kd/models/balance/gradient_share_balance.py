@@ -27,11 +27,12 @@ def _cosine(own: Sequence[Optional[Tensor]], det: Sequence[Optional[Tensor]],
     both = [i for i in where if own[i] is not None and det[i] is not None]
     if not both:
         return nan
-    sums = torch.stack([
-        torch.stack([(own[i].double() * det[i].double()).sum(),
-                     own[i].double().square().sum(),
-                     det[i].double().square().sum()]) for i in both
-    ]).sum(0)
+    sums = []
+    for i in both:
+        a, d = own[i].double(), det[i].double()
+        sums.append(torch.stack([(a * d).sum(), a.square().sum(),
+                                 d.square().sum()]))
+    sums = torch.stack(sums).sum(0)
     norms = (sums[1] * sums[2]).sqrt()
     return torch.where(norms > 0, sums[0] / norms, nan)
 
@@ -66,9 +67,11 @@ class GradientShareBalance(DistillBalance):
 
     With ``log_cosine=True`` each update also logs
     ``balance_cos_<group>``, the cosine between the group's gradient and
-    the detection gradient over the tensors the group reaches: whether a
-    term pushes the shared parameters against the detection loss (a
+    the detection gradient over the parameter tensors both reach: whether
+    a term pushes the shared parameters against the detection loss (a
     diagnostic; it changes no factor and costs one dot product per group).
+    In a distributed run it is the mean of the ranks' cosines (each on its
+    own batch), not the cosine of the averaged gradients.
 
     Example::
 

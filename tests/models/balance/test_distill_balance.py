@@ -253,6 +253,86 @@ def test_cosine_of_a_group_without_gradient_is_not_logged():
     assert balance.factors['ab'] == 1.0
 
 
+class TwoTensors(nn.Module):
+    """Two parameter tensors, both reached by the detection loss and the
+    term, with gradients known in closed form."""
+
+    def __init__(self):
+        super().__init__()
+        self.p = nn.Parameter(torch.ones(2))
+        self.q = nn.Parameter(torch.ones(3))
+
+    def losses(self):
+        det = dict(loss_cls=(torch.tensor([1., 0.]) * self.p).sum() +
+                   (torch.tensor([0., 3., 4.]) * self.q).sum())
+        kd = (torch.tensor([2., 0.]) * self.p).sum() + \
+            (torch.tensor([0., 4., -3.]) * self.q).sum()
+        return det, {'kd_x': kd}
+
+
+def test_cosine_is_taken_over_all_tensors_at_once():
+    """One cosine over the tensors together, not a mean of per-tensor
+    cosines: here (1 * 2 + 3 * 4 - 4 * 3) / (sqrt(26) * sqrt(29)), while
+    the per-tensor cosines are 1 and 0."""
+    model = TwoTensors()
+    balance = GradientShareBalance(target=0.5, interval=1, log_cosine=True)
+    balance.bind(['kd'])
+    det, distill = model.losses()
+    balance.observe(distill, det, model)
+    cos = balance.log_values(torch.device('cpu'))['balance_cos_kd'].item()
+    assert cos == pytest.approx(2 / (26 * 29)**0.5)
+
+
+def test_cosine_is_averaged_over_the_ranks_that_have_it(monkeypatch):
+    """In a distributed run a rank on which a group has no gradient sends
+    no cosine; the others' mean is logged (not nan, not halved)."""
+    from sea_kd.models.balance import distill_balance
+
+    def two_ranks(stats, op):  # this rank, and one that measured no cosine
+        other = stats.clone()
+        g = 1
+        other[2 * g:3 * g] = 0.0  # its nan, sent as 0 ...
+        other[3 * g:4 * g] = 0.0  # ... and not counted
+        stats.copy_((stats + other) / 2)
+    monkeypatch.setattr(distill_balance, 'all_reduce', two_ranks)
+    balance = GradientShareBalance(target=0.5, interval=1, log_cosine=True)
+    balance.bind(['kd'])
+    model = TwoTensors()
+    det, distill = model.losses()
+    balance.observe(distill, det, model)
+    cos = balance.log_values(torch.device('cpu'))['balance_cos_kd'].item()
+    assert cos == pytest.approx(2 / (26 * 29)**0.5)
+
+
+def test_cosine_is_not_kept_through_a_load():
+    """The cosine is a diagnostic of the last update, not state: after a
+    load it is not logged until the next update."""
+    balance = GradientShareBalance(target=0.5, interval=1, log_cosine=True)
+    balance.bind(['kd'])
+    model = TwoTensors()
+    det, distill = model.losses()
+    balance.observe(distill, det, model)
+    assert 'balance_cos_kd' in balance.log_values(torch.device('cpu'))
+    balance.load_state_dict(balance.state_dict())
+    logged = balance.log_values(torch.device('cpu'))
+    assert 'balance_cos_kd' not in logged and 'balance_share_kd' in logged
+
+
+def test_a_measure_with_the_wrong_number_of_statistics_is_refused():
+    class Wrong(GradientShareBalance):
+        @property
+        def extra_statistics(self):
+            return ('cos', 'more')
+
+    balance = Wrong(target=0.5, interval=1, log_cosine=True)
+    balance.bind(['kd'])
+    model = TwoTensors()
+    det, distill = model.losses()
+    with pytest.raises(ValueError, match='returned 3 statistics; it must '
+                       r"return 2 plus one per name of extra_statistics"):
+        balance.observe(distill, det, model)
+
+
 def test_loss_ratio_uses_the_mean_loss_over_the_interval():
     balance = LossRatioBalance(target=0.5, interval=2, max_step=1e6)
     balance.bind(['kd'])
