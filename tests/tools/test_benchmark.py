@@ -165,10 +165,11 @@ def test_scaling_curves_several_configs_on_image_size_and_batch(tmp_path):
     run_tool(python(*batch))
     stem = tmp_path / 'fi_retinanet_r18_to_r18-w16_my-dataset_batch-size'
     for value in (1, 2):
-        found = json.loads(open(f'{stem}_{value}.json').read())
+        path = stem.with_name(f'{stem.name}_{value}.json')
+        found = json.loads(path.read_text())  # read_text closes the file
         assert found['batch'] == value and found['image_size'] == [64, 64]
     # the value of 2 was measured with other settings: only it runs again
-    record = json.loads(open(f'{stem}_2.json').read())
+    record = json.loads(stem.with_name(f'{stem.name}_2.json').read_text())
     record['request']['command'][record['request']['command'].index(
         '--iters') + 1] = '5'
     with open(f'{stem}_2.json', 'w') as f:
